@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine with only python3: `make drive` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: drive test selftest bench clean
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+drive: $(STAMP)
+	$(BIN)/vehicle-runtime selftest
+
+selftest: $(STAMP)
+	$(BIN)/vehicle-runtime selftest
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

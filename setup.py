@@ -1,0 +1,61 @@
+"""Packaging for both colcon (ament_python) and pip.
+
+All metadata lives here (not in pyproject.toml) so that ROS 2 Humble's setuptools 59 builds it too.
+colcon installs launch/, config/ and models/ under share/vehicle_runtime via data_files.
+"""
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vehicle_runtime"
+
+
+def tree(folder):
+    """data_files entries that mirror `folder` under share/<package>/."""
+    entries = []
+    for root, _dirs, files in os.walk(folder):
+        paths = [os.path.join(root, f) for f in files if not f.endswith(".pyc")]
+        if paths:
+            entries.append((os.path.join("share", PACKAGE, root), paths))
+    return entries
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Onboard runtime for a distilled driving model: camera + navigation -> student -> safety gate -> CAN",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vehicle_runtime", "vehicle_runtime.*", "ros_nodes", "ros_nodes.*",
+                                    "sim_bridge", "sim_bridge.*"]),
+    package_data={"vehicle_runtime": ["schema/*.json", "can/*.dbc"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        *tree("launch"),
+        *tree("config"),
+        *tree("models"),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "onnxruntime>=1.17",
+        "opencv-python-headless>=4.8",
+        "python-can>=4.3",
+        "msgpack>=1.0",  # python-can's udp_multicast interface
+        "cantools>=39",
+        "PyYAML>=6",
+        "jsonschema>=4",
+        "tokenizers>=0.15",
+    ],
+    extras_require={
+        "gpu": ["onnxruntime-gpu>=1.17"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15"],
+    },
+    entry_points={
+        "console_scripts": [
+            "vehicle-runtime = vehicle_runtime.cli:main",
+        ],
+    },
+    zip_safe=True,
+)

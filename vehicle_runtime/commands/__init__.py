@@ -1,0 +1,1 @@
+"""Sub-commands of `vehicle-runtime`; each module has add_parser(subparsers) and sets args.run."""

@@ -1,0 +1,100 @@
+"""Parameter files in ROS 2 form (`/**: ros__parameters:`), validated against the package's JSON
+schemas, turned into typed parameter objects. One source of truth for `ros2 launch` and the
+ROS-free runner: the ROS nodes load the same files through the launch system."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import jsonschema
+import yaml
+
+from .can.bus import BusConfig
+from .control import TrackerParams, VehicleProfile
+from .fusion import FusionParams
+from .paths import resolve, share_dir
+from .schema import load_schema
+from .student.session import SessionConfig
+
+NODE_FILES = {"fusion": "fusion.param.yaml", "policy": "policy.param.yaml",
+              "vehicle_interface": "vehicle_interface.param.yaml"}
+
+
+class ConfigError(ValueError):
+    """A parameter file that cannot be used; the message names the file and the parameter."""
+
+
+def load_params(path: str | Path, schema: str, node_name: Optional[str] = None) -> dict:
+    """The `ros__parameters` of `node_name` (or of the `/**` wildcard section), validated."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such parameter file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of node names to 'ros__parameters'")
+    section = None
+    for key in ([node_name, "/" + node_name] if node_name else []) + ["/**"]:
+        if key in doc:
+            section = doc[key]
+            break
+    if not isinstance(section, dict) or "ros__parameters" not in section:
+        raise ConfigError(f"{path}: no '/**' (or '{node_name}') section with 'ros__parameters'")
+    params = section["ros__parameters"] or {}
+    validate(params, schema, str(path))
+    return params
+
+
+def validate(params: dict, schema: str, where: str) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema(schema))
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for e in errors:
+            name = ".".join(str(p) for p in e.absolute_path)
+            lines.append(f"parameter '{name}': {e.message}" if name else e.message)
+        raise ConfigError(f"{where}: " + "; ".join(lines))
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Everything one runtime instance needs, typed."""
+
+    fusion: FusionParams
+    model_path: Path
+    session: SessionConfig
+    warm_up_runs: int
+    tracker: TrackerParams
+    vehicle: VehicleProfile
+    bus: BusConfig
+    dbc_path: Optional[Path]
+    control_rate_hz: float
+    config_dir: Path
+
+
+def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
+    config_dir = Path(config_dir) if config_dir else share_dir() / "config"
+    f = load_params(config_dir / NODE_FILES["fusion"], "fusion", "fusion")
+    p = load_params(config_dir / NODE_FILES["policy"], "policy", "policy")
+    v = load_params(config_dir / NODE_FILES["vehicle_interface"], "vehicle_interface", "vehicle_interface")
+    return RuntimeConfig(
+        fusion=FusionParams(**f),
+        model_path=resolve(p["model_path"]),
+        session=SessionConfig(providers=tuple(p["providers"]), intra_op_threads=p["intra_op_threads"],
+                              io_binding=p["io_binding"], trt_fp16=p["trt_fp16"],
+                              trt_cache_dir=p["trt_cache_dir"] or None),
+        warm_up_runs=p["warm_up_runs"],
+        tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),
+        vehicle=load_vehicle_profile(resolve(v["vehicle_profile"])),
+        bus=BusConfig(interface=v["can_interface"], channel=v["can_channel"], bitrate=v["can_bitrate"]),
+        dbc_path=resolve(v["dbc_path"]) if v["dbc_path"] else None,
+        control_rate_hz=v["control_rate_hz"],
+        config_dir=config_dir,
+    )
+
+
+def load_vehicle_profile(path: str | Path) -> VehicleProfile:
+    return VehicleProfile(**load_params(path, "vehicle_profile"))

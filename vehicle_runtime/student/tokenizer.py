@@ -1,0 +1,59 @@
+"""Reasoning token ids → text, with the manifest's tokenizer.
+
+Two formats: a Hugging Face `tokenizers` JSON file (*.json), or a plain vocabulary file with one
+token per line (id = line number; tokens joined by spaces). Plain vocabularies treat `<pad>`,
+`<bos>` as skipped and `<eos>` as the end of the text.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+SPECIAL_SKIPPED = ("<pad>", "<bos>", "<unk>")
+END = "<eos>"
+
+
+class Tokenizer:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if self.path.suffix == ".json":
+            from tokenizers import Tokenizer as HFTokenizer  # imported only when used
+
+            self._hf = HFTokenizer.from_file(str(self.path))
+            self.vocab_size = self._hf.get_vocab_size()
+            self._vocab = None
+        else:
+            self._hf = None
+            self._vocab = self.path.read_text().splitlines()
+            self.vocab_size = len(self._vocab)
+        if self.vocab_size == 0:
+            raise ValueError(f"{self.path}: empty vocabulary")
+
+    def decode(self, ids: Sequence[int]) -> str:
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ValueError(f"token id(s) {bad[:5]} outside the vocabulary of {self.vocab_size}")
+        if self._hf is not None:
+            return self._hf.decode(ids, skip_special_tokens=True)
+        words = []
+        for i in ids:
+            token = self._vocab[i]
+            if token == END:
+                break
+            if token not in SPECIAL_SKIPPED:
+                words.append(token)
+        return " ".join(words)
+
+    def encode(self, text: str) -> list[int]:
+        """Plain vocabularies only need this for tests and training tools."""
+        if self._hf is not None:
+            return self._hf.encode(text).ids
+        index = {t: i for i, t in enumerate(self._vocab)}
+        unk = index.get("<unk>")
+        out = []
+        for word in text.split():
+            if word not in index and unk is None:
+                raise ValueError(f"word '{word}' is not in the vocabulary and there is no <unk>")
+            out.append(index.get(word, unk))
+        return out
