@@ -50,7 +50,8 @@ setup(
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
-        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
+                "colcon-common-extensions>=0.3"],
     },
     entry_points={
         "console_scripts": [

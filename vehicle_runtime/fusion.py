@@ -12,6 +12,9 @@ import numpy as np
 from .geometry import closest_arc_length, cumulative_length, point_at_distance, world_to_ego, wrap_angle
 from .types import CameraFrame, EgoState, NavigationState, Observation, RoadOption, Route
 
+_WINDOW_BACK_M = 30.0  # route kept behind the ego in the working window
+_RELOCALISE_M = 15.0  # farther than this from the windowed route: search the whole route
+
 
 @dataclass(frozen=True)
 class FusionParams:
@@ -40,6 +43,7 @@ class Fusion:
         self._odometry: Deque[EgoState] = collections.deque(maxlen=params.buffer_size)
         self._route: Optional[Route] = None
         self._route_s_m: Optional[np.ndarray] = None
+        self._s_hint_m: Optional[float] = None  # arc length of the last match on the route
         self._last_emitted_stamp_s = -math.inf
         self.rejected: collections.Counter = collections.Counter()
         self.waiting_for = "nothing received yet"
@@ -63,6 +67,7 @@ class Fusion:
             return self._reject("route: stamp in the future")
         self._route = Route(route.stamp_s, pts)
         self._route_s_m = cumulative_length(pts)
+        self._s_hint_m = None
         return None
 
     def _accept(self, buf: Deque, item, stamp_s: float, now_s: float, source: str) -> Optional[str]:
@@ -135,16 +140,40 @@ class Fusion:
             self.waiting_for = "no route"
             return None
         p = self.params
-        route_ego = world_to_ego(self._route.points_xy_m, ego.pose)
-        s = self._route_s_m
-        s0 = closest_arc_length(route_ego, s, np.zeros(2))
         lookahead_m = max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
+        reach_m = max(lookahead_m, p.road_option_horizon_m, p.route_points * p.route_spacing_m) + 5.0
+        pts, s = self._route_window(ego, reach_m)
+        route_ego = world_to_ego(pts, ego.pose)
+        s0 = closest_arc_length(route_ego, s, np.zeros(2))
+        self._s_hint_m = s0
         target = point_at_distance(route_ego, s, s0 + lookahead_m)
-        ahead = np.stack([point_at_distance(route_ego, s, s0 + (i + 1) * p.route_spacing_m)
-                          for i in range(p.route_points)])
+        ahead = _points_at(route_ego, s, s0 + p.route_spacing_m * np.arange(1, p.route_points + 1))
         option = road_option_from_geometry(route_ego, s, s0, p)
         return NavigationState(route_ego_xy_m=ahead, target_point_ego_m=(float(target[0]), float(target[1])),
-                               road_option=option, distance_to_route_end_m=float(s[-1] - s0))
+                               road_option=option, distance_to_route_end_m=float(self._route_s_m[-1] - s0))
+
+    def _route_window(self, ego: EgoState, reach_m: float):
+        """The part of the route around the ego: routes can be kilometres long, a frame needs
+        ~50 m of it. The window follows the last match; a jump (new route, relocalisation) searches all."""
+        pts, s = self._route.points_xy_m, self._route_s_m
+        if self._s_hint_m is not None:
+            lo = max(0, int(np.searchsorted(s, self._s_hint_m - _WINDOW_BACK_M)) - 1)
+            hi = int(np.searchsorted(s, self._s_hint_m + reach_m + _WINDOW_BACK_M)) + 1
+            w_pts, w_s = pts[lo:hi], s[lo:hi]
+            if len(w_pts) >= 2:
+                here = closest_arc_length(w_pts, w_s, (ego.pose.x_m, ego.pose.y_m))
+                near = point_at_distance(w_pts, w_s, here)
+                if math.hypot(near[0] - ego.pose.x_m, near[1] - ego.pose.y_m) < _RELOCALISE_M:
+                    return self._window_from(here, reach_m)
+        here = closest_arc_length(pts, s, (ego.pose.x_m, ego.pose.y_m))
+        return self._window_from(here, reach_m)
+
+    def _window_from(self, s_here_m: float, reach_m: float):
+        pts, s = self._route.points_xy_m, self._route_s_m
+        lo = max(0, int(np.searchsorted(s, s_here_m - _WINDOW_BACK_M)) - 1)
+        hi = int(np.searchsorted(s, s_here_m + reach_m)) + 1
+        # arc lengths stay those of the whole route, so distances to its end remain right
+        return pts[lo:hi], s[lo:hi]
 
 
 def road_option_from_geometry(route_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float,
@@ -153,29 +182,32 @@ def road_option_from_geometry(route_xy_m: np.ndarray, s_m: np.ndarray, s0_m: flo
     change when it shifts sideways without turning; LANEFOLLOW otherwise. (A path carries no
     junction information, so STRAIGHT-through-a-junction is never derived from geometry.)"""
     step = 2.0
-    h0 = _heading(route_xy_m, s_m, s0_m, step)
     end = min(s0_m + p.road_option_horizon_m, float(s_m[-1]))
-    samples = np.arange(s0_m + step, end + 1e-9, step)
-    turn = 0.0
-    for d in samples:
-        dh = wrap_angle(_heading(route_xy_m, s_m, d, step) - h0)
-        if abs(dh) > abs(turn):
-            turn = dh
+    at = np.concatenate(([s0_m], np.arange(s0_m + step, end + 1e-9, step)))
+    a = _points_at(route_xy_m, s_m, at)
+    b = _points_at(route_xy_m, s_m, at + step)
+    headings = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
+    h0 = float(headings[0]) if np.any(b[0] != a[0]) else _heading_back(route_xy_m, s_m, s0_m, step)
+    turns = wrap_angle(headings[1:] - h0)
+    valid = np.any(b[1:] != a[1:], axis=1)  # past the route's end the points coincide
+    turns = turns[valid]
+    turn = float(turns[np.argmax(np.abs(turns))]) if len(turns) else 0.0
     if abs(turn) >= p.turn_threshold_rad:
         return RoadOption.LEFT if turn > 0 else RoadOption.RIGHT
-    a = point_at_distance(route_xy_m, s_m, s0_m)
-    b = point_at_distance(route_xy_m, s_m, end)
-    lateral = -math.sin(h0) * (b[0] - a[0]) + math.cos(h0) * (b[1] - a[1])
+    start, stop = a[0], _points_at(route_xy_m, s_m, np.array([end]))[0]
+    lateral = -math.sin(h0) * (stop[0] - start[0]) + math.cos(h0) * (stop[1] - start[1])
     if abs(lateral) >= p.lane_change_offset_m:
         return RoadOption.CHANGELANELEFT if lateral > 0 else RoadOption.CHANGELANERIGHT
     return RoadOption.LANEFOLLOW
 
 
-def _heading(xy, s, at_m, step):
-    a = point_at_distance(xy, s, at_m)
-    b = point_at_distance(xy, s, at_m + step)
-    if np.allclose(a, b):  # at the route's end: look back instead
-        a = point_at_distance(xy, s, at_m - step)
+def _points_at(xy: np.ndarray, s: np.ndarray, at_m: np.ndarray) -> np.ndarray:
+    """Vectorised point_at_distance (clamped to the polyline's ends)."""
+    return np.stack((np.interp(at_m, s, xy[:, 0]), np.interp(at_m, s, xy[:, 1])), axis=1)
+
+
+def _heading_back(xy, s, at_m, step):
+    a, b = _points_at(xy, s, np.array([at_m - step, at_m]))
     return math.atan2(b[1] - a[1], b[0] - a[0])
 
 

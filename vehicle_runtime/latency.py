@@ -15,6 +15,10 @@ class LatencyStats:
         self._next = (self._next + 1) % len(self._samples)
         self.count += 1
 
+    @property
+    def last_s(self) -> float:
+        return float(self._samples[(self._next - 1) % len(self._samples)]) if self.count else float("nan")
+
     def values_s(self) -> np.ndarray:
         return self._samples[: min(self.count, len(self._samples))]
 

@@ -1,7 +1,8 @@
 """Where the package's shared data (config/, models/, launch/) lives.
 
 Order: $VEHICLE_RUNTIME_SHARE; the source checkout (pip install -e, or running from the tree);
-the colcon install's share/vehicle_runtime found through ament_index (only if it is importable).
+<prefix>/share/vehicle_runtime beside the installed module (colcon and `pip install .` both put
+data_files there); ament_index, when it is importable.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def share_dir() -> Path:
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "config").is_dir() and (checkout / "package.xml").is_file():
         return checkout
+    installed = Path(__file__).resolve().parents[4] / "share" / "vehicle_runtime"  # <prefix>/lib/pythonX/site-packages/vehicle_runtime
+    if (installed / "config").is_dir():
+        return installed
     try:
         from ament_index_python.packages import get_package_share_directory
 

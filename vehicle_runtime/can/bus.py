@@ -30,7 +30,9 @@ def open_bus(config: BusConfig) -> can.BusABC:
     if config.bitrate and config.interface not in ("virtual", "udp_multicast"):
         kwargs["bitrate"] = config.bitrate
     if config.interface == "udp_multicast" and config.channel in ("", "default"):
-        channel = can.interfaces.udp_multicast.UdpMulticastBus.DEFAULT_GROUP_IPv4
+        from can.interfaces.udp_multicast import UdpMulticastBus
+
+        channel = UdpMulticastBus.DEFAULT_GROUP_IPv4
     else:
         channel = config.channel
     try:

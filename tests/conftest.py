@@ -1,0 +1,36 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from model_factory import two_camera_graph, write_model  # noqa: E402
+
+from vehicle_runtime.types import CameraFrame, EgoState, NavigationState, Observation, Pose2D, RoadOption  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def two_camera_dir(tmp_path):
+    return write_model(tmp_path / "two_camera", two_camera_graph())
+
+
+@pytest.fixture
+def reference_model_dir():
+    return REPO / "models" / "reference_geometric"
+
+
+def make_observation(frames, stamp_s=1.0, target=(10.0, 0.0), option=RoadOption.LANEFOLLOW, speed_mps=5.0):
+    nav = NavigationState(route_ego_xy_m=np.array([[2.0 * (i + 1), 0.0] for i in range(10)]),
+                          target_point_ego_m=target, road_option=option, distance_to_route_end_m=100.0)
+    ego = EgoState(stamp_s=stamp_s, pose=Pose2D(0.0, 0.0, 0.0), speed_mps=speed_mps)
+    return Observation(stamp_s=stamp_s, frames=frames, ego=ego, nav=nav, ages_s={})
+
+
+def uniform_frame(camera, value, width, height, encoding="rgb8", stamp_s=1.0):
+    channels = 1 if encoding == "mono8" else 3
+    data = np.full((height, width, channels), value, np.uint8).tobytes()
+    return CameraFrame(camera=camera, stamp_s=stamp_s, encoding=encoding, data=data, width=width, height=height)
