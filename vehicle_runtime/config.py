@@ -14,6 +14,9 @@ from .can.bus import BusConfig
 from .control import TrackerParams, VehicleProfile
 from .fusion import FusionParams
 from .paths import resolve, share_dir
+from .safety.envelope import EnvelopeParams
+from .safety.gate import INPUT_WATCHDOGS, SafetyParams
+from .safety.mrm import MrmParams
 from .schema import load_schema
 from .student.session import SessionConfig
 
@@ -72,6 +75,8 @@ class RuntimeConfig:
     bus: BusConfig
     dbc_path: Optional[Path]
     control_rate_hz: float
+    max_command_age_s: float
+    safety: SafetyParams
     config_dir: Path
 
 
@@ -92,8 +97,27 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
         bus=BusConfig(interface=v["can_interface"], channel=v["can_channel"], bitrate=v["can_bitrate"]),
         dbc_path=resolve(v["dbc_path"]) if v["dbc_path"] else None,
         control_rate_hz=v["control_rate_hz"],
+        max_command_age_s=v["max_command_age_s"],
+        safety=safety_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])).wheelbase_m, str(config_dir)),
         config_dir=config_dir,
     )
+
+
+def safety_params(v: dict, wheelbase_m: float, where: str = "vehicle_interface") -> SafetyParams:
+    tables = ("steer_lim_rad", "steer_rate_lim_radps", "accel_lim_mps2", "decel_lim_mps2", "lon_jerk_lim_mps3",
+              "lat_acc_lim_mps2", "lat_jerk_lim_mps3")
+    try:
+        envelope = EnvelopeParams(wheelbase_m=wheelbase_m, reference_speeds_mps=tuple(v["reference_speeds_mps"]),
+                                  max_speed_mps=v["max_speed_mps"], **{k: tuple(v[k]) for k in tables})
+    except ValueError as exc:
+        raise ConfigError(f"{where}: envelope: {exc}") from None
+    return SafetyParams(
+        timeouts_s={n: v[f"timeout_{n}_s"] for n in (*INPUT_WATCHDOGS, "control_loop")},
+        max_clock_jump_s=v["max_clock_jump_s"], max_request_age_s=v["max_request_age_s"],
+        auto_engage=v["auto_engage"], envelope=envelope,
+        mrm=MrmParams(target_decel_mps2=v["mrm_target_decel_mps2"], jerk_mps3=v["mrm_jerk_mps3"],
+                      standstill_speed_mps=v["standstill_speed_mps"], hold_decel_mps2=v["mrm_hold_decel_mps2"],
+                      release_jerk_mps3=v["mrm_release_jerk_mps3"]))
 
 
 def load_vehicle_profile(path: str | Path) -> VehicleProfile:

@@ -142,3 +142,19 @@ class ActuatorCommand:
     hazard: bool = False
     brake_hold: bool = False
     filters_active: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class VehicleFeedback:
+    """What the gate needs from the decoded CAN feedback (see can/feedback.py)."""
+
+    valid: bool
+    reason: str = ""
+    speed_mps: float = 0.0
+    accel_mps2: float = 0.0
+    steer_rad: float = 0.0
+    driver_override: bool = False
+    brake_pedal: bool = False
+    engage_button: bool = False
+    disengage_button: bool = False
+    gateway_fault: str = ""  # non-empty: the gateway reports a fault or runs its fallback

@@ -1,0 +1,1 @@
+"""The vehicle / simulator side: by-wire gateway, embedded simulator, CARLA bridge."""

@@ -1,0 +1,1 @@
+"""The embedded simulator (world, renderer, dynamics, expert, scenarios, metrics)."""

@@ -1,0 +1,206 @@
+"""The vehicle side of the by-wire link, as a real by-wire ECU behaves (OSCC / Dataspeed style).
+
+It validates counter, checksum, range and rate of every command frame and watches the heartbeat.
+Commands are applied only while the heartbeat says the compute box is in control and both
+commands carry ENABLE. Without a valid command for `command_timeout_s`, or after repeated invalid
+frames, it applies its own fallback brake and reports the fault; the fallback is latched until the
+car stands still and the compute box says it is no longer in control. Driver override (steering
+torque, brake pedal) hands control to the driver at once. Feedback reports go out every step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import can
+
+from vehicle_runtime.can.checksum import frame_checksum
+from vehicle_runtime.can.codec import Codec, CounterCheck, FrameError, Packer
+from vehicle_runtime.safety.state_machine import SafetyState
+
+COMMANDS = ("STEERING_CMD", "LONGITUDINAL_CMD", "HEARTBEAT")
+IN_CONTROL = (SafetyState.ENGAGED, SafetyState.MRM, SafetyState.STOPPED, SafetyState.FAULT)
+
+
+@dataclass(frozen=True)
+class GatewayParams:
+    command_timeout_s: float = 0.1
+    fallback_decel_mps2: float = 3.0
+    max_bad_frames: int = 3  # consecutive invalid command frames → fault + fallback
+    min_period_s: float = 0.004  # frames of one message closer than this: FAULT_RATE (a babbling sender)
+    override_torque_nm: float = 3.0
+    max_steer_rad: float = 0.6  # commands outside the physical range: FAULT_RANGE
+    max_abs_accel_mps2: float = 8.0
+
+
+@dataclass
+class VehicleMeasurement:
+    speed_mps: float
+    accel_mps2: float
+    yaw_rate_radps: float
+    steer_rad: float
+
+
+@dataclass(frozen=True)
+class Actuation:
+    mode: str  # "command" | "fallback" | "manual"
+    steer_rad: float
+    accel_mps2: float
+    brake_hold: bool = False
+    hazard: bool = False
+
+
+@dataclass
+class DriverInputs:
+    """What the (simulated) driver does; fault injectors set these."""
+
+    steering_torque_nm: float = 0.0
+    brake_pedal: bool = False
+    engage_button: bool = False
+    disengage_button: bool = False
+
+
+@dataclass
+class _Rx:
+    signals: Optional[dict] = None
+    arrival_s: float = -math.inf
+
+
+@dataclass
+class GatewayFaults:
+    timeout: bool = False
+    counter: bool = False
+    checksum: bool = False
+    rate: bool = False
+    range: bool = False
+
+    def any(self) -> bool:
+        return self.timeout or self.counter or self.checksum or self.rate or self.range
+
+
+class ByWireGateway:
+    def __init__(self, bus: can.BusABC, codec: Optional[Codec] = None, params: GatewayParams = GatewayParams()):
+        self.bus = bus
+        self.codec = codec or Codec()
+        self.packer = Packer(self.codec)
+        self.p = params
+        self.driver = DriverInputs()
+        self.faults = GatewayFaults()
+        self.fallback = False
+        self.reports_enabled = True  # fault injection: "CAN feedback loss"
+        self.report_tamper: Optional[str] = None  # fault injection: "counter" | "checksum"
+        self._rx: Dict[str, _Rx] = {n: _Rx() for n in COMMANDS}
+        self._counters = CounterCheck()
+        self._bad_in_a_row = 0
+        self._was_in_control = False
+        self.rejected: Dict[str, int] = {}
+        self.last_actuation = Actuation("manual", 0.0, 0.0)
+
+    # --- one 10 ms step ----------------------------------------------------------------------
+    def step(self, now_s: float, vehicle: VehicleMeasurement) -> Actuation:
+        self._receive(now_s)
+        act = self._decide(now_s, vehicle)
+        self.last_actuation = act
+        if self.reports_enabled:
+            self._report(now_s, vehicle)
+        return act
+
+    def _receive(self, now_s: float) -> None:
+        while True:
+            frame = self.bus.recv(timeout=0.0)
+            if frame is None:
+                return
+            if frame.is_error_frame:
+                continue
+            try:
+                decoded = self.codec.decode(frame)
+                if decoded.name not in COMMANDS:
+                    continue  # our own reports echoed, or other ECUs
+                self._counters.check(decoded)
+            except FrameError as exc:
+                if exc.reason in ("unknown_id",):
+                    self.rejected[exc.reason] = self.rejected.get(exc.reason, 0) + 1
+                    continue
+                self._bad(exc.reason)
+                continue
+            rx = self._rx[decoded.name]
+            if now_s - rx.arrival_s < self.p.min_period_s and rx.signals is not None:
+                self._bad("bad_rate")
+                continue
+            if not self._in_range(decoded.name, decoded.signals):
+                self._bad("bad_range")
+                continue
+            self._bad_in_a_row = 0
+            rx.signals, rx.arrival_s = decoded.signals, now_s
+
+    def _bad(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self._bad_in_a_row += 1
+        if self._bad_in_a_row >= self.p.max_bad_frames:
+            flag = {"bad_counter": "counter", "bad_checksum": "checksum", "bad_rate": "rate", "bad_range": "range"}.get(reason)
+            if flag:
+                setattr(self.faults, flag, True)
+            if self._was_in_control:
+                self.fallback = True
+
+    def _in_range(self, name: str, s: dict) -> bool:
+        if name == "STEERING_CMD":
+            return abs(s["STEER_ANGLE_CMD"]) <= self.p.max_steer_rad
+        if name == "LONGITUDINAL_CMD":
+            return abs(s["ACCEL_CMD"]) <= self.p.max_abs_accel_mps2
+        return True
+
+    def _decide(self, now_s: float, vehicle: VehicleMeasurement) -> Actuation:
+        d = self.driver
+        overriding = abs(d.steering_torque_nm) > self.p.override_torque_nm or d.brake_pedal
+        steer_rx, lon_rx, hb_rx = (self._rx[n] for n in COMMANDS)
+        fresh = all(now_s - r.arrival_s <= self.p.command_timeout_s for r in (steer_rx, lon_rx, hb_rx))
+        in_control = (fresh and hb_rx.signals["STATE"] in IN_CONTROL and steer_rx.signals["ENABLE"] == 1
+                      and lon_rx.signals["ENABLE"] == 1)
+        if self._was_in_control and not fresh:
+            self.faults.timeout = True
+            self.fallback = True
+        if self.fallback:
+            # latched until standstill and the compute box says it is no longer in control
+            released = fresh and hb_rx.signals["STATE"] not in IN_CONTROL and vehicle.speed_mps < 0.05
+            if not released and not overriding:
+                return Actuation("fallback", vehicle.steer_rad, -self.p.fallback_decel_mps2,
+                                 brake_hold=vehicle.speed_mps < 0.05, hazard=True)
+            self.fallback = False
+            self.faults = GatewayFaults()
+            self._was_in_control = False
+        if overriding:
+            self._was_in_control = False
+            return Actuation("manual", vehicle.steer_rad, 0.0)
+        if in_control:
+            self._was_in_control = True
+            return Actuation("command", steer_rx.signals["STEER_ANGLE_CMD"], lon_rx.signals["ACCEL_CMD"],
+                             brake_hold=bool(lon_rx.signals["BRAKE_HOLD"]), hazard=bool(hb_rx.signals["HAZARD_REQUEST"]))
+        self._was_in_control = False
+        return Actuation("manual", vehicle.steer_rad, 0.0)
+
+    def _report(self, now_s: float, v: VehicleMeasurement) -> None:
+        d = self.driver
+        overriding = abs(d.steering_torque_nm) > self.p.override_torque_nm
+        frames = [
+            self.packer.pack("SPEED_REPORT", {"VEHICLE_SPEED": min(max(v.speed_mps, 0.0), 655.0),
+                                              "LONG_ACCEL": min(max(v.accel_mps2, -32.0), 32.0),
+                                              "YAW_RATE": min(max(v.yaw_rate_radps, -3.2), 3.2)}, now_s),
+            self.packer.pack("STEERING_REPORT", {"STEER_ANGLE": min(max(v.steer_rad, -3.2), 3.2),
+                                                 "DRIVER_TORQUE": min(max(d.steering_torque_nm, -300.0), 300.0),
+                                                 "DRIVER_OVERRIDE": int(overriding)}, now_s),
+            self.packer.pack("GATEWAY_STATUS", {
+                "ACTIVE": int(self.last_actuation.mode == "command"), "ENGAGE_BUTTON": int(d.engage_button),
+                "DISENGAGE_BUTTON": int(d.disengage_button), "BRAKE_PEDAL": int(d.brake_pedal),
+                "FALLBACK_ACTIVE": int(self.fallback), "FAULT_TIMEOUT": int(self.faults.timeout),
+                "FAULT_COUNTER": int(self.faults.counter), "FAULT_CHECKSUM": int(self.faults.checksum),
+                "FAULT_RATE": int(self.faults.rate), "FAULT_RANGE": int(self.faults.range)}, now_s),
+        ]
+        for frame in frames:
+            if self.report_tamper == "checksum":
+                frame.data[7] ^= 0x5A
+            elif self.report_tamper == "counter":
+                frame.data[6] ^= 0x30  # two counter bits flipped: out of sequence, checksum recomputed
+                frame.data[7] = frame_checksum(frame.arbitration_id, frame.data)
+            self.bus.send(frame)

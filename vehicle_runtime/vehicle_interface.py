@@ -1,0 +1,83 @@
+"""The vehicle interface: safety gate + CAN feedback parser + command frames on one bus.
+
+`tick(now_s)` is one control period: read every frame that arrived, update the gate, put the
+three command frames on the bus. The gate and the writer share this process on purpose.
+"""
+from __future__ import annotations
+
+import can
+
+from .can.codec import Codec, Packer
+from .can.feedback import FeedbackParser
+from .can.framer import command_frames
+from .can.health import BusHealth
+from .safety.gate import GateStatus, SafetyGate
+from .safety.state_machine import SafetyState
+from .types import ActuatorCommand
+
+
+class VehicleInterface:
+    def __init__(self, bus: can.BusABC, gate: SafetyGate, codec: Codec, max_command_age_s: float = 0.02,
+                 health: BusHealth | None = None):
+        self.bus = bus
+        self.gate = gate
+        self.packer = Packer(codec)
+        self.parser = FeedbackParser(codec)
+        self.health = health or BusHealth()
+        self.max_command_age_s = max_command_age_s
+        self.frames_sent = 0
+        self.stale_commands_dropped = 0
+        self.last_status: GateStatus | None = None
+
+    def poll(self, now_s: float) -> None:
+        while True:
+            try:
+                frame = self.bus.recv(timeout=0.0)
+            except can.CanError as exc:
+                self.gate.critical_fault(f"CAN receive failed: {exc}")
+                break
+            if frame is None:
+                break
+            if frame.is_error_frame:
+                reason = self.health.on_error_frame(frame, now_s)
+                if reason:
+                    self.gate.critical_fault(reason)
+                continue
+            self.parser.update(frame, now_s)
+        self.gate.set_feedback(self.parser.status(now_s), now_s)
+
+    def tick(self, now_s: float) -> GateStatus:
+        self.poll(now_s)
+        status = self.gate.tick(now_s)
+        self.last_status = status
+        self.send(status.state, status.command, now_s)
+        return status
+
+    def send(self, state: SafetyState, command: ActuatorCommand, now_s: float) -> None:
+        if now_s - command.stamp_s > self.max_command_age_s:  # never put an old command on the bus
+            self.stale_commands_dropped += 1
+            return
+        for frame in command_frames(self.packer, state, command):
+            try:
+                self.bus.send(frame)
+                self.frames_sent += 1
+                reason = self.health.on_send(None)
+            except can.CanError as exc:
+                reason = self.health.on_send(exc)
+            if reason:
+                self.gate.critical_fault(reason)
+
+    def shutdown(self, now_s: float, frames: int = 3) -> None:
+        """Before the process exits: if commanding, say MRM and brake (the gateway's own fallback
+        takes over when the frames stop); otherwise say DISENGAGED with ENABLE=0."""
+        gate = self.gate
+        commanding = gate.sm.commanding
+        state = SafetyState.MRM if commanding and gate.sm.state is SafetyState.ENGAGED else gate.sm.state
+        for i in range(frames):
+            t = now_s + i * 1e-3
+            if commanding:
+                steer, accel = gate.mrm.step(0.01)
+                cmd = ActuatorCommand(t, steer, accel, engaged=True, hazard=True)
+            else:
+                cmd = ActuatorCommand(t, gate.envelope.prev_steer_rad, 0.0, engaged=False)
+            self.send(state, cmd, t)
