@@ -111,7 +111,7 @@ class SafetyGate:
         if self._critical:
             sm.handle(Event.CRITICAL, now_s, self._critical)
             self._critical = None
-        if sm.commanding and not fb.valid and self.watchdogs["can_feedback"].expired(now_s):
+        if sm.commanding and not fb.valid:  # the parser already applied the timeouts and bad-frame counts
             sm.handle(Event.CRITICAL, now_s, f"CAN feedback lost while commanding: {fb.reason}")
         if fb.gateway_fault and sm.state in (SafetyState.ENGAGED, SafetyState.MRM):
             sm.handle(Event.CRITICAL, now_s, f"gateway fault: {fb.gateway_fault}")
@@ -170,7 +170,8 @@ class SafetyGate:
             self.envelope.seed(fb.steer_rad, fb.accel_mps2 if fb.valid else 0.0)
             self.watchdogs.relearn_clock()
             self.last_filters = ()
-            return ActuatorCommand(now_s, self.envelope.prev_steer_rad, 0.0, engaged=False,
+            # ENABLE=0 frames carry the values an engagement would start from (no jump on engage)
+            return ActuatorCommand(now_s, self.envelope.prev_steer_rad, self.envelope.prev_accel_mps2, engaged=False,
                                    hazard=state is SafetyState.FAULT)
         speed = fb.speed_mps if fb.valid else self.p.envelope.max_speed_mps  # unknown speed: tightest limits
         if state is SafetyState.ENGAGED:

@@ -1,0 +1,65 @@
+"""Fault injectors, shared by the fault-injection tests, `bench/safety.py` and `drive --inject`.
+
+Each fault says what it breaks, which safe state the runtime must reach, and its deadline: the
+watchdog timeout (or detection window) it is allowed, plus one control period.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Tuple
+
+from vehicle_runtime.safety.state_machine import SafetyState
+
+CONTROL_PERIOD_S = 0.01
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    description: str
+    safe_states: Tuple[SafetyState, ...]  # the first heartbeat in one of these is the "safe frame"
+    end_state: SafetyState
+    deadline_s: Callable[[Dict[str, float]], float]  # from the watchdog timeouts
+    stops_car: bool = True
+
+
+def _timeout(name: str, extra_s: float = 0.0):
+    return lambda t: t[name] + extra_s + CONTROL_PERIOD_S
+
+
+def _fixed(seconds: float):
+    return lambda t: seconds + CONTROL_PERIOD_S
+
+
+MRM_OR_LATER = (SafetyState.MRM, SafetyState.STOPPED, SafetyState.FAULT)
+FAULTY = (SafetyState.FAULT,)
+
+FAULTS: Dict[str, FaultSpec] = {f.name: f for f in (
+    FaultSpec("camera_stall", "camera frames stop", MRM_OR_LATER, SafetyState.STOPPED, _timeout("camera")),
+    FaultSpec("route_stall", "route stops being republished", MRM_OR_LATER, SafetyState.STOPPED, _timeout("route")),
+    FaultSpec("odometry_stall", "odometry stops", MRM_OR_LATER, SafetyState.STOPPED, _timeout("odometry")),
+    FaultSpec("model_hang", "the model stops producing outputs", MRM_OR_LATER, SafetyState.STOPPED, _timeout("policy")),
+    FaultSpec("model_nan", "the model outputs NaN", MRM_OR_LATER, SafetyState.STOPPED, _fixed(0.0)),
+    FaultSpec("model_exception", "the model raises", MRM_OR_LATER, SafetyState.STOPPED, _fixed(0.0)),
+    FaultSpec("out_of_envelope", "the policy asks for far too much steering and acceleration",
+              (SafetyState.ENGAGED,), SafetyState.ENGAGED, _fixed(0.0), stops_car=False),
+    # feedback at 100 Hz; the 10-period timeout runs from the last good frame, seen one period late
+    FaultSpec("feedback_loss", "the gateway's feedback reports stop", FAULTY, SafetyState.FAULT,
+              _timeout("can_feedback", CONTROL_PERIOD_S)),
+    # 5 net bad frames of one 100 Hz message (opendbc's rule), seen one period late
+    FaultSpec("bad_counter", "feedback frames arrive with a wrong rolling counter", FAULTY, SafetyState.FAULT,
+              _fixed(0.05)),
+    FaultSpec("bad_checksum", "feedback frames arrive with a wrong checksum", FAULTY, SafetyState.FAULT, _fixed(0.05)),
+    # the gateway needs 3 bad command frames (one period), reports next period
+    FaultSpec("command_corruption", "command frames are corrupted on the way to the gateway", FAULTY,
+              SafetyState.FAULT, _fixed(0.02)),
+    FaultSpec("error_frames", "a burst of CAN error frames", FAULTY, SafetyState.FAULT, _fixed(0.0)),
+    FaultSpec("bus_off", "the CAN controller goes bus-off", FAULTY, SafetyState.FAULT, _fixed(0.0)),
+    FaultSpec("clock_jump", "the upstream clock jumps 10 s ahead", MRM_OR_LATER, SafetyState.STOPPED,
+              lambda t: min(t["camera"], t["odometry"], t["policy"]) + CONTROL_PERIOD_S),
+    FaultSpec("control_loop_stall", "the control loop stalls for 60 ms", MRM_OR_LATER, SafetyState.STOPPED,
+              _timeout("control_loop", 0.02)),
+    # override is reported by the gateway one period after the driver acts
+    FaultSpec("driver_override", "the driver turns the wheel", (SafetyState.DISENGAGED,), SafetyState.DISENGAGED,
+              _fixed(CONTROL_PERIOD_S), stops_car=False),
+)}
