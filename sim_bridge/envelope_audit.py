@@ -44,7 +44,9 @@ class Violation:
     detail: str
 
 
-def audit(records: Iterable[CommandRecord], p: EnvelopeParams) -> List[Violation]:
+def audit(records: Iterable[CommandRecord], p: EnvelopeParams, min_dt_s: float = 1e-3) -> List[Violation]:
+    """`min_dt_s`: for logs stamped at reception in real time, the control period (frames can
+    arrive closer together than the gate computed them)."""
     out: List[Violation] = []
     prev: Optional[CommandRecord] = None
     table = lambda name, v: float(np.interp(abs(v), p.reference_speeds_mps, getattr(p, name)))  # noqa: E731
@@ -67,7 +69,7 @@ def audit(records: Iterable[CommandRecord], p: EnvelopeParams) -> List[Violation
             if v - TOL_SPEED_MPS >= p.max_speed_mps and r.accel_mps2 > TOL_ACCEL_MPS2:
                 out.append(Violation(r.t_s, "velocity", f"accelerating at {v:.2f} m/s >= {p.max_speed_mps}"))
             if prev is not None:
-                dt = max(r.t_s - prev.t_s, 1e-3)
+                dt = max(r.t_s - prev.t_s, min_dt_s)
                 _rate(out, r, "steer_rate", prev.steer_rad, r.steer_rad, table("steer_rate_lim_radps", v) * dt,
                       TOL_STEER_RAD, steer_lim)
                 _rate(out, r, "lon_jerk", prev.accel_mps2, r.accel_mps2, table("lon_jerk_lim_mps3", v) * dt,
