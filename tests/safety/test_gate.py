@@ -197,3 +197,27 @@ def test_vehicle_interface_never_sends_an_old_command():
     finally:
         tx.shutdown()
         rx.shutdown()
+
+
+def test_failed_sends_latch_fault():
+    """A bus that stops accepting frames (here: a real virtual bus that was shut down) → FAULT."""
+    from vehicle_runtime.can import BusConfig, Codec, open_bus
+    from vehicle_runtime.vehicle_interface import VehicleInterface
+
+    d = engaged()
+    bus = open_bus(BusConfig("virtual", "send-fail"))
+    vi = VehicleInterface(bus, d.gate, Codec())
+    bus.shutdown()
+    d.gate.set_feedback(OK, d.t)
+    for _ in range(2):
+        d.t += 0.01
+        for name in ("camera", "route", "odometry"):
+            d.gate.feed(name, d.t, d.t)
+        d.gate.policy_output(True, d.t, d.t)
+        d.gate.set_request(ActuatorRequest(d.t, 0.0, 0.0), d.t)
+        d.gate.set_feedback(OK, d.t)
+        status = d.gate.tick(d.t)
+        vi.send(status.state, status.command, d.t)
+    assert vi.health.send_failures >= 3
+    assert d.gate.tick(d.t + 0.01).state is S.FAULT
+    assert "send failed" in d.gate.sm.fault_reason
