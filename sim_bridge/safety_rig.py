@@ -28,6 +28,7 @@ from .embedded.dynamics import BicycleState, KinematicBicycle
 from .envelope_audit import audit, records_from_log
 from .faults import CONTROL_PERIOD_S, FAULTS
 from .gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from .injector import FaultInjector, TamperingBus
 
 _channels = itertools.count()
 
@@ -49,23 +50,6 @@ class RigResult:
     log_path: Optional[Path] = None
 
 
-class _TamperingBus:
-    """Fault injector on the compute side's transmit path (command corruption)."""
-
-    def __init__(self, bus: can.BusABC):
-        self.bus = bus
-        self.corrupt = False
-
-    def send(self, msg: can.Message, timeout=None):
-        if self.corrupt:
-            msg = can.Message(arbitration_id=msg.arbitration_id, data=bytes(msg.data[:7]) + bytes([msg.data[7] ^ 0xA5]),
-                              is_extended_id=False, timestamp=msg.timestamp)
-        self.bus.send(msg, timeout)
-
-    def recv(self, timeout=None):
-        return self.bus.recv(timeout)
-
-
 class SafetyRig:
     def __init__(self, cfg: RuntimeConfig, log_path: Path, initial_speed_mps: float = 10.0,
                  target_speed_mps: float = 12.0):
@@ -73,13 +57,14 @@ class SafetyRig:
         self.log_path = Path(log_path)
         channel = f"safety-rig-{id(self)}-{next(_channels)}"
         self._buses = [open_bus(BusConfig("virtual", channel)) for _ in range(4)]
-        compute, vehicle, self._tap, self._injector = self._buses
+        compute, vehicle, self._tap, self._injector_bus = self._buses
         codec = Codec(load_dbc(cfg.dbc_path))
         self.gate = SafetyGate(replace(cfg.safety, auto_engage=True), clock_s=0.0)
-        self.tx = _TamperingBus(compute)
+        self.tx = TamperingBus(compute)
         self.vi = VehicleInterface(self.tx, self.gate, codec, cfg.max_command_age_s)
         self.gateway = ByWireGateway(vehicle, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
         self.plant = KinematicBicycle(cfg.vehicle, BicycleState(speed_mps=initial_speed_mps))
+        self.injector = FaultInjector(self.gateway, self.tx, self._injector_bus)
         self.target_speed_mps = target_speed_mps
         self._db = cantools.database.load_file(str(cfg.dbc_path)) if cfg.dbc_path else load_dbc()
         self._heartbeat_id = self._db.get_message_by_name("HEARTBEAT").frame_id
@@ -88,22 +73,19 @@ class SafetyRig:
     def run(self, duration_s: float, fault: Optional[str] = None, fault_at_s: float = 3.0) -> RigResult:
         spec = FAULTS.get(fault) if fault else None
         dt = CONTROL_PERIOD_S
-        clock_offset = 0.0
         engaged_at = None
         modes: dict = {}
         filters: set = set()
         heartbeats: List[tuple] = []  # (t, state) as decoded from the bus
         fallbacks: List[float] = []
+        inj = self.injector
         with can.Logger(str(self.log_path)) as logger:
             for k in range(int(round(duration_s / dt)) + 1):
                 t = k * dt
-                faulty = fault is not None and t >= fault_at_s - 1e-9
-                first = faulty and t < fault_at_s + dt - 1e-9
-                if faulty:
-                    clock_offset = self._inject(fault, first, clock_offset)
-                self._upstream(k, t, clock_offset, fault if faulty else None)
-                stalled = faulty and fault == "control_loop_stall" and t < fault_at_s + 0.06 - 1e-9
-                if not stalled and not (faulty and fault == "gate_killed"):
+                if fault is not None and not inj.active and t >= fault_at_s - 1e-9:
+                    inj.activate(fault, t)
+                self._upstream(k, t)
+                if inj.control_runs(t):
                     status = self.vi.tick(t)
                     filters.update(status.command.filters_active)
                     if engaged_at is None and status.state is SafetyState.ENGAGED:
@@ -116,48 +98,25 @@ class SafetyRig:
         return self._result(spec, fault, fault_at_s, heartbeats, fallbacks, engaged_at, modes, filters)
 
     # --- the scripted upstream: camera 20 Hz, odometry 50 Hz, route 1 Hz, model 20 Hz, control 100 Hz
-    def _upstream(self, k: int, t: float, offset: float, fault: Optional[str]) -> None:
-        g = self.gate
-        stamp = t + offset
-        if k % 5 == 0 and fault != "camera_stall":
-            g.feed("camera", t, stamp)
-        if k % 2 == 0 and fault != "odometry_stall":
-            g.feed("odometry", t, stamp)
-        if k % 100 == 0 and fault != "route_stall":
-            g.feed("route", t, stamp)
-        if k % 5 == 0 and fault not in ("model_hang", "model_exception"):
-            g.policy_output(finite=fault != "model_nan", arrival_s=t, stamp_s=stamp)
-        if k % 5 == 0 and fault == "model_exception":
+    def _upstream(self, k: int, t: float) -> None:
+        g, inj = self.gate, self.injector
+        stamp = t + inj.clock_offset_s
+        for source, every in (("camera", 5), ("odometry", 2), ("route", 100)):
+            if k % every == 0 and not inj.withholds(source):
+                g.feed(source, t, stamp)
+        mode = inj.model_mode
+        if k % 5 == 0 and mode in ("ok", "out_of_envelope", "nan"):
+            g.policy_output(finite=mode != "nan", arrival_s=t, stamp_s=stamp)
+        if k % 5 == 0 and mode == "exception":
             g.model_fault("RuntimeError: onnxruntime session.run failed (injected)")
         speed = g.feedback.speed_mps
         steer = 0.05 * math.sin(0.4 * t)
         accel = min(max(0.5 * (self.target_speed_mps - speed), -2.0), 1.5)
-        if fault == "out_of_envelope":
+        if mode == "out_of_envelope":
             steer, accel = 1.4 * (1 if (k // 50) % 2 else -1), 9.0
-        if fault == "model_nan":
+        if mode == "nan":
             steer = math.nan
         g.set_request(ActuatorRequest(t, steer, accel, source_stamp_s=stamp), t)
-
-    def _inject(self, fault: str, first: bool, clock_offset: float) -> float:
-        gw = self.gateway
-        if fault == "feedback_loss":
-            gw.reports_enabled = False
-        elif fault == "bad_counter":
-            gw.report_tamper = "counter"
-        elif fault == "bad_checksum":
-            gw.report_tamper = "checksum"
-        elif fault == "command_corruption":
-            self.tx.corrupt = True
-        elif fault == "driver_override":
-            gw.driver.steering_torque_nm = 6.0
-        elif fault == "clock_jump" and first:
-            return clock_offset + 10.0
-        elif fault == "error_frames" and first:
-            for _ in range(12):  # SocketCAN controller-problem error frames
-                self._injector.send(can.Message(arbitration_id=0x004, is_error_frame=True, data=bytes(8)))
-        elif fault == "bus_off" and first:
-            self._injector.send(can.Message(arbitration_id=0x040, is_error_frame=True, data=bytes(8)))
-        return clock_offset
 
     def _record(self, logger, t, heartbeats, fallbacks) -> None:
         while True:
