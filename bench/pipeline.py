@@ -20,7 +20,7 @@ from vehicle_runtime import synthetic
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.pipeline import Pipeline
+from vehicle_runtime.pipeline import Pipeline, StudentPolicy
 from vehicle_runtime.student import Student
 from vehicle_runtime.student.session import SessionConfig
 from vehicle_runtime.control import TrajectoryTracker
@@ -43,7 +43,7 @@ def main() -> None:
                                     trt_fp16=cfg.session.trt_fp16, trt_cache_dir=cfg.session.trt_cache_dir)
     student = Student.load(args.model or cfg.model_path, session_cfg)
     student.warm_up(10)
-    pipe = Pipeline(student, TrajectoryTracker(cfg.vehicle, cfg.tracker))
+    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker))
     fusion = Fusion(pipe.cameras, cfg.fusion)
     route = synthetic.curved_route(length_m=5000.0)
     fusion.set_route(route, 0.0)

@@ -53,14 +53,18 @@ def test_age_compensation_uses_the_pose_change():
     np.testing.assert_allclose(now[:, 0], traj[:, 0] - 0.5)
 
 
-def test_speed_target_read_at_trajectory_age():
+def test_speed_target_read_at_trajectory_age_with_feed_forward():
     tracker = TrajectoryTracker(PROFILE, PARAMS)
-    speeds = np.linspace(1.0, 10.0, 10)  # at t = 0.1 .. 1.0 s
+    speeds = np.linspace(1.0, 2.0, 10)  # at t = 0.1 .. 1.0 s: +1.11 m/s²
     traj = np.stack([np.cumsum(speeds) * 0.1, np.zeros(10)], 1)
-    req = tracker.step(policy(traj, stamp=0.0, speeds=speeds), ego(0.0, t=0.5), 0.5, 0.01)
-    assert req.accel_mps2 == pytest.approx(3.0)  # target 5 m/s, clipped to max_accel 3
-    req = tracker.step(policy(traj, stamp=0.0, speeds=speeds), ego(4.0, t=0.4), 0.4, 0.01)
-    assert req.accel_mps2 == pytest.approx(0.0, abs=1e-9)
+    on_profile = 1.0 + 0.3 / 0.9  # the profile's speed at the trajectory's age of 0.4 s
+    req = tracker.step(policy(traj, stamp=0.0, speeds=speeds), ego(on_profile, t=0.4), 0.4, 0.01)
+    assert req.accel_mps2 == pytest.approx(1.0 / 0.9)  # feed-forward only: no speed error
+    req = tracker.step(policy(traj, stamp=0.0, speeds=speeds), ego(on_profile - 1.0, t=0.4), 0.4, 0.01)
+    assert req.accel_mps2 == pytest.approx(1.0 / 0.9 + 1.0)  # plus kp * error
+    braking = np.linspace(10.0, 1.0, 10)  # -10 m/s²: the request is clipped to the profile's limit
+    req = tracker.step(policy(traj, speeds=braking), ego(10.0), 0.0, 0.01)
+    assert req.accel_mps2 == -PROFILE.max_decel_mps2
 
 
 def test_outputs_within_profile_limits():

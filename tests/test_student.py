@@ -8,7 +8,7 @@ from conftest import make_observation, uniform_frame
 from model_factory import HISTORY, H, W, two_camera_graph, write_model
 
 from vehicle_runtime.control import TrackerParams, TrajectoryTracker, VehicleProfile
-from vehicle_runtime.pipeline import Pipeline
+from vehicle_runtime.pipeline import Pipeline, StudentPolicy
 from vehicle_runtime.student import ManifestError, ProviderError, SessionConfig, Student, load_manifest
 from vehicle_runtime.student.history import FrameHistory
 from vehicle_runtime.student.tokenizer import Tokenizer
@@ -21,7 +21,7 @@ TRACKER = TrackerParams(5.0, 0.8, 0.3, 0.8, 0.1, 2.0)
 
 def _pipeline(folder, io_binding=True):
     student = Student.load(folder, SessionConfig(providers=("CPUExecutionProvider",), io_binding=io_binding))
-    return Pipeline(student, TrajectoryTracker(PROFILE, TRACKER))
+    return Pipeline(StudentPolicy(student), TrajectoryTracker(PROFILE, TRACKER))
 
 
 def _step(pipe, value_a, value_b, stamp, target_x=10.0):
@@ -135,7 +135,7 @@ def test_provider_preference_and_report(two_camera_dir):
 def test_warm_up_resets_state(two_camera_dir):
     student = Student.load(two_camera_dir, CPU)
     assert student.warm_up(3) > 0
-    pipe = Pipeline(student, TrajectoryTracker(PROFILE, TRACKER))
+    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(PROFILE, TRACKER))
     out = _step(pipe, 1, 1, 1.0, target_x=3.0)
     np.testing.assert_allclose(out.speed_profile_mps, [3.0] * 3)
 
@@ -163,7 +163,7 @@ def test_plain_and_hf_tokenizers(tmp_path):
 
 def test_reference_model_behaviour(reference_model_dir):
     student = Student.load(reference_model_dir, CPU)
-    pipe = Pipeline(student, TrajectoryTracker(PROFILE, TRACKER))
+    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(PROFILE, TRACKER))
     from vehicle_runtime.types import RoadOption
 
     def infer(target, option, value=128):

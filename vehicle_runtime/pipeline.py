@@ -1,11 +1,13 @@
-"""One object that runs observation → policy output → actuator request, timing every stage.
+"""Observation → policy output → actuator request, timing every stage.
 
-Used by the ROS nodes, `vehicle-runtime selftest`, the simulators and the benchmarks alike.
+A policy is anything with `infer(observation) → PolicyOutput` and `cameras`: the student
+(`StudentPolicy`: preprocessing + ONNX model) or, in simulation, the privileged expert. The
+pipeline adds the trajectory tracker. Used by the ROS nodes, `selftest`, `drive` and the benchmarks.
 """
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Protocol, Sequence
 
 from .config import RuntimeConfig
 from .control import TrajectoryTracker
@@ -14,31 +16,27 @@ from .preprocess import Preprocessor
 from .student import Student
 from .types import ActuatorRequest, EgoState, Observation, PolicyOutput
 
-STAGES = ("preprocess", "session_run", "features_decode", "inference_total", "control")
+
+class Policy(Protocol):
+    cameras: Sequence[str]
+    latency: Dict[str, LatencyStats]
+
+    def infer(self, obs: Observation) -> PolicyOutput: ...
+
+    def reset(self) -> None: ...
 
 
-class Pipeline:
-    def __init__(self, student: Student, tracker: TrajectoryTracker):
+class StudentPolicy:
+    """Preprocess every camera into the student's frame history, run the model, decode."""
+
+    def __init__(self, student: Student):
         self.student = student
-        self.tracker = tracker
         self.preprocessors = {c.camera: Preprocessor(c.image) for c in student.manifest.cameras}
-        self.latency: Dict[str, LatencyStats] = {s: LatencyStats() for s in STAGES}
-        self.latest: Optional[PolicyOutput] = None
-
-    @classmethod
-    def from_config(cls, cfg: RuntimeConfig, model_path=None) -> "Pipeline":
-        student = Student.load(model_path or cfg.model_path, cfg.session)
-        if cfg.warm_up_runs:
-            student.warm_up(cfg.warm_up_runs)
-        return cls(student, TrajectoryTracker(cfg.vehicle, cfg.tracker))
-
-    @property
-    def cameras(self):
-        return tuple(self.preprocessors)
+        self.cameras = tuple(self.preprocessors)
+        self.latency = {s: LatencyStats() for s in ("preprocess", "session_run", "features_decode")}
 
     def infer(self, obs: Observation) -> PolicyOutput:
-        """Preprocess every camera into the student's history, run it, decode. Raises
-        PreprocessError on a bad frame (nothing is committed then) and onnxruntime errors as-is."""
+        """Raises PreprocessError on a bad frame (nothing is committed then), onnxruntime errors as-is."""
         t0 = time.perf_counter()
         for camera, pre in self.preprocessors.items():
             pre.process(obs.frames[camera], self.student.slot(camera))
@@ -51,7 +49,39 @@ class Pipeline:
         self.latency["preprocess"].add(t1 - t0)
         self.latency["session_run"].add(run_s)
         self.latency["features_decode"].add(t2 - t1 - run_s)
-        self.latency["inference_total"].add(t2 - t0)
+        return out
+
+    def reset(self) -> None:
+        self.student.reset()
+
+
+class Pipeline:
+    def __init__(self, policy: Policy, tracker: TrajectoryTracker):
+        self.policy = policy
+        self.tracker = tracker
+        self.latency: Dict[str, LatencyStats] = {**policy.latency, "inference_total": LatencyStats(),
+                                                 "control": LatencyStats()}
+        self.latest: Optional[PolicyOutput] = None
+
+    @classmethod
+    def from_config(cls, cfg: RuntimeConfig, model_path=None) -> "Pipeline":
+        student = Student.load(model_path or cfg.model_path, cfg.session)
+        if cfg.warm_up_runs:
+            student.warm_up(cfg.warm_up_runs)
+        return cls(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+
+    @property
+    def cameras(self) -> Sequence[str]:
+        return self.policy.cameras
+
+    @property
+    def student(self) -> Student:
+        return self.policy.student  # only for a StudentPolicy
+
+    def infer(self, obs: Observation) -> PolicyOutput:
+        t0 = time.perf_counter()
+        out = self.policy.infer(obs)
+        self.latency["inference_total"].add(time.perf_counter() - t0)
         self.latest = out
         return out
 
@@ -65,6 +95,6 @@ class Pipeline:
         return req
 
     def reset(self) -> None:
-        self.student.reset()
+        self.policy.reset()
         self.tracker.reset()
         self.latest = None

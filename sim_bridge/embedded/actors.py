@@ -37,6 +37,7 @@ class ScriptedActor:
         profile = spec.get("speed_profile") or [[0.0, self.speed_mps]]
         self._knots_t = np.array([p[0] for p in profile], float)
         self._knots_v = np.array([p[1] for p in profile], float)
+        self.gone = False  # drove off the end of its lane (off the map)
         self.length_m = float(spec.get("length_m", 4.6))
         self.width_m = float(spec.get("width_m", 1.9))
 
@@ -47,8 +48,10 @@ class ScriptedActor:
         a = np.clip((target - self.speed_mps) / dt_s, -self.max_accel, self.max_accel)
         v = max(0.0, self.speed_mps + a * dt_s)
         self.accel_mps2 = (v - self.speed_mps) / dt_s
-        self.s_m = min(self.s_m + 0.5 * (v + self.speed_mps) * dt_s, self.lane.length_m)
+        self.s_m += 0.5 * (v + self.speed_mps) * dt_s
         self.speed_mps = v
+        if self.s_m >= self.lane.length_m:
+            self.gone = True
 
     def state(self, t_s: float) -> ActorState:
         x, y, yaw = _pose_on(self.lane, self.s_m)

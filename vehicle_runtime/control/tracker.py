@@ -40,11 +40,11 @@ class TrajectoryTracker:
         traj = self.trajectory_now(policy, ego)
         age_s = max(0.0, now_s - policy.stamp_s)
         steer = self._pure_pursuit(traj, ego.speed_mps)
-        v_target = self._speed_target(policy, age_s)
+        v_target, accel_ff = self._speed_target(policy, age_s)
         error = v_target - ego.speed_mps
         p = self.params
         self._integral = float(np.clip(self._integral + error * dt_s, -p.integral_limit_mps, p.integral_limit_mps))
-        accel = p.speed_kp * error + p.speed_ki * self._integral
+        accel = accel_ff + p.speed_kp * error + p.speed_ki * self._integral
         accel = float(np.clip(accel, -self.profile.max_decel_mps2, self.profile.max_accel_mps2))
         steer = float(np.clip(steer, -self.profile.max_steer_rad, self.profile.max_steer_rad))
         return ActuatorRequest(stamp_s=now_s, steer_rad=steer, accel_mps2=accel, source_stamp_s=policy.stamp_s)
@@ -68,7 +68,8 @@ class TrajectoryTracker:
         curvature = 2.0 * y / d2
         return math.atan(self.profile.wheelbase_m * curvature)
 
-    def _speed_target(self, policy: PolicyOutput, age_s: float) -> float:
+    def _speed_target(self, policy: PolicyOutput, age_s: float) -> tuple[float, float]:
+        """(speed, acceleration feed-forward) of the profile at the trajectory's age + preview."""
         p = policy
         t = age_s + self.params.speed_preview_s
         times = np.arange(1, len(p.trajectory_ego_xy_m) + 1) * p.dt_s
@@ -77,7 +78,9 @@ class TrajectoryTracker:
         else:  # from the spacing of the trajectory points
             pts = np.vstack(([0.0, 0.0], p.trajectory_ego_xy_m))
             speeds = np.linalg.norm(np.diff(pts, axis=0), axis=1) / p.dt_s
-        return float(max(0.0, np.interp(t, times, speeds)))
+        slopes = np.diff(speeds) / p.dt_s
+        accel_ff = float(np.interp(t, 0.5 * (times[:-1] + times[1:]), slopes)) if len(slopes) else 0.0
+        return float(max(0.0, np.interp(t, times, speeds))), accel_ff
 
 
 def _point_at_range(traj: np.ndarray, range_m: float) -> Optional[np.ndarray]:

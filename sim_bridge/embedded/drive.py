@@ -1,0 +1,261 @@
+"""The closed loop: simulator → camera / route / odometry → onboard runtime (fusion, policy, tracker,
+safety gate) → CAN frames on a python-can `virtual` bus → by-wire gateway → simulator.
+
+The ego moves only because of the CAN frames the gateway accepts. Lockstep by default (10 ms steps,
+deterministic for a seed); `realtime=True` paces the loop to the wall clock and measures latency.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import can
+import cv2
+import numpy as np
+
+from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
+from vehicle_runtime.config import RuntimeConfig, load_params, load_runtime_config
+from vehicle_runtime.control import TrajectoryTracker
+from vehicle_runtime.latency import LatencyStats
+from vehicle_runtime.paths import share_dir
+from vehicle_runtime.pipeline import Pipeline
+from vehicle_runtime.realtime import PeriodicLoop
+from vehicle_runtime.runtime import OnboardRuntime
+from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
+
+from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from ..injector import FaultInjector, TamperingBus
+from .expert import Expert
+from .metrics import DriveMetrics
+from .renderer import CameraModel, Renderer
+from .scenario import load_scenario
+from .world import World
+
+DT_S = 0.01
+_channels = itertools.count()
+
+
+@dataclass
+class DriveOptions:
+    scenario: str = "curvy_road"
+    policy: str = "expert"  # expert | student
+    seed: int = 0
+    duration_s: Optional[float] = None  # default: the scenario's
+    realtime: bool = False
+    inject: Sequence[Tuple[str, float]] = ()
+    can_log: Optional[Path] = None
+    model_path: Optional[Path] = None
+    snapshot_every_s: float = 4.0
+    progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
+
+
+@dataclass
+class DriveResult:
+    scenario: str
+    policy: str
+    metrics: dict
+    safety_state_final: str
+    frames: int
+    sim_time_s: float
+    wall_time_s: float
+    timeline: Dict[str, list]
+    transitions: list
+    reasoning: List[Tuple[float, str]]
+    snapshots: List[Tuple[float, np.ndarray]]
+    latency_ms: Dict[str, dict]
+    e2e_latency_ms: List[float] = field(default_factory=list)
+    deadline_misses: int = 0
+    world: Optional[World] = None
+    injected: Sequence[Tuple[str, float]] = ()
+
+
+class _FaultyPolicy:
+    """Puts the model-level faults between the runtime and the real policy."""
+
+    def __init__(self, policy, injector: FaultInjector):
+        self.policy, self.injector = policy, injector
+        self.cameras, self.latency = policy.cameras, policy.latency
+
+    def infer(self, obs: Observation) -> PolicyOutput:
+        mode = self.injector.model_mode
+        if mode == "exception":
+            raise RuntimeError("onnxruntime session.run failed (injected)")
+        out = self.policy.infer(obs)
+        if mode == "nan":
+            return replace(out, trajectory_ego_xy_m=np.full_like(out.trajectory_ego_xy_m, np.nan))
+        if mode == "out_of_envelope":
+            traj = out.trajectory_ego_xy_m.copy()
+            traj[:, 1] += 25.0 * np.sign(math.sin(obs.stamp_s))  # a sharp swerve, far too fast
+            return replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.full(len(traj), 40.0))
+        return out
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+
+class _ExpertPolicy:
+    cameras = ("front",)
+
+    def __init__(self, expert: Expert):
+        self.expert, self.latency = expert, {}
+
+    def infer(self, obs):
+        return self.expert.infer(obs)
+
+    def reset(self):
+        pass
+
+
+def camera_model() -> CameraModel:
+    return CameraModel(**load_params(share_dir() / "config" / "sim_camera.param.yaml", "sim_camera"))
+
+
+def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveResult:
+    cfg = cfg or load_runtime_config()
+    scenario = load_scenario(opts.scenario)
+    duration = opts.duration_s or scenario.duration_s
+    world = World(scenario, cfg.vehicle)
+    cam = camera_model()
+    renderer = Renderer(cam, scenario.network, brightness=scenario.camera.get("brightness", 1.0),
+                        noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
+    channel = f"drive-{id(world)}-{next(_channels)}"
+    compute_bus, vehicle_bus, tap, injector_bus = (open_bus(BusConfig("virtual", channel)) for _ in range(4))
+    codec = Codec(load_dbc(cfg.dbc_path))
+    tx = TamperingBus(compute_bus)
+    gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    injector = FaultInjector(gateway, tx, injector_bus)
+    expert = Expert(world)
+    if opts.policy == "expert":
+        policy = _ExpertPolicy(expert)
+    else:
+        policy = Pipeline.from_config(cfg, opts.model_path).policy
+    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+    runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
+    metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
+    rng = np.random.default_rng(opts.seed)
+    camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
+    pending = sorted(opts.inject, key=lambda x: x[1])
+    timeline: Dict[str, list] = {k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel", "accel_cmd",
+                                                 "state", "lateral")}
+    snapshots: List[Tuple[float, np.ndarray]] = []
+    e2e: List[float] = []
+    frames = 0
+    last_output_seen = None
+    logger = can.Logger(str(opts.can_log)) if opts.can_log else None
+    wall0 = time.monotonic()
+    state = {"k": 0, "done": False, "stopped_after_end_s": 0.0}
+
+    def step(now_wall: float) -> None:
+        nonlocal frames, last_output_seen
+        k = state["k"]
+        t = (now_wall - wall0) if opts.realtime else k * DT_S
+        while pending and pending[0][1] <= t + 1e-9:
+            injector.activate(pending.pop(0)[0], t)
+        stamp = t + injector.clock_offset_s
+        ego = world.ego.state
+        if k % camera_every == 0:
+            if not injector.withholds("camera"):
+                img = renderer.render(world.ego_pose, world.actor_states)
+                frames += 1
+                runtime.on_camera(CameraFrame("front", stamp, "rgb8", img, cam.width, cam.height), t)
+                if not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9:
+                    snapshots.append((t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA)))
+        if k % 2 == 0 and not injector.withholds("odometry"):
+            runtime.on_odometry(EgoState(stamp, Pose2D(ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02),
+                                                       ego.yaw_rad + rng.normal(0, 0.002)),
+                                         max(0.0, ego.speed_mps + rng.normal(0, 0.05)), ego.yaw_rate_radps,
+                                         ego.accel_mps2, ego.steer_rad), t)
+        if k % 100 == 0 and not injector.withholds("route"):
+            runtime.on_route(Route(stamp, world.route.points_xy_m), t)
+        if k % camera_every == 0 and injector.model_mode != "hang":
+            runtime.step_policy(t)
+        status = runtime.tick(t, DT_S) if injector.control_runs(t) else None
+        if opts.realtime and runtime.last_output is not None and runtime.last_output is not last_output_seen and status:
+            e2e.append((time.monotonic() - wall0 - (runtime.last_output.stamp_s - injector.clock_offset_s)) * 1e3)
+            last_output_seen = runtime.last_output
+        act = gateway.step(t, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))
+        world.step(DT_S, act.steer_rad, act.accel_mps2)
+        _drain(tap, logger, t if not opts.realtime else None)
+        s_centre, lateral = world.route_position()
+        lead = world.lead(s_centre)
+        hits = [(a.id, a.kind) for a in world.colliding_with()]
+        corners = world.ego_corners()
+        off_road = not bool(world.scenario.network.on_road(corners).all())
+        half_lane = world.scenario.network.lanes[world.route.lane_at(s_centre)].width_m / 2
+        invading = abs(lateral) + cfg.vehicle.width_m / 2 > half_lane + 0.2 and not _in_lane_change(world, s_centre)
+        metrics.update(s_centre, lateral, hits, off_road, invading, lead.gap_m if lead else None, world.ego.state.accel_mps2)
+        if k % 10 == 0:
+            _record(timeline, t, world, act, runtime, lateral)
+        if opts.progress and k % 50 == 0:
+            opts.progress(t, duration)
+        state["k"] = k + 1
+        # the run ends at the duration, or once the route is done and the car has stopped
+        if metrics.completed and world.ego.state.speed_mps < 0.05:
+            state["stopped_after_end_s"] += DT_S
+        state["done"] = t >= duration - 1e-9 or state["stopped_after_end_s"] >= 1.0
+
+    loop = PeriodicLoop(DT_S)
+    if opts.realtime:
+        stop = _Flag(state)
+        loop.run(step, stop=stop)
+    else:
+        while not state["done"]:
+            step(wall0)
+    wall = time.monotonic() - wall0
+    runtime.shutdown(state["k"] * DT_S)
+    _drain(tap, logger, state["k"] * DT_S if not opts.realtime else None)
+    if logger:
+        logger.stop()
+    for bus in (compute_bus, vehicle_bus, tap, injector_bus):
+        bus.shutdown()
+    lat = {k: v.summary() for k, v in pipeline.latency.items() if v.count}
+    return DriveResult(scenario=scenario.name, policy=opts.policy, metrics=metrics.summary(),
+                       safety_state_final=runtime.gate.sm.state.name, frames=frames, sim_time_s=state["k"] * DT_S,
+                       wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
+                       reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
+                       e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
+                       injected=tuple(opts.inject))
+
+
+class _Flag:
+    """A stop flag the periodic loop polls: set once the run is done."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def is_set(self) -> bool:
+        return self.state["done"]
+
+
+def _drain(tap, logger, t: Optional[float]) -> None:
+    while (msg := tap.recv(timeout=0.0)) is not None:
+        if logger is not None:
+            if t is not None:
+                msg.timestamp = t
+            logger.on_message_received(msg)
+
+
+def _in_lane_change(world: World, s_m: float) -> bool:
+    r = world.route
+    i = int(np.clip(np.searchsorted(r.s_m, s_m), 0, len(r.s_m) - 1))
+    lo, hi = max(0, i - 12), min(len(r.s_m), i + 12)
+    return bool(r.lane_change[lo:hi].any())
+
+
+def _record(tl, t, world, act, runtime, lateral) -> None:
+    s = world.ego.state
+    cmd = runtime.vi.last_status.command if runtime.vi.last_status else None
+    tl["t"].append(t)
+    tl["x"].append(s.x_m)
+    tl["y"].append(s.y_m)
+    tl["speed"].append(s.speed_mps)
+    tl["steer"].append(s.steer_rad)
+    tl["steer_cmd"].append(act.steer_rad)
+    tl["accel"].append(s.accel_mps2)
+    tl["accel_cmd"].append(cmd.accel_mps2 if cmd else 0.0)
+    tl["state"].append(runtime.gate.sm.state.name)
+    tl["lateral"].append(lateral)

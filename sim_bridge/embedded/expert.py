@@ -1,0 +1,154 @@
+"""The privileged expert (the "teacher"): it sees the world's ground truth, follows the route with
+a speed plan (curves, turns, the route's end) and IDM car following, and says why in a short text.
+
+It answers the same call as the student (`infer(observation) → PolicyOutput`), so the runtime's
+tracker, safety gate and CAN path are the same whichever drives.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from vehicle_runtime.geometry import world_to_ego
+from vehicle_runtime.types import Observation, PolicyOutput, RoadOption
+
+from .world import Lead, World
+
+
+@dataclass(frozen=True)
+class ExpertParams:
+    points: int = 10
+    dt_s: float = 0.5
+    accel_max_mps2: float = 1.5
+    decel_comfort_mps2: float = 2.0  # IDM's b and the speed plan's braking
+    decel_max_mps2: float = 3.4  # within the safety envelope's 3.5
+    min_gap_m: float = 4.0  # IDM s0
+    time_headway_s: float = 1.5  # IDM T
+    lat_accel_mps2: float = 1.8  # speed through curves
+    turn_speed_mps: float = 6.0  # through a junction
+    speed_gain: float = 0.8  # (m/s²)/(m/s) towards the planned speed
+    stop_before_end_m: float = 5.0  # rear axle: the front bumper stays on the route
+
+
+TURN_WORD = {RoadOption.LEFT: "turn left", RoadOption.RIGHT: "turn right", RoadOption.STRAIGHT: "go straight"}
+
+
+class Expert:
+    def __init__(self, world: World, params: ExpertParams = ExpertParams()):
+        self.world = world
+        self.p = params
+        self.target_speed_mps = world.scenario.target_speed_mps
+        self._v_plan = self._speed_limits()
+        self.last_reason = ""
+
+    def _speed_limits(self) -> np.ndarray:
+        """Planned speed per route point: target, curves, junction turns, stop at the end;
+        a backward pass makes every slow-down reachable at comfortable braking."""
+        r, p = self.world.route, self.p
+        pts, s = r.points_xy_m, r.s_m
+        heading = np.unwrap(np.arctan2(np.gradient(pts[:, 1]), np.gradient(pts[:, 0])))
+        kappa = np.abs(np.gradient(heading) / np.maximum(np.gradient(s), 1e-6))
+        kappa = np.convolve(kappa, np.ones(5) / 5, mode="same")
+        v = np.minimum(self.target_speed_mps, np.sqrt(p.lat_accel_mps2 / np.maximum(kappa, 1e-4)))
+        turning = np.array([self.world.scenario.network.lanes[lane].turn is not None for lane in r.lanes])
+        v = np.where(turning, np.minimum(v, p.turn_speed_mps), v)
+        stop_at = s[-1] - p.stop_before_end_m
+        v = np.where(s >= stop_at, 0.0, v)
+        for i in range(len(v) - 2, -1, -1):
+            v[i] = min(v[i], math.sqrt(v[i + 1] ** 2 + 2 * p.decel_comfort_mps2 * (s[i + 1] - s[i])))
+        return v
+
+    def planned_speed(self, s_m: float) -> float:
+        return float(np.interp(s_m, self.world.route.s_m, self._v_plan))
+
+    # --- the policy call ---------------------------------------------------------------------
+    def infer(self, obs: Observation) -> PolicyOutput:
+        traj_world, speeds, reason = self.plan()
+        self.last_reason = reason
+        # expressed in the frame of the pose the runtime saw (odometry), as a model's output is
+        traj = world_to_ego(traj_world, obs.ego.pose)
+        return PolicyOutput(stamp_s=obs.stamp_s, ego_pose_at_stamp=obs.ego.pose, trajectory_ego_xy_m=traj,
+                            dt_s=self.p.dt_s, speed_profile_mps=speeds, reasoning_text=reason)
+
+    def plan(self) -> Tuple[np.ndarray, np.ndarray, str]:
+        w, p = self.world, self.p
+        state = w.ego.state
+        s_rear, _ = w.route.locate((state.x_m, state.y_m))
+        s_centre = s_rear + w.centre_offset_m
+        lead = w.lead(s_centre)
+        v, s = state.speed_mps, 0.0
+        sub = 0.1
+        speeds, dists = [], []
+        steps_per_point = int(round(p.dt_s / sub))
+        for k in range(1, p.points * steps_per_point + 1):
+            t = k * sub
+            a = self._accel(v, s_rear + s, lead, t, s)
+            v = max(0.0, v + a * sub)
+            s += v * sub
+            if k % steps_per_point == 0:
+                speeds.append(v)
+                dists.append(s)
+        # the path extends at least 1 m per point so that steering stays defined while stopping
+        along = np.maximum(np.asarray(dists), np.arange(1, p.points + 1) * 1.0)
+        route = w.route
+        at = s_rear + along
+        traj = np.stack((np.interp(at, route.s_m, route.points_xy_m[:, 0]),
+                         np.interp(at, route.s_m, route.points_xy_m[:, 1])), axis=1)
+        first_accel = (speeds[0] - state.speed_mps) / p.dt_s
+        return traj, np.asarray(speeds), self._reason(s_centre, state.speed_mps, lead, first_accel)
+
+    def _accel(self, v: float, s_route: float, lead: Optional[Lead], t: float, travelled: float) -> float:
+        p = self.p
+        a = p.speed_gain * (self.planned_speed(s_route) - v)
+        if lead is not None:
+            la = lead.actor
+            v_lead_now = max(0.0, la.speed_mps + la.accel_mps2 * t) if la.kind == "vehicle" else 0.0
+            lead_travel = (la.speed_mps * t + 0.5 * la.accel_mps2 * t * t) if la.kind == "vehicle" else 0.0
+            if la.kind == "vehicle" and la.accel_mps2 < 0 and la.speed_mps + la.accel_mps2 * t < 0:
+                lead_travel = la.speed_mps ** 2 / (2 * -la.accel_mps2)  # it stops and stays
+            gap = max(lead.gap_m + lead_travel - travelled, 0.1)
+            s_star = p.min_gap_m + v * p.time_headway_s + v * (v - v_lead_now) / (2 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
+            a = min(a, p.accel_max_mps2 * (1 - (max(s_star, 0.0) / gap) ** 2))
+        return float(np.clip(a, -p.decel_max_mps2, p.accel_max_mps2))
+
+    def _reason(self, s_m: float, v: float, lead: Optional[Lead], accel: float) -> str:
+        r = self.world.route
+        remaining = r.length_m - s_m
+        if lead is not None and lead.gap_m < 45.0:
+            gap = _round5(lead.gap_m)
+            la = lead.actor
+            _, lateral = r.locate((la.x_m, la.y_m))
+            if la.kind == "static":
+                return f"obstacle {gap} m ahead in our lane: stopping" if accel < -0.3 else f"obstacle {gap} m ahead in our lane"
+            if abs(lateral) > 0.8:
+                return f"vehicle cutting in {gap} m ahead: slowing down"
+            if la.accel_mps2 < -2.0:
+                return f"lead vehicle braking {gap} m ahead: slowing down"
+            if la.speed_mps < 0.5:
+                return f"lead vehicle stopped {gap} m ahead: waiting"
+            if accel < -0.5:
+                return f"slowing down for the lead vehicle {gap} m ahead"
+            return f"following the lead vehicle {gap} m ahead"
+        option = r.option_at(s_m)
+        lane = self.world.scenario.network.lanes[r.lane_at(s_m)]
+        if option in TURN_WORD:
+            if lane.turn:
+                return "turning left at the junction" if option is RoadOption.LEFT else \
+                    "turning right at the junction" if option is RoadOption.RIGHT else "going straight through the junction"
+            return f"approaching the junction: preparing to {TURN_WORD[option]}"
+        if option is RoadOption.CHANGELANELEFT:
+            return "changing lanes to the left"
+        if option is RoadOption.CHANGELANERIGHT:
+            return "changing lanes to the right"
+        if remaining < 30.0:
+            return "approaching the destination: stopping"
+        if self.planned_speed(s_m + 25.0) < v - 1.0:
+            return "slowing down for the curve ahead"
+        return f"following the lane at {int(round(v))} m/s"
+
+
+def _round5(x: float) -> int:
+    return int(5 * round(max(x, 0.0) / 5))
