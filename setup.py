@@ -29,7 +29,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["vehicle_runtime", "vehicle_runtime.*", "ros_nodes", "ros_nodes.*",
                                     "sim_bridge", "sim_bridge.*"]),
-    package_data={"vehicle_runtime": ["schema/*.json", "can/*.dbc"]},
+    package_data={"vehicle_runtime": ["schema/*.json", "can/*.dbc"],
+                  "sim_bridge.embedded": ["scenarios/*.yaml", "*.schema.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -47,6 +48,8 @@ setup(
         "PyYAML>=6",
         "jsonschema>=4",
         "tokenizers>=0.15",
+        "matplotlib>=3.7",  # the drive report
+        "tqdm>=4.60",  # the drive progress bar
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
@@ -56,6 +59,9 @@ setup(
     entry_points={
         "console_scripts": [
             "vehicle-runtime = vehicle_runtime.cli:main",
+        ],
+        "vehicle_runtime.commands": [
+            "drive = sim_bridge.embedded.cli",
         ],
     },
     zip_safe=True,

@@ -124,6 +124,7 @@ class SafetyRig:
             if msg is None:
                 return
             msg.timestamp = t
+            msg.channel = 0
             logger.on_message_received(msg)
             if msg.is_error_frame:
                 continue

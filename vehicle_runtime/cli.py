@@ -6,16 +6,27 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+from importlib.metadata import entry_points
+
 from .commands import model_inspect, selftest
 
 COMMANDS = (selftest, model_inspect)
+PLUGIN_GROUP = "vehicle_runtime.commands"  # sub-commands from outer rooms (sim_bridge), never imported here
+
+
+def _plugins():
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            yield ep.load()
+        except ImportError as exc:  # a broken optional room must not take the CLI down
+            logging.getLogger(__name__).warning("sub-command '%s' unavailable: %s", ep.name, exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vehicle-runtime", description="Onboard runtime for a distilled driving model.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
+    for module in (*COMMANDS, *_plugins()):
         module.add_parser(sub)
     return parser
 

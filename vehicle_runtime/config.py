@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import jsonschema
 import yaml
 
 from .can.bus import BusConfig
@@ -17,7 +16,7 @@ from .paths import resolve, share_dir
 from .safety.envelope import EnvelopeParams
 from .safety.gate import INPUT_WATCHDOGS, SafetyParams
 from .safety.mrm import MrmParams
-from .schema import load_schema
+from .schema import load_schema, problems
 from .student.session import SessionConfig
 
 NODE_FILES = {"fusion": "fusion.param.yaml", "policy": "policy.param.yaml",
@@ -52,14 +51,9 @@ def load_params(path: str | Path, schema: str, node_name: Optional[str] = None) 
 
 
 def validate(params: dict, schema: str, where: str) -> None:
-    validator = jsonschema.Draft202012Validator(load_schema(schema))
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for e in errors:
-            name = ".".join(str(p) for p in e.absolute_path)
-            lines.append(f"parameter '{name}': {e.message}" if name else e.message)
-        raise ConfigError(f"{where}: " + "; ".join(lines))
+    found = problems(params, load_schema(schema), word="parameter")
+    if found:
+        raise ConfigError(f"{where}: " + "; ".join(p.replace("/", ".") for p in found))
 
 
 @dataclass(frozen=True)

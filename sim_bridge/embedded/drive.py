@@ -236,6 +236,7 @@ def _drain(tap, logger, t: Optional[float]) -> None:
         if logger is not None:
             if t is not None:
                 msg.timestamp = t
+            msg.channel = 0  # one bus; the in-process channel name changes from run to run
             logger.on_message_received(msg)
 
 

@@ -7,8 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import List, Optional
 
-import jsonschema
 import yaml
+
+from vehicle_runtime.schema import problems
 
 from .road import RoadNetwork, build_lanes
 
@@ -49,11 +50,9 @@ def load_scenario(name_or_path: str) -> Scenario:
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     schema = json.loads(resources.files(__package__).joinpath("scenario.schema.json").read_text())
-    try:
-        jsonschema.validate(raw, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ScenarioError(f"{path}: field '{where}': {exc.message}") from None
+    found = problems(raw, schema)
+    if found:
+        raise ScenarioError(f"{path}: " + "; ".join(found))
     try:
         network = build_lanes(raw["map"]["lanes"])
     except (ValueError, KeyError) as exc:

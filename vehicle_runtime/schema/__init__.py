@@ -1,9 +1,23 @@
-"""JSON schemas shipped with the package (model manifest, node parameters, vehicle profiles)."""
+"""JSON schemas shipped with the package (model manifest, node parameters, vehicle profiles) and
+one way to report what fails them: every problem, each naming its field."""
 import functools
 import json
 from importlib import resources
+from typing import List
+
+import jsonschema
 
 
 @functools.lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     return json.loads(resources.files(__name__).joinpath(f"{name}.schema.json").read_text())
+
+
+def problems(instance, schema: dict, word: str = "field") -> List[str]:
+    """All validation errors, e.g. "field 'cameras/0/history': 0 is less than the minimum of 1"."""
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for e in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = "/".join(str(p) for p in e.absolute_path)
+        out.append(f"{word} '{where}': {e.message}" if where else e.message)
+    return out

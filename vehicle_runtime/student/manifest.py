@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-import jsonschema
-
 from ..preprocess import ImageSpec
-from ..schema import load_schema
+from ..schema import load_schema, problems
 
 
 class ManifestError(ValueError):
@@ -98,11 +96,9 @@ def load_manifest(path: str | Path, check_sha256: bool = True) -> Manifest:
         raise ManifestError(f"{path}: no such manifest") from None
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}: not valid JSON ({exc})") from None
-    try:
-        jsonschema.validate(raw, load_schema("model_manifest"))
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ManifestError(f"{path}: field '{where}': {exc.message}") from None
+    found = problems(raw, load_schema("model_manifest"))
+    if found:
+        raise ManifestError(f"{path}: " + "; ".join(found))
     manifest = _from_dict(path.parent, raw)
     if check_sha256:
         actual = sha256_of(manifest.model_path)
