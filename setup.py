@@ -53,8 +53,10 @@ setup(
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
+        # The ROS-free transport (`vehicle-runtime up`). No aarch64 wheel on PyPI: build Cyclone there.
+        "dds": ["cyclonedds>=0.10.5"],
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
-                "colcon-common-extensions>=0.3"],
+                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19"],
     },
     entry_points={
         "console_scripts": [
