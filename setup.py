@@ -61,9 +61,14 @@ setup(
     entry_points={
         "console_scripts": [
             "vehicle-runtime = vehicle_runtime.cli:main",
+            "fusion_node = ros_nodes.main:fusion_main",  # ros2 run / ros2 launch executables
+            "policy_node = ros_nodes.main:policy_main",
+            "vehicle_interface_node = ros_nodes.main:vehicle_interface_main",
         ],
         "vehicle_runtime.commands": [
             "drive = sim_bridge.embedded.cli",
+            "sim = sim_bridge.embedded.dds_sim",
+            "up = ros_nodes.cli",
         ],
     },
     zip_safe=True,

@@ -179,6 +179,9 @@ def test_reference_model_behaviour(reference_model_dir):
     assert straight.speed_profile_mps[0] > 4.0 and straight.speed_profile_mps[-1] == pytest.approx(8.0)
     assert left.speed_profile_mps[-1] < straight.speed_profile_mps[-1]  # slows for the curve
     assert straight.confidence > 0.9
+    near_end = pipe.infer(make_observation({"front": uniform_frame("front", 128, 320, 180)}, to_end_m=6.0,
+                                           speed_mps=4.0))
+    assert near_end.speed_profile_mps[-1] == pytest.approx(np.sqrt(3.0), rel=1e-5)  # stops at the route's end
     pipe.reset()  # history of 2 frames: start the dark camera from a clean history
     assert infer((10.0, 0.0), RoadOption.LANEFOLLOW, value=0).confidence < 0.5  # dark camera
 

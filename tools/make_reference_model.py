@@ -1,6 +1,6 @@
 """Build models/reference_geometric: a hand-written (not learned) ONNX policy used until the
 distilled student ships. It steers on the arc through the route's target point, slows down for
-curvature, names the road option in its reasoning, and lowers its confidence when the image is
+curvature and stops at the route's end, names the road option in its reasoning, and lowers its confidence when the image is
 dark (a dead camera). It exercises the whole model contract so the runtime can be tested end to end.
 
     python tools/make_reference_model.py [--out models/reference_geometric]
@@ -39,7 +39,8 @@ def build_graph() -> onnx.ModelProto:
     c = lambda name, value: numpy_helper.from_array(np.asarray(value), name)  # noqa: E731
     inits = [
         c("i0", np.array([0], np.int64)), c("i1", np.array([1], np.int64)), c("i2", np.array([2], np.int64)),
-        c("i8", np.array([8], np.int64)), c("axis1", np.array(1, np.int64)),
+        c("i8", np.array([8], np.int64)), c("i9", np.array([9], np.int64)), c("axis1", np.array(1, np.int64)),
+        c("five", np.float32(5.0)), c("zero", np.float32(0.0)), c("three", np.float32(3.0)),
         c("two", np.float32(2.0)), c("half", np.float32(0.5)), c("eps", np.float32(1e-3)),
         c("kmax", np.float32(0.2)), c("kmin", np.float32(-0.2)), c("cruise", np.float32(CRUISE_MPS)),
         c("slow_gain", np.float32(8.0)), c("one", np.float32(1.0)), c("dt", np.float32(DT_S)),
@@ -56,7 +57,11 @@ def build_graph() -> onnx.ModelProto:
         n("Add", ["d2a", "eps"], ["d2"]), n("Mul", ["ty", "two"], ["ty_2"]), n("Div", ["ty_2", "d2"], ["k_raw"]),
         n("Clip", ["k_raw", "kmin", "kmax"], ["k"]),  # [1, 1] curvature of the arc through the target
         n("Abs", ["k"], ["k_abs"]), n("Mul", ["k_abs", "slow_gain"], ["k_g"]), n("Add", ["k_g", "one"], ["k_den"]),
-        n("Div", ["cruise", "k_den"], ["v_target"]),
+        n("Div", ["cruise", "k_den"], ["v_curve"]),
+        # stop at the route's end: v ≤ sqrt(2 · 1.5 m/s² · (distance to the end − 5 m))
+        n("Slice", ["nav", "i8", "i9", "i1"], ["to_end"]), n("Sub", ["to_end", "five"], ["to_stop"]),
+        n("Max", ["to_stop", "zero"], ["to_stop_pos"]), n("Mul", ["to_stop_pos", "three"], ["v2_stop"]),
+        n("Sqrt", ["v2_stop"], ["v_stop"]), n("Min", ["v_curve", "v_stop"], ["v_target"]),
         n("Sub", ["v_target", "ego"], ["dv"]), n("Mul", ["dv", "ramp"], ["dv_ramp"]),
         n("Add", ["ego", "dv_ramp"], ["speed"]),  # [1, T]: from the current speed to the target in 2 s
         n("CumSum", ["speed", "axis1"], ["s_sum"]), n("Mul", ["s_sum", "dt"], ["s"]),
@@ -74,7 +79,7 @@ def build_graph() -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes, "reference_geometric",
         inputs=[helper.make_tensor_value_info("image_front", f, [1, HISTORY, 3, HEIGHT, WIDTH]),
-                helper.make_tensor_value_info("nav", f, [1, 8]),
+                helper.make_tensor_value_info("nav", f, [1, 9]),
                 helper.make_tensor_value_info("ego", f, [1, 1])],
         outputs=[helper.make_tensor_value_info("trajectory", f, [1, POINTS, 2]),
                  helper.make_tensor_value_info("speed", f, [1, POINTS]),
@@ -99,7 +104,8 @@ def write(out_dir: Path) -> Path:
                      "image": {"width": WIDTH, "height": HEIGHT, "colour_order": "rgb",
                                "crop": {"top": 0.25, "bottom": 0.1}, "interpolation": "linear", "scale": 1 / 255,
                                "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}}],
-        "nav": {"input": "nav", "features": ["target_point_ego_m", "road_option_one_hot"], "route_points": 10},
+        "nav": {"input": "nav", "features": ["target_point_ego_m", "road_option_one_hot", "distance_to_route_end_m"],
+                "route_points": 10},
         "ego": {"input": "ego", "features": ["speed_mps"]},
         "outputs": {"trajectory": {"name": "trajectory", "points": POINTS, "dt_s": DT_S},
                     "speed_profile": {"name": "speed"},

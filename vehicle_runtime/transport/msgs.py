@@ -16,6 +16,7 @@ TYPES: Dict[str, List[Field]] = {
     "builtin_interfaces/msg/Time": [("sec", "int32"), ("nanosec", "uint32")],
     "std_msgs/msg/Header": [("stamp", "builtin_interfaces/msg/Time"), ("frame_id", "string")],
     "std_msgs/msg/String": [("data", "string")],
+    "rosgraph_msgs/msg/Clock": [("clock", "builtin_interfaces/msg/Time")],
     "geometry_msgs/msg/Point": [("x", "float64"), ("y", "float64"), ("z", "float64")],
     "geometry_msgs/msg/Vector3": [("x", "float64"), ("y", "float64"), ("z", "float64")],
     "geometry_msgs/msg/Quaternion": [("x", "float64"), ("y", "float64"), ("z", "float64"), ("w", "float64")],

@@ -1,0 +1,113 @@
+"""Start the nodes: `python -m ros_nodes.main fusion|policy|vehicle_interface|all [options]`.
+
+--transport auto picks rclpy when it is importable (a sourced ROS 2 install), the ROS-free Cyclone
+DDS transport otherwise. Several node names (or `all`) run in one process on one executor.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from dataclasses import replace
+from typing import List, Optional, Sequence
+
+from vehicle_runtime.can import BusConfig
+from vehicle_runtime.config import ConfigError, load_runtime_config
+from vehicle_runtime.pipeline import Pipeline
+
+NODES = ("fusion", "policy", "vehicle_interface")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("nodes", nargs="+", choices=(*NODES, "all"))
+    p.add_argument("--transport", choices=("auto", "dds", "rclpy"), default="auto")
+    p.add_argument("--config", help="config folder (default: the package's config/)")
+    p.add_argument("--namespace", default="")
+    p.add_argument("--model", help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--can-interface", help="override vehicle_interface.param.yaml's can_interface")
+    p.add_argument("--can-channel", help="override can_channel")
+    p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
+    p.add_argument("--use-sim-time", action="store_true")
+    return p
+
+
+def build(names: Sequence[str], handle_for, args) -> List[object]:
+    cfg = load_runtime_config(args.config)
+    if args.can_interface or args.can_channel:
+        cfg = replace(cfg, bus=BusConfig(args.can_interface or cfg.bus.interface, args.can_channel or cfg.bus.channel,
+                                         cfg.bus.bitrate))
+    nodes = []
+    for name in names:
+        handle = handle_for(name)
+        if name == "fusion":
+            from .fusion_node import FusionNode
+            from vehicle_runtime.student import load_manifest
+
+            fov = load_manifest(args.model or cfg.model_path).cameras[0].fov_deg
+            nodes.append(FusionNode(handle, cfg, expected_fov_deg=fov))
+        elif name == "policy":
+            from .policy_node import PolicyNode
+
+            nodes.append(PolicyNode(handle, cfg, Pipeline.from_config(cfg, args.model)))
+        else:
+            from .vehicle_interface_node import VehicleInterfaceNode
+
+            safety = replace(cfg.safety, auto_engage=args.auto_engage or cfg.safety.auto_engage)
+            nodes.append(VehicleInterfaceNode(handle, cfg, safety=safety))
+    return nodes
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    names = list(NODES) if "all" in args.nodes else list(dict.fromkeys(args.nodes))
+    transport = args.transport
+    if transport == "auto":
+        from vehicle_runtime.transport.ros import rclpy_available
+
+        transport = "rclpy" if rclpy_available() else "dds"
+    try:
+        if transport == "rclpy":
+            from vehicle_runtime.transport.ros import run_rclpy
+
+            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time)
+        return _run_dds(names, args)
+    except ConfigError as exc:
+        print(f"{' '.join(names)}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_dds(names, args) -> int:
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    participant, executor = DdsParticipant(), Executor()
+    nodes = build(names, lambda n: DdsNode(n, participant, executor, args.namespace, args.use_sim_time), args)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: executor.stop())
+    try:
+        executor.spin()
+    finally:
+        for node in nodes:
+            if hasattr(node, "shutdown"):
+                node.shutdown()
+        participant.close()
+    return 0
+
+
+def fusion_main() -> int:
+    return main(["fusion", *sys.argv[1:]])
+
+
+def policy_main() -> int:
+    return main(["policy", *sys.argv[1:]])
+
+
+def vehicle_interface_main() -> int:
+    return main(["vehicle_interface", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

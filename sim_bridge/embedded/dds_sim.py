@@ -1,0 +1,122 @@
+"""The embedded simulator as a separate process on the ROS 2 topics (Cyclone DDS) and a real CAN
+bus: it publishes camera/image_raw + camera_info, navigation/route and navigation/odometry in real
+time and moves the car only through the by-wire gateway on the CAN bus.
+
+    vehicle-runtime sim [--scenario NAME] [--can-interface udp_multicast --can-channel default] [--json]
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vehicle_runtime.can import BusConfig, Codec, open_bus
+from vehicle_runtime.config import load_runtime_config
+from vehicle_runtime.realtime import PeriodicLoop
+from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
+
+from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from .drive import DT_S, camera_model
+from .metrics import DriveMetrics
+from .renderer import Renderer
+from .scenario import DEFAULT_SCENARIO, ScenarioError, available, load_scenario
+from .world import World
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sim", help="run the embedded simulator on ROS 2 topics (DDS) and a CAN bus")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"one of {', '.join(available())}")
+    p.add_argument("--duration", type=float)
+    p.add_argument("--can-interface", default="udp_multicast")
+    p.add_argument("--can-channel", default="default")
+    p.add_argument("--namespace", default="")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
+                           args.namespace, args.seed)
+    except ScenarioError as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        return 2
+    for k, v in summary.items():
+        print(f"  {k:<20} {v}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0) -> dict:
+    from ros_nodes import convert  # the sim speaks the same messages as the nodes
+    from vehicle_runtime.transport.dds import DdsParticipant
+
+    cfg = load_runtime_config()
+    scenario = load_scenario(scenario_name)
+    duration = duration_s or scenario.duration_s
+    world = World(scenario, cfg.vehicle)
+    cam = camera_model()
+    renderer = Renderer(cam, scenario.network, seed=seed)
+    bus = open_bus(bus_config)
+    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    dds = DdsParticipant()
+    ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""
+    pub_img = dds.publisher("sensor_msgs/msg/Image", ns + "camera/image_raw", "sensor")
+    pub_info = dds.publisher("sensor_msgs/msg/CameraInfo", ns + "camera/camera_info", "sensor")
+    pub_route = dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
+    pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
+    metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
+    rng = np.random.default_rng(seed)
+    state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0}
+    t0 = time.monotonic()
+    camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
+
+    def step(now_mono: float) -> None:
+        k = state["k"]
+        wall = time.time()
+        ego = world.ego.state
+        if k % camera_every == 0:
+            img = renderer.render(world.ego_pose, world.actor_states)
+            pub_img.publish(convert.frame_to_image(CameraFrame("front", wall, "rgb8", img, cam.width, cam.height)))
+            pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx))
+            state["frames"] += 1
+        if k % 2 == 0:
+            pub_odom.publish(convert.ego_to_odometry(EgoState(wall, Pose2D(ego.x_m + rng.normal(0, 0.02),
+                                                                         ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),
+                                                              ego.speed_mps, ego.yaw_rate_radps)))
+        if k % 100 == 0:
+            pub_route.publish(convert.route_to_path(Route(wall, world.route.points_xy_m)))
+        act = gateway.step(now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))
+        if act.mode == "command" and state["engaged_s"] is None:
+            state["engaged_s"] = now_mono - t0
+        world.step(DT_S, act.steer_rad, act.accel_mps2)
+        s, lateral = world.route_position()
+        lead = world.lead(s)
+        metrics.update(s, lateral, [(a.id, a.kind) for a in world.colliding_with()],
+                       not bool(scenario.network.on_road(world.ego_corners()).all()), False,
+                       lead.gap_m if lead else None, world.ego.state.accel_mps2)
+        state["k"] = k + 1
+        if metrics.completed and world.ego.state.speed_mps < 0.05:
+            state["stopped"] += DT_S
+        state["done"] = (now_mono - t0) >= duration or state["stopped"] >= 1.0
+
+    class _Until:
+        def is_set(self):
+            return state["done"]
+
+    loop = PeriodicLoop(DT_S)
+    try:
+        loop.run(step, stop=_Until())
+    finally:
+        bus.shutdown()
+        dds.close()
+    m = metrics.summary()
+    return {"scenario": scenario.name, "driving_score": m["driving_score"], "route_completion": m["route_completion"],
+            "collisions": m["collisions"], "off_road_events": m["off_road_events"], "lateral_rms_m": m["lateral_rms_m"],
+            "frames": state["frames"], "engaged_after_s": state["engaged_s"], "gateway_rejected": dict(gateway.rejected),
+            "wall_time_s": time.monotonic() - t0, "deadline_misses": loop.deadline_misses}
