@@ -11,6 +11,7 @@ import time
 
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
+from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
@@ -25,6 +26,9 @@ ENGAGE_WORDS = ("engage", "disengage", "reset")
 class VehicleInterfaceNode:
     def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None):
         self.node, self.cfg = node, cfg
+        refused = set_realtime_priority(cfg.realtime_priority)
+        if refused:
+            node.log().warning(refused)
         self.bus = bus or open_bus(cfg.bus)
         self.gate = SafetyGate(safety or cfg.safety, clock_s=time.monotonic())
         self.vi = VehicleInterface(self.bus, self.gate, Codec(load_dbc(cfg.dbc_path)), cfg.max_command_age_s)
@@ -63,7 +67,10 @@ class VehicleInterfaceNode:
             self.node.log().warning("vehicle/engage: '%s' is not one of %s", m.data, ENGAGE_WORDS)
 
     def on_tick(self) -> None:
+        before = self.gate.sm.state
         status = self.vi.tick(time.monotonic())
+        if status.state is not before:
+            self.node.log().info("safety state %s -> %s: %s", before.name, status.state.name, status.reason)
         fb = self.gate.feedback
         t = self.node.now_s()
         self.pub_cmd.publish(convert.command_to_ackermann(status.command, t, fb.speed_mps))

@@ -69,6 +69,7 @@ class RuntimeConfig:
     bus: BusConfig
     dbc_path: Optional[Path]
     control_rate_hz: float
+    realtime_priority: int
     max_command_age_s: float
     safety: SafetyParams
     config_dir: Path
@@ -91,6 +92,7 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
         bus=BusConfig(interface=v["can_interface"], channel=v["can_channel"], bitrate=v["can_bitrate"]),
         dbc_path=resolve(v["dbc_path"]) if v["dbc_path"] else None,
         control_rate_hz=v["control_rate_hz"],
+        realtime_priority=v["realtime_priority"],
         max_command_age_s=v["max_command_age_s"],
         safety=safety_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])).wheelbase_m, str(config_dir)),
         config_dir=config_dir,

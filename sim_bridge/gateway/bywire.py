@@ -28,8 +28,9 @@ class GatewayParams:
     command_timeout_s: float = 0.1
     fallback_decel_mps2: float = 3.0
     max_bad_frames: int = 3  # consecutive invalid frames of one message → fault + fallback
-    max_frames_per_step: int = 5  # more frames of one message in one 10 ms step: FAULT_RATE (a babbling
-    # sender); a few may queue up legitimately when a step runs late
+    max_frames_per_period: int = 5  # more frames of one message per 10 ms: FAULT_RATE (a babbling sender);
+    # the allowance grows with the time since the last step, so a late step's backlog is not a fault
+    period_s: float = 0.01
     override_torque_nm: float = 3.0
     max_steer_rad: float = 0.6  # commands outside the physical range: FAULT_RANGE
     max_abs_accel_mps2: float = 8.0
@@ -93,6 +94,7 @@ class ByWireGateway:
         self.report_tamper: Optional[str] = None  # fault injection: "counter" | "checksum"
         self._rx: Dict[str, _Rx] = {n: _Rx() for n in COMMANDS}
         self._command_ids = {self.codec.message(n).frame_id for n in COMMANDS}
+        self._last_step_s: Optional[float] = None
         self._counters = CounterCheck()
         self._bad_in_a_row: Dict[int, int] = {}  # per message: consecutive invalid frames
         self._was_in_control = False
@@ -111,6 +113,9 @@ class ByWireGateway:
 
     def _receive(self, now_s: float) -> None:
         per_message: Dict[str, int] = {}
+        periods = max(1, int(round((now_s - self._last_step_s) / self.p.period_s))) if self._last_step_s else 1
+        self._last_step_s = now_s
+        allowed = self.p.max_frames_per_period * periods
         while True:
             frame = self.bus.recv(timeout=0.0)
             if frame is None:
@@ -127,7 +132,7 @@ class ByWireGateway:
                 continue
             rx = self._rx[decoded.name]
             per_message[decoded.name] = per_message.get(decoded.name, 0) + 1
-            if per_message[decoded.name] > self.p.max_frames_per_step:
+            if per_message[decoded.name] > allowed:
                 self._bad("bad_rate", frame.arbitration_id)
                 continue
             if not self._in_range(decoded.name, decoded.signals):
