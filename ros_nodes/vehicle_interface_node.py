@@ -38,11 +38,12 @@ class VehicleInterfaceNode:
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         feed = self.gate.feed
         node.subscribe("sensor_msgs/msg/CameraInfo", "camera/camera_info",
-                       lambda m: feed("camera", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor")
+                       lambda m: feed("camera", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor", header_only=True)
         node.subscribe("nav_msgs/msg/Path", "navigation/route",
-                       lambda m: feed("route", time.monotonic(), stamp_to_s(m.header.stamp)), "latched")
+                       lambda m: feed("route", time.monotonic(), stamp_to_s(m.header.stamp)), "latched", header_only=True)
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry",
-                       lambda m: feed("odometry", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor")
+                       lambda m: feed("odometry", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor",
+                       header_only=True)
         node.subscribe("nav_msgs/msg/Path", "policy/trajectory", self.on_trajectory, "default")
         node.subscribe("ackermann_msgs/msg/AckermannDriveStamped", "control/request", self.on_request, "command")
         node.subscribe("std_msgs/msg/String", "vehicle/engage", self.on_engage, "default")

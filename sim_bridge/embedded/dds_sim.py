@@ -72,7 +72,8 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(seed)
-    state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0}
+    state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
+    events = []  # gateway mode changes: (time s, mode, faults)
     t0 = time.monotonic()
     camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
 
@@ -92,6 +93,10 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         if k % 100 == 0:
             pub_route.publish(convert.route_to_path(Route(wall, world.route.points_xy_m)))
         act = gateway.step(now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))
+        if act.mode != state["mode"]:
+            state["mode"] = act.mode
+            faults = [k for k, v in vars(gateway.faults).items() if v]
+            events.append((round(now_mono - t0, 3), act.mode, faults, dict(gateway.rejected)))
         if act.mode == "command" and state["engaged_s"] is None:
             state["engaged_s"] = now_mono - t0
         world.step(DT_S, act.steer_rad, act.accel_mps2)
@@ -119,4 +124,5 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     return {"scenario": scenario.name, "driving_score": m["driving_score"], "route_completion": m["route_completion"],
             "collisions": m["collisions"], "off_road_events": m["off_road_events"], "lateral_rms_m": m["lateral_rms_m"],
             "frames": state["frames"], "engaged_after_s": state["engaged_s"], "gateway_rejected": dict(gateway.rejected),
+            "gateway_events": events[:20],
             "wall_time_s": time.monotonic() - t0, "deadline_misses": loop.deadline_misses}

@@ -8,6 +8,7 @@ never element by element.
 """
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Union
 
@@ -22,6 +23,67 @@ _U32 = struct.Struct("<I")
 
 class CdrError(ValueError):
     """Malformed or truncated CDR data."""
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed(typename: str):
+    """For a message of primitives only (nested ones too) whose first field has the largest
+    alignment: one precompiled struct (with CDR's padding) and the field tree. Else None."""
+    fmt, offset, tree, first_align, max_align = ["<"], 0, [], None, 1
+    for name, spec in TYPES[typename]:
+        base, kind, n = parse_type(spec)
+        if kind != "one" or base == "string":
+            return None
+        if base in PRIMITIVES:
+            code, size = PRIMITIVES[base]
+            pad = (-offset) % size
+            fmt.append("x" * pad + code)
+            offset += pad + size
+            tree.append((name, None))
+            align = size
+        else:
+            sub = _fixed(base)
+            if sub is None:
+                return None
+            st, sub_tree, sub_align = sub
+            pad = (-offset) % sub_align
+            fmt.append("x" * pad + st.format[1:])
+            offset += pad + st.size
+            tree.append((name, (base, sub_tree, len(_flat_count(sub_tree)))))
+            align = sub_align
+        first_align = align if first_align is None else first_align
+        max_align = max(max_align, align)
+    if first_align != max_align:
+        return None
+    return struct.Struct("".join(fmt)), tuple(tree), max_align
+
+
+def _flat_count(tree):
+    out = []
+    for name, sub in tree:
+        out.extend(_flat_count(sub[1]) if sub else [name])
+    return out
+
+
+def _build(typename, tree, values, i=0):
+    fields = {}
+    for name, sub in tree:
+        if sub is None:
+            fields[name] = values[i]
+            i += 1
+        else:
+            fields[name], i = _build(sub[0], sub[1], values, i)
+    return Msg(_type=typename, **fields), i
+
+
+def _flatten(tree, msg, out):
+    for name, sub in tree:
+        value = getattr(msg, name)
+        if sub is None:
+            out.append(value)
+        else:
+            _flatten(sub[1], value, out)
+    return out
 
 
 def serialize(typename: str, msg: Msg, out: bytearray | None = None) -> bytearray:
@@ -80,6 +142,12 @@ def _write_one(buf: bytearray, base: str, value) -> None:
         _align(buf, size)
         buf += struct.pack("<" + fmt, value)
     else:
+        fixed = _fixed(base)
+        if fixed is not None:  # one struct call for the whole message
+            st, tree, align = fixed
+            _align(buf, align)
+            buf += st.pack(*_flatten(tree, value, []))
+            return
         _write(buf, base, value)
 
 
@@ -93,6 +161,17 @@ def deserialize(typename: str, data: Buffer) -> Msg:
         return reader.message(typename)
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise CdrError(f"{typename}: truncated or malformed CDR ({exc})") from None
+
+
+def deserialize_header(data: Buffer) -> Msg:
+    """Only the leading std_msgs/Header of a stamped message: what a watchdog needs, at once."""
+    view = memoryview(data)
+    if len(view) < 4 or bytes(view[:2]) != b"\x00\x01":
+        raise CdrError(f"not little-endian CDR (header {bytes(view[:4]).hex()})")
+    try:
+        return _Reader(view[4:]).message("std_msgs/msg/Header")
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise CdrError(f"header: truncated or malformed CDR ({exc})") from None
 
 
 class _Reader:
@@ -156,4 +235,12 @@ class _Reader:
             (x,) = struct.unpack_from("<" + fmt, self.v, self.pos)
             self.pos += size
             return x
+        fixed = _fixed(base)
+        if fixed is not None:
+            st, tree, align = fixed
+            self.align(align)
+            self.need(st.size)
+            values = st.unpack_from(self.v, self.pos)
+            self.pos += st.size
+            return _build(base, tree, values)[0]
         return self.message(base)

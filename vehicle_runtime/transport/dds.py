@@ -13,7 +13,7 @@ import functools
 import os
 from typing import Callable, Dict, Optional
 
-from .cdr import deserialize, serialize
+from .cdr import deserialize, deserialize_header, serialize
 from .msgs import PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
 QOS_PROFILES = ("sensor", "default", "latched", "command")
@@ -105,15 +105,20 @@ class DdsParticipant:
         self._keep.append(writer)
         return RawPublisher(writer, typename, clayer)
 
-    def subscribe(self, typename: str, name: str, callback: Callable[[Msg], None], profile: str = "default"):
-        """`callback(msg)` runs on a Cyclone receive thread as each sample arrives."""
+    def subscribe(self, typename: str, name: str, callback: Callable[[Msg], None], profile: str = "default",
+                  header_only: bool = False):
+        """`callback(msg)` runs on a Cyclone receive thread as each sample arrives. `header_only`
+        decodes just the leading std_msgs/Header (a watchdog needs the stamp, not a 400-pose route)."""
         core, _, _, sub, _, clayer = _dds()
         mask = core.SampleState.Any | core.ViewState.Any | core.InstanceState.Any
+
+        def decode(data):
+            return Msg(_type=typename, header=deserialize_header(data)) if header_only else deserialize(typename, data)
 
         def on_data(reader):
             for data, info in clayer.ddspy_take(reader._ref, mask, 16):
                 if info.valid_data:
-                    callback(deserialize(typename, data))
+                    callback(decode(data))
 
         listener = core.Listener(on_data_available=on_data)
         reader = sub.DataReader(self.participant, self._topic(typename, name), qos=qos(profile), listener=listener)

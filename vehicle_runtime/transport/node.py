@@ -27,7 +27,8 @@ class NodeHandle(Protocol):
 
     def publisher(self, typename: str, topic: str, profile: str = "default") -> Publisher: ...
 
-    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default") -> None: ...
+    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
+                  header_only: bool = False) -> None: ...
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None: ...
 
@@ -97,9 +98,11 @@ class DdsNode:
     def publisher(self, typename: str, topic: str, profile: str = "default"):
         return self.participant.publisher(typename, self._resolve(topic), profile)
 
-    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default") -> None:
+    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
+                  header_only: bool = False) -> None:
         post = self.executor.post
-        self.participant.subscribe(typename, self._resolve(topic), lambda m: post(lambda: callback(m)), profile)
+        self.participant.subscribe(typename, self._resolve(topic), lambda m: post(lambda: callback(m)), profile,
+                                   header_only)
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.executor.add_timer(period_s, callback)

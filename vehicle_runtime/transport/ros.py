@@ -102,7 +102,8 @@ class RclpyNode:
     def publisher(self, typename: str, topic: str, profile: str = "default"):
         return _Publisher(self.node.create_publisher(_cls(typename), topic, _qos(profile)))
 
-    def subscribe(self, typename: str, topic: str, callback: Callable[[Msg], None], profile: str = "default") -> None:
+    def subscribe(self, typename: str, topic: str, callback: Callable[[Msg], None], profile: str = "default",
+                  header_only: bool = False) -> None:  # rclpy has decoded it already: header_only is moot
         self.node.create_subscription(_cls(typename), topic, lambda m: callback(from_ros(m, typename)), _qos(profile))
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
