@@ -5,12 +5,11 @@ a composite observation without sending every image twice. Requests go out at th
 """
 from __future__ import annotations
 
-import time
-
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.preprocess import PreprocessError
+from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.transport.node import NodeHandle
 
 from . import convert
@@ -19,6 +18,9 @@ from . import convert
 class PolicyNode:
     def __init__(self, node: NodeHandle, cfg: RuntimeConfig, pipeline: Pipeline, camera_topic: str = "camera/image_raw"):
         self.node, self.cfg, self.pipeline = node, cfg, pipeline
+        refused = set_realtime_priority(cfg.policy_realtime_priority)
+        if refused:
+            node.log().warning(refused)
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
         self.camera = pipeline.cameras[0]
         self._ego = None
@@ -82,6 +84,3 @@ class PolicyNode:
                 extra[f"{stage}_p99_ms"] = f"{stats.percentile_ms(99):.3f}"
         self.pub_diag.publish(convert.diagnostics(self.node.now_s(), "policy", None, {}, extra))
 
-
-def monotonic_s() -> float:
-    return time.monotonic()

@@ -68,10 +68,10 @@ class VehicleInterfaceNode:
             self.node.log().warning("vehicle/engage: '%s' is not one of %s", m.data, ENGAGE_WORDS)
 
     def on_tick(self) -> None:
-        before = self.gate.sm.state
+        seen = len(self.gate.sm.transitions)
         status = self.vi.tick(time.monotonic())
-        if status.state is not before:
-            self.node.log().info("safety state %s -> %s: %s", before.name, status.state.name, status.reason)
+        for t in self.gate.sm.transitions[seen:]:
+            self.node.log().info("safety state %s -> %s: %s", t.before.name, t.after.name, t.reason)
         fb = self.gate.feedback
         t = self.node.now_s()
         self.pub_cmd.publish(convert.command_to_ackermann(status.command, t, fb.speed_mps))

@@ -64,6 +64,7 @@ class RuntimeConfig:
     model_path: Path
     session: SessionConfig
     warm_up_runs: int
+    policy_realtime_priority: int
     tracker: TrackerParams
     vehicle: VehicleProfile
     bus: BusConfig
@@ -87,6 +88,7 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
                               io_binding=p["io_binding"], trt_fp16=p["trt_fp16"],
                               trt_cache_dir=p["trt_cache_dir"] or None),
         warm_up_runs=p["warm_up_runs"],
+        policy_realtime_priority=p["realtime_priority"],
         tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),
         vehicle=load_vehicle_profile(resolve(v["vehicle_profile"])),
         bus=BusConfig(interface=v["can_interface"], channel=v["can_channel"], bitrate=v["can_bitrate"]),

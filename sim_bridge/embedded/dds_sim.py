@@ -114,7 +114,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         def is_set(self):
             return state["done"]
 
-    loop = PeriodicLoop(DT_S)
+    loop = PeriodicLoop(DT_S, spin_s=0.0)  # the simulator sleeps: its CPU belongs to the nodes under test
     try:
         loop.run(step, stop=_Until())
     finally:

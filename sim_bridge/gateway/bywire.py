@@ -9,6 +9,7 @@ torque, brake pedal) hands control to the driver at once. Feedback reports go ou
 """
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -28,9 +29,9 @@ class GatewayParams:
     command_timeout_s: float = 0.1
     fallback_decel_mps2: float = 3.0
     max_bad_frames: int = 3  # consecutive invalid frames of one message → fault + fallback
-    max_frames_per_period: int = 5  # more frames of one message per 10 ms: FAULT_RATE (a babbling sender);
-    # the allowance grows with the time since the last step, so a late step's backlog is not a fault
-    period_s: float = 0.01
+    rate_window_s: float = 0.1  # FAULT_RATE when one message arrives more than max_frames_per_window
+    max_frames_per_window: int = 20  # times within this window (10 expected at 100 Hz): a babbling sender,
+    # while a late step's backlog of a few frames is not
     override_torque_nm: float = 3.0
     max_steer_rad: float = 0.6  # commands outside the physical range: FAULT_RANGE
     max_abs_accel_mps2: float = 8.0
@@ -94,7 +95,7 @@ class ByWireGateway:
         self.report_tamper: Optional[str] = None  # fault injection: "counter" | "checksum"
         self._rx: Dict[str, _Rx] = {n: _Rx() for n in COMMANDS}
         self._command_ids = {self.codec.message(n).frame_id for n in COMMANDS}
-        self._last_step_s: Optional[float] = None
+        self._recent: Dict[str, collections.deque] = {n: collections.deque() for n in COMMANDS}
         self._counters = CounterCheck()
         self._bad_in_a_row: Dict[int, int] = {}  # per message: consecutive invalid frames
         self._was_in_control = False
@@ -112,10 +113,6 @@ class ByWireGateway:
         return act
 
     def _receive(self, now_s: float) -> None:
-        per_message: Dict[str, int] = {}
-        periods = max(1, int(round((now_s - self._last_step_s) / self.p.period_s))) if self._last_step_s else 1
-        self._last_step_s = now_s
-        allowed = self.p.max_frames_per_period * periods
         while True:
             frame = self.bus.recv(timeout=0.0)
             if frame is None:
@@ -131,8 +128,11 @@ class ByWireGateway:
                 self._bad(exc.reason, frame.arbitration_id)
                 continue
             rx = self._rx[decoded.name]
-            per_message[decoded.name] = per_message.get(decoded.name, 0) + 1
-            if per_message[decoded.name] > allowed:
+            recent = self._recent[decoded.name]
+            recent.append(now_s)
+            while recent and recent[0] <= now_s - self.p.rate_window_s:
+                recent.popleft()
+            if len(recent) > self.p.max_frames_per_window:
                 self._bad("bad_rate", frame.arbitration_id)
                 continue
             if not self._in_range(decoded.name, decoded.signals):

@@ -138,8 +138,8 @@ def test_gateway_faults_on_bad_checksum_rate_and_range():
             for _ in range(3):
                 compute.send(0.01, steer=1.2)
         else:
-            for _ in range(8):
-                compute.send(0.01)  # eight frames of each message in one 10 ms step: babbling
+            for _ in range(25):
+                compute.send(0.01)  # 25 frames of each message within 10 ms: babbling
         act = gw.step(0.01, MOVING)
         assert act.mode == "fallback", kind
         assert getattr(gw.faults, kind), kind

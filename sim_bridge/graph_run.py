@@ -1,0 +1,101 @@
+"""The whole graph across processes: the three nodes (via `vehicle-runtime up`, or one process per
+node so one can be killed) + the simulator on DDS topics and a `udp_multicast` CAN bus.
+
+    python -m sim_bridge.graph_run [--scenario NAME] [--duration S] [--kill-policy-after S] [--json]
+
+Run it in a network namespace whose loopback carries multicast (tools/in_loopback_netns.sh).
+Prints one JSON object: the simulator's summary, the safety states seen on the bus, and with
+--kill-policy-after the time from SIGKILL of the policy node to the first MRM heartbeat.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cantools
+
+from vehicle_runtime.can import BusConfig, default_dbc_path, open_bus
+from vehicle_runtime.safety.state_machine import SafetyState
+
+from .embedded.dds_sim import simulate
+
+BUS = BusConfig("udp_multicast", "default")
+NODE_ARGS = ["--transport", "dds", "--can-interface", "udp_multicast", "--can-channel", "default", "--auto-engage"]
+
+
+def _observe(stop: threading.Event, states: list) -> None:
+    db = cantools.database.load_file(str(default_dbc_path()))
+    hb = db.get_message_by_name("HEARTBEAT").frame_id
+    bus = open_bus(BUS)
+    last = None
+    try:
+        while not stop.is_set():
+            msg = bus.recv(timeout=0.1)
+            if msg is None or msg.arbitration_id != hb or msg.is_error_frame:
+                continue
+            state = SafetyState(int(db.decode_message(hb, bytes(msg.data), decode_choices=False)["STATE"]))
+            if state is not last:
+                states.append((time.monotonic(), state.name))
+                last = state
+    finally:
+        bus.shutdown()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default="curvy_road")
+    ap.add_argument("--duration", type=float)
+    ap.add_argument("--kill-policy-after", type=float)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
+    if args.kill_policy_after is None:
+        procs = {"up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:]], env=env)}
+    else:
+        procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *NODE_ARGS], env=env)
+                 for n in ("fusion", "policy", "vehicle_interface")}
+    stop, states = threading.Event(), []
+    observer = threading.Thread(target=_observe, args=(stop, states), daemon=True)
+    observer.start()
+    killed = {}
+
+    def killer():
+        deadline = time.monotonic() + 60
+        while not any(s == "ENGAGED" for _, s in states) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(args.kill_policy_after)
+        killed["t"] = time.monotonic()
+        procs["policy"].send_signal(signal.SIGKILL)
+
+    if args.kill_policy_after is not None:
+        threading.Thread(target=killer, daemon=True).start()
+    try:
+        duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
+        summary = simulate(args.scenario, duration, BUS)
+    finally:
+        stop.set()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        observer.join(2)
+    summary["bus_states"] = [s for _, s in states]
+    if "t" in killed:
+        after = [(t, s) for t, s in states if t >= killed["t"] and s in ("MRM", "STOPPED", "FAULT")]
+        summary["policy_kill_to_mrm_ms"] = (after[0][0] - killed["t"]) * 1e3 if after else None
+    print(json.dumps(summary) if args.json else summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
