@@ -64,6 +64,7 @@ setup(
             "fusion_node = ros_nodes.main:fusion_main",  # ros2 run / ros2 launch executables
             "policy_node = ros_nodes.main:policy_main",
             "vehicle_interface_node = ros_nodes.main:vehicle_interface_main",
+            "runtime_nodes = ros_nodes.main:all_main",  # the three nodes in one process
         ],
         "vehicle_runtime.commands": [
             "drive = sim_bridge.embedded.cli",

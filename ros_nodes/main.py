@@ -28,13 +28,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--can-interface", help="override vehicle_interface.param.yaml's can_interface")
     p.add_argument("--can-channel", help="override can_channel")
+    p.add_argument("--vehicle-profile", help="override the vehicle profile parameter file")
     p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
     p.add_argument("--use-sim-time", action="store_true")
     return p
 
 
 def build(names: Sequence[str], handle_for, args) -> List[object]:
-    cfg = load_runtime_config(args.config)
+    cfg = load_runtime_config(args.config or None)
+    if args.vehicle_profile:
+        from vehicle_runtime.config import load_vehicle_profile
+
+        cfg = replace(cfg, vehicle=load_vehicle_profile(args.vehicle_profile))
     if args.can_interface or args.can_channel:
         cfg = replace(cfg, bus=BusConfig(args.can_interface or cfg.bus.interface, args.can_channel or cfg.bus.channel,
                                          cfg.bus.bitrate))
@@ -60,7 +65,10 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ros2 launch / ros2 run append `--ros-args …` (remappings, node name, parameters): those go to rclpy
+    ros_args = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []
+    args = parser().parse_args(argv[:len(argv) - len(ros_args)] if ros_args else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     names = list(NODES) if "all" in args.nodes else list(dict.fromkeys(args.nodes))
     transport = args.transport
@@ -72,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if transport == "rclpy":
             from vehicle_runtime.transport.ros import run_rclpy
 
-            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time)
+            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time, ros_args)
         return _run_dds(names, args)
     except ConfigError as exc:
         print(f"{' '.join(names)}: {exc}", file=sys.stderr)
@@ -107,6 +115,10 @@ def policy_main() -> int:
 
 def vehicle_interface_main() -> int:
     return main(["vehicle_interface", *sys.argv[1:]])
+
+
+def all_main() -> int:
+    return main(sys.argv[1:] if len(sys.argv) > 1 else ["all"])
 
 
 if __name__ == "__main__":

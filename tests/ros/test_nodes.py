@@ -44,7 +44,8 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
     PolicyNode(DdsNode("policy", participant, executor, "t"), cfg, Pipeline.from_config(cfg))
     out = queue.Queue()
     for typename, topic in (("nav_msgs/msg/Path", "t/policy/trajectory"), ("std_msgs/msg/String", "t/policy/reasoning"),
-                            ("ackermann_msgs/msg/AckermannDriveStamped", "t/control/request")):
+                            ("ackermann_msgs/msg/AckermannDriveStamped", "t/control/request"),
+                            ("diagnostic_msgs/msg/DiagnosticArray", "diagnostics")):
         participant.subscribe(typename, topic, lambda m, k=topic: out.put((k, m)),
                               "command" if "request" in topic else "default")
     cam = participant.publisher("sensor_msgs/msg/Image", "t/camera/image_raw", "sensor")
@@ -55,7 +56,7 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
     seen = {}
     frames = synthetic.frames("front", 1280, 720, 200, 20.0)
     deadline = time.monotonic() + 60
-    while len(seen) < 3 and time.monotonic() < deadline:
+    while len(seen) < 4 and time.monotonic() < deadline:
         now = time.time()
         frame = next(frames)
         odom.publish(convert.ego_to_odometry(EgoState(now, synthetic.odometry_along(route, 1.0, 8.0).pose, 8.0)))
@@ -67,7 +68,9 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
             topic, m = out.get()
             seen.setdefault(topic, m)
     participant.close()
-    assert set(seen) == {"t/policy/trajectory", "t/policy/reasoning", "t/control/request"}, list(seen)
+    assert set(seen) == {"t/policy/trajectory", "t/policy/reasoning", "t/control/request", "diagnostics"}, list(seen)
+    values = {kv.key: kv.value for st in seen["diagnostics"].status for kv in st.values}
+    assert values["provider"] == "CPUExecutionProvider" and "session_run_p99_ms" in values
     assert len(seen["t/policy/trajectory"].poses) == 10
     assert seen["t/policy/reasoning"].data in ("following the lane", "turning left at the junction")
     assert np.isfinite(seen["t/control/request"].drive.acceleration)
@@ -82,3 +85,20 @@ def test_rclpy_message_conversion_round_trip():
     assert back.k == m.k and back.width == 640 and back.header.stamp.sec == 1
     img = msgs.new("sensor_msgs/msg/Image", height=1, width=2, encoding="rgb8", step=6, data=bytes(range(6)))
     assert bytes(from_ros(to_ros(img), "sensor_msgs/msg/Image").data) == bytes(range(6))
+
+
+def test_gate_diagnostics_list_every_watchdog_and_the_state():
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.safety.gate import INPUT_WATCHDOGS, SafetyGate
+
+    cfg = load_runtime_config()
+    gate = SafetyGate(cfg.safety)
+    gate.feed("camera", 1.0, 1.0)
+    status = gate.tick(1.05)
+    d = convert.diagnostics(1.05, "vehicle_interface", status, dict(cfg.safety.timeouts_s), {"can_frames_sent": 3})
+    names = {s.name: s for s in d.status}
+    assert names["vehicle_interface: safety state"].message == "DISENGAGED"
+    for w in INPUT_WATCHDOGS:
+        st = names[f"vehicle_interface: watchdog {w}"]
+        assert st.level == (convert.OK if w == "camera" else convert.ERROR)
+    assert any(kv.key == "can_frames_sent" for kv in names["vehicle_interface: runtime"].values)

@@ -116,12 +116,13 @@ class RclpyNode:
         return self._log
 
 
-def run_rclpy(names: List[str], build: Callable, use_sim_time: bool) -> int:
-    """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy)."""
+def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = ()) -> int:
+    """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy);
+    `ros_args` (from `--ros-args` on) carry the launch file's remappings and parameters."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    rclpy.init()
+    rclpy.init(args=["vehicle_runtime", *ros_args])
     handles, nodes = [], []
     try:
         def handle_for(name):
