@@ -13,6 +13,7 @@ NODES = ("fusion", "policy", "vehicle_interface")
 
 
 def add_parser(sub) -> None:
+    add_engage_parser(sub)
     p = sub.add_parser("up", help="start the fusion, policy and vehicle interface nodes without ROS (Cyclone DDS)")
     p.add_argument("--config", help="config folder (default: the package's config/)")
     p.add_argument("--namespace", default="")
@@ -70,3 +71,37 @@ def run(args) -> int:
         except subprocess.TimeoutExpired:
             p.kill()
     return code
+
+
+def add_engage_parser(sub) -> None:
+    p = sub.add_parser("request", help="send a software engage / disengage / reset request to a running runtime (DDS)")
+    p.add_argument("word", choices=("engage", "disengage", "reset"))
+    p.add_argument("--namespace", default="")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the vehicle interface node")
+    p.set_defaults(run=run_request)
+
+
+def run_request(args) -> int:
+    from vehicle_runtime.transport import msgs
+    from vehicle_runtime.transport.dds import DdsParticipant
+
+    topic = (args.namespace.strip("/") + "/" if args.namespace.strip("/") else "") + "vehicle/engage"
+    participant = DdsParticipant()
+    pub = participant.publisher("std_msgs/msg/String", topic, "default")
+    deadline = time.monotonic() + args.timeout
+    while not pub.writer.get_matched_subscriptions():  # discovery, bounded by --timeout
+        if time.monotonic() > deadline:
+            print(f"request: no vehicle interface node on '{topic}' within {args.timeout:g} s", file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    pub.publish(msgs.new("std_msgs/msg/String", data=args.word))
+    pub.writer.wait_for_acks(_seconds(1.0))
+    participant.close()
+    print(f"sent '{args.word}' on {topic}")
+    return 0
+
+
+def _seconds(s: float):
+    from cyclonedds.util import duration
+
+    return duration(seconds=s)

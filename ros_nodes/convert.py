@@ -47,6 +47,14 @@ def horizontal_fov_deg(info: Msg) -> float:
     return math.degrees(2 * math.atan(info.width / (2 * fx))) if fx > 0 else float("nan")
 
 
+def gnss(t_s: float, lat_deg: float, lon_deg: float, alt_m: float, variance_m2: float) -> Msg:
+    return msgs.new("sensor_msgs/msg/NavSatFix", header=header(t_s, "gnss"),
+                    status=msgs.new("sensor_msgs/msg/NavSatStatus", status=0, service=1), latitude=lat_deg,
+                    longitude=lon_deg, altitude=alt_m, position_covariance=[variance_m2, 0, 0, 0, variance_m2, 0, 0, 0,
+                                                                            4 * variance_m2],
+                    position_covariance_type=2)
+
+
 def path_to_route(m: Msg) -> Route:
     pts = np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
     return Route(stamp_s=stamp_to_s(m.header.stamp), points_xy_m=pts)

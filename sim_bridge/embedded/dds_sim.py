@@ -23,6 +23,7 @@ from .drive import DT_S, camera_model
 from .metrics import DriveMetrics
 from .renderer import Renderer
 from .scenario import DEFAULT_SCENARIO, ScenarioError, available, load_scenario
+from .sensors import brightness_at, enu_to_geodetic
 from .world import World
 
 
@@ -70,6 +71,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     pub_info = dds.publisher("sensor_msgs/msg/CameraInfo", ns + "camera/camera_info", "sensor")
     pub_route = dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
     pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
+    pub_gnss = dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(seed)
     state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
@@ -82,7 +84,8 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         wall = time.time()
         ego = world.ego.state
         if k % camera_every == 0:
-            img = renderer.render(world.ego_pose, world.actor_states)
+            img = renderer.render(world.ego_pose, world.actor_states,
+                                  brightness_at(now_mono - t0, renderer.brightness, scenario.camera.get("brightness_change", ())))
             pub_img.publish(convert.frame_to_image(CameraFrame("front", wall, "rgb8", img, cam.width, cam.height)))
             pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx))
             state["frames"] += 1
@@ -90,6 +93,9 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             pub_odom.publish(convert.ego_to_odometry(EgoState(wall, Pose2D(ego.x_m + rng.normal(0, 0.02),
                                                                          ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),
                                                               ego.speed_mps, ego.yaw_rate_radps)))
+        if k % 10 == 0:  # GNSS at 10 Hz, 0.5 m noise
+            lat, lon, alt = enu_to_geodetic(ego.x_m + rng.normal(0, 0.5), ego.y_m + rng.normal(0, 0.5))
+            pub_gnss.publish(convert.gnss(wall, lat, lon, alt, 0.25))
         if k % 100 == 0:
             pub_route.publish(convert.route_to_path(Route(wall, world.route.points_xy_m)))
         act = gateway.step(now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))

@@ -33,6 +33,7 @@ from .expert import Expert
 from .metrics import DriveMetrics
 from .renderer import CameraModel, Renderer
 from .scenario import load_scenario
+from .sensors import brightness_at
 from .world import World
 
 DT_S = 0.01
@@ -159,7 +160,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         ego = world.ego.state
         if k % camera_every == 0:
             if not injector.withholds("camera"):
-                img = renderer.render(world.ego_pose, world.actor_states)
+                img = renderer.render(world.ego_pose, world.actor_states,
+                                      brightness_at(t, renderer.brightness, scenario.camera.get("brightness_change", ())))
                 frames += 1
                 runtime.on_camera(CameraFrame("front", stamp, "rgb8", img, cam.width, cam.height), t)
                 if not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9:

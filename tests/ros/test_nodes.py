@@ -1,4 +1,5 @@
 """Node code on the ROS-free transport in one process, and the rclpy adapter where rclpy exists."""
+import dataclasses
 import queue
 import time
 
@@ -102,3 +103,34 @@ def test_gate_diagnostics_list_every_watchdog_and_the_state():
         st = names[f"vehicle_interface: watchdog {w}"]
         assert st.level == (convert.OK if w == "camera" else convert.ERROR)
     assert any(kv.key == "can_frames_sent" for kv in names["vehicle_interface: runtime"].values)
+
+
+def test_software_engage_request_reaches_the_gate(tmp_path):
+    """`vehicle-runtime request engage` (another process) → the vehicle interface node's gate."""
+    import subprocess
+    import sys
+
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.safety.state_machine import Event, SafetyState
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = load_runtime_config()
+    cfg = dataclasses.replace(cfg, realtime_priority=0)
+    participant, executor = DdsParticipant(), Executor()
+    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "req"), cfg,
+                                bus=open_bus(BusConfig("virtual", "engage-test")))
+    proc = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--namespace", "req"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    key = (SafetyState.DISENGAGED, Event.ENGAGE)
+    deadline = time.monotonic() + 30
+    while node.gate.sm.ignored.get(key, 0) == 0 and time.monotonic() < deadline:
+        executor.spin_once(0.01)
+    out, err = proc.communicate(timeout=30)
+    node.shutdown()
+    participant.close()
+    assert proc.returncode == 0, err
+    # not READY (no inputs here), so the request is refused and recorded, as the state machine says
+    assert node.gate.sm.ignored.get(key) == 1 and node.gate.sm.state is SafetyState.DISENGAGED

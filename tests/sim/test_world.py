@@ -144,3 +144,22 @@ def test_metrics_on_hand_made_trajectories():
     short = DriveMetrics(route_length_m=100.0)
     short.update(40.0, 0.0, [], False, False, None, 0.0)
     assert short.summary()["route_completion"] == pytest.approx(0.4) and short.summary()["min_gap_m"] is None
+
+
+def test_gnss_and_brightness_schedule():
+    from sim_bridge.embedded.sensors import ORIGIN, brightness_at, enu_to_geodetic
+
+    lat, lon, _ = enu_to_geodetic(0.0, 1000.0)
+    assert lat - ORIGIN[0] == pytest.approx(1000.0 / 111_319.5, rel=1e-3) and lon == ORIGIN[1]
+    lat, lon, _ = enu_to_geodetic(1000.0, 0.0)
+    assert (lon - ORIGIN[1]) * 111_319.5 * math.cos(math.radians(ORIGIN[0])) == pytest.approx(1000.0, rel=1e-3)
+    assert brightness_at(5.0, 1.0, []) == 1.0
+    assert brightness_at(5.0, 1.0, [[0, 1.0], [10, 0.5]]) == pytest.approx(0.75)
+
+
+def test_darker_frames_when_the_scenario_dims_the_light():
+    net = build_lanes([{"id": "a", "start": [-10, 0, 0], "shape": [["straight", 200]], "width_m": 3.5}])
+    r = Renderer(CAM, net)
+    bright = r.render(Pose2D(0.0, 0.0, 0.0), []).astype(float).mean()
+    dim = r.render(Pose2D(0.0, 0.0, 0.0), [], brightness=0.4).astype(float).mean()
+    assert dim == pytest.approx(0.4 * bright, rel=0.02)
