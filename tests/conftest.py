@@ -11,6 +11,19 @@ from model_factory import two_camera_graph, write_model  # noqa: E402
 from vehicle_runtime.types import CameraFrame, EgoState, NavigationState, Observation, Pose2D, RoadOption  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+NETNS = REPO / "tools" / "in_loopback_netns.sh"
+
+
+def netns_unavailable_reason() -> str:
+    """'' when a loopback-only network namespace with multicast can be made here (for udp_multicast
+    CAN across processes without any packet leaving the machine), else why not."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        return "unshare / ip (util-linux, iproute2) not installed"
+    probe = subprocess.run(["unshare", "-n", str(NETNS), "true"], capture_output=True, text=True)
+    return "" if probe.returncode == 0 else f"cannot create a network namespace here: {probe.stderr.strip()[:200]}"
 
 
 @pytest.fixture

@@ -2,27 +2,15 @@
 namespace): `vehicle-runtime up` + the simulator drive the default scenario to its end, and killing
 the policy node brings MRM frames onto the bus."""
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import NETNS, REPO, netns_unavailable_reason
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
-REPO = Path(__file__).resolve().parents[2]
-NETNS = REPO / "tools" / "in_loopback_netns.sh"
-
-
-def _netns_reason() -> str:
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        return "unshare / ip not installed"
-    r = subprocess.run(["unshare", "-n", str(NETNS), "true"], capture_output=True, text=True)
-    return "" if r.returncode == 0 else f"cannot create a network namespace: {r.stderr.strip()[:200]}"
-
-
-REASON = _netns_reason()
+REASON = netns_unavailable_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(REASON), reason=REASON or "ok")]
 
 

@@ -1,27 +1,14 @@
 """Process-kill rows: real processes on python-can `udp_multicast`, in a private network namespace
 (loopback only), killed with SIGKILL; reaction measured on the bus in real time."""
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import NETNS as SCRIPT
+from conftest import REPO, netns_unavailable_reason
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tools" / "in_loopback_netns.sh"
-
-
-def _netns_available() -> str:
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        return "unshare / ip (util-linux, iproute2) not installed"
-    probe = subprocess.run(["unshare", "-n", str(SCRIPT), "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot create a network namespace here: {probe.stderr.strip()[:200]}"
-    return ""
-
-
-REASON = _netns_available()
+REASON = netns_unavailable_reason()
 
 
 @pytest.mark.slow
