@@ -30,7 +30,7 @@ import cantools
 
 from vehicle_runtime.can import BusConfig, Codec, default_dbc_path, open_bus
 from vehicle_runtime.config import load_runtime_config
-from vehicle_runtime.realtime import PeriodicLoop
+from vehicle_runtime.realtime import PeriodicLoop, set_realtime_priority
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.safety.state_machine import SafetyState
 from vehicle_runtime.types import ActuatorRequest
@@ -46,6 +46,7 @@ PERIOD_S = 0.01
 
 def _vehicle(stop_at: float, initial_speed_mps: float) -> None:
     cfg = load_runtime_config()
+    set_realtime_priority(cfg.realtime_priority + 10)  # the by-wire ECU: its own real-time controller
     bus = open_bus(BUS)
     gw = ByWireGateway(bus, Codec())
     plant = KinematicBicycle(cfg.vehicle, BicycleState(speed_mps=initial_speed_mps))
@@ -72,6 +73,7 @@ def _policy(conn, stop_at: float) -> None:
 
 def _gate(conn, stop_at: float) -> None:
     cfg = load_runtime_config()
+    set_realtime_priority(cfg.realtime_priority)  # as the vehicle interface node runs
     bus = open_bus(BUS)
     gate = SafetyGate(replace(cfg.safety, auto_engage=True), clock_s=time.monotonic())
     vi = VehicleInterface(bus, gate, Codec(), cfg.max_command_age_s)
