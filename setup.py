@@ -50,6 +50,7 @@ setup(
         "tokenizers>=0.15",
         "matplotlib>=3.7",  # the drive report
         "tqdm>=4.60",  # the drive progress bar
+        "cryptography>=41",  # ed25519 signatures of fleet bundles
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],

@@ -8,9 +8,9 @@ from typing import Optional, Sequence
 
 from importlib.metadata import entry_points
 
-from .commands import model_inspect, selftest
+from .commands import bundle, model_inspect, selftest
 
-COMMANDS = (selftest, model_inspect)
+COMMANDS = (selftest, model_inspect, bundle)
 PLUGIN_GROUP = "vehicle_runtime.commands"  # sub-commands from outer rooms (sim_bridge), never imported here
 
 
