@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--can-channel")
     p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
     p.add_argument("--single-process", action="store_true", help="run the three nodes in one process")
+    p.add_argument("--root", help="fleet update root: run the build that `bundle boot` selects (counts trial boots)")
     p.set_defaults(run=run)
 
 
@@ -41,6 +42,12 @@ def run(args) -> int:
 
     env = dict(os.environ)
     env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
+    if args.root:  # an installed fleet build: its slot is the share directory (config/, models/)
+        from pathlib import Path
+
+        from vehicle_runtime.bundle import slots
+
+        env["VEHICLE_RUNTIME_SHARE"] = str(slots.boot(Path(args.root)))
     uri = default_config_uri()
     if uri:
         env["CYCLONEDDS_URI"] = uri

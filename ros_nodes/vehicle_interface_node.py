@@ -13,6 +13,7 @@ from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.safety.gate import SafetyGate
+from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import EgoState, Pose2D
@@ -76,6 +77,10 @@ class VehicleInterfaceNode:
         t = self.node.now_s()
         self.pub_cmd.publish(convert.command_to_ackermann(status.command, t, fb.speed_mps))
         self._tick += 1
+        if self._tick == 1:
+            notify("READY=1")
+        if self._tick % 10 == 0:  # 10 Hz from the control loop itself: a hung loop stops the pings
+            notify(f"WATCHDOG=1\nSTATUS={status.state.name}")
         if self._tick % 2 == 0 and fb.valid:
             ego = EgoState(t, Pose2D(0.0, 0.0, 0.0), fb.speed_mps, self.vi.parser.yaw_rate_radps(), fb.accel_mps2,
                            fb.steer_rad)

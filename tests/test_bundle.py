@@ -192,3 +192,25 @@ def test_cli_round_trip(keys, share, tmp_path):
     r = subprocess.run(v + ["bundle", "verify", str(b), "--key", str(keys / "other.pub"), "--hardware-id", HW],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "not by the trusted key" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sd_notify_reaches_a_notify_socket(tmp_path, monkeypatch):
+    import socket
+
+    from vehicle_runtime.sd_notify import notify
+
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", path)
+        assert notify("READY=1") and notify("WATCHDOG=1")
+        assert server.recv(64) == b"READY=1" and server.recv(64) == b"WATCHDOG=1"
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert notify("READY=1") is False
+
+
+def test_systemd_unit_uses_the_watchdog_and_the_update_root():
+    unit = (REPO / "config" / "systemd" / "vehicle-runtime.service").read_text()
+    for line in ("Type=notify", "WatchdogSec=", "NotifyAccess=all", "up --root", "healthcheck --root"):
+        assert line in unit

@@ -134,3 +134,35 @@ def test_software_engage_request_reaches_the_gate(tmp_path):
     assert proc.returncode == 0, err
     # not READY (no inputs here), so the request is refused and recorded, as the state machine says
     assert node.gate.sm.ignored.get(key) == 1 and node.gate.sm.state is SafetyState.DISENGAGED
+
+
+def test_vehicle_interface_pings_the_systemd_watchdog_from_its_loop(tmp_path, monkeypatch):
+    import socket
+
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0)
+    participant, executor = DdsParticipant(), Executor()
+    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "wd"), cfg,
+                                bus=open_bus(BusConfig("virtual", "watchdog-test")))
+    got = []
+    deadline = time.monotonic() + 10
+    while not any(m.startswith(b"WATCHDOG=1") for m in got) and time.monotonic() < deadline:
+        executor.spin_once(0.01)
+        try:
+            got.append(server.recv(128))
+        except BlockingIOError:
+            pass
+    node.shutdown()
+    participant.close()
+    server.close()
+    assert got[0] == b"READY=1" and any(m.startswith(b"WATCHDOG=1\nSTATUS=") for m in got)
