@@ -55,7 +55,7 @@ setup(
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
         # The ROS-free transport (`vehicle-runtime up`). No aarch64 wheel on PyPI: build Cyclone there.
-        "dds": ["cyclonedds>=0.10.5"],
+        "dds": ["cyclonedds>=0.10.5", "rosbags>=0.9.19"],  # rosbags: RIHS01 type hashes (REP 2016)
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
                 "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19"],
     },

@@ -65,3 +65,70 @@ def test_two_processes_exchange_images_latched_route_and_text():
 def test_topic_types_carry_ros_names():
     assert idl_type("sensor_msgs/msg/Image").__idl_typename__ == "sensor_msgs::msg::dds_::Image_"
     assert idl_type("nav_msgs/msg/Path").__idl_typename__ == "nav_msgs::msg::dds_::Path_"
+
+
+def test_endpoints_announce_ros_type_hashes_and_the_participant_its_enclave(monkeypatch):
+    """What rmw_cyclonedds (Iron and newer) reads from discovery: `typehash=RIHS01_…;` on every
+    endpoint (here compared with rosbags' REP 2016 hash) and `enclave=/;` on the participant."""
+    rosbags_typesys = pytest.importorskip("rosbags.typesys", reason="rosbags not installed")
+    from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsParticipant, BuiltinTopicDcpsPublication
+    from cyclonedds.core import Policy
+
+    monkeypatch.setenv("ROS_DISTRO", "jazzy")
+    p = DdsParticipant(DOMAIN + 1)
+    p.publisher("sensor_msgs/msg/Image", "hash/image", "sensor")
+    want = rosbags_typesys.get_typestore(rosbags_typesys.Stores.ROS2_JAZZY).hash_rihs01("sensor_msgs/msg/Image")
+    pubs = BuiltinDataReader(p.participant, BuiltinTopicDcpsPublication)
+    parts = BuiltinDataReader(p.participant, BuiltinTopicDcpsParticipant)
+    user_data = lambda sample: next((q.data for q in sample.qos if isinstance(q, Policy.Userdata)), b"")  # noqa: E731
+    endpoint = next(s for s in pubs.take(N=100) if s.topic_name == "rt/hash/image")
+    assert user_data(endpoint) == f"typehash={want};".encode()
+    assert any(user_data(s) == b"enclave=/;" for s in parts.take(N=100))
+    p.close()
+
+
+def test_ros_discovery_info_names_the_nodes_and_their_endpoints():
+    """ParticipantEntitiesInfo on `ros_discovery_info` (reliable, transient local), as rmw_dds_common
+    publishes it: the node and the GUIDs of the endpoints it created."""
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    p = DdsParticipant(DOMAIN + 2)
+    node = DdsNode("policy", p, Executor(), namespace="car1")
+    writer = node.publisher("std_msgs/msg/String", "policy/reasoning")
+    node.subscribe("nav_msgs/msg/Path", "navigation/route", lambda m: None, "latched")
+    got = queue.Queue()
+    listener = DdsParticipant(DOMAIN + 2)
+    listener.subscribe("rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info", got.put, "latched",
+                       ros_topic=False)
+    info = got.get(timeout=20)
+    while info.node_entities_info_seq and not info.node_entities_info_seq[0].reader_gid_seq:
+        info = got.get(timeout=20)  # the latest announcement lists every endpoint
+    assert bytes(info.gid.data[:16]) == p.participant.guid.bytes
+    (entry,) = info.node_entities_info_seq
+    assert (entry.node_namespace, entry.node_name) == ("/car1", "policy")
+    assert bytes(entry.writer_gid_seq[0].data[:16]) == writer.writer.guid.bytes
+    assert len(entry.reader_gid_seq) == 1
+    p.close()
+    listener.close()
+
+
+def test_discovery_info_cdr_matches_rosbags_jazzy():
+    rosbags_typesys = pytest.importorskip("rosbags.typesys", reason="rosbags not installed")
+    import numpy as np
+
+    from vehicle_runtime.transport import cdr
+
+    ts = rosbags_typesys.get_typestore(rosbags_typesys.Stores.ROS2_JAZZY)
+    gid = list(range(16))
+    ours = msgs.new("rmw_dds_common/msg/ParticipantEntitiesInfo", gid=msgs.new("rmw_dds_common/msg/Gid", data=gid),
+                    node_entities_info_seq=[msgs.new("rmw_dds_common/msg/NodeEntitiesInfo", node_namespace="/",
+                                                     node_name="policy",
+                                                     writer_gid_seq=[msgs.new("rmw_dds_common/msg/Gid", data=gid)])])
+    T = ts.types
+    G = lambda: T["rmw_dds_common/msg/Gid"](data=np.array(gid, np.uint8))  # noqa: E731
+    theirs = T["rmw_dds_common/msg/ParticipantEntitiesInfo"](gid=G(), node_entities_info_seq=[
+        T["rmw_dds_common/msg/NodeEntitiesInfo"](node_namespace="/", node_name="policy", reader_gid_seq=[],
+                                                 writer_gid_seq=[G()])])
+    a = bytes(cdr.serialize("rmw_dds_common/msg/ParticipantEntitiesInfo", ours))
+    b = bytes(ts.serialize_cdr(theirs, "rmw_dds_common/msg/ParticipantEntitiesInfo"))
+    assert a[:min(len(a), len(b))] == b[:min(len(a), len(b))] and abs(len(a) - len(b)) <= 3

@@ -14,7 +14,7 @@ import os
 from typing import Callable, Dict, Optional
 
 from .cdr import deserialize, deserialize_header, serialize
-from .msgs import PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
+from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
 QOS_PROFILES = ("sensor", "default", "latched", "command")
 
@@ -55,17 +55,41 @@ def idl_type(typename: str):
     return make_idl_struct(name + "_", dds_type_name(typename), {f: field_type(s) for f, s in TYPES[typename]})
 
 
-def qos(profile: str):
+@functools.lru_cache(maxsize=None)
+def type_hash(typename: str) -> Optional[str]:
+    """RIHS01 type hash (REP 2016) for ROS 2 Iron and newer, computed by PyPI `rosbags` for the
+    distribution in $ROS_DISTRO (default jazzy); None for Humble and older, which have none."""
+    distro = os.environ.get("ROS_DISTRO", "jazzy").lower()
+    if distro in ("foxy", "galactic", "humble"):
+        return None
+    try:
+        from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    except ImportError:
+        return None
+    store = getattr(Stores, f"ROS2_{distro.upper()}", Stores.ROS2_JAZZY)
+    ts = get_typestore(store)
+    for name, text in DEFINITIONS.items():
+        if name not in ts.types:
+            ts.register(get_types_from_msg(text, name))
+    return ts.hash_rihs01(typename)
+
+
+def qos(profile: str, typename: Optional[str] = None):
+    """ROS 2 QoS profiles; endpoints carry `typehash=RIHS01_…;` in USER_DATA as rmw_cyclonedds expects."""
     from cyclonedds.core import Policy, Qos
     from cyclonedds.util import duration
 
     reliable = Policy.Reliability.Reliable(duration(milliseconds=100))
-    return {
-        "sensor": Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(5), Policy.Durability.Volatile),
-        "default": Qos(reliable, Policy.History.KeepLast(10), Policy.Durability.Volatile),
-        "latched": Qos(reliable, Policy.History.KeepLast(1), Policy.Durability.TransientLocal),
-        "command": Qos(reliable, Policy.History.KeepLast(1), Policy.Durability.Volatile),
+    policies = {
+        "sensor": (Policy.Reliability.BestEffort, Policy.History.KeepLast(5), Policy.Durability.Volatile),
+        "default": (reliable, Policy.History.KeepLast(10), Policy.Durability.Volatile),
+        "latched": (reliable, Policy.History.KeepLast(1), Policy.Durability.TransientLocal),
+        "command": (reliable, Policy.History.KeepLast(1), Policy.Durability.Volatile),
     }[profile]
+    digest = type_hash(typename) if typename else None
+    if digest:
+        policies += (Policy.Userdata(data=f"typehash={digest};".encode()),)
+    return Qos(*policies)
 
 
 def default_config_uri() -> Optional[str]:
@@ -87,26 +111,57 @@ class DdsParticipant:
             os.environ["CYCLONEDDS_URI"] = uri
         core, domain, _, _, _, _ = _dds()
         self.domain_id = int(os.environ.get("ROS_DOMAIN_ID", "0")) if domain_id is None else domain_id
-        self.participant = domain.DomainParticipant(self.domain_id)
+        # ROS 2 participants announce their security enclave in USER_DATA
+        self.participant = domain.DomainParticipant(self.domain_id, qos=core.Qos(core.Policy.Userdata(data=b"enclave=/;")))
         self._topics: Dict[str, object] = {}
         self._keep = []  # readers, writers, listeners stay alive with the participant
+        self._nodes: Dict[tuple, Dict[str, list]] = {}  # (namespace, name) → reader / writer gids
+        self._discovery: Optional["RawPublisher"] = None
 
-    def _topic(self, typename: str, name: str):
+    def _topic(self, typename: str, name: str, ros_topic: bool = True):
         _, _, _, _, topic, _ = _dds()
-        full = "rt/" + name.lstrip("/")
+        full = ("rt/" + name.lstrip("/")) if ros_topic else name
         key = (full, typename)
         if key not in self._topics:
             self._topics[key] = topic.Topic(self.participant, full, idl_type(typename))
         return self._topics[key]
 
-    def publisher(self, typename: str, name: str, profile: str = "default") -> "RawPublisher":
+    def publisher(self, typename: str, name: str, profile: str = "default", node: Optional[tuple] = None,
+                  ros_topic: bool = True) -> "RawPublisher":
         _, _, pub, _, _, clayer = _dds()
-        writer = pub.DataWriter(self.participant, self._topic(typename, name), qos=qos(profile))
+        writer = pub.DataWriter(self.participant, self._topic(typename, name, ros_topic), qos=qos(profile, typename))
         self._keep.append(writer)
+        self._owned(node, "writers", writer)
         return RawPublisher(writer, typename, clayer)
 
+    # --- ros_discovery_info: which node owns which endpoint (for `ros2 node list`, `ros2 node info`)
+    def register_node(self, namespace: str, name: str) -> tuple:
+        key = ("/" + namespace.strip("/"), name)
+        self._nodes.setdefault(key, {"readers": [], "writers": []})
+        self._announce()
+        return key
+
+    def _owned(self, node: Optional[tuple], kind: str, entity) -> None:
+        if node is not None:
+            self._nodes[node][kind].append(entity.guid.bytes)
+            self._announce()
+
+    def _announce(self) -> None:
+        from . import msgs
+
+        if self._discovery is None:
+            self._discovery = self.publisher("rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info",
+                                              "latched", ros_topic=False)
+        gid = lambda raw: msgs.new("rmw_dds_common/msg/Gid", data=list(raw.ljust(msgs.GID_SIZE, b"\0")))  # noqa: E731
+        self._discovery.publish(msgs.new(
+            "rmw_dds_common/msg/ParticipantEntitiesInfo", gid=gid(self.participant.guid.bytes),
+            node_entities_info_seq=[msgs.new("rmw_dds_common/msg/NodeEntitiesInfo", node_namespace=ns, node_name=name,
+                                             reader_gid_seq=[gid(g) for g in e["readers"]],
+                                             writer_gid_seq=[gid(g) for g in e["writers"]])
+                                    for (ns, name), e in self._nodes.items()]))
+
     def subscribe(self, typename: str, name: str, callback: Callable[[Msg], None], profile: str = "default",
-                  header_only: bool = False):
+                  header_only: bool = False, node: Optional[tuple] = None, ros_topic: bool = True):
         """`callback(msg)` runs on a Cyclone receive thread as each sample arrives. `header_only`
         decodes just the leading std_msgs/Header (a watchdog needs the stamp, not a 400-pose route)."""
         core, _, _, sub, _, clayer = _dds()
@@ -115,17 +170,31 @@ class DdsParticipant:
         def decode(data):
             return Msg(_type=typename, header=deserialize_header(data)) if header_only else deserialize(typename, data)
 
-        def on_data(reader):
-            for data, info in clayer.ddspy_take(reader._ref, mask, 16):
-                if info.valid_data:
-                    callback(decode(data))
+        made = {}
+
+        def on_data(_reader=None):
+            reader = made.get("reader")  # samples can arrive while the reader is being created (transient
+            if reader is None:  # local): cyclonedds then hands us None; they are drained just below
+                return
+            while True:
+                samples = clayer.ddspy_take(reader._ref, mask, 16)
+                if isinstance(samples, int) or not samples:  # an int is a DDS return code
+                    return
+                for data, info in samples:
+                    if info.valid_data:
+                        callback(decode(data))
 
         listener = core.Listener(on_data_available=on_data)
-        reader = sub.DataReader(self.participant, self._topic(typename, name), qos=qos(profile), listener=listener)
+        reader = sub.DataReader(self.participant, self._topic(typename, name, ros_topic), qos=qos(profile, typename),
+                                listener=listener)
+        made["reader"] = reader
+        on_data()
         self._keep += [reader, listener]
+        self._owned(node, "readers", reader)
         return reader
 
     def close(self) -> None:
+        self._discovery = None
         self._keep.clear()
         self._topics.clear()
 

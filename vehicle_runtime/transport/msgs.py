@@ -6,11 +6,14 @@ name, `T[N]` (fixed array) or `T[]` (sequence). No custom message packages: stan
 """
 from __future__ import annotations
 
+import os
 import re
 from types import SimpleNamespace
 from typing import Dict, List, Tuple
 
 Field = Tuple[str, str]
+# rmw_dds_common/Gid: 24 bytes up to Humble, 16 from Iron on; the sourced ROS distribution decides
+GID_SIZE = 24 if os.environ.get("ROS_DISTRO", "").lower() in ("foxy", "galactic", "humble") else 16
 
 TYPES: Dict[str, List[Field]] = {
     "builtin_interfaces/msg/Time": [("sec", "int32"), ("nanosec", "uint32")],
@@ -51,6 +54,21 @@ TYPES: Dict[str, List[Field]] = {
                                              ("hardware_id", "string"), ("values", "diagnostic_msgs/msg/KeyValue[]")],
     "diagnostic_msgs/msg/DiagnosticArray": [("header", "std_msgs/msg/Header"),
                                             ("status", "diagnostic_msgs/msg/DiagnosticStatus[]")],
+    # ros_discovery_info: how `ros2 node list` learns which nodes own which endpoints
+    "rmw_dds_common/msg/Gid": [("data", f"char[{GID_SIZE}]")],
+    "rmw_dds_common/msg/NodeEntitiesInfo": [("node_namespace", "string"), ("node_name", "string"),
+                                            ("reader_gid_seq", "rmw_dds_common/msg/Gid[]"),
+                                            ("writer_gid_seq", "rmw_dds_common/msg/Gid[]")],
+    "rmw_dds_common/msg/ParticipantEntitiesInfo": [("gid", "rmw_dds_common/msg/Gid"),
+                                                   ("node_entities_info_seq", "rmw_dds_common/msg/NodeEntitiesInfo[]")],
+}
+
+# Definitions (.msg text) of the types above that are not in every ROS distribution's core set, for
+# tools that derive type descriptions from text (the RIHS01 type hash via rosbags).
+DEFINITIONS = {
+    "ackermann_msgs/msg/AckermannDrive": "float32 steering_angle\nfloat32 steering_angle_velocity\nfloat32 speed\n"
+                                         "float32 acceleration\nfloat32 jerk\n",
+    "ackermann_msgs/msg/AckermannDriveStamped": "std_msgs/Header header\nAckermannDrive drive\n",
 }
 
 PRIMITIVES = {  # name → (struct format, size)

@@ -87,6 +87,7 @@ class DdsNode:
         self.namespace = namespace.strip("/")
         self._sim_time: Optional[float] = None
         self._log = logging.getLogger(name)
+        self._key = participant.register_node(self.namespace, name)
         if use_sim_time:
             participant.subscribe("rosgraph_msgs/msg/Clock", "clock", self._on_clock, "sensor")
 
@@ -96,13 +97,13 @@ class DdsNode:
         return f"{self.namespace}/{topic}"
 
     def publisher(self, typename: str, topic: str, profile: str = "default"):
-        return self.participant.publisher(typename, self._resolve(topic), profile)
+        return self.participant.publisher(typename, self._resolve(topic), profile, node=self._key)
 
     def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
                   header_only: bool = False) -> None:
         post = self.executor.post
         self.participant.subscribe(typename, self._resolve(topic), lambda m: post(lambda: callback(m)), profile,
-                                   header_only)
+                                   header_only, node=self._key)
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.executor.add_timer(period_s, callback)
