@@ -52,6 +52,8 @@ def main() -> int:
     ap.add_argument("--scenario", default="curvy_road")
     ap.add_argument("--duration", type=float)
     ap.add_argument("--kill-policy-after", type=float)
+    ap.add_argument("--camera-size", default="640x360", help="rendered camera size (the 720p path is measured by "
+                    "bench/transport.py; a 2-core machine runs the whole graph at 640x360)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
@@ -77,7 +79,7 @@ def main() -> int:
         threading.Thread(target=killer, daemon=True).start()
     try:
         duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
-        summary = simulate(args.scenario, duration, BUS)
+        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size)
     finally:
         stop.set()
         for p in procs.values():

@@ -31,6 +31,11 @@ def share(tmp_path):
     dst = tmp_path / "share"
     for top in ("config", "models"):
         shutil.copytree(REPO / top, dst / top)
+    # a generous latency budget: these tests are about installing, not about this machine's load
+    manifest = dst / "models" / "reference_geometric" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["latency_budget_ms"] = 1000.0
+    manifest.write_text(json.dumps(data))
     return dst
 
 
@@ -143,7 +148,8 @@ def test_installer_killed_at_every_step_leaves_a_working_box(step, keys, share, 
     st = slots.status(box)
     assert st["active"] == "a" and st["slots"]["a"]["version"] == "1.0.0"
     running = slots.selected(box)
-    assert healthcheck.check_slot(box / "slots" / running, runs=3).ok  # whatever starts next works
+    checks = healthcheck.check_slot(box / "slots" / running, runs=3).checks
+    assert all(ok for name, ok, _ in checks), checks  # whatever starts next works
     if step == "state_written":
         assert st["trial"] == "b"
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--can-channel", default="default")
     p.add_argument("--namespace", default="")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--camera-size", metavar="WxH", help="render at this size instead of sim_camera.param.yaml's "
+                   "(same field of view), e.g. 640x360 on a small machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -42,7 +45,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     try:
         summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
-                           args.namespace, args.seed)
+                           args.namespace, args.seed, args.camera_size)
     except ScenarioError as exc:
         print(f"sim: {exc}", file=sys.stderr)
         return 2
@@ -53,7 +56,8 @@ def run(args) -> int:
     return 0
 
 
-def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0) -> dict:
+def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
+             camera_size: str = None) -> dict:
     from ros_nodes import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant
 
@@ -62,6 +66,9 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     duration = duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
     cam = camera_model()
+    if camera_size:
+        w, h = (int(v) for v in camera_size.lower().split("x"))
+        cam = replace(cam, width=w, height=h)
     renderer = Renderer(cam, scenario.network, seed=seed)
     bus = open_bus(bus_config)
     gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
