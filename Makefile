@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: drive test selftest bench clean
+.PHONY: drive test test-graph selftest bench clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ selftest: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the node graph across processes in real time (load-sensitive on small machines)
+test-graph: $(STAMP)
+	$(BIN)/python -m pytest -q -m graph tests/ros/test_graph.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

@@ -11,7 +11,7 @@ from conftest import NETNS, REPO, netns_unavailable_reason
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
 REASON = netns_unavailable_reason()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(REASON), reason=REASON or "ok")]
+pytestmark = [pytest.mark.slow, pytest.mark.graph, pytest.mark.skipif(bool(REASON), reason=REASON or "ok")]
 
 
 def graph_run(*args, timeout=240):
