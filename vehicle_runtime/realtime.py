@@ -22,11 +22,13 @@ class PeriodicLoop:
         self.deadline_misses = 0  # starts later than one whole period
 
     def run(self, step: Callable[[float], None], stop: Optional[threading.Event] = None,
-            ticks: Optional[int] = None, start_s: Optional[float] = None) -> None:
-        """Call step(now) once per period until `stop` is set or `ticks` calls were made."""
+            ticks: Optional[int] = None, start_s: Optional[float] = None,
+            until: Optional[Callable[[], bool]] = None) -> None:
+        """Call step(now) once per period until `stop` is set, `until()` is true or `ticks` calls were made."""
         deadline = self.clock() if start_s is None else start_s
         k = 0
-        while (ticks is None or k < ticks) and not (stop is not None and stop.is_set()):
+        while ((ticks is None or k < ticks) and not (stop is not None and stop.is_set())
+               and not (until is not None and until())):
             remaining = deadline - self.clock()
             if remaining > self.spin_s:
                 time.sleep(remaining - self.spin_s)

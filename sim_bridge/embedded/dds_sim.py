@@ -123,13 +123,9 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             state["stopped"] += DT_S
         state["done"] = (now_mono - t0) >= duration or state["stopped"] >= 1.0
 
-    class _Until:
-        def is_set(self):
-            return state["done"]
-
     loop = PeriodicLoop(DT_S, spin_s=0.0)  # the simulator sleeps: its CPU belongs to the nodes under test
     try:
-        loop.run(step, stop=_Until())
+        loop.run(step, until=lambda: state["done"])
     finally:
         bus.shutdown()
         dds.close()

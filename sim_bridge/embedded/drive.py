@@ -202,8 +202,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
 
     loop = PeriodicLoop(DT_S)
     if opts.realtime:
-        stop = _Flag(state)
-        loop.run(step, stop=stop)
+        loop.run(step, until=lambda: state["done"])
     else:
         while not state["done"]:
             step(wall0)
@@ -221,16 +220,6 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                        reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
                        e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
                        injected=tuple(opts.inject))
-
-
-class _Flag:
-    """A stop flag the periodic loop polls: set once the run is done."""
-
-    def __init__(self, state):
-        self.state = state
-
-    def is_set(self) -> bool:
-        return self.state["done"]
 
 
 def _drain(tap, logger, t: Optional[float]) -> None:
