@@ -25,6 +25,7 @@ from .metrics import DriveMetrics
 from .renderer import Renderer
 from .scenario import DEFAULT_SCENARIO, ScenarioError, available, load_scenario
 from .sensors import brightness_at, enu_to_geodetic
+from .variation import vary
 from .world import World
 
 
@@ -62,7 +63,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     from vehicle_runtime.transport.dds import DdsParticipant
 
     cfg = load_runtime_config()
-    scenario = load_scenario(scenario_name)
+    scenario = vary(load_scenario(scenario_name), seed)
     duration = duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
     cam = camera_model()

@@ -22,7 +22,7 @@ from vehicle_runtime.config import RuntimeConfig, load_params, load_runtime_conf
 from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.pipeline import Pipeline
+from vehicle_runtime.pipeline import Pipeline, Policy
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
@@ -34,6 +34,7 @@ from .metrics import DriveMetrics
 from .renderer import CameraModel, Renderer
 from .scenario import load_scenario
 from .sensors import brightness_at
+from .variation import vary
 from .world import World
 
 DT_S = 0.01
@@ -52,6 +53,8 @@ class DriveOptions:
     model_path: Optional[Path] = None
     snapshot_every_s: float = 4.0
     progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
+    # builds the policy from the privileged expert and the config (training data collection, eval)
+    policy_factory: Optional[Callable[[Expert, RuntimeConfig], "Policy"]] = None
 
 
 @dataclass
@@ -117,7 +120,7 @@ def camera_model() -> CameraModel:
 
 def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveResult:
     cfg = cfg or load_runtime_config()
-    scenario = load_scenario(opts.scenario)
+    scenario = vary(load_scenario(opts.scenario), opts.seed)
     duration = opts.duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
     cam = camera_model()
@@ -130,7 +133,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)
-    if opts.policy == "expert":
+    if opts.policy_factory is not None:
+        policy = opts.policy_factory(expert, cfg)
+    elif opts.policy == "expert":
         policy = _ExpertPolicy(expert)
     else:
         policy = Pipeline.from_config(cfg, opts.model_path).policy
