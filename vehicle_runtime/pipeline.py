@@ -13,7 +13,9 @@ from .config import RuntimeConfig
 from .control import TrajectoryTracker
 from .latency import LatencyStats
 from .preprocess import Preprocessor
+from .fusion import FusionParams
 from .student import Student
+from .student.manifest import Manifest, ManifestError
 from .types import ActuatorRequest, EgoState, Observation, PolicyOutput
 
 
@@ -55,6 +57,17 @@ class StudentPolicy:
         self.student.reset()
 
 
+def check_route_input(m: Manifest, fusion: FusionParams) -> None:
+    """The fusion must resample the route as the model was trained: as many points, same spacing
+    (too few points would be padded with the last one and silently shorten the route the model sees)."""
+    if m.route_points > fusion.route_points:
+        raise ManifestError(f"model '{m.name}' reads {m.route_points} route points; the fusion gives "
+                            f"{fusion.route_points} (fusion parameter route_points)")
+    if m.route_spacing_m is not None and abs(m.route_spacing_m - fusion.route_spacing_m) > 1e-6:
+        raise ManifestError(f"model '{m.name}' was trained with route points every {m.route_spacing_m} m; the "
+                            f"fusion gives {fusion.route_spacing_m} m (fusion parameter route_spacing_m)")
+
+
 class Pipeline:
     def __init__(self, policy: Policy, tracker: TrajectoryTracker):
         self.policy = policy
@@ -66,6 +79,7 @@ class Pipeline:
     @classmethod
     def from_config(cls, cfg: RuntimeConfig, model_path=None) -> "Pipeline":
         student = Student.load(model_path or cfg.model_path, cfg.session)
+        check_route_input(student.manifest, cfg.fusion)
         if cfg.warm_up_runs:
             student.warm_up(cfg.warm_up_runs)
         return cls(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker))

@@ -64,6 +64,7 @@ class Manifest:
     nav: Optional[FeatureInput]
     ego: Optional[FeatureInput]
     route_points: int
+    route_spacing_m: Optional[float]  # the spacing the model was trained with (None: not stated)
     state: tuple[StateInput, ...]
     outputs: Outputs
     tokenizer: Optional[str]
@@ -132,6 +133,7 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
         nav=_features(d.get("nav")),
         ego=_features(d.get("ego")),
         route_points=int(d.get("nav", {}).get("route_points", 0)),
+        route_spacing_m=d.get("nav", {}).get("route_spacing_m"),
         state=tuple(StateInput(s["input"], s["output"], tuple(s["shape"])) for s in d.get("recurrent_state", [])),
         outputs=Outputs(
             trajectory=out["trajectory"]["name"],

@@ -1,0 +1,64 @@
+"""The student network's structure and its ONNX export into the runtime's model contract."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the `train` extra (PyTorch) is not installed")
+
+from tools.distill import spec  # noqa: E402
+from tools.distill.export import export  # noqa: E402
+from tools.distill.net import StudentNet  # noqa: E402
+from vehicle_runtime.pipeline import StudentPolicy  # noqa: E402
+from vehicle_runtime.student import Student  # noqa: E402
+from vehicle_runtime.types import (CameraFrame, EgoState, NavigationState, Observation, Pose2D,  # noqa: E402
+                                   RoadOption)
+
+
+def _straight_route(b: int, curve: float = 0.0) -> torch.Tensor:
+    s = spec.ROUTE_SPACING_M * torch.arange(1, spec.ROUTE_POINTS + 1, dtype=torch.float32)
+    pts = torch.stack((s, curve * s * s), dim=1)
+    return pts.reshape(1, -1).repeat(b, 1)
+
+
+def test_trajectory_is_the_route_read_at_the_distances_of_the_speed_profile():
+    net = StudentNet(vocab_size=10)
+    route = _straight_route(1).reshape(1, spec.ROUTE_POINTS, 2)
+    speed_now = torch.tensor([[6.0]])
+    speeds = torch.full((1, spec.POINTS), 6.0)
+    traj = net._along_route(route, speed_now, speeds)[0]
+    expected_x = 6.0 * spec.DT_S * torch.arange(1, spec.POINTS + 1)
+    assert torch.allclose(traj[:, 0], expected_x, atol=1e-5) and torch.allclose(traj[:, 1], torch.zeros(spec.POINTS))
+    stopped = net._along_route(route, torch.zeros(1, 1), torch.zeros(1, spec.POINTS))[0]
+    assert torch.allclose(stopped[:, 0], torch.arange(1, spec.POINTS + 1, dtype=torch.float32))  # >= 1 m per point
+    far = net._along_route(route, torch.tensor([[40.0]]), torch.full((1, spec.POINTS), 40.0))[0]
+    assert float(far[-1, 0]) == pytest.approx(spec.ROUTE_POINTS * spec.ROUTE_SPACING_M)  # clamped at the route's end
+
+
+def _observation() -> Observation:
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    s = spec.ROUTE_SPACING_M * np.arange(1, spec.ROUTE_POINTS + 1)
+    nav = NavigationState(route_ego_xy_m=np.stack((s, 0.002 * s * s), axis=1), target_point_ego_m=(12.0, 0.3),
+                          road_option=RoadOption.LEFT, distance_to_route_end_m=70.0)
+    ego = EgoState(stamp_s=1.0, pose=Pose2D(0.0, 0.0, 0.0), speed_mps=7.0, yaw_rate_radps=0.05, accel_mps2=0.3)
+    frame = CameraFrame("front", 1.0, "rgb8", img, 1280, 720)
+    return Observation(stamp_s=1.0, frames={"front": frame}, ego=ego, nav=nav, ages_s={})
+
+
+def test_export_loads_in_the_runtime_and_matches_pytorch(tmp_path):
+    torch.manual_seed(0)
+    vocab = spec.build_vocab(["following the lane at 8 m/s"])
+    net = StudentNet(len(vocab))
+    out = export(net, vocab, tmp_path / "student", {"test": True})
+    student = Student.load(out)  # manifest schema, sha256, graph contract
+    assert student.manifest.route_points == spec.ROUTE_POINTS and student.manifest.route_spacing_m == spec.ROUTE_SPACING_M
+    policy = StudentPolicy(student)
+    obs = _observation()
+    result = policy.infer(obs)
+    feeds = student.feeds(obs)
+    with torch.no_grad():
+        traj, speeds, logits = net(torch.from_numpy(feeds["image_front"]), torch.from_numpy(feeds["nav"]),
+                                   torch.from_numpy(feeds["ego"]))
+    np.testing.assert_allclose(result.trajectory_ego_xy_m, traj[0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(result.speed_profile_mps, speeds[0].numpy(), atol=1e-4)
+    assert list(result.reasoning_token_ids) == logits[0].argmax(-1).tolist()
+    assert 0.0 < result.confidence <= 1.0

@@ -1,0 +1,131 @@
+"""Training data from the embedded simulator: the privileged expert labels every frame the policy sees.
+
+A run is one `run_drive` on a (scenario, seed) with a recording policy. Who drives:
+- `expert`: the expert's plan, optionally perturbed (DART-style noise on the executed lateral offset and
+  speed) so that the data holds recoveries; the labels stay the expert's clean plan.
+- `student`: a trained student drives, the expert labels what it sees (DAgger).
+Every frame is preprocessed with the runtime's own Preprocessor and FeatureWriter, so training sees
+exactly the bytes and features the runtime feeds the model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from sim_bridge.embedded.drive import DriveOptions, run_drive
+from sim_bridge.embedded.expert import Expert
+from vehicle_runtime.geometry import world_to_ego
+from vehicle_runtime.pipeline import Policy
+from vehicle_runtime.preprocess import Preprocessor
+from vehicle_runtime.student.features import FeatureWriter
+from vehicle_runtime.types import Observation, PolicyOutput
+
+from . import spec
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    scenario: str
+    seed: int
+    driver: str  # expert | student
+    noise: float = 0.0  # 0: clean; 1: nominal DART noise
+    model: Optional[str] = None  # the student that drives (driver == student)
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario}-s{self.seed}-{self.driver}-n{self.noise:g}"
+
+
+class _OrnsteinUhlenbeck:
+    def __init__(self, rng: np.random.Generator, std: float, tau_s: float):
+        self.rng, self.std, self.tau_s, self.x = rng, std, tau_s, 0.0
+
+    def step(self, dt_s: float) -> float:
+        a = math.exp(-dt_s / self.tau_s)
+        self.x = a * self.x + self.std * math.sqrt(1 - a * a) * float(self.rng.normal())
+        return self.x
+
+
+class RecordingPolicy:
+    """Records (image, features, expert labels) at every policy call and returns the driver's output."""
+
+    cameras = (spec.CAMERA,)
+
+    def __init__(self, expert: Expert, driver: Optional[Policy], noise: float, seed: int):
+        self.expert, self.driver = expert, driver
+        self.latency = {}
+        self.pre = Preprocessor(spec.IMAGE)
+        self.nav = FeatureWriter(spec.NAV_FEATURES, spec.ROUTE_POINTS)
+        self.ego = FeatureWriter(spec.EGO_FEATURES)
+        rng = np.random.default_rng(seed)
+        self.lateral = _OrnsteinUhlenbeck(rng, 0.5 * noise, 2.0)
+        self.speed = _OrnsteinUhlenbeck(rng, 0.15 * noise, 3.0)
+        self.noise = noise
+        self._last_stamp: Optional[float] = None
+        self.rows: dict = {k: [] for k in ("image", "nav", "ego", "trajectory", "speed", "reason")}
+        self._frame = np.zeros((spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), np.float32)
+
+    def infer(self, obs: Observation) -> PolicyOutput:
+        self.pre.process(obs.frames[spec.CAMERA], self._frame)
+        traj_world, speeds, reason = self.expert.plan()
+        label = world_to_ego(traj_world, obs.ego.pose)
+        r = self.rows
+        r["image"].append(np.rint(self._frame * 255.0).astype(np.uint8))
+        r["nav"].append(self.nav.write(obs)[0].copy())
+        r["ego"].append(self.ego.write(obs)[0].copy())
+        r["trajectory"].append(label.astype(np.float32))
+        r["speed"].append(np.asarray(speeds, np.float32))
+        r["reason"].append(reason)
+        self.expert.last_reason = reason
+        if self.driver is not None:
+            return self.driver.infer(obs)
+        out = PolicyOutput(stamp_s=obs.stamp_s, ego_pose_at_stamp=obs.ego.pose, trajectory_ego_xy_m=label,
+                           dt_s=spec.DT_S, speed_profile_mps=np.asarray(speeds), reasoning_text=reason)
+        if self.noise > 0.0:
+            dt = 0.05 if self._last_stamp is None else max(1e-3, obs.stamp_s - self._last_stamp)
+            offset_m, scale = self.lateral.step(dt), 1.0 + self.speed.step(dt)
+            traj = label.copy()
+            traj[:, 1] += offset_m
+            out = replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.maximum(0.0, out.speed_profile_mps * scale))
+        self._last_stamp = obs.stamp_s
+        return out
+
+    def reset(self) -> None:
+        if self.driver is not None:
+            self.driver.reset()
+
+    def arrays(self) -> dict:
+        r = self.rows
+        return {"image": np.stack(r["image"]), "nav": np.stack(r["nav"]), "ego": np.stack(r["ego"]),
+                "trajectory": np.stack(r["trajectory"]), "speed": np.stack(r["speed"]),
+                "reason": np.asarray(r["reason"])}
+
+
+def record(run: RunSpec, out_dir: Path) -> Path:
+    """Drive one run and save its frames to out_dir/<name>.npz; returns the file (reused when present)."""
+    path = out_dir / f"{run.name}.npz"
+    if path.is_file():
+        return path
+    holder: List[RecordingPolicy] = []
+
+    def factory(expert, cfg):
+        driver = None
+        if run.driver == "student":
+            from vehicle_runtime.pipeline import Pipeline
+
+            driver = Pipeline.from_config(cfg, run.model).policy
+        holder.append(RecordingPolicy(expert, driver, run.noise, run.seed))
+        return holder[0]
+
+    result = run_drive(DriveOptions(scenario=run.scenario, seed=run.seed, policy_factory=factory))
+    data = holder[0].arrays()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **data, driving_score=np.float32(result.metrics["driving_score"]),
+                        collisions=np.int32(result.metrics["collisions"]))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,40 @@
+"""What the distilled student sees and says: one place for the inputs, outputs and vocabulary, used by
+data collection, training and export (so the three cannot disagree with each other or the manifest)."""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from vehicle_runtime.preprocess import ImageSpec
+
+CAMERA = "front"
+HISTORY = 2  # the newest two camera frames (20 Hz): motion of the lead vehicle
+# A band around the horizon: 5 m to beyond 50 m ahead on flat ground, the full width for cut-ins.
+IMAGE = ImageSpec(width=256, height=64, colour_order="rgb", crop_top=0.4, crop_bottom=0.2,
+                  scale=1.0 / 255.0, interpolation="linear")
+FOV_DEG = 90.0
+ROUTE_POINTS = 40  # route ahead of the ego at the fusion's spacing: 80 m at 2 m
+ROUTE_SPACING_M = 2.0
+NAV_FEATURES = ("target_point_ego_m", "road_option_one_hot", "distance_to_route_end_m", "route_ego_xy_m")
+EGO_FEATURES = ("speed_mps", "yaw_rate_radps", "accel_mps2", "steer_rad")
+POINTS, DT_S = 10, 0.5  # the expert's trajectory
+MAX_TOKENS = 12
+
+SPECIALS = ["<pad>", "<eos>", "<unk>"]
+NUMBERS = [str(i) for i in range(0, 61)]  # gaps (5 m steps) and speeds (m/s) in the expert's reasons
+
+
+def words(reason: str) -> List[str]:
+    return reason.split()
+
+
+def build_vocab(reasons: Sequence[str]) -> List[str]:
+    """Specials, numbers, then every other word seen, sorted: deterministic for the same data."""
+    seen = {w for r in reasons for w in words(r)} - set(NUMBERS) - set(SPECIALS)
+    return SPECIALS + NUMBERS + sorted(seen)
+
+
+def encode(reason: str, vocab: Sequence[str]) -> List[int]:
+    """Token ids of a reason, ending in <eos>, padded to MAX_TOKENS (longer reasons are cut)."""
+    index = {w: i for i, w in enumerate(vocab)}
+    ids = [index.get(w, index["<unk>"]) for w in words(reason)][: MAX_TOKENS - 1] + [index["<eos>"]]
+    return ids + [index["<pad>"]] * (MAX_TOKENS - len(ids))

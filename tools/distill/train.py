@@ -1,0 +1,76 @@
+"""Training loop (behaviour cloning on the expert's labels), on the CPU."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import TrainingSet
+from .net import StudentNet
+
+
+def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] = None):
+    frames = np.stack((ts.image[ts.previous[idx]], ts.image[idx]), axis=1)  # oldest first, as FrameHistory
+    image = torch.from_numpy(frames).float().div_(255.0)
+    if rng is not None:  # exposure changes (shadows, dusk) the scenarios only partly cover
+        gain = torch.from_numpy(rng.uniform(0.6, 1.25, size=(len(idx), 1, 1, 1, 1)).astype(np.float32))
+        image = torch.clamp(image * gain, 0.0, 1.0)
+    t = lambda a: torch.from_numpy(a[idx])  # noqa: E731
+    return image, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.tokens)
+
+
+def loss_terms(net: StudentNet, b, pad_id: int):
+    image, nav, ego, traj, speed, tokens = b
+    p_traj, p_speed, logits = net(image, nav, ego)
+    speed_l1 = (p_speed - speed).abs().mean()
+    traj_l1 = (p_traj - traj).abs().mean()
+    ce = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), ignore_index=pad_id)
+    return speed_l1, traj_l1, ce
+
+
+def fit(net: StudentNet, ts: TrainingSet, epochs: int, seed: int, lr: float = 2e-3, batch_size: int = 128,
+        log: Callable[[str], None] = print) -> dict:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    pad = ts.vocab.index("<pad>")
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * (len(ts) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
+    net.train()
+    t0, last = time.monotonic(), {}
+    for epoch in range(epochs):
+        order = rng.permutation(len(ts))
+        sums = np.zeros(3)
+        n = 0
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            speed_l1, traj_l1, ce = loss_terms(net, batch(ts, order[start:start + batch_size], rng), pad)
+            loss = speed_l1 + 0.5 * traj_l1 + 0.5 * ce
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            sums += (speed_l1.item(), traj_l1.item(), ce.item())
+            n += 1
+        last = dict(zip(("speed_l1_mps", "trajectory_l1_m", "token_ce"), (sums / max(n, 1)).round(4).tolist()))
+        log(f"epoch {epoch + 1}/{epochs}  {last}  {time.monotonic() - t0:.0f} s")
+    net.eval()
+    return {**last, "train_s": time.monotonic() - t0, "samples": len(ts), "epochs": epochs}
+
+
+@torch.no_grad()
+def token_accuracy(net: StudentNet, ts: TrainingSet, idx: np.ndarray) -> float:
+    """Fraction of the expert's tokens (up to and including <eos>) predicted at the same position."""
+    eos = ts.vocab.index("<eos>")
+    hits = total = 0
+    for start in range(0, len(idx), 256):
+        b = batch(ts, idx[start:start + 256])
+        _, _, logits = net(b[0], b[1], b[2])
+        pred, want = logits.argmax(-1).numpy(), b[5].numpy()
+        for p, w in zip(pred, want):
+            n = int(np.argmax(w == eos)) + 1
+            hits += int((p[:n] == w[:n]).sum())
+            total += n
+    return hits / max(total, 1)
