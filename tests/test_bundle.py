@@ -160,7 +160,7 @@ def test_installer_killed_at_every_step_leaves_a_working_box(step, keys, share, 
 
 
 def test_failing_health_check_rolls_back(keys, share, box):
-    manifest = share / "models" / "reference_geometric" / "manifest.json"
+    manifest = share / "models" / "distilled_student" / "manifest.json"  # the default model
     data = json.loads(manifest.read_text())
     data["latency_budget_ms"] = 1e-6  # an impossible budget: the trial must fail its check
     manifest.write_text(json.dumps(data))

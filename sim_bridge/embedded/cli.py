@@ -13,7 +13,7 @@ from .scenario import DEFAULT_SCENARIO, ScenarioError, available
 def add_parser(sub) -> None:
     p = sub.add_parser("drive", help="drive a scenario of the embedded simulator in closed loop over CAN")
     p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"one of {', '.join(available())}, or a YAML path")
-    p.add_argument("--policy", choices=("expert", "student"), default="expert",
+    p.add_argument("--policy", choices=("expert", "student"), default="student",
                    help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml")
     p.add_argument("--model", type=Path, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--seed", type=int, default=0)

@@ -73,7 +73,7 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
     values = {kv.key: kv.value for st in seen["diagnostics"].status for kv in st.values}
     assert values["provider"] == "CPUExecutionProvider" and "session_run_p99_ms" in values
     assert len(seen["t/policy/trajectory"].poses) == 10
-    assert seen["t/policy/reasoning"].data in ("following the lane", "turning left at the junction")
+    assert seen["t/policy/reasoning"].data.startswith(("following the lane", "turning left at the junction"))
     assert np.isfinite(seen["t/control/request"].drive.acceleration)
 
 

@@ -61,7 +61,7 @@ def cli(*args, timeout=300):
 
 
 def test_cli_drive_json_report_and_can_log(tmp_path):
-    r = cli("--scenario", "junction_left", "--duration", "6", "--json", "--out", str(tmp_path / "run"),
+    r = cli("--scenario", "junction_left", "--policy", "expert", "--duration", "6", "--json", "--out", str(tmp_path / "run"),
             "--can-log", str(tmp_path / "bus.blf"), "--inject", "driver_override@4")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,0 +1,42 @@
+"""The shipped distilled student: contract, size, route input agreement, and the eval metric."""
+import json
+from dataclasses import replace
+
+import pytest
+
+from sim_bridge.embedded.evaluation import token_hits
+from vehicle_runtime.config import load_runtime_config
+from vehicle_runtime.pipeline import check_route_input
+from vehicle_runtime.student import Student
+from vehicle_runtime.student.manifest import ManifestError
+
+from conftest import REPO
+
+MODEL = REPO / "models" / "distilled_student"
+
+
+def test_shipped_student_is_the_default_small_and_valid():
+    cfg = load_runtime_config()
+    assert cfg.model_path.resolve() == MODEL.resolve()
+    assert sum(f.stat().st_size for f in MODEL.iterdir()) <= 10e6
+    manifest = json.loads((MODEL / "manifest.json").read_text())
+    assert manifest["opset"] >= 17 and manifest["provenance"]["teacher"].startswith("sim_bridge.embedded.expert")
+    assert all(s < 1000 for s in manifest["provenance"]["train_seeds"] + manifest["provenance"]["dagger_seeds"])
+    student = Student.load(MODEL)
+    check_route_input(student.manifest, cfg.fusion)
+
+
+def test_route_input_disagreement_is_refused_by_name():
+    cfg = load_runtime_config()
+    m = Student.load(MODEL).manifest
+    with pytest.raises(ManifestError, match="route_points"):
+        check_route_input(m, replace(cfg.fusion, route_points=10))
+    with pytest.raises(ManifestError, match="route_spacing_m"):
+        check_route_input(m, replace(cfg.fusion, route_spacing_m=1.0))
+
+
+def test_token_hits_counts_the_experts_tokens_up_to_its_end():
+    assert token_hits([5, 6, 1, 0], [5, 6, 1]) == (3, 3)
+    assert token_hits([5, 7, 1, 0], [5, 6, 1]) == (2, 3)
+    assert token_hits([5, 6, 9, 1], [5, 6, 1]) == (2, 3)  # a word too many misses the end
+    assert token_hits([], [5, 1]) == (0, 2)
