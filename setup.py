@@ -54,10 +54,16 @@ setup(
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
+        # tools/distill (training the student on the CPU). 2.13.0 is the CPU build this project trains with;
+        # a looser pin pulls a multi-GB CUDA build.
+        "train": ["torch==2.13.0", "onnx>=1.15"],
         # The ROS-free transport (`vehicle-runtime up`). No aarch64 wheel on PyPI: build Cyclone there.
         "dds": ["cyclonedds>=0.10.5", "rosbags>=0.9.19"],  # rosbags: RIHS01 type hashes (REP 2016)
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
-                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19"],
+                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19",
+                "torch==2.13.0", "carla==0.9.16"],  # tools/distill and sim_bridge/carla tests
+        # the CARLA bridge (sim_bridge/carla): the PyPI client, Python 3.10-3.12 on x86_64
+        "carla": ["carla==0.9.16"],
     },
     entry_points={
         "console_scripts": [
@@ -69,6 +75,7 @@ setup(
         ],
         "vehicle_runtime.commands": [
             "drive = sim_bridge.embedded.cli",
+            "eval = sim_bridge.embedded.eval_cli",
             "sim = sim_bridge.embedded.dds_sim",
             "up = ros_nodes.cli",
         ],
