@@ -73,9 +73,10 @@ class TopologyPlanner:
         if not self.segments:
             raise RouteError(f"map '{carla_map.name}' has no lane topology")
         self._edges: Dict[tuple, List[Tuple[float, int]]] = {}
+        self._samples = [_sample(entry, exit_.transform.location, spacing_m) for entry, exit_ in self.segments]
         self._length: List[float] = []
-        for i, (entry, exit_) in enumerate(self.segments):
-            length = len(_sample(entry, exit_.transform.location, spacing_m)) * spacing_m
+        for i, (entry, _) in enumerate(self.segments):
+            length = len(self._samples[i]) * spacing_m
             self._length.append(length)
             self._edges.setdefault(_key(entry.transform.location), []).append((length, i))
 
@@ -101,7 +102,7 @@ class TopologyPlanner:
             full = path[:-1] if path[-1] in into_goal else path
             for n, seg in enumerate(full):
                 entry, exit_ = self.segments[seg]
-                wps = _sample(entry, exit_.transform.location, self.spacing_m, start=start if n == 0 else None)
+                wps = _sample(entry, exit_.transform.location, self.spacing_m, start=start) if n == 0 else self._samples[seg]
                 waypoints += wps
                 options += [_option(entry, exit_)] * len(wps)
             tail_from = self.segments[path[-1]][0 if path[-1] in into_goal else 1]

@@ -28,7 +28,7 @@ class SynchronousMode:
         if current.synchronous_mode and not self.take_over:
             raise AlreadySynchronous("the CARLA world is already in synchronous mode: another client may be ticking "
                                      "it (exactly one may); stop it, or pass --carla-take-over")
-        self._original = _copy_settings(current)
+        self._original = (bool(current.synchronous_mode), current.fixed_delta_seconds)
         settings = self.world.get_settings()
         settings.synchronous_mode = True
         settings.fixed_delta_seconds = self.fixed_delta_s
@@ -52,19 +52,10 @@ class SynchronousMode:
             if self.tm is not None:
                 self.tm.set_synchronous_mode(False)
             restored = self.world.get_settings()
-            restored.synchronous_mode = self._original.synchronous_mode
-            restored.fixed_delta_seconds = self._original.fixed_delta_seconds
+            restored.synchronous_mode, restored.fixed_delta_seconds = self._original
             self.world.apply_settings(restored)
         except RuntimeError as exc:  # the server went away: nothing left to restore
             log.warning("could not restore CARLA's settings: %s", exc)
         finally:
             self._original = None
 
-
-class _Settings:
-    def __init__(self, synchronous_mode: bool, fixed_delta_seconds):
-        self.synchronous_mode, self.fixed_delta_seconds = synchronous_mode, fixed_delta_seconds
-
-
-def _copy_settings(s) -> _Settings:
-    return _Settings(bool(s.synchronous_mode), s.fixed_delta_seconds)

@@ -66,7 +66,10 @@ class Expert:
 
     # --- the policy call ---------------------------------------------------------------------
     def infer(self, obs: Observation) -> PolicyOutput:
-        traj_world, speeds, reason = self.plan()
+        return self.output(obs, self.plan())
+
+    def output(self, obs: Observation, plan: Tuple[np.ndarray, np.ndarray, str]) -> PolicyOutput:
+        traj_world, speeds, reason = plan
         self.last_reason = reason
         # expressed in the frame of the pose the runtime saw (odometry), as a model's output is
         traj = world_to_ego(traj_world, obs.ego.pose)

@@ -208,11 +208,9 @@ class Renderer:
         return self._noise[k, dy:dy + self.camera.height, dx:dx + self.camera.width]
 
     def _effects(self, img: np.ndarray, brightness: float) -> None:
+        cv2.convertScaleAbs(img, img, alpha=brightness)
         if self._noise is not None:
-            cv2.convertScaleAbs(img, img, alpha=brightness)
             cv2.add(img, self._noise_frame(), dst=img, dtype=cv2.CV_8U)
-        else:
-            cv2.convertScaleAbs(img, img, alpha=brightness)
 
 
 def _marking_strips(edge: np.ndarray, dashed: bool) -> List[tuple]:

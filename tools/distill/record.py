@@ -18,8 +18,7 @@ import numpy as np
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.expert import Expert
-from vehicle_runtime.geometry import world_to_ego
-from vehicle_runtime.pipeline import Policy
+from vehicle_runtime.pipeline import Pipeline, Policy
 from vehicle_runtime.preprocess import Preprocessor
 from vehicle_runtime.student.features import FeatureWriter
 from vehicle_runtime.types import Observation, PolicyOutput
@@ -71,24 +70,20 @@ class RecordingPolicy:
 
     def infer(self, obs: Observation) -> PolicyOutput:
         self.pre.process(obs.frames[spec.CAMERA], self._frame)
-        traj_world, speeds, reason = self.expert.plan()
-        label = world_to_ego(traj_world, obs.ego.pose)
+        out = self.expert.output(obs, self.expert.plan())  # the label, whoever drives
         r = self.rows
         r["image"].append(np.rint(self._frame * 255.0).astype(np.uint8))
         r["nav"].append(self.nav.write(obs)[0].copy())
         r["ego"].append(self.ego.write(obs)[0].copy())
-        r["trajectory"].append(label.astype(np.float32))
-        r["speed"].append(np.asarray(speeds, np.float32))
-        r["reason"].append(reason)
-        self.expert.last_reason = reason
+        r["trajectory"].append(out.trajectory_ego_xy_m.astype(np.float32))
+        r["speed"].append(np.asarray(out.speed_profile_mps, np.float32))
+        r["reason"].append(out.reasoning_text)
         if self.driver is not None:
             return self.driver.infer(obs)
-        out = PolicyOutput(stamp_s=obs.stamp_s, ego_pose_at_stamp=obs.ego.pose, trajectory_ego_xy_m=label,
-                           dt_s=spec.DT_S, speed_profile_mps=np.asarray(speeds), reasoning_text=reason)
         if self.noise > 0.0:
             dt = 0.05 if self._last_stamp is None else max(1e-3, obs.stamp_s - self._last_stamp)
             offset_m, scale = self.lateral.step(dt), 1.0 + self.speed.step(dt)
-            traj = label.copy()
+            traj = out.trajectory_ego_xy_m.copy()
             traj[:, 1] += offset_m
             out = replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.maximum(0.0, out.speed_profile_mps * scale))
         self._last_stamp = obs.stamp_s
@@ -115,8 +110,6 @@ def record(run: RunSpec, out_dir: Path) -> Path:
     def factory(expert, cfg):
         driver = None
         if run.driver == "student":
-            from vehicle_runtime.pipeline import Pipeline
-
             driver = Pipeline.from_config(cfg, run.model).policy
         holder.append(RecordingPolicy(expert, driver, run.noise, run.seed))
         return holder[0]

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from sim_bridge.embedded.evaluation import token_hits
+
 from .data import TrainingSet
 from .net import StudentNet
 
@@ -68,9 +70,8 @@ def token_accuracy(net: StudentNet, ts: TrainingSet, idx: np.ndarray) -> float:
     for start in range(0, len(idx), 256):
         b = batch(ts, idx[start:start + 256])
         _, _, logits = net(b[0], b[1], b[2])
-        pred, want = logits.argmax(-1).numpy(), b[5].numpy()
-        for p, w in zip(pred, want):
-            n = int(np.argmax(w == eos)) + 1
-            hits += int((p[:n] == w[:n]).sum())
+        for p, w in zip(logits.argmax(-1).tolist(), b[5].tolist()):
+            h, n = token_hits(p, w[: w.index(eos) + 1])
+            hits += h
             total += n
     return hits / max(total, 1)
