@@ -78,6 +78,7 @@ setup(
             "eval = sim_bridge.embedded.eval_cli",
             "sim = sim_bridge.embedded.dds_sim",
             "up = ros_nodes.cli",
+            "carla-bridge = sim_bridge.carla.cli",
         ],
     },
     zip_safe=True,

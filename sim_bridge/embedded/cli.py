@@ -24,10 +24,19 @@ def add_parser(sub) -> None:
     p.add_argument("--can-log", type=Path, help="write every CAN frame (.asc, .blf, .log, .csv)")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<scenario>-<policy>-<time>)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
+    p.add_argument("--sim", choices=("embedded", "carla"), default="embedded",
+                   help="carla: drive a CARLA server's world instead (see docs/carla_hil.md)")
+    from ..carla.cli import add_connection_args  # no carla import: only the flags
+
+    add_connection_args(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    if args.sim == "carla":
+        from ..carla.cli import run_drive as run_carla_drive
+
+        return run_carla_drive(args)
     from .drive import DriveOptions, run_drive  # heavy imports only when driving
     from .report import write_report
 

@@ -75,6 +75,7 @@ class DriveResult:
     deadline_misses: int = 0
     world: Optional[World] = None
     injected: Sequence[Tuple[str, float]] = ()
+    route_xy_m: Optional[np.ndarray] = None  # when there is no embedded world (CARLA runs)
 
 
 class _FaultyPolicy:

@@ -82,18 +82,19 @@ def _png(rgb: np.ndarray) -> str:
 def _top_down(result) -> str:
     fig, ax = plt.subplots(figsize=(9, 7))
     world = result.world
-    for lane in world.scenario.network.lanes.values():
-        left, right = lane.boundaries()
-        ax.fill(np.concatenate((left[:, 0], right[::-1, 0])), np.concatenate((left[:, 1], right[::-1, 1])),
-                color="#d0d0d0", lw=0)
-        ax.plot(left[:, 0], left[:, 1], color="#888", lw=0.5)
-        ax.plot(right[:, 0], right[:, 1], color="#888", lw=0.5)
-    r = world.route.points_xy_m
+    if world is not None:
+        for lane in world.scenario.network.lanes.values():
+            left, right = lane.boundaries()
+            ax.fill(np.concatenate((left[:, 0], right[::-1, 0])), np.concatenate((left[:, 1], right[::-1, 1])),
+                    color="#d0d0d0", lw=0)
+            ax.plot(left[:, 0], left[:, 1], color="#888", lw=0.5)
+            ax.plot(right[:, 0], right[:, 1], color="#888", lw=0.5)
+    r = world.route.points_xy_m if world is not None else result.route_xy_m
     ax.plot(r[:, 0], r[:, 1], "--", color="#2a7", lw=1, label="route")
     tl = result.timeline
     sc = ax.scatter(tl["x"], tl["y"], c=tl["speed"], s=4, cmap="viridis", label="ego (colour: speed m/s)")
     fig.colorbar(sc, ax=ax, label="speed m/s")
-    for a in world.actor_states:
+    for a in world.actor_states if world is not None else ():
         ax.plot(a.x_m, a.y_m, "s", color="#c33" if a.kind == "vehicle" else "#e90", ms=6)
     ax.set_aspect("equal")
     ax.set_xlabel("x m")

@@ -43,3 +43,36 @@ def test_node_entry_points_accept_ros_args():
     ros = argv[argv.index("--ros-args"):]
     args = parser().parse_args(argv[: len(argv) - len(ros)])
     assert args.nodes == ["policy"] and args.transport == "dds"
+
+
+def _carla_hil_arguments():
+    tree = ast.parse((REPO / "launch" / "carla_hil.launch.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
+            return [k.value for k in node.value.keys]
+    raise AssertionError("ARGUMENTS not found")
+
+
+def test_carla_hil_arguments_documented_and_the_bridge_accepts_its_flags():
+    args = _carla_hil_arguments()
+    assert {"role", "carla_host", "carla_port", "town", "can_interface", "can_channel"} <= set(args)
+    doc = (REPO / "docs" / "carla_hil.md").read_text()
+    assert not [a for a in args if f"`{a}`" not in doc]
+    source = (REPO / "launch" / "carla_hil.launch.py").read_text()
+    flags = [c.value for c in ast.walk(ast.parse(source))
+             if isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value.startswith("--")]
+    from vehicle_runtime.cli import build_parser
+
+    argv = ["carla-bridge"]
+    for flag in flags:
+        argv += [flag, "2000" if flag == "--carla-port" else "x"]
+    parsed = build_parser().parse_args(argv)  # every flag the launch file passes exists, with its type
+    assert parsed.command == "carla-bridge" and parsed.carla_port == 2000
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installed (ROS 2)")
+def test_carla_hil_launch_description_builds():
+    spec = importlib.util.spec_from_file_location("carla_hil_launch", REPO / "launch" / "carla_hil.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert len(module.generate_launch_description().entities) == len(_carla_hil_arguments()) + 3

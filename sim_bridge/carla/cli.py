@@ -1,0 +1,123 @@
+"""CARLA from the command line.
+
+    vehicle-runtime drive --sim carla [--carla-host H] [--carla-port P] [--town Town01] [--policy student]
+        the runtime in this process drives a CARLA ego in lockstep; same report as the embedded drive
+    vehicle-runtime carla-bridge [--can-interface socketcan --can-channel can0] [--carla-host H]
+        HIL on the simulation PC: camera / route / odometry / GNSS on the ROS 2 topics for the compute box,
+        the by-wire gateway on the real CAN bus, CARLA in real time
+
+Every failure to reach or use the server is one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from vehicle_runtime.config import ConfigError
+
+from .connection import CarlaUnavailable
+
+
+def add_connection_args(p) -> None:
+    p.add_argument("--carla-host", help="CARLA server host (default: carla_hil.param.yaml's host)")
+    p.add_argument("--carla-port", type=int, help="CARLA server RPC port (default 2000)")
+    p.add_argument("--carla-timeout", type=float, help="seconds to wait for the server")
+    p.add_argument("--town", help="map to load, e.g. Town01 ('' keeps the loaded one)")
+    p.add_argument("--carla-take-over", action="store_true", default=None,
+                   help="drive a world another client already ticks synchronously")
+    p.add_argument("--carla-params", type=Path, help="a carla_hil.param.yaml other than the package's")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("carla-bridge", help="HIL: CARLA → ROS 2 topics for the compute box, CAN → CARLA control")
+    add_connection_args(p)
+    p.add_argument("--can-interface", help="the gateway's CAN adapter (default: carla_hil.param.yaml's)")
+    p.add_argument("--can-channel")
+    p.add_argument("--namespace")
+    p.add_argument("--duration", type=float)
+    p.add_argument("--out", type=Path, help="report folder (default: runs/carla-hil-<time>)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_bridge)
+
+
+def _params(args, **extra):
+    from .params import load_bridge_params
+
+    return load_bridge_params(args.carla_params, host=args.carla_host, port=args.carla_port,
+                              timeout_s=args.carla_timeout, town=args.town, take_over=args.carla_take_over,
+                              duration_s=args.duration, **extra)
+
+
+def run_drive(args) -> int:
+    """`vehicle-runtime drive --sim carla`."""
+    from vehicle_runtime.pipeline import Pipeline
+
+    from .sinks import InProcessRuntime
+
+    if args.policy != "student":
+        print("drive: --policy expert needs the embedded simulator's privileged world; on CARLA the student drives",
+              file=sys.stderr)
+        return 2
+
+    def sink(cfg, bus_cfg):
+        from vehicle_runtime.can import open_bus
+
+        return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model))
+
+    return _run(args, sink, policy="student", realtime=args.realtime, default_out="carla")
+
+
+def run_bridge(args) -> int:
+    from .sinks import DdsTopics
+
+    def sink(cfg, bus_cfg):
+        from .convert import focal_length_px
+
+        p = state["params"]
+        return DdsTopics(p.namespace, focal_length_px(p.camera_width, state["fov"]))
+
+    state: dict = {}
+    return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil", state=state,
+                can_interface=args.can_interface, can_channel=args.can_channel, namespace=args.namespace)
+
+
+def _run(args, make_sink, policy: str, realtime: bool, default_out: str, state=None, **extra) -> int:
+    from ..embedded.cli import _print_table, summarise
+    from ..embedded.report import write_report
+    from .session import run_carla
+
+    try:
+        params = _params(args, **{k: v for k, v in extra.items() if v is not None})
+        fov = _manifest_fov(getattr(args, "model", None))
+        if state is not None:
+            state.update(params=params, fov=fov)
+        result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
+                           gateway_bus=params.bus if policy == "remote" else None)
+    except (CarlaUnavailable, ConfigError) as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted; CARLA's settings were restored", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:  # the server went away mid-run (carla raises RuntimeError for RPC failures)
+        print(f"{args.command}: CARLA: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    summary = summarise(result, realtime)
+    out = args.out or Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"
+    summary["report"] = str(write_report(result, out, summary))
+    _print_table(summary)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _manifest_fov(model_path) -> float:
+    """The camera's field of view must be the one the model was trained with (its manifest)."""
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.student.manifest import load_manifest
+
+    cfg = load_runtime_config()
+    manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
+    return float(manifest.cameras[0].fov_deg or 90.0)
