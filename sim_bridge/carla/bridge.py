@@ -107,13 +107,16 @@ class BridgeCore:
         self._stopped_after_end_s = 0.0
         self.lateral_m = 0.0
 
-    def sense(self, tick: TickInput, now_s: float) -> EgoState:
-        frame = convert.image_to_frame(tick.image, self.camera, now_s)
-        ego = convert.ego_state(now_s, tick.transform, tick.velocity, tick.imu, tick.steer_rad, self.rear_axle_offset_m)
+    def sense(self, tick: TickInput, now_s: float, stamp_s: Optional[float] = None) -> EgoState:
+        """`now_s`: the runtime's and gateway's clock; `stamp_s`: the messages' stamps (default now_s;
+        wall-clock time when they travel to a box over DDS, as ROS stamps do)."""
+        stamp_s = now_s if stamp_s is None else stamp_s
+        frame = convert.image_to_frame(tick.image, self.camera, stamp_s)
+        ego = convert.ego_state(stamp_s, tick.transform, tick.velocity, tick.imu, tick.steer_rad, self.rear_axle_offset_m)
         self.sink.on_camera(frame, now_s)
         self.sink.on_odometry(ego, now_s)
         if self._route_sent_s is None or now_s - self._route_sent_s >= ROUTE_EVERY_S - 1e-9:
-            self.sink.on_route(Route(now_s, self.route.xy), now_s)
+            self.sink.on_route(Route(stamp_s, self.route.xy), now_s)
             self._route_sent_s = now_s
         self.frames += 1
         if not self.snapshots or tick.t_s - self.snapshots[-1][0] >= self.snapshot_every_s - 1e-9:

@@ -189,11 +189,14 @@ def _loop(carla, world, carla_map, sync: SynchronousMode, spawned: Spawned, core
         elapsed = world.get_snapshot().timestamp.elapsed_seconds
         state["t0"] = elapsed if state["t0"] is None else state["t0"]
         state["t"] = elapsed - state["t0"]
+        # lockstep: everything on simulation time; real time: the gateway on the monotonic clock, the
+        # messages stamped with wall-clock time as ROS stamps are (the box compares them with its own)
+        stamp_s = state["t"] if now_s is None else time.time()
         now_s = state["t"] if now_s is None else now_s
-        core.sense(_tick_input(carla, world, carla_map, frame, state["t"], spawned, data), now_s)
+        core.sense(_tick_input(carla, world, carla_map, frame, state["t"], spawned, data), now_s, stamp_s)
         gnss = data["gnss"]
         if hasattr(core.sink, "on_gnss"):
-            core.sink.on_gnss(now_s, gnss.latitude, gnss.longitude, gnss.altitude, params.gnss_noise_std_m)
+            core.sink.on_gnss(stamp_s, gnss.latitude, gnss.longitude, gnss.altitude, params.gnss_noise_std_m)
         if progress:
             progress(state["t"], params.duration_s)
 

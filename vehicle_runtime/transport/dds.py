@@ -13,7 +13,7 @@ import functools
 import os
 from typing import Callable, Dict, Optional
 
-from .cdr import deserialize, deserialize_header, serialize
+from .cdr import CdrWriter, deserialize, deserialize_header
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
 QOS_PROFILES = ("sensor", "default", "latched", "command")
@@ -202,13 +202,9 @@ class DdsParticipant:
 class RawPublisher:
     def __init__(self, writer, typename: str, clayer):
         self.writer, self.typename, self._write = writer, typename, clayer.ddspy_write
-        self._buf = bytearray()  # reused: no fresh multi-MB buffer per image
+        self._out = CdrWriter()  # reused: no fresh multi-MB buffer per image
 
     def publish(self, msg: Msg) -> None:
-        data = serialize(self.typename, msg, self._buf)
-        pad = (-len(data)) % 4
-        if pad:
-            data += b"\x00" * pad
-        ret = self._write(self.writer._ref, data)
+        ret = self._write(self.writer._ref, self._out.encode(self.typename, msg, align_to=4))
         if ret < 0:
             raise RuntimeError(f"DDS write on {self.typename} failed ({ret})")
