@@ -19,7 +19,7 @@ import numpy as np
 from vehicle_runtime.geometry import cumulative_length
 from vehicle_runtime.types import CameraFrame, EgoState, Route
 
-from ..embedded.drive import DriveResult
+from ..embedded.drive import DriveResult, append_row
 from ..embedded.metrics import DriveMetrics
 from ..embedded.road import project
 from ..gateway import Actuation, ByWireGateway, VehicleMeasurement
@@ -151,17 +151,10 @@ class BridgeCore:
         gap = self.route.lead_gap_m(s, self.half_length_m, tick.others_xy_m, tick.others_half_length_m)
         self.metrics.update(s, lateral, tick.collisions, tick.off_road, tick.lane_invasion, gap, ego.accel_mps2)
         act = self._last
-        tl = self.timeline
-        tl["t"].append(tick.t_s)
-        tl["x"].append(centre.x_m)
-        tl["y"].append(centre.y_m)
-        tl["speed"].append(ego.speed_mps)
-        tl["steer"].append(ego.steer_rad)
-        tl["steer_cmd"].append(act.steer_rad if act else 0.0)
-        tl["accel"].append(ego.accel_mps2)
-        tl["accel_cmd"].append(act.accel_mps2 if act else 0.0)
-        tl["state"].append(getattr(self.sink, "safety_state", "REMOTE"))
-        tl["lateral"].append(lateral)
+        append_row(self.timeline, t=tick.t_s, x=centre.x_m, y=centre.y_m, speed=ego.speed_mps, steer=ego.steer_rad,
+                   steer_cmd=act.steer_rad if act else 0.0, accel=ego.accel_mps2,
+                   accel_cmd=act.accel_mps2 if act else 0.0, state=getattr(self.sink, "safety_state", "REMOTE"),
+                   lateral=lateral)
 
     def result(self, name: str, policy: str, sim_time_s: float, wall0: float) -> DriveResult:
         sink = self.sink

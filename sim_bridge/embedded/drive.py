@@ -247,13 +247,12 @@ def _in_lane_change(world: World, s_m: float) -> bool:
 def _record(tl, t, world, act, runtime, lateral) -> None:
     s = world.ego.state
     cmd = runtime.vi.last_status.command if runtime.vi.last_status else None
-    tl["t"].append(t)
-    tl["x"].append(s.x_m)
-    tl["y"].append(s.y_m)
-    tl["speed"].append(s.speed_mps)
-    tl["steer"].append(s.steer_rad)
-    tl["steer_cmd"].append(act.steer_rad)
-    tl["accel"].append(s.accel_mps2)
-    tl["accel_cmd"].append(cmd.accel_mps2 if cmd else 0.0)
-    tl["state"].append(runtime.gate.sm.state.name)
-    tl["lateral"].append(lateral)
+    append_row(tl, t=t, x=s.x_m, y=s.y_m, speed=s.speed_mps, steer=s.steer_rad, steer_cmd=act.steer_rad,
+               accel=s.accel_mps2, accel_cmd=cmd.accel_mps2 if cmd else 0.0, state=runtime.gate.sm.state.name,
+               lateral=lateral)
+
+
+def append_row(timeline: Dict[str, list], **row) -> None:
+    """One sample of every signal the report plots (the same keys for every simulator)."""
+    for key, value in row.items():
+        timeline[key].append(value)

@@ -9,8 +9,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _arguments():
-    tree = ast.parse((REPO / "launch" / "runtime.launch.py").read_text())
+def _arguments(launch_file="runtime.launch.py"):
+    tree = ast.parse((REPO / "launch" / launch_file).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
             return [k.value for k in node.value.keys]
@@ -45,16 +45,8 @@ def test_node_entry_points_accept_ros_args():
     assert args.nodes == ["policy"] and args.transport == "dds"
 
 
-def _carla_hil_arguments():
-    tree = ast.parse((REPO / "launch" / "carla_hil.launch.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
-            return [k.value for k in node.value.keys]
-    raise AssertionError("ARGUMENTS not found")
-
-
 def test_carla_hil_arguments_documented_and_the_bridge_accepts_its_flags():
-    args = _carla_hil_arguments()
+    args = _arguments("carla_hil.launch.py")
     assert {"role", "carla_host", "carla_port", "town", "can_interface", "can_channel"} <= set(args)
     doc = (REPO / "docs" / "carla_hil.md").read_text()
     assert not [a for a in args if f"`{a}`" not in doc]
@@ -75,4 +67,4 @@ def test_carla_hil_launch_description_builds():
     spec = importlib.util.spec_from_file_location("carla_hil_launch", REPO / "launch" / "carla_hil.launch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert len(module.generate_launch_description().entities) == len(_carla_hil_arguments()) + 3
+    assert len(module.generate_launch_description().entities) == len(_arguments("carla_hil.launch.py")) + 3
