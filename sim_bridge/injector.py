@@ -53,7 +53,7 @@ def parse_injection(text: str) -> tuple[str, float]:
 
 
 class FaultInjector:
-    def __init__(self, gateway: ByWireGateway, tx: TamperingBus, injector_bus: can.BusABC):
+    def __init__(self, gateway: ByWireGateway, tx: TamperingBus, injector_bus: Optional[can.BusABC]):
         self.gateway = gateway
         self.tx = tx
         self.injector_bus = injector_bus

@@ -128,7 +128,11 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     renderer = Renderer(cam, scenario.network, brightness=scenario.camera.get("brightness", 1.0),
                         noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
     channel = f"drive-{id(world)}-{next(_channels)}"
-    compute_bus, vehicle_bus, tap, injector_bus = (open_bus(BusConfig("virtual", channel)) for _ in range(4))
+    compute_bus, vehicle_bus = (open_bus(BusConfig("virtual", channel)) for _ in range(2))
+    # a virtual bus copies every frame to each other bus on the channel: open the log tap and the
+    # injector's own bus only when a run uses them
+    tap = open_bus(BusConfig("virtual", channel)) if opts.can_log else None
+    injector_bus = open_bus(BusConfig("virtual", channel)) if opts.inject else None
     codec = Codec(load_dbc(cfg.dbc_path))
     tx = TamperingBus(compute_bus)
     gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
@@ -218,7 +222,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     if logger:
         logger.stop()
     for bus in (compute_bus, vehicle_bus, tap, injector_bus):
-        bus.shutdown()
+        if bus is not None:
+            bus.shutdown()
     lat = {k: v.summary() for k, v in pipeline.latency.items() if v.count}
     return DriveResult(scenario=scenario.name, policy=opts.policy, metrics=metrics.summary(),
                        safety_state_final=runtime.gate.sm.state.name, frames=frames, sim_time_s=state["k"] * DT_S,
@@ -229,7 +234,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
 
 
 def _drain(tap, logger, t: Optional[float]) -> None:
-    while (msg := tap.recv(timeout=0.0)) is not None:
+    while tap is not None and (msg := tap.recv(timeout=0.0)) is not None:
         if logger is not None:
             if t is not None:
                 msg.timestamp = t

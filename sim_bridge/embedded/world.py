@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -45,6 +45,8 @@ class World:
                                                           float(scenario.ego["speed_mps"])))
         self.actors = make_actors(scenario.actors, scenario.network)
         self.t_s = 0.0
+        self._ego_s_m: Optional[float] = None  # the last route positions: where to search next
+        self._actor_s_m: Dict[str, float] = {}
         self._actor_states: List[ActorState] = [a.state(0.0) for a in self.actors]
 
     @property
@@ -90,7 +92,9 @@ class World:
 
     def route_position(self) -> Tuple[float, float]:
         """(arc length, lateral offset) of the ego's centre on the route."""
-        return self.route.locate(self.ego_centre())
+        s, d = self.route.locate(self.ego_centre(), self._ego_s_m)
+        self._ego_s_m = s
+        return s, d
 
     def lead(self, ego_s_m: float, horizon_m: float = 100.0, predict_s: float = 1.5) -> Optional[Lead]:
         """The nearest actor ahead whose centre is in the route's path now or, moving sideways at
@@ -98,7 +102,8 @@ class World:
         best = None
         r = self.route
         for a in self._actor_states:
-            s, d = r.locate((a.x_m, a.y_m))
+            s, d = r.locate((a.x_m, a.y_m), self._actor_s_m.get(a.id))
+            self._actor_s_m[a.id] = s
             i = int(np.clip(np.searchsorted(r.s_m, s), 1, len(r.s_m) - 1))
             heading = math.atan2(*(r.points_xy_m[i] - r.points_xy_m[i - 1])[::-1])
             d_pred = d + a.speed_mps * math.sin(a.yaw_rad - heading) * predict_s

@@ -39,3 +39,12 @@ def load_runs(paths: Sequence[Path], vocab: List[str] | None = None) -> Training
     cat = lambda k: np.concatenate([r[k] for r in runs])  # noqa: E731
     return TrainingSet(image=cat("image"), previous=np.concatenate(previous), nav=cat("nav"), ego=cat("ego"),
                        trajectory=cat("trajectory"), speed=cat("speed"), tokens=tokens, reasons=reasons, vocab=vocab)
+
+
+def recording_seconds(paths: Sequence[Path]) -> float:
+    """Seconds (one process each) the runs took to record, cached or not: what a fresh run costs."""
+    total = 0.0
+    for p in paths:
+        with np.load(p) as run:
+            total += float(run["record_s"]) if "record_s" in run.files else float("nan")
+    return total

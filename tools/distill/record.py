@@ -10,6 +10,7 @@ exactly the bytes and features the runtime feeds the model.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional
@@ -106,6 +107,7 @@ def record(run: RunSpec, out_dir: Path) -> Path:
     if path.is_file():
         return path
     holder: List[RecordingPolicy] = []
+    t0 = time.monotonic()
 
     def factory(expert, cfg):
         driver = None
@@ -119,6 +121,7 @@ def record(run: RunSpec, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **data, driving_score=np.float32(result.metrics["driving_score"]),
-                        collisions=np.int32(result.metrics["collisions"]))
+                        collisions=np.int32(result.metrics["collisions"]),
+                        record_s=np.float32(time.monotonic() - t0))
     tmp.replace(path)
     return path

@@ -1,0 +1,53 @@
+"""Which runs to record: seeds per scenario, with more seeds where the student is weakest.
+
+A focus scenario (by default the two with a lead vehicle, whose gap the student must judge from the
+image alone) is recorded on `focus_factor` times as many seeds: seed s also as s + 100, s + 200, ...
+Seeds from EVAL_SEEDS_FROM up are held out for `vehicle-runtime eval` and refused here.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from .record import RunSpec
+
+EVAL_SEEDS_FROM = 1000
+FOCUS_SEED_STRIDE = 100
+
+
+def seed_range(text: str) -> List[int]:
+    """'1-3,7' -> [1, 2, 3, 7]; refuses held-out seeds."""
+    out: List[int] = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    _refuse_held_out(out)
+    return out
+
+
+def dagger_rounds(text: str) -> List[List[int]]:
+    """'5-6/13-14' -> [[5, 6], [13, 14]]: one seed list per DAgger round; '' -> no round."""
+    return [seed_range(part) for part in text.split("/") if part.strip()]
+
+
+def seeds_for(scenario: str, seeds: Sequence[int], focus: Sequence[str], focus_factor: int) -> List[int]:
+    if scenario not in focus:
+        return list(seeds)
+    out = [s + k * FOCUS_SEED_STRIDE for k in range(max(1, focus_factor)) for s in seeds]
+    _refuse_held_out(out)
+    return out
+
+
+def expert_runs(scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int) -> List[RunSpec]:
+    """The expert drives every scenario: odd seeds clean and with DART noise, even seeds with noise."""
+    return [RunSpec(sc, s, "expert", noise) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)
+            for noise in ((0.0, 1.0) if s % 2 else (1.0,))]
+
+
+def student_runs(scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int,
+                 model: str) -> List[RunSpec]:
+    return [RunSpec(sc, s, "student", 0.0, model) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)]
+
+
+def _refuse_held_out(seeds: Sequence[int]) -> None:
+    if any(s >= EVAL_SEEDS_FROM for s in seeds):
+        raise SystemExit(f"seeds from {EVAL_SEEDS_FROM} up are held out for evaluation")
