@@ -64,7 +64,7 @@ def run_drive(args) -> int:
     def sink(cfg, bus_cfg):
         from vehicle_runtime.can import open_bus
 
-        return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model))
+        return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model), owns_bus=True)
 
     return _run(args, sink, policy="student", realtime=args.realtime, default_out="carla")
 

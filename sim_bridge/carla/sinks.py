@@ -24,9 +24,10 @@ from vehicle_runtime.types import CameraFrame, EgoState, Route
 class InProcessRuntime:
     """The runtime, stepped by the bridge: the model at camera rate, control every period."""
 
-    def __init__(self, cfg: RuntimeConfig, bus: can.BusABC, model_path=None, pipeline: Optional[Pipeline] = None):
+    def __init__(self, cfg: RuntimeConfig, bus: can.BusABC, model_path=None, pipeline: Optional[Pipeline] = None,
+                 owns_bus: bool = False):
         pipeline = pipeline or Pipeline.from_config(cfg, model_path)
-        self.pipeline = pipeline
+        self.pipeline, self.bus, self.owns_bus = pipeline, bus, owns_bus
         self.runtime = OnboardRuntime(cfg, pipeline, bus, Codec(), safety=replace(cfg.safety, auto_engage=True))
         self._new_frame = False
 
@@ -47,7 +48,9 @@ class InProcessRuntime:
         self.runtime.tick(now_s, dt_s)
 
     def shutdown(self, now_s: float) -> None:
-        self.runtime.shutdown(now_s)
+        self.runtime.shutdown(now_s)  # MRM / disengage frames first
+        if self.owns_bus:
+            self.bus.shutdown()
 
     @property
     def safety_state(self) -> str:

@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--focus", default="lead_braking,cut_in",
                    help="scenarios recorded on --focus-factor times as many seeds (s, s+100, ...)")
     p.add_argument("--focus-factor", type=int, default=3)
+    p.add_argument("--focus-only-from-round", type=int, default=0,
+                   help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--dagger-epochs", type=int, default=2)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -74,7 +76,8 @@ def main(argv=None) -> int:
     for k, seeds in enumerate(rounds, start=1):
         staging = a.data / f"student-round{k}-seed{a.seed}"
         export(net, ts.vocab, staging, {"stage": f"DAgger round {k}"})
-        runs = student_runs(scenarios, seeds, focus, a.focus_factor, str(staging))
+        driven = focus if a.focus_only_from_round and k >= a.focus_only_from_round and focus else scenarios
+        runs = student_runs(driven, seeds, focus, a.focus_factor, str(staging))
         for r in runs:  # a new student makes cached runs it drove stale
             (a.data / f"{r.name}.npz").unlink(missing_ok=True)
         paths += collect(runs, a.data, a.workers)
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
         "teacher": "sim_bridge.embedded.expert (privileged: ground-truth actors and route)",
         "tool": "python -m tools.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seed": a.seed, "train_seeds": train_seeds, "dagger_rounds": rounds,
-        "focus": focus, "focus_factor": a.focus_factor,
+        "focus": focus, "focus_factor": a.focus_factor, "focus_only_from_round": a.focus_only_from_round,
         "scenarios": scenarios, "frames": len(ts), "runs": len(paths),
         "recording_s": round(recording_seconds(paths), 1),
         "train_token_accuracy": round(token_accuracy(net, ts, sample), 4),

@@ -1,0 +1,34 @@
+"""Which runs the distillation records: seeds per scenario, DAgger rounds, held-out seeds refused."""
+import pytest
+
+from tools.distill.plan import dagger_rounds, expert_runs, seed_range, seeds_for, student_runs
+
+
+def test_seed_ranges_and_rounds():
+    assert seed_range("1-3,7") == [1, 2, 3, 7]
+    assert dagger_rounds("5-6/7-8") == [[5, 6], [7, 8]]
+    assert dagger_rounds("") == []
+
+
+@pytest.mark.parametrize("text", ["998-1000", "1000", "1-2/1001"])
+def test_held_out_seeds_are_refused(text):
+    with pytest.raises(SystemExit, match="held out"):
+        dagger_rounds(text)
+
+
+def test_focus_scenarios_get_more_seeds_and_never_held_out_ones():
+    assert seeds_for("curvy_road", [1, 2], ["cut_in"], 3) == [1, 2]
+    assert seeds_for("cut_in", [1, 2], ["cut_in"], 3) == [1, 2, 101, 102, 201, 202]
+    with pytest.raises(SystemExit, match="held out"):
+        seeds_for("cut_in", [900], ["cut_in"], 2)
+
+
+def test_expert_runs_clean_and_noisy_on_odd_seeds_noisy_on_even():
+    runs = expert_runs(["curvy_road", "cut_in"], [1, 2], ["cut_in"], 2)
+    names = {r.name for r in runs}
+    assert {"curvy_road-s1-expert-n0", "curvy_road-s1-expert-n1", "curvy_road-s2-expert-n1"} <= names
+    assert "curvy_road-s2-expert-n0" not in names
+    assert sum(r.scenario == "cut_in" for r in runs) == 2 * (2 + 1)  # seeds 1, 2, 101, 102
+    assert len(names) == len(runs)  # no run recorded twice
+    drives = student_runs(["cut_in"], [5], ["cut_in"], 2, "m")
+    assert [(r.seed, r.driver, r.model) for r in drives] == [(5, "student", "m"), (105, "student", "m")]
