@@ -22,7 +22,7 @@ def params(**kw):
 
 
 def in_process(cfg, bus):
-    return InProcessRuntime(cfg, open_bus(bus))
+    return InProcessRuntime(cfg, open_bus(bus), owns_bus=True)
 
 
 def assert_left_clean(p):
