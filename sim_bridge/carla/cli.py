@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from vehicle_runtime.config import ConfigError
+from vehicle_runtime.student.manifest import ManifestError
 
 from .connection import CarlaUnavailable
 
@@ -95,7 +96,7 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, state=N
             state.update(params=params, fov=fov)
         result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
                            gateway_bus=params.bus if policy == "remote" else None)
-    except (CarlaUnavailable, ConfigError) as exc:
+    except (CarlaUnavailable, ConfigError, ManifestError) as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
