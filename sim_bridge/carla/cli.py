@@ -62,7 +62,7 @@ def run_drive(args) -> int:
               file=sys.stderr)
         return 2
 
-    def sink(cfg, bus_cfg):
+    def sink(cfg, bus_cfg, params, fov_deg):
         from vehicle_runtime.can import open_bus
 
         return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model), owns_bus=True)
@@ -73,18 +73,16 @@ def run_drive(args) -> int:
 def run_bridge(args) -> int:
     from .sinks import DdsTopics
 
-    def sink(cfg, bus_cfg):
+    def sink(cfg, bus_cfg, params, fov_deg):
         from .convert import focal_length_px
 
-        p = state["params"]
-        return DdsTopics(p.namespace, focal_length_px(p.camera_width, state["fov"]))
+        return DdsTopics(params.namespace, focal_length_px(params.camera_width, fov_deg))
 
-    state: dict = {}
-    return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil", state=state,
+    return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil",
                 can_interface=args.can_interface, can_channel=args.can_channel, namespace=args.namespace)
 
 
-def _run(args, make_sink, policy: str, realtime: bool, default_out: str, state=None, **extra) -> int:
+def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra) -> int:
     from ..embedded.cli import _print_table, summarise
     from ..embedded.report import write_report
     from .session import run_carla
@@ -92,8 +90,6 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, state=N
     try:
         params = _params(args, **{k: v for k, v in extra.items() if v is not None})
         fov = _manifest_fov(getattr(args, "model", None))
-        if state is not None:
-            state.update(params=params, fov=fov)
         result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
                            gateway_bus=params.bus if policy == "remote" else None)
     except (CarlaUnavailable, ConfigError, ManifestError) as exc:

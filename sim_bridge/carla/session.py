@@ -129,7 +129,7 @@ def destroy(actors) -> None:
 def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: bool = False,
               cfg: Optional[RuntimeConfig] = None, fov_deg: float = 90.0, gateway_bus: Optional[BusConfig] = None,
               progress: Optional[Callable[[float, float], None]] = None) -> DriveResult:
-    """One run; `make_sink(cfg, compute_bus_config)` builds where the runtime's inputs go."""
+    """One run; `make_sink(cfg, compute_bus_config, params, fov_deg)` builds where the runtime's inputs go."""
     carla = import_carla()
     cfg = cfg or load_runtime_config()
     client, world = connect(params.endpoint)
@@ -137,7 +137,7 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
     carla_map = world.get_map()
     bus_cfg = gateway_bus or BusConfig("virtual", f"carla-{next(_channels)}")
     vehicle_bus = open_bus(bus_cfg)
-    sink = make_sink(cfg, bus_cfg)
+    sink = make_sink(cfg, bus_cfg, params, fov_deg)
     wall0 = time.monotonic()
     spawned: Optional[Spawned] = None
     sim_s = 0.0

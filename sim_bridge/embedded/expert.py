@@ -79,7 +79,8 @@ class Expert:
     def plan(self) -> Tuple[np.ndarray, np.ndarray, str]:
         w, p = self.world, self.p
         state = w.ego.state
-        s_rear, _ = w.route.locate((state.x_m, state.y_m), w.route_position()[0] - w.centre_offset_m)
+        hint = w.route_s_hint_m
+        s_rear, _ = w.route.locate((state.x_m, state.y_m), None if hint is None else hint - w.centre_offset_m)
         s_centre = s_rear + w.centre_offset_m
         lead = w.lead(s_centre)
         v, s = state.speed_mps, 0.0

@@ -90,6 +90,11 @@ class World:
                 hits.append(a)
         return hits
 
+    @property
+    def route_s_hint_m(self) -> Optional[float]:
+        """The ego centre's last route position: where a search for a nearby point may start."""
+        return self._ego_s_m
+
     def route_position(self) -> Tuple[float, float]:
         """(arc length, lateral offset) of the ego's centre on the route."""
         s, d = self.route.locate(self.ego_centre(), self._ego_s_m)
