@@ -72,6 +72,7 @@ class Renderer:
         self.network = network
         self.brightness = brightness
         self.noise_std = noise_std
+        self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._buffers = [np.empty((camera.height, camera.width, 3), np.uint8) for _ in range(buffers)]
         self._next = 0
@@ -198,9 +199,12 @@ class Renderer:
         more than the whole rest of the rendering. A random bank frame at a random offset per frame gives
         thousands of different patterns for the price of one addition."""
         h, w = self.camera.height + _NOISE_MARGIN, self.camera.width + _NOISE_MARGIN
+        # drawn from the renderer's seed: cv2.randn draws from OpenCV's process-wide generator, so the
+        # frames of a run depended on how many renderers its process had made before
+        rng = np.random.default_rng([self.seed, 1])
         bank = np.empty((_NOISE_FRAMES, h, w, 3), np.int16)
         for frame in bank:
-            cv2.randn(frame, 0, self.noise_std)
+            np.rint(rng.standard_normal(frame.shape, np.float32) * self.noise_std, out=frame, casting="unsafe")
         return bank
 
     def _noise_frame(self) -> np.ndarray:

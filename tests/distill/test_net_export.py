@@ -62,3 +62,29 @@ def test_export_loads_in_the_runtime_and_matches_pytorch(tmp_path):
     np.testing.assert_allclose(result.speed_profile_mps, speeds[0].numpy(), atol=1e-4)
     assert list(result.reasoning_token_ids) == logits[0].argmax(-1).tolist()
     assert 0.0 < result.confidence <= 1.0
+
+
+def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
+    """Training feeds frames pre-cut into patches (`forward_patches`); the exported graph takes the
+    runtime's [B, HISTORY, C, H, W] image: both must compute the same function."""
+    from tools.distill.data import TrainingSet, frame_patches
+    from tools.distill.train import batch
+
+    rng = np.random.default_rng(3)
+    n = 5
+    images = rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8)
+    vocab = spec.build_vocab(["stopping"])
+    ts = TrainingSet(image=frame_patches(images), previous=np.array([0, 0, 1, 2, 3]),
+                     nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
+                     ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
+                     trajectory=np.zeros((n, spec.POINTS, 2), np.float32), speed=np.zeros((n, spec.POINTS), np.float32),
+                     tokens=np.zeros((n, spec.MAX_TOKENS), np.int64), reasons=np.array(["stopping"] * n), vocab=vocab)
+    idx = np.array([4, 0, 2])
+    patches, nav, ego = batch(ts, idx)[:3]
+    history = np.stack((images[ts.previous[idx]], images[idx]), axis=1).astype(np.float32) / 255.0  # oldest first
+    torch.manual_seed(0)
+    net = StudentNet(len(vocab)).eval()
+    with torch.no_grad():
+        for a, b in zip(net.forward_patches(patches, nav, ego), net(torch.from_numpy(history), nav, ego)):
+            assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(net.forward_patches(patches, nav, ego)[1], net.forward_patches(patches.flip(1), nav, ego)[1])

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         for r in runs:  # a new student makes cached runs it drove stale
             (a.data / f"{r.name}.npz").unlink(missing_ok=True)
         paths += collect(runs, a.data, a.workers)
-        ts = load_runs(paths, ts.vocab)
+        ts = load_runs(paths, loaded=ts)
         stats[f"dagger{k}"] = fit(net, ts, a.dagger_epochs, a.seed + k, lr=1e-3)
     rng = np.random.default_rng(a.seed)
     sample = rng.choice(len(ts), size=min(4000, len(ts)), replace=False)

@@ -1,9 +1,9 @@
-"""Recorded runs → one in-memory training set (uint8 images, features, labels, token ids)."""
+"""Recorded runs → one in-memory training set (uint8 frames in patch layout, features, labels, token ids)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from . import spec
 
 @dataclass
 class TrainingSet:
-    image: np.ndarray  # [N, C, H, W] uint8
+    image: np.ndarray  # [N, H/P, W/P, C*P*P] uint8: each frame as its patches (see `frame_patches`)
     previous: np.ndarray  # [N] index of the frame before (itself for a run's first frame)
     nav: np.ndarray
     ego: np.ndarray
@@ -21,24 +21,47 @@ class TrainingSet:
     tokens: np.ndarray  # [N, MAX_TOKENS] int64
     reasons: np.ndarray
     vocab: List[str]
+    paths: List[Path] = field(default_factory=list)  # the runs, in order
 
     def __len__(self) -> int:
         return len(self.image)
 
 
-def load_runs(paths: Sequence[Path], vocab: List[str] | None = None) -> TrainingSet:
-    runs = [dict(np.load(p)) for p in paths]
-    reasons = np.concatenate([r["reason"] for r in runs])
+def frame_patches(images: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] → [N, H/P, W/P, C*P*P], once per frame at load time: a batch then needs no
+    transposition, which cost more per step than the student's first layer."""
+    n, c = images.shape[:2]
+    (gh, gw), p = spec.PATCH_GRID, spec.PATCH_SIDE
+    x = images.reshape(n, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5)
+    return np.ascontiguousarray(x).reshape(n, gh, gw, spec.FRAME_PATCH)
+
+
+def load_runs(paths: Sequence[Path], vocab: Optional[List[str]] = None,
+              loaded: Optional[TrainingSet] = None) -> TrainingSet:
+    """The runs in `paths`; `loaded`, a set of the first of them, is extended with the rest only
+    (DAgger rounds add runs to the same set)."""
+    paths = list(paths)
+    if loaded is not None:
+        if paths[:len(loaded.paths)] != loaded.paths:
+            raise ValueError("the loaded set is not a prefix of these runs")
+        vocab = loaded.vocab
+    done = len(loaded.paths) if loaded is not None else 0
+    runs = [dict(np.load(p)) for p in paths[done:]]
+    reasons = np.concatenate([r["reason"] for r in runs]) if runs else np.zeros(0, str)
     vocab = vocab or spec.build_vocab([str(x) for x in np.unique(reasons)])
-    previous, offset = [], 0
+    offset = len(loaded) if loaded is not None else 0
+    previous = []
     for r in runs:
         n = len(r["image"])
         previous.append(offset + np.concatenate(([0], np.arange(n - 1))))
         offset += n
-    tokens = np.asarray([spec.encode(str(x), vocab) for x in reasons], np.int64)
-    cat = lambda k: np.concatenate([r[k] for r in runs])  # noqa: E731
-    return TrainingSet(image=cat("image"), previous=np.concatenate(previous), nav=cat("nav"), ego=cat("ego"),
-                       trajectory=cat("trajectory"), speed=cat("speed"), tokens=tokens, reasons=reasons, vocab=vocab)
+    tokens = np.asarray([spec.encode(str(x), vocab) for x in reasons], np.int64).reshape(-1, spec.MAX_TOKENS)
+    new = dict(image=[frame_patches(r["image"]) for r in runs], previous=previous, tokens=[tokens],
+               reasons=[reasons], **{k: [r[k] for r in runs] for k in ("nav", "ego", "trajectory", "speed")})
+    if loaded is not None:
+        for k, parts in new.items():
+            parts.insert(0, getattr(loaded, k))
+    return TrainingSet(**{k: np.concatenate(v) for k, v in new.items()}, vocab=vocab, paths=paths)
 
 
 def recording_seconds(paths: Sequence[Path]) -> float:

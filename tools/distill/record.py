@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional
@@ -101,6 +102,14 @@ class RecordingPolicy:
                 "reason": np.asarray(r["reason"])}
 
 
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez_compressed at zlib level 1 (np.load reads it): a quarter of level 6's time for 10 % more bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+
+
 def record(run: RunSpec, out_dir: Path) -> Path:
     """Drive one run and save its frames to out_dir/<name>.npz; returns the file (reused when present)."""
     path = out_dir / f"{run.name}.npz"
@@ -120,8 +129,7 @@ def record(run: RunSpec, out_dir: Path) -> Path:
     data = holder[0].arrays()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **data, driving_score=np.float32(result.metrics["driving_score"]),
-                        collisions=np.int32(result.metrics["collisions"]),
-                        record_s=np.float32(time.monotonic() - t0))
+    save_npz(tmp, **data, driving_score=np.float32(result.metrics["driving_score"]),
+             collisions=np.int32(result.metrics["collisions"]), record_s=np.float32(time.monotonic() - t0))
     tmp.replace(path)
     return path

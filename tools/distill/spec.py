@@ -12,6 +12,10 @@ HISTORY = 2  # the newest two camera frames (20 Hz): motion of the lead vehicle
 IMAGE = ImageSpec(width=256, height=64, colour_order="rgb", crop_top=0.4, crop_bottom=0.2,
                   scale=1.0 / 255.0, interpolation="linear")
 FOV_DEG = 90.0
+# the student's stem reads non-overlapping patches; training keeps frames in that layout (tools.distill.data)
+PATCH_SIDE = 4  # a car 45 m ahead (about 4 px wide here) still lands in one patch
+PATCH_GRID = (IMAGE.height // PATCH_SIDE, IMAGE.width // PATCH_SIDE)
+FRAME_PATCH = IMAGE.channels * PATCH_SIDE * PATCH_SIDE
 ROUTE_POINTS = 40  # route ahead of the ego at the fusion's spacing: 80 m at 2 m
 ROUTE_SPACING_M = 2.0
 NAV_FEATURES = ("target_point_ego_m", "road_option_one_hot", "distance_to_route_end_m", "route_ego_xy_m")

@@ -11,27 +11,31 @@ from torch import nn
 
 from sim_bridge.embedded.evaluation import token_hits
 
+from . import spec
 from .data import TrainingSet
 from .net import StudentNet
 
 
 def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] = None):
-    frames = np.empty((len(idx), 2) + ts.image.shape[1:], np.uint8)  # oldest first, as FrameHistory
-    np.take(ts.image, ts.previous[idx], axis=0, out=frames[:, 0])
-    np.take(ts.image, idx, axis=0, out=frames[:, 1])
-    image = torch.from_numpy(frames).to(torch.float32)
-    # one in-place pass scales to [0, 1] and applies exposure changes (shadows, dusk) the scenarios only partly cover
-    gain = rng.uniform(0.6, 1.25, size=len(idx)) if rng is not None else np.ones(len(idx))
-    image.mul_(torch.from_numpy((gain / 255.0).astype(np.float32)).reshape(-1, 1, 1, 1, 1))
+    """The model inputs of frames `idx`: patches of the frame before and the frame, centred on 0."""
+    (gh, gw), b = spec.PATCH_GRID, len(idx)
+    frames = np.empty((b, gh, gw, spec.HISTORY, spec.FRAME_PATCH), np.uint8)  # oldest first, as FrameHistory
+    frames[:, :, :, 0] = ts.image[ts.previous[idx]]
+    frames[:, :, :, 1] = ts.image[idx]
+    patches = torch.from_numpy(frames).reshape(b, gh, gw, -1).to(torch.float32)
+    # in place: scale to [0, 1] with exposure changes (shadows, dusk) the scenarios only partly cover, centre
+    gain = rng.uniform(0.6, 1.25, size=b) if rng is not None else np.ones(b)
+    patches.mul_(torch.from_numpy((gain / 255.0).astype(np.float32)).reshape(-1, 1, 1, 1))
     if rng is not None:
-        image.clamp_(max=1.0)
+        patches.clamp_(max=1.0)
+    patches.sub_(0.5)
     t = lambda a: torch.from_numpy(a[idx])  # noqa: E731
-    return image, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.tokens)
+    return patches, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.tokens)
 
 
 def loss_terms(net: StudentNet, b, pad_id: int):
-    image, nav, ego, traj, speed, tokens = b
-    p_traj, p_speed, logits = net(image, nav, ego)
+    patches, nav, ego, traj, speed, tokens = b
+    p_traj, p_speed, logits = net.forward_patches(patches, nav, ego)
     speed_l1 = (p_speed - speed).abs().mean()
     traj_l1 = (p_traj - traj).abs().mean()
     ce = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), ignore_index=pad_id)
@@ -74,7 +78,7 @@ def token_accuracy(net: StudentNet, ts: TrainingSet, idx: np.ndarray) -> float:
     hits = total = 0
     for start in range(0, len(idx), 256):
         b = batch(ts, idx[start:start + 256])
-        _, _, logits = net(b[0], b[1], b[2])
+        _, _, logits = net.forward_patches(b[0], b[1], b[2])
         for p, w in zip(logits.argmax(-1).tolist(), b[5].tolist()):
             h, n = token_hits(p, w[: w.index(eos) + 1])
             hits += h
