@@ -82,7 +82,9 @@ def test_endpoints_announce_ros_type_hashes_and_the_participant_its_enclave(monk
     parts = BuiltinDataReader(p.participant, BuiltinTopicDcpsParticipant)
     user_data = lambda sample: next((q.data for q in sample.qos if isinstance(q, Policy.Userdata)), b"")  # noqa: E731
     endpoint = next(s for s in pubs.take(N=100) if s.topic_name == "rt/hash/image")
-    assert user_data(endpoint) == f"typehash={want};".encode()
+    # `key=value;` pairs as rmw parses them: the type hash, and our shared-memory tag (rmw ignores it)
+    pairs = dict(kv.split("=", 1) for kv in user_data(endpoint).decode().split(";") if kv)
+    assert pairs["typehash"] == want and set(pairs) <= {"typehash", "vrshm"}
     assert any(user_data(s) == b"enclave=/;" for s in parts.take(N=100))
     p.close()
 

@@ -13,6 +13,7 @@ import functools
 import os
 from typing import Callable, Dict, Optional
 
+from . import shm, shm_images
 from .cdr import CdrWriter, deserialize, deserialize_header
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
@@ -71,11 +72,12 @@ def type_hash(typename: str) -> Optional[str]:
     for name, text in DEFINITIONS.items():
         if name not in ts.types:
             ts.register(get_types_from_msg(text, name))
-    return ts.hash_rihs01(typename)
+    return ts.hash_rihs01(typename) if typename in ts.types else None  # none for transport-internal types
 
 
-def qos(profile: str, typename: Optional[str] = None):
-    """ROS 2 QoS profiles; endpoints carry `typehash=RIHS01_…;` in USER_DATA as rmw_cyclonedds expects."""
+def qos(profile: str, typename: Optional[str] = None, tags: str = ""):
+    """ROS 2 QoS profiles; endpoints carry `typehash=RIHS01_…;` in USER_DATA as rmw_cyclonedds expects,
+    then our own `key=value;` tags (rmw ignores keys it does not know)."""
     from cyclonedds.core import Policy, Qos
     from cyclonedds.util import duration
 
@@ -87,9 +89,20 @@ def qos(profile: str, typename: Optional[str] = None):
         "command": (reliable, Policy.History.KeepLast(1), Policy.Durability.Volatile),
     }[profile]
     digest = type_hash(typename) if typename else None
-    if digest:
-        policies += (Policy.Userdata(data=f"typehash={digest};".encode()),)
+    userdata = (f"typehash={digest};" if digest else "") + tags
+    if userdata:
+        policies += (Policy.Userdata(data=userdata.encode()),)
     return Qos(*policies)
+
+
+def userdata(endpoint) -> str:
+    """The USER_DATA of a matched endpoint (cyclonedds.builtin.DcpsEndpoint) as text."""
+    from cyclonedds.core import Policy
+
+    q = getattr(endpoint, "qos", None)
+    if q is None or Policy.Userdata not in q:
+        return ""
+    return bytes(q[Policy.Userdata].data).decode(errors="replace")
 
 
 def default_config_uri() -> Optional[str]:
@@ -103,9 +116,10 @@ def default_config_uri() -> Optional[str]:
 
 
 class DdsParticipant:
-    """One DDS participant per process, with ROS-named topics."""
+    """One DDS participant per process, with ROS-named topics. Images go through shared memory to
+    readers on the same host (shm_images.py) unless `image_shm` is False or VEHICLE_RUNTIME_IMAGE_SHM=0."""
 
-    def __init__(self, domain_id: Optional[int] = None):
+    def __init__(self, domain_id: Optional[int] = None, image_shm: Optional[bool] = None):
         uri = default_config_uri()
         if uri:
             os.environ["CYCLONEDDS_URI"] = uri
@@ -117,6 +131,10 @@ class DdsParticipant:
         self._keep = []  # readers, writers, listeners stay alive with the participant
         self._nodes: Dict[tuple, Dict[str, list]] = {}  # (namespace, name) → reader / writer gids
         self._discovery: Optional["RawPublisher"] = None
+        if image_shm is None:
+            image_shm = os.environ.get("VEHICLE_RUNTIME_IMAGE_SHM", "1") != "0"
+        self.shm_host = shm.host_id() if image_shm and shm.available() else ""  # '' = no shared memory
+        self.shm_stats = shm_images.ShmStats()
 
     def _topic(self, typename: str, name: str, ros_topic: bool = True):
         _, _, _, _, topic, _ = _dds()
@@ -127,9 +145,14 @@ class DdsParticipant:
         return self._topics[key]
 
     def publisher(self, typename: str, name: str, profile: str = "default", node: Optional[tuple] = None,
-                  ros_topic: bool = True) -> "RawPublisher":
+                  ros_topic: bool = True, tags: str = ""):
+        if typename == shm_images.IMAGE and self.shm_host and ros_topic and not tags:
+            publisher = shm_images.ShmImagePublisher(self, name, profile, node)
+            self._keep.append(publisher)
+            return publisher
         _, _, pub, _, _, clayer = _dds()
-        writer = pub.DataWriter(self.participant, self._topic(typename, name, ros_topic), qos=qos(profile, typename))
+        writer = pub.DataWriter(self.participant, self._topic(typename, name, ros_topic),
+                                qos=qos(profile, typename, tags))
         self._keep.append(writer)
         self._owned(node, "writers", writer)
         return RawPublisher(writer, typename, clayer)
@@ -164,11 +187,21 @@ class DdsParticipant:
                   header_only: bool = False, node: Optional[tuple] = None, ros_topic: bool = True):
         """`callback(msg)` runs on a Cyclone receive thread as each sample arrives. `header_only`
         decodes just the leading std_msgs/Header (a watchdog needs the stamp, not a 400-pose route)."""
+        if typename == shm_images.IMAGE and self.shm_host and ros_topic and not header_only:
+            return shm_images.subscribe(self, name, callback, profile, node)
+
+        def decode(data, _info):
+            msg = Msg(_type=typename, header=deserialize_header(data)) if header_only else deserialize(typename, data)
+            callback(msg)
+
+        return self.subscribe_raw(typename, name, decode, profile, node, ros_topic)
+
+    def subscribe_raw(self, typename: str, name: str, on_sample: Callable[[bytes, object], None],
+                      profile: str = "default", node: Optional[tuple] = None, ros_topic: bool = True,
+                      tags: str = ""):
+        """`on_sample(cdr_bytes, sample_info)` for every valid sample, on a Cyclone receive thread."""
         core, _, _, sub, _, clayer = _dds()
         mask = core.SampleState.Any | core.ViewState.Any | core.InstanceState.Any
-
-        def decode(data):
-            return Msg(_type=typename, header=deserialize_header(data)) if header_only else deserialize(typename, data)
 
         made = {}
 
@@ -182,11 +215,11 @@ class DdsParticipant:
                     return
                 for data, info in samples:
                     if info.valid_data:
-                        callback(decode(data))
+                        on_sample(data, info)
 
         listener = core.Listener(on_data_available=on_data)
-        reader = sub.DataReader(self.participant, self._topic(typename, name, ros_topic), qos=qos(profile, typename),
-                                listener=listener)
+        reader = sub.DataReader(self.participant, self._topic(typename, name, ros_topic),
+                                qos=qos(profile, typename, tags), listener=listener)
         made["reader"] = reader
         on_data()
         self._keep += [reader, listener]
@@ -194,6 +227,9 @@ class DdsParticipant:
         return reader
 
     def close(self) -> None:
+        for entity in self._keep:
+            if isinstance(entity, shm_images.ShmImagePublisher):
+                entity.close()  # unlink its shared memory now, not when collected
         self._discovery = None
         self._keep.clear()
         self._topics.clear()

@@ -2,7 +2,8 @@
 
 The same description drives the CDR codec (`cdr.py`), the Cyclone DDS topic types (`dds.py`) and the
 conversion to rclpy messages (`ros.py`). Field types: ROS primitive names, `string`, a message type
-name, `T[N]` (fixed array) or `T[]` (sequence). No custom message packages: standard types only.
+name, `T[N]` (fixed array) or `T[]` (sequence). No custom message packages: standard types only (plus one
+transport-internal descriptor that never appears as a ROS topic).
 """
 from __future__ import annotations
 
@@ -62,6 +63,13 @@ TYPES: Dict[str, List[Field]] = {
     "rmw_dds_common/msg/ParticipantEntitiesInfo": [("gid", "rmw_dds_common/msg/Gid"),
                                                    ("node_entities_info_seq", "rmw_dds_common/msg/NodeEntitiesInfo[]")],
 }
+
+# Transport-internal, never a ROS topic (no `rt/` prefix, so ROS tools do not see it): the descriptor of
+# an image that crossed through shared memory (shm.py). The pixels' metadata as in sensor_msgs/Image.
+SHM_IMAGE = "vehicle_runtime/msg/ShmImage"
+TYPES[SHM_IMAGE] = [("header", "std_msgs/msg/Header"), ("height", "uint32"), ("width", "uint32"),
+                    ("encoding", "string"), ("is_bigendian", "uint8"), ("step", "uint32"), ("segment", "string"),
+                    ("slot", "uint32"), ("sequence", "uint64"), ("size", "uint32")]
 
 # Definitions (.msg text) of the types above that are not in every ROS distribution's core set, for
 # tools that derive type descriptions from text (the RIHS01 type hash via rosbags).
