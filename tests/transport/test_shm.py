@@ -65,7 +65,7 @@ def test_rings_of_dead_writers_are_removed():
     mine.close()
 
 
-DOMAIN = 19
+DOMAIN = 29  # not shared with test_dds.py (17–19)
 W, H = 640, 360
 
 
@@ -113,7 +113,15 @@ def test_images_cross_processes_through_shared_memory_and_whole_only_for_readers
         other = DdsParticipant(DOMAIN, image_shm=False)
         assert other.shm_host == ""
         other.subscribe("sensor_msgs/msg/Image", "test/shm/image_raw", lambda m: plain.put(m), "sensor")
-        got_plain = [plain.get(timeout=30) for _ in range(10)]
+        got_plain = []
+        try:
+            got_plain += [plain.get(timeout=30) for _ in range(10)]
+        except queue.Empty:
+            reports = []
+            while not report.empty():
+                reports.append(report.get())
+            raise AssertionError(f"plain reader got {len(got_plain)}; publisher: {reports[-3:]}; "
+                                 f"ours: {vars(ours.shm_stats)}") from None
         got_fast += [fast.get(timeout=30) for _ in range(10)]
     finally:
         done.set()

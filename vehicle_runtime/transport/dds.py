@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Callable, Dict, Optional
 
 from . import shm, shm_images
@@ -135,6 +136,23 @@ class DdsParticipant:
             image_shm = os.environ.get("VEHICLE_RUNTIME_IMAGE_SHM", "1") != "0"
         self.shm_host = shm.host_id() if image_shm and shm.available() else ""  # '' = no shared memory
         self.shm_stats = shm_images.ShmStats()
+        self._publications: Dict[int, str] = {}  # remote writer handle → USER_DATA
+        self._publications_reader = None
+        self._publications_lock = threading.Lock()
+
+    def publication_userdata(self, handle: int) -> Optional[str]:
+        """USER_DATA of the remote writer `handle` (a SampleInfo.publication_handle), from the built-in
+        publication topic; None if discovery has not told us of it. Safe inside a listener, where asking
+        the reader itself (get_matched_publication_data) deadlocked Cyclone's receive thread."""
+        from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
+
+        with self._publications_lock:
+            if self._publications_reader is None:
+                self._publications_reader = BuiltinDataReader(self.participant, BuiltinTopicDcpsPublication)
+            if handle not in self._publications:
+                for sample in self._publications_reader.take(N=256):
+                    self._publications[sample.sample_info.instance_handle] = userdata(sample)
+            return self._publications.get(handle)
 
     def _topic(self, typename: str, name: str, ros_topic: bool = True):
         _, _, _, _, topic, _ = _dds()
@@ -227,12 +245,19 @@ class DdsParticipant:
         return reader
 
     def close(self) -> None:
+        """Delete the participant and everything in it now. Left to the garbage collector, the deletion
+        can run inside a Cyclone listener callback of another participant in the same domain, where
+        Cyclone waits on the very thread that is deleting (a stalled receive thread)."""
         for entity in self._keep:
             if isinstance(entity, shm_images.ShmImagePublisher):
                 entity.close()  # unlink its shared memory now, not when collected
         self._discovery = None
         self._keep.clear()
         self._topics.clear()
+        self._publications_reader = None
+        participant, self.participant = self.participant, None
+        if participant is not None:
+            participant.__del__()  # cyclonedds' only deletion path (dds_delete; children go with it)
 
 
 class RawPublisher:

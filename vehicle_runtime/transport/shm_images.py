@@ -85,18 +85,16 @@ class ShmStats:
 
 
 def subscribe(participant, name: str, callback: Callable[[msgs.Msg], None], profile: str, node: Optional[tuple]):
-    from .dds import userdata
-
     host, stats = participant.shm_host, participant.shm_stats
     pixels_from = shm.ShmReader()
     ours: Dict[int, bool] = {}  # publication handle → that writer serves us through shared memory
-    made: Dict[str, object] = {}
 
     def on_ros_image(data, info) -> None:
         h = info.publication_handle
-        if h not in ours and made.get("reader") is not None:
-            endpoint = made["reader"].get_matched_publication_data(h)
-            ours[h] = endpoint is not None and tag(host) in userdata(endpoint)
+        if h not in ours:
+            found = participant.publication_userdata(h)
+            if found is not None:
+                ours[h] = tag(host) in found
         if ours.get(h):
             return
         stats.count("ros_images")
@@ -118,6 +116,6 @@ def subscribe(participant, name: str, callback: Callable[[msgs.Msg], None], prof
         callback(msgs.new(IMAGE, header=d.header, height=d.height, width=d.width, encoding=d.encoding,
                           is_bigendian=d.is_bigendian, step=d.step, data=pixels))
 
-    made["reader"] = participant.subscribe_raw(IMAGE, name, on_ros_image, profile, node, tags=tag(host))
+    reader = participant.subscribe_raw(IMAGE, name, on_ros_image, profile, node, tags=tag(host))
     participant.subscribe_raw(msgs.SHM_IMAGE, descriptor_topic(name), on_descriptor, profile, ros_topic=False)
-    return made["reader"]
+    return reader
