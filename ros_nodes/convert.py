@@ -121,6 +121,13 @@ def command_to_ackermann(cmd: ActuatorCommand, t_s: float, speed_mps: float) -> 
                                    acceleration=cmd.accel_mps2, speed=speed_mps))
 
 
+def ego_to_drive_status(ego: EgoState) -> Msg:
+    """The measured steering angle, speed and acceleration (CAN feedback), which nav_msgs/Odometry cannot carry."""
+    return msgs.new("ackermann_msgs/msg/AckermannDriveStamped", header=header(ego.stamp_s, "base_link"),
+                    drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=ego.steer_rad,
+                                   speed=ego.speed_mps, acceleration=ego.accel_mps2))
+
+
 def text(value: str) -> Msg:
     return msgs.new("std_msgs/msg/String", data=value)
 

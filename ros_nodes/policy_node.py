@@ -5,6 +5,8 @@ a composite observation without sending every image twice. Requests go out at th
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.pipeline import Pipeline
@@ -32,6 +34,9 @@ class PolicyNode:
         node.subscribe("sensor_msgs/msg/Image", camera_topic, self.on_image, "sensor")
         node.subscribe("nav_msgs/msg/Path", "navigation/route", self.on_route, "latched")
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry", self.on_odometry, "sensor")
+        # steering angle and acceleration: odometry has no field for them; the model reads both
+        node.subscribe("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", self.on_drive_status, "default")
+        self._measured = (0.0, 0.0)  # (accel_mps2, steer_rad) from the vehicle's CAN feedback
         node.timer(1.0 / cfg.control_rate_hz, self.on_control)
         node.timer(1.0, self.on_diagnostics)
 
@@ -39,8 +44,12 @@ class PolicyNode:
         if self.fusion.set_route(convert.path_to_route(m), self.node.now_s()):
             self.errors["rejected"] += 1
 
+    def on_drive_status(self, m) -> None:
+        self._measured = (float(m.drive.acceleration), float(m.drive.steering_angle))
+
     def on_odometry(self, m) -> None:
-        ego = convert.odometry_to_ego(m)
+        accel_mps2, steer_rad = self._measured
+        ego = replace(convert.odometry_to_ego(m), accel_mps2=accel_mps2, steer_rad=steer_rad)
         if self.fusion.add_odometry(ego, self.node.now_s()) is None:
             self._ego = ego
 

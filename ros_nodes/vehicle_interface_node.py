@@ -36,6 +36,7 @@ class VehicleInterfaceNode:
         self._tick = 0
         self.pub_cmd = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/command", "command")
         self.pub_status = node.publisher("nav_msgs/msg/Odometry", "vehicle/status", "default")
+        self.pub_drive = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         feed = self.gate.feed
         node.subscribe("sensor_msgs/msg/CameraInfo", "camera/camera_info",
@@ -85,6 +86,7 @@ class VehicleInterfaceNode:
             ego = EgoState(t, Pose2D(0.0, 0.0, 0.0), fb.speed_mps, self.vi.parser.yaw_rate_radps(), fb.accel_mps2,
                            fb.steer_rad)
             self.pub_status.publish(convert.ego_to_odometry(ego, "base_link"))
+            self.pub_drive.publish(convert.ego_to_drive_status(ego))
 
     def on_diagnostics(self) -> None:
         status = self.vi.last_status

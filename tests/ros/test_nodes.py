@@ -77,6 +77,28 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
     assert np.isfinite(seen["t/control/request"].drive.acceleration)
 
 
+def test_policy_node_gives_the_model_the_measured_steering_and_acceleration():
+    """nav_msgs/Odometry has no steering angle or acceleration, but the student reads both: the vehicle
+    interface publishes them from CAN feedback on vehicle/status/drive and the policy node merges them."""
+    from ros_nodes.policy_node import PolicyNode
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = load_runtime_config()
+    participant = DdsParticipant(24)
+    try:
+        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg))
+        measured = EgoState(time.time(), Pose2D(0.0, 0.0, 0.0), 7.0, 0.1, accel_mps2=-1.25, steer_rad=0.08)
+        node.on_drive_status(convert.ego_to_drive_status(measured))
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), Pose2D(3.0, 1.0, 0.2), 7.0, 0.1)))
+        assert node._ego.steer_rad == pytest.approx(0.08) and node._ego.accel_mps2 == pytest.approx(-1.25)
+        assert node._ego.pose.x_m == 3.0 and node._ego.speed_mps == 7.0
+    finally:
+        participant.close()
+
+
 @pytest.mark.skipif(not rclpy_available(), reason="rclpy is not installed (needs a sourced ROS 2)")
 def test_rclpy_message_conversion_round_trip():
     from vehicle_runtime.transport.ros import from_ros, to_ros
@@ -166,3 +188,29 @@ def test_vehicle_interface_pings_the_systemd_watchdog_from_its_loop(tmp_path, mo
     participant.close()
     server.close()
     assert got[0] == b"READY=1" and any(m.startswith(b"WATCHDOG=1\nSTATUS=") for m in got)
+
+
+def test_a_node_behind_on_a_sensor_topic_gets_the_newest_messages_only():
+    """KeepLast as rclpy takes from the reader's history: an executor that fell behind sees the newest
+    `depth` (5 for sensor data) messages, not a growing backlog of stale frames."""
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    participant, executor = DdsParticipant(25), Executor()
+    try:
+        got = []
+        DdsNode("listener", participant, executor).subscribe("std_msgs/msg/String", "t/keep_last",
+                                                              lambda m: got.append(m.data), "sensor")
+        pub = participant.publisher("std_msgs/msg/String", "t/keep_last", "sensor")
+        deadline = time.monotonic() + 10
+        while not pub.writer.get_matched_subscriptions() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for i in range(12):
+            pub.publish(msgs.new("std_msgs/msg/String", data=str(i)))
+        while executor._queue.qsize() < 12 and time.monotonic() < deadline:  # all delivered, none handled yet
+            time.sleep(0.01)
+        while not executor._queue.empty():
+            executor.spin_once(0.0)
+        assert got == [str(i) for i in range(7, 12)]
+    finally:
+        participant.close()

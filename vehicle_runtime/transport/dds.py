@@ -19,6 +19,7 @@ from .cdr import CdrWriter, deserialize, deserialize_header
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
 QOS_PROFILES = ("sensor", "default", "latched", "command")
+QOS_DEPTH = {"sensor": 5, "default": 10, "latched": 1, "command": 1}  # KeepLast history depth (ROS 2 profiles)
 
 
 def _dds():
@@ -84,10 +85,10 @@ def qos(profile: str, typename: Optional[str] = None, tags: str = ""):
 
     reliable = Policy.Reliability.Reliable(duration(milliseconds=100))
     policies = {
-        "sensor": (Policy.Reliability.BestEffort, Policy.History.KeepLast(5), Policy.Durability.Volatile),
-        "default": (reliable, Policy.History.KeepLast(10), Policy.Durability.Volatile),
-        "latched": (reliable, Policy.History.KeepLast(1), Policy.Durability.TransientLocal),
-        "command": (reliable, Policy.History.KeepLast(1), Policy.Durability.Volatile),
+        "sensor": (Policy.Reliability.BestEffort, Policy.History.KeepLast(QOS_DEPTH["sensor"]), Policy.Durability.Volatile),
+        "default": (reliable, Policy.History.KeepLast(QOS_DEPTH["default"]), Policy.Durability.Volatile),
+        "latched": (reliable, Policy.History.KeepLast(QOS_DEPTH["latched"]), Policy.Durability.TransientLocal),
+        "command": (reliable, Policy.History.KeepLast(QOS_DEPTH["command"]), Policy.Durability.Volatile),
     }[profile]
     digest = type_hash(typename) if typename else None
     userdata = (f"typehash={digest};" if digest else "") + tags

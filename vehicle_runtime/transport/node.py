@@ -6,6 +6,7 @@ executor to run in one process.
 """
 from __future__ import annotations
 
+import collections
 import heapq
 import logging
 import queue
@@ -101,9 +102,26 @@ class DdsNode:
 
     def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
                   header_only: bool = False) -> None:
-        post = self.executor.post
-        self.participant.subscribe(typename, self._resolve(topic), lambda m: post(lambda: callback(m)), profile,
-                                   header_only, node=self._key)
+        """Messages wait for the executor in a KeepLast inbox of the profile's depth, as rclpy takes them
+        from the reader's history: when the executor falls behind, the oldest are dropped, so a slow
+        callback never works through a growing backlog of stale camera frames."""
+        from .dds import QOS_DEPTH
+
+        inbox: "collections.deque" = collections.deque(maxlen=QOS_DEPTH[profile])
+
+        def drain() -> None:
+            while inbox:
+                try:
+                    m = inbox.popleft()
+                except IndexError:
+                    return
+                callback(m)
+
+        def arrived(m: Msg) -> None:
+            inbox.append(m)
+            self.executor.post(drain)  # one per arrival; a drain finding the inbox empty does nothing
+
+        self.participant.subscribe(typename, self._resolve(topic), arrived, profile, header_only, node=self._key)
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.executor.add_timer(period_s, callback)
