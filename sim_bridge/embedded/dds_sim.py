@@ -60,7 +60,7 @@ def run(args) -> int:
 def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
              camera_size: str = None) -> dict:
     from ros_nodes import convert  # the sim speaks the same messages as the nodes
-    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
     cfg = load_runtime_config()
     scenario = vary(load_scenario(scenario_name), seed)
@@ -80,6 +80,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     pub_route = dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
     pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
     pub_gnss = dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")
+    route = Restamped(pub_route, convert.route_to_path(Route(time.time(), world.route.points_xy_m)))
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(seed)
     state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
@@ -105,7 +106,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             lat, lon, alt = enu_to_geodetic(ego.x_m + rng.normal(0, 0.5), ego.y_m + rng.normal(0, 0.5))
             pub_gnss.publish(convert.gnss(wall, lat, lon, alt, 0.25))
         if k % 100 == 0:
-            pub_route.publish(convert.route_to_path(Route(wall, world.route.points_xy_m)))
+            route.publish(wall)
         act = gateway.step(now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))
         if act.mode != state["mode"]:
             state["mode"] = act.mode

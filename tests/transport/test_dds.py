@@ -134,3 +134,27 @@ def test_discovery_info_cdr_matches_rosbags_jazzy():
     a = bytes(cdr.serialize("rmw_dds_common/msg/ParticipantEntitiesInfo", ours))
     b = bytes(ts.serialize_cdr(theirs, "rmw_dds_common/msg/ParticipantEntitiesInfo"))
     assert a[:min(len(a), len(b))] == b[:min(len(a), len(b))] and abs(len(a) - len(b)) <= 3
+
+
+def test_a_restamped_message_arrives_whole_with_each_new_stamp():
+    """The simulator's route is encoded once and re-sent every second with only the stamp new."""
+    from vehicle_runtime.transport.dds import Restamped
+
+    p = DdsParticipant(DOMAIN + 3)
+    try:
+        got = queue.Queue()
+        p.subscribe("nav_msgs/msg/Path", "t/route", got.put, "latched")
+        poses = [msgs.new("geometry_msgs/msg/PoseStamped", pose=msgs.new(
+            "geometry_msgs/msg/Pose", position=msgs.new("geometry_msgs/msg/Point", x=float(i), y=-2.0 * i)))
+            for i in range(400)]
+        path = msgs.new("nav_msgs/msg/Path", header=msgs.new("std_msgs/msg/Header", frame_id="map"), poses=poses)
+        route = Restamped(p.publisher("nav_msgs/msg/Path", "t/route", "latched"), path)
+        for t in (12.25, 13.5):
+            route.publish(t)
+            m = got.get(timeout=10)
+            assert msgs.stamp_to_s(m.header.stamp) == t and m.header.frame_id == "map"
+            assert len(m.poses) == 400 and (m.poses[399].pose.position.x, m.poses[399].pose.position.y) == (399.0, -798.0)
+        with pytest.raises(ValueError, match="Header"):
+            Restamped(p.publisher("std_msgs/msg/String", "t/text"), msgs.new("std_msgs/msg/String"))
+    finally:
+        p.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import struct
 import threading
 from typing import Callable, Dict, Optional
 
@@ -18,6 +19,7 @@ from . import shm, shm_images
 from .cdr import CdrWriter, deserialize, deserialize_header
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
 
+_STAMP = struct.Struct("<iI")  # builtin_interfaces/Time right after the encapsulation header
 QOS_PROFILES = ("sensor", "default", "latched", "command")
 QOS_DEPTH = {"sensor": 5, "default": 10, "latched": 1, "command": 1}  # KeepLast history depth (ROS 2 profiles)
 
@@ -267,6 +269,27 @@ class RawPublisher:
         self._out = CdrWriter()  # reused: no fresh multi-MB buffer per image
 
     def publish(self, msg: Msg) -> None:
-        ret = self._write(self.writer._ref, self._out.encode(self.typename, msg, align_to=4))
+        self.publish_cdr(self._out.encode(self.typename, msg, align_to=4))
+
+    def publish_cdr(self, data) -> None:
+        """An already encoded sample (XCDR1 with its 4-byte encapsulation header)."""
+        ret = self._write(self.writer._ref, data)
         if ret < 0:
             raise RuntimeError(f"DDS write on {self.typename} failed ({ret})")
+
+
+class Restamped:
+    """One message published again and again with only its header stamp new, encoded once. Rebuilding
+    and encoding a 400-pose route every second cost the simulator's 10 ms step 20–120 ms, long enough for
+    the gateway's and the gate's 100 ms watchdogs to trip."""
+
+    def __init__(self, publisher: RawPublisher, msg: Msg):
+        if TYPES[publisher.typename][0] != ("header", "std_msgs/msg/Header"):
+            raise ValueError(f"{publisher.typename} does not start with a std_msgs/Header")
+        self.publisher = publisher
+        self.data = bytearray(publisher._out.encode(publisher.typename, msg, align_to=4))
+
+    def publish(self, t_s: float) -> None:
+        sec = int(t_s // 1)
+        _STAMP.pack_into(self.data, 4, sec, int(round((t_s - sec) * 1e9)) % 1_000_000_000)  # header.stamp
+        self.publisher.publish_cdr(self.data)
