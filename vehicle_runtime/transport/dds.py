@@ -17,7 +17,7 @@ from typing import Callable, Dict, Optional
 
 from . import shm, shm_images
 from .cdr import CdrWriter, deserialize, deserialize_header
-from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type
+from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type, s_to_stamp, starts_with_header
 
 _STAMP = struct.Struct("<iI")  # builtin_interfaces/Time right after the encapsulation header
 QOS_PROFILES = ("sensor", "default", "latched", "command")
@@ -212,7 +212,7 @@ class DdsParticipant:
             return shm_images.subscribe(self, name, callback, profile, node)
 
         last = {"body": None, "msg": None}
-        restampable = profile == "latched" and TYPES[typename][0] == ("header", "std_msgs/msg/Header")
+        restampable = profile == "latched" and starts_with_header(typename)
 
         def decode(data, _info):
             if header_only:
@@ -299,12 +299,12 @@ class Restamped:
     the gateway's and the gate's 100 ms watchdogs to trip."""
 
     def __init__(self, publisher: RawPublisher, msg: Msg):
-        if TYPES[publisher.typename][0] != ("header", "std_msgs/msg/Header"):
+        if not starts_with_header(publisher.typename):
             raise ValueError(f"{publisher.typename} does not start with a std_msgs/Header")
         self.publisher = publisher
         self.data = bytearray(publisher._out.encode(publisher.typename, msg, align_to=4))
 
     def publish(self, t_s: float) -> None:
-        sec = int(t_s // 1)
-        _STAMP.pack_into(self.data, 4, sec, int(round((t_s - sec) * 1e9)) % 1_000_000_000)  # header.stamp
+        stamp = s_to_stamp(t_s)
+        _STAMP.pack_into(self.data, 4, stamp.sec, stamp.nanosec)  # header.stamp
         self.publisher.publish_cdr(self.data)

@@ -130,6 +130,11 @@ def _default(base: str):
     return new(base)
 
 
+def starts_with_header(typename: str) -> bool:
+    """Whether the type's first field is a std_msgs/Header (its stamp then sits right after the CDR header)."""
+    return TYPES[typename][0] == ("header", "std_msgs/msg/Header")
+
+
 def stamp_to_s(stamp: Msg) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 

@@ -109,13 +109,9 @@ class DdsNode:
 
         inbox: "collections.deque" = collections.deque(maxlen=QOS_DEPTH[profile])
 
-        def drain() -> None:
+        def drain() -> None:  # on the executor thread, the inbox's only consumer
             while inbox:
-                try:
-                    m = inbox.popleft()
-                except IndexError:
-                    return
-                callback(m)
+                callback(inbox.popleft())
 
         def arrived(m: Msg) -> None:
             inbox.append(m)
