@@ -21,7 +21,7 @@ selftest: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the node graph across processes in real time (load-sensitive on small machines)
+# the node graph across processes in real time (also part of `make test`)
 test-graph: $(STAMP)
 	$(BIN)/python -m pytest -q -m graph tests/ros/test_graph.py
 
