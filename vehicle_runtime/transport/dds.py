@@ -19,7 +19,9 @@ from . import shm, shm_images
 from .cdr import CdrWriter, deserialize, deserialize_header
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type, s_to_stamp, starts_with_header
 
-_STAMP = struct.Struct("<iI")  # builtin_interfaces/Time right after the encapsulation header
+_STAMP = struct.Struct("<iI")  # builtin_interfaces/Time right after the 4-byte encapsulation header
+_STAMP_AT = 4
+_AFTER_STAMP = _STAMP_AT + _STAMP.size  # where the rest of a header-first message starts
 QOS_PROFILES = ("sensor", "default", "latched", "command")
 QOS_DEPTH = {"sensor": 5, "default": 10, "latched": 1, "command": 1}  # KeepLast history depth (ROS 2 profiles)
 
@@ -219,7 +221,7 @@ class DdsParticipant:
                 callback(Msg(_type=typename, header=deserialize_header(data)))
                 return
             if restampable:  # a state re-sent with only a new stamp (Restamped, e.g. a 400-pose route every
-                body = bytes(data[12:])  # second) is not decoded again: that cost 10-60 ms of the GIL
+                body = bytes(data[_AFTER_STAMP:])  # second) is not decoded again: 10-60 ms of the GIL
                 if body == last["body"]:
                     header = deserialize_header(data)
                     msg = Msg(**{**vars(last["msg"]), "header": header})
@@ -283,8 +285,12 @@ class RawPublisher:
         self.writer, self.typename, self._write = writer, typename, clayer.ddspy_write
         self._out = CdrWriter()  # reused: no fresh multi-MB buffer per image
 
+    def encode(self, msg: Msg) -> memoryview:
+        """`msg` as this topic's XCDR1 sample, in the publisher's reused buffer (valid until the next encode)."""
+        return self._out.encode(self.typename, msg, align_to=4)
+
     def publish(self, msg: Msg) -> None:
-        self.publish_cdr(self._out.encode(self.typename, msg, align_to=4))
+        self.publish_cdr(self.encode(msg))
 
     def publish_cdr(self, data) -> None:
         """An already encoded sample (XCDR1 with its 4-byte encapsulation header)."""
@@ -302,9 +308,9 @@ class Restamped:
         if not starts_with_header(publisher.typename):
             raise ValueError(f"{publisher.typename} does not start with a std_msgs/Header")
         self.publisher = publisher
-        self.data = bytearray(publisher._out.encode(publisher.typename, msg, align_to=4))
+        self.data = bytearray(publisher.encode(msg))
 
     def publish(self, t_s: float) -> None:
         stamp = s_to_stamp(t_s)
-        _STAMP.pack_into(self.data, 4, stamp.sec, stamp.nanosec)  # header.stamp
+        _STAMP.pack_into(self.data, _STAMP_AT, stamp.sec, stamp.nanosec)  # header.stamp
         self.publisher.publish_cdr(self.data)

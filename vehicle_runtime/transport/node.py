@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Callable, List, Optional, Protocol
 
+from .dds import QOS_DEPTH
 from .msgs import Msg, stamp_to_s
 
 Callback = Callable[[Msg], None]
@@ -105,8 +106,6 @@ class DdsNode:
         """Messages wait for the executor in a KeepLast inbox of the profile's depth, as rclpy takes them
         from the reader's history: when the executor falls behind, the oldest are dropped, so a slow
         callback never works through a growing backlog of stale camera frames."""
-        from .dds import QOS_DEPTH
-
         inbox: "collections.deque" = collections.deque(maxlen=QOS_DEPTH[profile])
 
         def drain() -> None:  # on the executor thread, the inbox's only consumer
