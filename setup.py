@@ -9,6 +9,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "vehicle_runtime"
+ROS_WHEELS = ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-std-msgs", "ros-jazzy-sensor-msgs", "ros-jazzy-nav-msgs",
+              "ros-jazzy-geometry-msgs", "ros-jazzy-diagnostic-msgs"]
 
 
 def tree(folder):
@@ -59,9 +61,13 @@ setup(
         "train": ["torch==2.13.0", "onnx>=1.15"],
         # The ROS-free transport (`vehicle-runtime up`). No aarch64 wheel on PyPI: build Cyclone there.
         "dds": ["cyclonedds>=0.10.5", "rosbags>=0.9.19"],  # rosbags: RIHS01 type hashes (REP 2016)
+        # real rclpy without a ROS install: ROS 2 Jazzy's own packages as PyPI wheels (rmw_fastrtps_cpp, no
+        # sourcing). ackermann_msgs is not among them: those observability topics are left out there.
+        "ros": ROS_WHEELS,
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
                 "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19",
-                "torch==2.13.0", "carla==0.9.16"],  # tools/distill and sim_bridge/carla tests
+                "torch==2.13.0", "carla==0.9.16",  # tools/distill and sim_bridge/carla tests
+                *ROS_WHEELS],
         # the CARLA bridge (sim_bridge/carla): the PyPI client, Python 3.10-3.12 on x86_64
         "carla": ["carla==0.9.16"],
     },

@@ -15,8 +15,10 @@ from typing import List, Optional, Sequence
 from vehicle_runtime.can import BusConfig
 from vehicle_runtime.config import ConfigError, load_runtime_config
 from vehicle_runtime.pipeline import Pipeline
+from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector
 
 NODES = ("fusion", "policy", "vehicle_interface")
+SWITCH_INTERVAL_S = 0.0005
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,6 +72,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ros_args = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []
     args = parser().parse_args(argv[:len(argv) - len(ros_args)] if ros_args else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the control thread waits at most this long for the GIL after its sleep (CPython's default: 5 ms)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     names = list(NODES) if "all" in args.nodes else list(dict.fromkeys(args.nodes))
     transport = args.transport
     if transport == "auto":
@@ -80,7 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if transport == "rclpy":
             from vehicle_runtime.transport.ros import run_rclpy
 
-            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time, ros_args)
+            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time, ros_args,
+                             args.namespace)
         return _run_dds(names, args)
     except ConfigError as exc:
         print(f"{' '.join(names)}: {exc}", file=sys.stderr)
@@ -93,6 +98,8 @@ def _run_dds(names, args) -> int:
 
     participant, executor = DdsParticipant(), Executor()
     nodes = build(names, lambda n: DdsNode(n, participant, executor, args.namespace, args.use_sim_time), args)
+    executor.add_timer(1.0, GarbageCollector())
+    quiet_garbage_collector()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: executor.stop())
     try:

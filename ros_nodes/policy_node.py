@@ -1,7 +1,10 @@
-"""Policy node: camera + route + odometry → student → trajectory, reasoning, actuator request.
+"""Policy node: camera + route + odometry → student → trajectory, reasoning, actuator requests.
 
 Fusion runs inside this node: the model needs the image itself, and standard messages cannot carry
-a composite observation without sending every image twice. Requests go out at the control rate.
+a composite observation without sending every image twice. Requests (at the control rate), the model's
+output heartbeat and the route check go to the vehicle interface on the local command channel, never on
+a network topic; the measured steering angle and acceleration (CAN feedback, which nav_msgs/Odometry
+cannot carry) come back on it.
 """
 from __future__ import annotations
 
@@ -12,46 +15,63 @@ from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.preprocess import PreprocessError
 from vehicle_runtime.realtime import set_realtime_priority
+from vehicle_runtime.route_check import route_problem
+from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport.command_channel import CommandClient, Kind, Record
 from vehicle_runtime.transport.node import NodeHandle
 
 from . import convert
 
 
 class PolicyNode:
-    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, pipeline: Pipeline, camera_topic: str = "camera/image_raw"):
+    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, pipeline: Pipeline, camera_topic: str = "camera/image_raw",
+                 channel: CommandClient | None = None):
         self.node, self.cfg, self.pipeline = node, cfg, pipeline
         refused = set_realtime_priority(cfg.policy_realtime_priority)
         if refused:
             node.log().warning(refused)
+        self.channel = channel or CommandClient(command_channel.address(node.namespace))
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
         self.camera = pipeline.cameras[0]
         self._ego = None
+        self._route = None
+        self.route_problem = "no route yet"
         self.errors = {"preprocess": 0, "model": 0, "rejected": 0}
+        self._last_error = {}  # kind → message: a repeated failure is logged once, counted in /diagnostics
         self.pub_traj = node.publisher("nav_msgs/msg/Path", "policy/trajectory", "default")
         self.pub_reason = node.publisher("std_msgs/msg/String", "policy/reasoning", "default")
-        self.pub_request = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "control/request", "command")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         node.subscribe("sensor_msgs/msg/Image", camera_topic, self.on_image, "sensor")
         node.subscribe("nav_msgs/msg/Path", "navigation/route", self.on_route, "latched")
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry", self.on_odometry, "sensor")
-        # steering angle and acceleration: odometry has no field for them; the model reads both
-        node.subscribe("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", self.on_drive_status, "default")
         self._measured = (0.0, 0.0)  # (accel_mps2, steer_rad) from the vehicle's CAN feedback
         node.timer(1.0 / cfg.control_rate_hz, self.on_control)
         node.timer(1.0, self.on_diagnostics)
 
     def on_route(self, m) -> None:
-        if self.fusion.set_route(convert.path_to_route(m), self.node.now_s()):
+        route = convert.path_to_route(m)
+        if self.fusion.set_route(route, self.node.now_s()):
             self.errors["rejected"] += 1
-
-    def on_drive_status(self, m) -> None:
-        self._measured = (float(m.drive.acceleration), float(m.drive.steering_angle))
+        else:
+            self._route = route
 
     def on_odometry(self, m) -> None:
         accel_mps2, steer_rad = self._measured
         ego = replace(convert.odometry_to_ego(m), accel_mps2=accel_mps2, steer_rad=steer_rad)
-        if self.fusion.add_odometry(ego, self.node.now_s()) is None:
-            self._ego = ego
+        if self.fusion.add_odometry(ego, self.node.now_s()) is not None:
+            return
+        self._ego = ego
+        if self._route is not None:
+            self.route_problem = route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m,
+                                               self.cfg.route_corridor_m) or ""
+            if not self.route_problem:  # the gate's route watchdog: fed while the car is on the route
+                self.channel.send(Record(Kind.ROUTE, self._route.stamp_s))
+
+    def _failed(self, kind: str, message: str, level: str = "warning") -> None:
+        self.errors[kind] += 1
+        if self._last_error.get(kind) != message:
+            self._last_error[kind] = message
+            getattr(self.node.log(), level)("%s (repeats are counted in /diagnostics: %s_errors)", message, kind)
 
     def on_image(self, m) -> None:
         now = self.node.now_s()
@@ -64,32 +84,35 @@ class PolicyNode:
         try:
             out = self.pipeline.infer(obs)
         except PreprocessError as exc:
-            self.errors["preprocess"] += 1
-            self.node.log().warning("bad camera frame: %s", exc)
+            self._failed("preprocess", f"bad camera frame: {exc}")
             return
         except Exception as exc:  # the vehicle interface's policy watchdog handles the silence
-            self.errors["model"] += 1
-            self.node.log().error("model failed: %s", exc)
+            self._failed("model", f"model failed: {exc}", "error")
             return
-        self.pub_traj.publish(convert.policy_to_path(out))  # a NaN trajectory is for the gate to judge
+        self._last_error.pop("preprocess", None)
+        self.channel.send(Record(Kind.OUTPUT, obs.stamp_s, 1.0 if out.is_finite() else 0.0))
+        self.pub_traj.publish(convert.policy_to_path(out))
         if out.reasoning_text:
             self.pub_reason.publish(convert.text(out.reasoning_text))
 
     def on_control(self) -> None:
+        for record in self.channel.poll():
+            if record.kind is Kind.DRIVE:
+                self._measured = (record.c, record.b)
         out = self.pipeline.latest
         if self._ego is None or out is None or not out.is_finite():
             return
         req = self.pipeline.control(self._ego, self.node.now_s(), 1.0 / self.cfg.control_rate_hz)
         if req is not None:
-            self.pub_request.publish(convert.request_to_ackermann(req))
+            self.channel.send(Record(Kind.REQUEST, req.source_stamp_s, req.steer_rad, req.accel_mps2))
 
     def on_diagnostics(self) -> None:
         extra = {"provider": getattr(getattr(self.pipeline.policy, "student", None), "provider", "n/a"),
                  **{f"{k}_errors": v for k, v in self.errors.items()},
-                 "waiting_for": self.fusion.waiting_for}
+                 "waiting_for": self.fusion.waiting_for, "route": self.route_problem or "ok",
+                 "command_channel_dropped": self.channel.dropped}
         for stage, stats in self.pipeline.latency.items():
             if stats.count:
                 extra[f"{stage}_p50_ms"] = f"{stats.percentile_ms(50):.3f}"
                 extra[f"{stage}_p99_ms"] = f"{stats.percentile_ms(99):.3f}"
         self.pub_diag.publish(convert.diagnostics(self.node.now_s(), "policy", None, {}, extra))
-

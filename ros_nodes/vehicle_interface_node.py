@@ -1,102 +1,149 @@
 """Vehicle interface node: safety gate + CAN sender / feedback receiver + decoded vehicle status.
 
-The gate watches camera_info (published with every camera frame, so no image crosses into this
-process), route, odometry, the policy's trajectories and the actuator requests. Its clock is
-monotonic; message stamps only serve the clock-jump check. On shutdown it sends MRM / disengage
-frames before the process exits.
+The 100 Hz control loop runs on a thread of its own (real-time priority, its own CPU and locked memory
+where the box allows), never on the executor: message handling, publishing and diagnostics can be late
+without the gate or the CAN frames being late. Subscriptions here decode headers only and hand the gate a
+stamp under a short lock.
+
+Actuator requests, the policy's output heartbeat and the route check arrive on the local command channel
+(transport/command_channel.py), not on a DDS topic another host could write to; the measured drive state
+goes back on it. The gate's clock is monotonic; message stamps only serve the clock-jump check. On
+shutdown it sends MRM / disengage frames before the process exits.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
-from vehicle_runtime.realtime import set_realtime_priority
+from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
+from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport.command_channel import CommandServer, Kind, Record
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
-from vehicle_runtime.types import EgoState, Pose2D
+from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D
 from vehicle_runtime.vehicle_interface import VehicleInterface
 
 from . import convert
 
 ENGAGE_WORDS = ("engage", "disengage", "reset")
+STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor
 
 
 class VehicleInterfaceNode:
-    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None):
+    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None,
+                 channel: CommandServer | None = None):
         self.node, self.cfg = node, cfg
-        refused = set_realtime_priority(cfg.realtime_priority)
-        if refused:
-            node.log().warning(refused)
         self.bus = bus or open_bus(cfg.bus)
+        self.channel = channel or CommandServer(command_channel.address(node.namespace))
         self.gate = SafetyGate(safety or cfg.safety, clock_s=time.monotonic())
         self.vi = VehicleInterface(self.bus, self.gate, Codec(load_dbc(cfg.dbc_path)), cfg.max_command_age_s)
+        self.lock = threading.Lock()  # the gate between the control thread and the executor's callbacks
+        self.loop = PeriodicLoop(1.0 / cfg.control_rate_hz)
+        self._stop = threading.Event()
         self._tick = 0
+        self._logged_transitions = 0
         self.pub_cmd = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/command", "command")
         self.pub_status = node.publisher("nav_msgs/msg/Odometry", "vehicle/status", "default")
         self.pub_drive = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
-        feed = self.gate.feed
         node.subscribe("sensor_msgs/msg/CameraInfo", "camera/camera_info",
-                       lambda m: feed("camera", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor", header_only=True)
-        node.subscribe("nav_msgs/msg/Path", "navigation/route",
-                       lambda m: feed("route", time.monotonic(), stamp_to_s(m.header.stamp)), "latched", header_only=True)
+                       lambda m: self._feed("camera", stamp_to_s(m.header.stamp)), "sensor", header_only=True)
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry",
-                       lambda m: feed("odometry", time.monotonic(), stamp_to_s(m.header.stamp)), "sensor",
-                       header_only=True)
-        node.subscribe("nav_msgs/msg/Path", "policy/trajectory", self.on_trajectory, "default")
-        node.subscribe("ackermann_msgs/msg/AckermannDriveStamped", "control/request", self.on_request, "command")
+                       lambda m: self._feed("odometry", stamp_to_s(m.header.stamp)), "sensor", header_only=True)
         node.subscribe("std_msgs/msg/String", "vehicle/engage", self.on_engage, "default")
-        node.timer(1.0 / cfg.control_rate_hz, self.on_tick)
+        node.timer(1.0 / STATUS_RATE_HZ, self.on_status)
         node.timer(1.0, self.on_diagnostics)
+        self.thread = threading.Thread(target=self._run, name="control_loop", daemon=True)
+        self.thread.start()
 
-    def on_trajectory(self, m) -> None:
-        self.gate.policy_output(convert.path_is_finite(m), time.monotonic(), stamp_to_s(m.header.stamp))
-
-    def on_request(self, m) -> None:
-        self.gate.set_request(convert.ackermann_to_request(m, time.monotonic()), time.monotonic())
+    # --- executor side ----------------------------------------------------------------------
+    def _feed(self, name: str, stamp_s: float) -> None:
+        with self.lock:
+            self.gate.feed(name, time.monotonic(), stamp_s)
 
     def on_engage(self, m) -> None:
         word = m.data.strip().lower()
-        if word == "engage":
-            self.gate.request_engage()
-        elif word == "disengage":
-            self.gate.request_disengage()
-        elif word == "reset":
-            self.gate.reset()
-        else:
+        with self.lock:
+            if word == "engage":
+                self.gate.request_engage()
+            elif word == "disengage":
+                self.gate.request_disengage()
+            elif word == "reset":
+                self.gate.reset()
+        if word not in ENGAGE_WORDS:
             self.node.log().warning("vehicle/engage: '%s' is not one of %s", m.data, ENGAGE_WORDS)
 
-    def on_tick(self) -> None:
-        seen = len(self.gate.sm.transitions)
-        status = self.vi.tick(time.monotonic())
-        for t in self.gate.sm.transitions[seen:]:
+    def on_status(self) -> None:
+        with self.lock:
+            status, fb = self.vi.last_status, self.gate.feedback
+            transitions = self.gate.sm.transitions[self._logged_transitions:]
+            self._logged_transitions += len(transitions)
+            yaw_rate = self.vi.parser.yaw_rate_radps()
+        for t in transitions:
             self.node.log().info("safety state %s -> %s: %s", t.before.name, t.after.name, t.reason)
-        fb = self.gate.feedback
+        if status is None:
+            return
         t = self.node.now_s()
         self.pub_cmd.publish(convert.command_to_ackermann(status.command, t, fb.speed_mps))
-        self._tick += 1
-        if self._tick == 1:
-            notify("READY=1")
-        if self._tick % 10 == 0:  # 10 Hz from the control loop itself: a hung loop stops the pings
-            notify(f"WATCHDOG=1\nSTATUS={status.state.name}")
-        if self._tick % 2 == 0 and fb.valid:
-            ego = EgoState(t, Pose2D(0.0, 0.0, 0.0), fb.speed_mps, self.vi.parser.yaw_rate_radps(), fb.accel_mps2,
-                           fb.steer_rad)
+        if fb.valid:
+            ego = EgoState(t, Pose2D(0.0, 0.0, 0.0), fb.speed_mps, yaw_rate, fb.accel_mps2, fb.steer_rad)
             self.pub_status.publish(convert.ego_to_odometry(ego, "base_link"))
             self.pub_drive.publish(convert.ego_to_drive_status(ego))
 
     def on_diagnostics(self) -> None:
-        status = self.vi.last_status
+        with self.lock:
+            status = self.vi.last_status
+            extra = {"can_frames_sent": self.vi.frames_sent, "can_feedback_errors": dict(self.vi.parser.errors),
+                     "can_error_frames": self.vi.health.error_frames,
+                     "filters_active": ",".join(self.gate.last_filters),
+                     "command_channel_peers": len(self.channel.peers),
+                     "command_channel_refused_peers": self.channel.refused_peers,
+                     "command_channel_malformed": self.channel.malformed,
+                     "control_lateness_p99_ms": f"{self.loop.jitter.percentile_ms(99):.3f}"
+                     if self.loop.jitter.count else "",
+                     "control_deadline_misses": self.loop.deadline_misses}
         if status is None:
             return
-        extra = {"can_frames_sent": self.vi.frames_sent, "can_feedback_errors": dict(self.vi.parser.errors),
-                 "can_error_frames": self.vi.health.error_frames, "filters_active": ",".join(self.gate.last_filters)}
         self.pub_diag.publish(convert.diagnostics(self.node.now_s(), "vehicle_interface", status,
                                                   dict(self.cfg.safety.timeouts_s), extra))
 
+    # --- control thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        for refused in isolate_control_thread(self.cfg.realtime_priority, self.cfg.control_cpu, self.cfg.lock_memory):
+            self.node.log().warning(refused)
+        self.loop.run(self.on_tick, stop=self._stop)
+
+    def apply(self, record: Record, now_s: float) -> None:
+        """A record from the policy (called with the lock held)."""
+        if record.kind is Kind.REQUEST:
+            self.gate.set_request(ActuatorRequest(now_s, record.b, record.c, source_stamp_s=record.a), now_s)
+        elif record.kind is Kind.OUTPUT:
+            self.gate.policy_output(record.b > 0.5, now_s, record.a)
+        elif record.kind is Kind.ROUTE:
+            self.gate.feed("route", now_s, record.a)
+
+    def on_tick(self, now_s: float) -> None:
+        with self.lock:
+            for record in self.channel.poll():
+                self.apply(record, now_s)
+            status = self.vi.tick(now_s)
+            fb = self.gate.feedback
+        self._tick += 1
+        if self._tick % 2 == 0 and fb.valid:
+            self.channel.send(Record(Kind.DRIVE, fb.speed_mps, fb.steer_rad, fb.accel_mps2))
+        if self._tick == 1:
+            notify("READY=1")
+        if self._tick % 10 == 0:  # 10 Hz from the control loop itself: a hung loop stops the pings
+            notify(f"WATCHDOG=1\nSTATUS={status.state.name}")
+
     def shutdown(self) -> None:
-        self.vi.shutdown(time.monotonic())
+        self._stop.set()
+        self.thread.join(1.0)
+        with self.lock:
+            self.vi.shutdown(time.monotonic())
         self.bus.shutdown()
+        self.channel.close()

@@ -1,7 +1,11 @@
 """The whole graph across processes: the three nodes (via `vehicle-runtime up`, or one process per
 node so one can be killed) + the simulator on DDS topics and a `udp_multicast` CAN bus.
 
-    python -m sim_bridge.graph_run [--scenario NAME] [--duration S] [--kill-policy-after S] [--json]
+    python -m sim_bridge.graph_run [--transport dds|rclpy] [--scenario NAME] [--duration S]
+                                   [--kill-policy-after S] [--json]
+
+With --transport rclpy the nodes run on rclpy (one process each, as `ros2 launch` starts them) and the
+simulator stays on our DDS transport: the images, route and odometry cross vendors on the wire.
 
 Run it in a network namespace whose loopback carries multicast (tools/in_loopback_netns.sh).
 Prints one JSON object: the simulator's summary, the safety states seen on the bus, and with
@@ -52,15 +56,17 @@ def main() -> int:
     ap.add_argument("--scenario", default="curvy_road")
     ap.add_argument("--duration", type=float)
     ap.add_argument("--kill-policy-after", type=float)
+    ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
     ap.add_argument("--camera-size", default="640x360", help="rendered camera size (the 720p path is measured by "
                     "bench/transport.py; a 2-core machine runs the whole graph at 640x360)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
-    if args.kill_policy_after is None:
+    node_args = ["--transport", args.transport, *NODE_ARGS[2:]]
+    if args.kill_policy_after is None and args.transport == "dds":
         procs = {"up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:]], env=env)}
     else:
-        procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *NODE_ARGS], env=env)
+        procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *node_args], env=env)
                  for n in ("fusion", "policy", "vehicle_interface")}
     stop, states = threading.Event(), []
     observer = threading.Thread(target=_observe, args=(stop, states), daemon=True)

@@ -74,6 +74,9 @@ class RuntimeConfig:
     max_command_age_s: float
     safety: SafetyParams
     config_dir: Path
+    control_cpu: int = -1  # the vehicle interface's control thread pinned here (-1: not pinned)
+    lock_memory: bool = False  # mlockall in the vehicle interface process
+    route_corridor_m: float = 5.0  # the route stays valid while the ego is this close to it
 
 
 def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
@@ -98,6 +101,9 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
         max_command_age_s=v["max_command_age_s"],
         safety=safety_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])).wheelbase_m, str(config_dir)),
         config_dir=config_dir,
+        control_cpu=v.get("control_cpu", -1),
+        lock_memory=v.get("lock_memory", False),
+        route_corridor_m=p.get("route_corridor_m", 5.0),
     )
 
 

@@ -10,7 +10,6 @@ pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed
 
 from ros_nodes import convert  # noqa: E402
 from vehicle_runtime.transport import msgs  # noqa: E402
-from vehicle_runtime.transport.ros import rclpy_available  # noqa: E402
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D, Route  # noqa: E402
 
 
@@ -31,33 +30,35 @@ def test_conversions_round_trip():
     assert not convert.path_is_finite(bad) and not convert.path_is_finite(msgs.new("nav_msgs/msg/Path"))
 
 
-def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
-    """Real policy node + real student on Cyclone DDS, fed by a publisher in the same process."""
+def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_command_channel():
+    """Real policy node + real student on Cyclone DDS, fed by a publisher in the same process; requests,
+    output heartbeats and route checks reach a command-channel server (the vehicle interface's end)."""
     from ros_nodes.policy_node import PolicyNode
     from vehicle_runtime import synthetic
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport import command_channel
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
     cfg = load_runtime_config()
     participant, executor = DdsParticipant(23), Executor()
-    PolicyNode(DdsNode("policy", participant, executor, "t"), cfg, Pipeline.from_config(cfg))
+    server = command_channel.CommandServer(command_channel.address("t", 23))
+    PolicyNode(DdsNode("policy", participant, executor, "t"), cfg, Pipeline.from_config(cfg),
+               channel=command_channel.CommandClient(command_channel.address("t", 23)))
     out = queue.Queue()
     for typename, topic in (("nav_msgs/msg/Path", "t/policy/trajectory"), ("std_msgs/msg/String", "t/policy/reasoning"),
-                            ("ackermann_msgs/msg/AckermannDriveStamped", "t/control/request"),
                             ("diagnostic_msgs/msg/DiagnosticArray", "diagnostics")):
-        participant.subscribe(typename, topic, lambda m, k=topic: out.put((k, m)),
-                              "command" if "request" in topic else "default")
+        participant.subscribe(typename, topic, lambda m, k=topic: out.put((k, m)), "default")
     cam = participant.publisher("sensor_msgs/msg/Image", "t/camera/image_raw", "sensor")
     odom = participant.publisher("nav_msgs/msg/Odometry", "t/navigation/odometry", "sensor")
     route_pub = participant.publisher("nav_msgs/msg/Path", "t/navigation/route", "latched")
     route = synthetic.curved_route()
     route_pub.publish(convert.route_to_path(Route(time.time(), route.points_xy_m)))
-    seen = {}
+    seen, records = {}, {}
     frames = synthetic.frames("front", 1280, 720, 200, 20.0)
     deadline = time.monotonic() + 60
-    while len(seen) < 4 and time.monotonic() < deadline:
+    while (len(seen) < 3 or len(records) < 3) and time.monotonic() < deadline:
         now = time.time()
         frame = next(frames)
         odom.publish(convert.ego_to_odometry(EgoState(now, synthetic.odometry_along(route, 1.0, 8.0).pose, 8.0)))
@@ -68,46 +69,79 @@ def test_policy_node_publishes_trajectory_reasoning_and_requests_over_dds():
         while not out.empty():
             topic, m = out.get()
             seen.setdefault(topic, m)
+        for r in server.poll():
+            records.setdefault(r.kind, r)
     participant.close()
-    assert set(seen) == {"t/policy/trajectory", "t/policy/reasoning", "t/control/request", "diagnostics"}, list(seen)
+    server.close()
+    assert set(seen) == {"t/policy/trajectory", "t/policy/reasoning", "diagnostics"}, list(seen)
     values = {kv.key: kv.value for st in seen["diagnostics"].status for kv in st.values}
     assert values["provider"] == "CPUExecutionProvider" and "session_run_p99_ms" in values
     assert len(seen["t/policy/trajectory"].poses) == 10
     assert seen["t/policy/reasoning"].data.startswith(("following the lane", "turning left at the junction"))
-    assert np.isfinite(seen["t/control/request"].drive.acceleration)
+    kinds = command_channel.Kind
+    assert set(records) == {kinds.REQUEST, kinds.OUTPUT, kinds.ROUTE}, records
+    assert np.isfinite(records[kinds.REQUEST].c) and records[kinds.OUTPUT].b == 1.0
 
 
 def test_policy_node_gives_the_model_the_measured_steering_and_acceleration():
     """nav_msgs/Odometry has no steering angle or acceleration, but the student reads both: the vehicle
-    interface publishes them from CAN feedback on vehicle/status/drive and the policy node merges them."""
+    interface sends them from CAN feedback on the command channel and the policy node merges them."""
     from ros_nodes.policy_node import PolicyNode
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport import command_channel
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
     cfg = load_runtime_config()
     participant = DdsParticipant(24)
+    server = command_channel.CommandServer(command_channel.address("t", 24))
     try:
-        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg))
-        measured = EgoState(time.time(), Pose2D(0.0, 0.0, 0.0), 7.0, 0.1, accel_mps2=-1.25, steer_rad=0.08)
-        node.on_drive_status(convert.ego_to_drive_status(measured))
+        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg),
+                          channel=command_channel.CommandClient(command_channel.address("t", 24)))
+        node.on_control()  # connects
+        server.poll()  # accepts
+        server.send(command_channel.Record(command_channel.Kind.DRIVE, 7.0, 0.08, -1.25))
+        node.on_control()
         node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), Pose2D(3.0, 1.0, 0.2), 7.0, 0.1)))
         assert node._ego.steer_rad == pytest.approx(0.08) and node._ego.accel_mps2 == pytest.approx(-1.25)
         assert node._ego.pose.x_m == 3.0 and node._ego.speed_mps == 7.0
     finally:
         participant.close()
+        server.close()
 
 
-@pytest.mark.skipif(not rclpy_available(), reason="rclpy is not installed (needs a sourced ROS 2)")
-def test_rclpy_message_conversion_round_trip():
-    from vehicle_runtime.transport.ros import from_ros, to_ros
+def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on_it():
+    """Autoware's mission planner and Nav2 publish the route once (transient local): its age means nothing.
+    The policy vouches for the route while the ego is on its corridor and before its end."""
+    from ros_nodes.policy_node import PolicyNode
+    from vehicle_runtime import synthetic
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
 
-    m = convert.camera_info(1.5, 640, 480, 320.0)
-    back = from_ros(to_ros(m), "sensor_msgs/msg/CameraInfo")
-    assert back.k == m.k and back.width == 640 and back.header.stamp.sec == 1
-    img = msgs.new("sensor_msgs/msg/Image", height=1, width=2, encoding="rgb8", step=6, data=bytes(range(6)))
-    assert bytes(from_ros(to_ros(img), "sensor_msgs/msg/Image").data) == bytes(range(6))
+    cfg = load_runtime_config()
+    participant = DdsParticipant(26)
+    server = command_channel.CommandServer(command_channel.address("t", 26))
+    try:
+        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg),
+                          channel=command_channel.CommandClient(command_channel.address("t", 26)))
+        route = synthetic.curved_route()
+        node.on_route(convert.route_to_path(Route(100.0, route.points_xy_m)))  # once, stamped long ago
+        on_route = [synthetic.odometry_along(route, t, 8.0) for t in np.arange(0.0, 10.0, 0.5)]
+        for ego in on_route:
+            node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), ego.pose, 8.0)))
+        fed = [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
+        assert len(fed) == len(on_route) and all(r.a == 100.0 for r in fed)
+        off = on_route[-1].pose
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), Pose2D(off.x_m, off.y_m + 20.0, 0.0), 8.0)))
+        assert not [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
+        assert "from the route" in node.route_problem
+    finally:
+        participant.close()
+        server.close()
 
 
 def test_gate_diagnostics_list_every_watchdog_and_the_state():
@@ -139,8 +173,7 @@ def test_software_engage_request_reaches_the_gate(tmp_path):
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = load_runtime_config()
-    cfg = dataclasses.replace(cfg, realtime_priority=0)
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(), Executor()
     node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "req"), cfg,
                                 bus=open_bus(BusConfig("virtual", "engage-test")))
@@ -172,7 +205,7 @@ def test_vehicle_interface_pings_the_systemd_watchdog_from_its_loop(tmp_path, mo
     server.bind(path)
     server.setblocking(False)
     monkeypatch.setenv("NOTIFY_SOCKET", path)
-    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0)
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(), Executor()
     node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "wd"), cfg,
                                 bus=open_bus(BusConfig("virtual", "watchdog-test")))
@@ -213,4 +246,41 @@ def test_a_node_behind_on_a_sensor_topic_gets_the_newest_messages_only():
             executor.spin_once(0.0)
         assert got == [str(i) for i in range(7, 12)]
     finally:
+        participant.close()
+
+
+def test_the_control_loop_runs_on_its_own_thread_while_the_executor_is_stuck():
+    """The executor never spins here (as if a 400-pose route or an image held it): the control thread still
+    puts heartbeats on the bus at the control rate and applies requests from the command channel."""
+    import cantools
+
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime.can import BusConfig, default_dbc_path, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
+    heartbeat = cantools.database.load_file(str(default_dbc_path())).get_message_by_name("HEARTBEAT").frame_id
+    listener = open_bus(BusConfig("virtual", "loop-thread-test"))
+    participant = DdsParticipant(27)
+    server = command_channel.CommandServer(command_channel.address("loop", 27))
+    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, Executor(), "loop"), cfg,
+                                bus=open_bus(BusConfig("virtual", "loop-thread-test")), channel=server)
+    client = command_channel.CommandClient(command_channel.address("loop", 27))
+    try:
+        client.send(command_channel.Record(command_channel.Kind.REQUEST, 5.0, 0.02, 0.5))
+        beats, start = 0, time.monotonic()
+        while time.monotonic() - start < 1.0:
+            frame = listener.recv(timeout=0.05)
+            beats += frame is not None and frame.arbitration_id == heartbeat
+        with node.lock:
+            request = node.gate._request
+        assert beats >= 50, beats  # 100 expected; a stuck loop would send none
+        assert request is not None and (request.steer_rad, request.accel_mps2, request.source_stamp_s) == (0.02, 0.5, 5.0)
+    finally:
+        node.shutdown()
+        client.close()
+        listener.shutdown()
         participant.close()

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import functools
 import os
-import struct
 import threading
 from typing import Callable, Dict, Optional
 
 from . import shm, shm_images
-from .cdr import CdrWriter, deserialize, deserialize_header
+from .cdr import CdrWriter
+from .decode import STAMP, STAMP_AT, make_decoder
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type, s_to_stamp, starts_with_header
 
-_STAMP = struct.Struct("<iI")  # builtin_interfaces/Time right after the 4-byte encapsulation header
-_STAMP_AT = 4
-_AFTER_STAMP = _STAMP_AT + _STAMP.size  # where the rest of a header-first message starts
 QOS_PROFILES = ("sensor", "default", "latched", "command")
 QOS_DEPTH = {"sensor": 5, "default": 10, "latched": 1, "command": 1}  # KeepLast history depth (ROS 2 profiles)
 
@@ -213,26 +210,8 @@ class DdsParticipant:
         if typename == shm_images.IMAGE and self.shm_host and ros_topic and not header_only:
             return shm_images.subscribe(self, name, callback, profile, node)
 
-        last = {"body": None, "msg": None}
-        restampable = profile == "latched" and starts_with_header(typename)
-
-        def decode(data, _info):
-            if header_only:
-                callback(Msg(_type=typename, header=deserialize_header(data)))
-                return
-            if restampable:  # a state re-sent with only a new stamp (Restamped, e.g. a 400-pose route every
-                body = bytes(data[_AFTER_STAMP:])  # second) is not decoded again: 10-60 ms of the GIL
-                if body == last["body"]:
-                    header = deserialize_header(data)
-                    msg = Msg(**{**vars(last["msg"]), "header": header})
-                else:
-                    msg = deserialize(typename, data)
-                    last["body"], last["msg"] = body, msg
-                callback(msg)
-                return
-            callback(deserialize(typename, data))
-
-        return self.subscribe_raw(typename, name, decode, profile, node, ros_topic)
+        decode = make_decoder(typename, profile, header_only)
+        return self.subscribe_raw(typename, name, lambda data, _info: callback(decode(data)), profile, node, ros_topic)
 
     def subscribe_raw(self, typename: str, name: str, on_sample: Callable[[bytes, object], None],
                       profile: str = "default", node: Optional[tuple] = None, ros_topic: bool = True,
@@ -312,5 +291,5 @@ class Restamped:
 
     def publish(self, t_s: float) -> None:
         stamp = s_to_stamp(t_s)
-        _STAMP.pack_into(self.data, _STAMP_AT, stamp.sec, stamp.nanosec)  # header.stamp
+        STAMP.pack_into(self.data, STAMP_AT, stamp.sec, stamp.nanosec)  # header.stamp
         self.publisher.publish_cdr(self.data)

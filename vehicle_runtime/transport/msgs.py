@@ -77,6 +77,9 @@ DEFINITIONS = {
     "ackermann_msgs/msg/AckermannDrive": "float32 steering_angle\nfloat32 steering_angle_velocity\nfloat32 speed\n"
                                          "float32 acceleration\nfloat32 jerk\n",
     "ackermann_msgs/msg/AckermannDriveStamped": "std_msgs/Header header\nAckermannDrive drive\n",
+    # ours: rmw_cyclonedds parses a type hash from every endpoint it discovers, ROS topic or not
+    SHM_IMAGE: "std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\n"
+               "uint32 step\nstring segment\nuint32 slot\nuint64 sequence\nuint32 size\n",
 }
 
 PRIMITIVES = {  # name → (struct format, size)

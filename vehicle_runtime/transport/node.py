@@ -26,6 +26,7 @@ class Publisher(Protocol):
 
 class NodeHandle(Protocol):
     name: str
+    namespace: str  # without leading or trailing '/'
 
     def publisher(self, typename: str, topic: str, profile: str = "default") -> Publisher: ...
 

@@ -1,20 +1,42 @@
 """The same node API on rclpy, for boxes with ROS 2 (Humble, Jazzy, …). rclpy is imported only when
-these functions run, never when the core is imported. Messages convert field by field between our
-`Msg` and the generated rclpy classes, following the same field lists (`msgs.TYPES`)."""
+these functions run, never when the core is imported.
+
+Messages cross rclpy as CDR bytes, as on the DDS transport: subscriptions are raw (`raw=True`) and
+decoded by our codec (`header_only` honoured), publishers are handed our encoded bytes. rclpy never
+builds Python message objects field by field (a 400-pose Path cost milliseconds of the executor and
+the GIL), and the generated classes serve only as type support, imported by name (no
+rosidl_runtime_py). A type whose package is not installed (ackermann_msgs on a bare install) is
+reported once and its topic left out.
+"""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 from typing import Callable, List
 
-from .msgs import PRIMITIVES, TYPES, Msg, parse_type
+from ..realtime import GarbageCollector, quiet_garbage_collector
+from .cdr import CdrWriter
+from .decode import make_decoder
+from .msgs import Msg
+
+_log = logging.getLogger(__name__)
 
 
 def rclpy_available() -> bool:
     return importlib.util.find_spec("rclpy") is not None
 
 
-def _qos(profile: str):
+def message_class(typename: str):
+    """The generated class of 'pkg/msg/Type' (its type support), or None if the package is not installed."""
+    pkg, sub, name = typename.split("/")
+    try:
+        return getattr(importlib.import_module(f"{pkg}.{sub}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def qos_profile(profile: str):
     from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                            qos_profile_sensor_data)
 
@@ -28,49 +50,14 @@ def _qos(profile: str):
     return QoSProfile(depth=10)
 
 
-def _cls(typename: str):
-    from rosidl_runtime_py.utilities import get_message
-
-    return get_message(typename)
-
-
-def to_ros(msg: Msg):
-    out = _cls(msg._type)()
-    for name, spec in TYPES[msg._type]:
-        value = getattr(msg, name)
-        base, kind, _ = parse_type(spec)
-        if kind == "one":
-            setattr(out, name, to_ros(value) if base in TYPES else value)
-        elif base in ("uint8", "byte"):
-            setattr(out, name, bytes(value))
-        elif base in PRIMITIVES or base == "string":
-            setattr(out, name, list(value))
-        else:
-            setattr(out, name, [to_ros(v) for v in value])
-    return out
-
-
-def from_ros(ros_msg, typename: str) -> Msg:
-    fields = {}
-    for name, spec in TYPES[typename]:
-        value = getattr(ros_msg, name)
-        base, kind, _ = parse_type(spec)
-        if kind == "one":
-            fields[name] = from_ros(value, base) if base in TYPES else value
-        elif base in ("uint8", "byte"):
-            fields[name] = memoryview(value).cast("B") if not isinstance(value, (bytes, bytearray)) else value
-        elif base in PRIMITIVES or base == "string":
-            fields[name] = list(value)
-        else:
-            fields[name] = [from_ros(v, base) for v in value]
-    return Msg(_type=typename, **fields)
-
-
 class _Logger:
-    """logging.Logger's warning/error/info on top of rclpy's logger."""
+    """logging.Logger's debug/info/warning/error on top of rclpy's logger."""
 
     def __init__(self, rcl_logger):
         self._l = rcl_logger
+
+    def debug(self, fmt, *args):
+        self._l.debug(fmt % args if args else fmt)
 
     def info(self, fmt, *args):
         self._l.info(fmt % args if args else fmt)
@@ -82,29 +69,65 @@ class _Logger:
         self._l.error(fmt % args if args else fmt)
 
 
-class _Publisher:
-    def __init__(self, pub):
-        self._pub = pub
+class RawPublisher:
+    """Publishes our CDR encoding of a `Msg` (rclpy's publish takes serialized bytes as they are)."""
+
+    def __init__(self, pub, typename: str):
+        self._pub, self.typename = pub, typename
+        self._out = CdrWriter()  # reused: no fresh multi-MB buffer per image
+
+    def encode(self, msg: Msg) -> bytes:
+        return bytes(self._out.encode(self.typename, msg, align_to=4))
 
     def publish(self, msg: Msg) -> None:
-        self._pub.publish(to_ros(msg))
+        self._pub.publish(self.encode(msg))
+
+
+class MissingTypePublisher:
+    """Stands in for a topic whose message package is not installed: counts what it could not send."""
+
+    def __init__(self, typename: str):
+        self.typename, self.dropped = typename, 0
+
+    def publish(self, msg: Msg) -> None:
+        self.dropped += 1
 
 
 class RclpyNode:
-    def __init__(self, name: str, use_sim_time: bool = False):
+    def __init__(self, name: str, use_sim_time: bool = False, namespace: str = ""):
         from rclpy.node import Node
         from rclpy.parameter import Parameter
 
         self.name = name
-        self.node = Node(name, parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)])
+        kwargs = {"namespace": namespace} if namespace else {}
+        self.node = Node(name, parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)],
+                         automatically_declare_parameters_from_overrides=False, **kwargs)
+        self.namespace = self.node.get_namespace().strip("/")
         self._log = _Logger(self.node.get_logger())
+        self.missing_types: List[str] = []
+
+    def _type(self, typename: str, topic: str):
+        cls = message_class(typename)
+        if cls is None and typename not in self.missing_types:
+            self.missing_types.append(typename)
+            pkg = typename.split("/")[0]
+            self._log.warning("%s is not installed (apt install ros-$ROS_DISTRO-%s): topic '%s' left out", pkg,
+                              pkg.replace("_", "-"), topic)
+        return cls
 
     def publisher(self, typename: str, topic: str, profile: str = "default"):
-        return _Publisher(self.node.create_publisher(_cls(typename), topic, _qos(profile)))
+        cls = self._type(typename, topic)
+        if cls is None:
+            return MissingTypePublisher(typename)
+        return RawPublisher(self.node.create_publisher(cls, topic, qos_profile(profile)), typename)
 
     def subscribe(self, typename: str, topic: str, callback: Callable[[Msg], None], profile: str = "default",
-                  header_only: bool = False) -> None:  # rclpy has decoded it already: header_only is moot
-        self.node.create_subscription(_cls(typename), topic, lambda m: callback(from_ros(m, typename)), _qos(profile))
+                  header_only: bool = False) -> None:
+        cls = self._type(typename, topic)
+        if cls is None:
+            return
+        decode = make_decoder(typename, profile, header_only)
+        self.node.create_subscription(cls, topic, lambda data: callback(decode(data)), qos_profile(profile), raw=True)
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.node.create_timer(period_s, callback)
@@ -116,17 +139,36 @@ class RclpyNode:
         return self._log
 
 
-def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = ()) -> int:
+def middleware_defaults() -> None:
+    """Before rclpy.init: discovery kept on this host unless the user set a range (HIL sets SUBNET), and
+    our Fast DDS profile (4 MB socket buffers for images) unless the user set one."""
+    import os
+
+    from ..paths import share_dir
+
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if not (os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")):
+        profile = share_dir() / "config" / "fastdds.xml"
+        if profile.is_file():
+            os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(profile)
+
+
+def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = (),
+              namespace: str = "") -> int:
     """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy);
     `ros_args` (from `--ros-args` on) carry the launch file's remappings and parameters."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.impl.implementation_singleton import rclpy_implementation
 
+    RCLError = rclpy_implementation.RCLError
+
+    middleware_defaults()
     rclpy.init(args=["vehicle_runtime", *ros_args])
     handles, nodes = [], []
     try:
         def handle_for(name):
-            h = RclpyNode(name if len(names) == 1 else f"{name}_node", use_sim_time)
+            h = RclpyNode(name if len(names) == 1 else f"{name}_node", use_sim_time, namespace)
             handles.append(h)
             return h
 
@@ -134,9 +176,15 @@ def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: L
         executor = SingleThreadedExecutor()
         for h in handles:
             executor.add_node(h.node)
+        if handles:
+            handles[0].node.create_timer(1.0, GarbageCollector())
+        quiet_garbage_collector()  # after start-up: collections stay out of the control loop's way
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:  # SIGTERM: rclpy's handler shut the context down while the executor was waiting
+        if rclpy.ok():
+            raise
     finally:
         for node in nodes:
             if hasattr(node, "shutdown"):
