@@ -15,11 +15,17 @@ Arguments (all optional):
   config_dir         folder with the *.param.yaml files                (share/vehicle_runtime/config)
   single_process     true: the three nodes in one process              (false)
   use_sim_time       take the time from /clock                         (false)
+  discovery_range    ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST keeps the graph on this box;
+                     SUBNET for multi-host HIL                          (LOCALHOST)
+
+Each node's parameters come from config_dir's *.param.yaml as ROS parameters (`ros2 param list /policy`),
+declared read-only from the schemas. Actuator requests never cross DDS: policy and vehicle interface
+talk over a local channel (docs/security.md).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -36,7 +42,9 @@ ARGUMENTS = {
     "config_dir": ("", "folder with the *.param.yaml files (empty: the package's config/)"),
     "single_process": ("false", "run the three nodes in one process"),
     "use_sim_time": ("false", "take the time from /clock"),
+    "discovery_range": ("LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST (this box) or SUBNET (HIL)"),
 }
+NODE_FILES = {"fusion": ["fusion"], "policy": ["policy", "fusion"], "vehicle_interface": ["vehicle_interface"]}
 # Tuned malloc settings: no first-touch page faults for every camera image (DESIGN.md)
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
 
@@ -49,23 +57,38 @@ def _args():
     return out
 
 
+def _param_files(node):
+    """The node's parameter files: config_dir's, or the package's when config_dir is empty."""
+    share_config = PathJoinSubstitution([FindPackageShare("vehicle_runtime"), "config"])
+    folder = PythonExpression(["'", LaunchConfiguration("config_dir"), "' or '", share_config, "'"])
+    return [PathJoinSubstitution([folder, f"{name}.param.yaml"]) for name in NODE_FILES[node]]
+
+
 def generate_launch_description():
     lc = LaunchConfiguration
     remappings = [("camera/image_raw", lc("camera_topic")), ("camera/camera_info", lc("camera_info_topic")),
                   ("navigation/route", lc("route_topic")), ("navigation/odometry", lc("odometry_topic"))]
-    params = [{"use_sim_time": lc("use_sim_time")}]
+    sim_time = {"use_sim_time": lc("use_sim_time")}
     separate = [Node(package="vehicle_runtime", executable=exe, name=name, namespace=lc("namespace"),
-                     arguments=_args(), remappings=remappings, parameters=params, output="screen",
-                     condition=UnlessCondition(lc("single_process")))
+                     arguments=_args(), remappings=remappings, parameters=[*_param_files(name), sim_time],
+                     output="screen", condition=UnlessCondition(lc("single_process")))
                 for exe, name in (("fusion_node", "fusion"), ("policy_node", "policy"),
                                   ("vehicle_interface_node", "vehicle_interface"))]
     # no name= here: a node-name remap would rename all three nodes of the process alike
-    together = Node(package="vehicle_runtime", executable="runtime_nodes", namespace=lc("namespace"), arguments=["all", *_args()], remappings=remappings,
-                    parameters=params, output="screen", condition=IfCondition(lc("single_process")))
+    all_files = [f for node in NODE_FILES for f in _param_files(node)]
+    together = Node(package="vehicle_runtime", executable="runtime_nodes", namespace=lc("namespace"),
+                    arguments=["all", *_args()], remappings=remappings, parameters=[*all_files, sim_time],
+                    output="screen", condition=IfCondition(lc("single_process")))
+    share = PathJoinSubstitution([FindPackageShare("vehicle_runtime")])
     return LaunchDescription([
         *[DeclareLaunchArgument(n, default_value=d, description=t) for n, (d, t) in ARGUMENTS.items()],
         SetEnvironmentVariable("GLIBC_TUNABLES", GLIBC_TUNABLES),
-        SetEnvironmentVariable("VEHICLE_RUNTIME_SHARE", PathJoinSubstitution([FindPackageShare("vehicle_runtime")])),
+        SetEnvironmentVariable("VEHICLE_RUNTIME_SHARE", share),
+        SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", lc("discovery_range")),
+        # 4 MB socket buffers for images (config/fastdds.xml); the nodes keep a profile the user set
+        SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
+                               PythonExpression(["__import__('os').environ.get('FASTRTPS_DEFAULT_PROFILES_FILE') or '",
+                                                 share, "/config/fastdds.xml'"])),
         *separate,
         together,
     ])

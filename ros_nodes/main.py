@@ -10,10 +10,12 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 from vehicle_runtime.can import BusConfig
-from vehicle_runtime.config import ConfigError, load_runtime_config
+from vehicle_runtime.config import ConfigError, RuntimeConfig, load_node_params, load_vehicle_profile, runtime_config
+from vehicle_runtime.paths import share_dir
 from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector
 
@@ -36,18 +38,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def build(names: Sequence[str], handle_for, args) -> List[object]:
-    cfg = load_runtime_config(args.config or None)
+def node_config(params: dict, config_dir: Path, args) -> RuntimeConfig:
+    """The typed configuration with the command line's overrides (the launch file's arguments)."""
+    cfg = runtime_config(params, config_dir)
     if args.vehicle_profile:
-        from vehicle_runtime.config import load_vehicle_profile
-
         cfg = replace(cfg, vehicle=load_vehicle_profile(args.vehicle_profile))
     if args.can_interface or args.can_channel:
         cfg = replace(cfg, bus=BusConfig(args.can_interface or cfg.bus.interface, args.can_channel or cfg.bus.channel,
                                          cfg.bus.bitrate))
+    return cfg
+
+
+def build(names: Sequence[str], handle_for, args) -> List[object]:
+    config_dir = Path(args.config) if args.config else share_dir() / "config"
+    params = load_node_params(config_dir)
     nodes = []
     for name in names:
         handle = handle_for(name)
+        # on rclpy the node's parameters are ROS parameters (declared from the schemas, launch overrides applied)
+        declare = getattr(handle, "declare_parameters", None)
+        cfg = node_config(declare(name, params) if declare else params, config_dir, args)
         if name == "fusion":
             from .fusion_node import FusionNode
             from vehicle_runtime.student import load_manifest

@@ -79,11 +79,22 @@ class RuntimeConfig:
     route_corridor_m: float = 5.0  # the route stays valid while the ego is this close to it
 
 
+def load_node_params(config_dir: Optional[str | Path] = None) -> dict:
+    """{'fusion': {...}, 'policy': {...}, 'vehicle_interface': {...}}: each node's validated parameters."""
+    config_dir = Path(config_dir) if config_dir else share_dir() / "config"
+    return {node: load_params(config_dir / file, node, node) for node, file in NODE_FILES.items()}
+
+
 def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
     config_dir = Path(config_dir) if config_dir else share_dir() / "config"
-    f = load_params(config_dir / NODE_FILES["fusion"], "fusion", "fusion")
-    p = load_params(config_dir / NODE_FILES["policy"], "policy", "policy")
-    v = load_params(config_dir / NODE_FILES["vehicle_interface"], "vehicle_interface", "vehicle_interface")
+    return runtime_config(load_node_params(config_dir), config_dir)
+
+
+def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
+    """The typed configuration from each node's parameters (files, or ROS parameters after overrides)."""
+    f, p, v = params["fusion"], params["policy"], params["vehicle_interface"]
+    for node, values in params.items():
+        validate(values, node, f"{node} parameters")
     return RuntimeConfig(
         fusion=FusionParams(**f),
         model_path=resolve(p["model_path"]),
