@@ -76,6 +76,7 @@ def test_endpoints_announce_ros_type_hashes_and_the_participant_its_enclave(monk
 
     monkeypatch.setenv("ROS_DISTRO", "jazzy")
     p = DdsParticipant(DOMAIN + 1)
+    p.register_node("", "hasher")  # creates the ros_discovery_info writer
     p.publisher("sensor_msgs/msg/Image", "hash/image", "sensor")
     want = rosbags_typesys.get_typestore(rosbags_typesys.Stores.ROS2_JAZZY).hash_rihs01("sensor_msgs/msg/Image")
     pubs = BuiltinDataReader(p.participant, BuiltinTopicDcpsPublication)
@@ -86,6 +87,14 @@ def test_endpoints_announce_ros_type_hashes_and_the_participant_its_enclave(monk
     pairs = dict(kv.split("=", 1) for kv in user_data(endpoint).decode().split(";") if kv)
     assert pairs["typehash"] == want and set(pairs) <= {"typehash", "vrshm"}
     assert any(user_data(s) == b"enclave=/;" for s in parts.take(N=100))
+    # every other endpoint too, non-ROS topics included (rmw_cyclonedds warns for each one without a hash):
+    # the shared-memory image descriptors and ros_discovery_info
+    others = [s for s in pubs.take(N=100) if s.topic_name != "rt/hash/image"] + [
+        s for s in BuiltinDataReader(p.participant, BuiltinTopicDcpsPublication).take(N=100)]
+    names = {s.topic_name for s in others}
+    assert {"vehicle_runtime/shm/hash/image", "ros_discovery_info"} <= names, names
+    for sample in others:
+        assert b"typehash=RIHS01_" in user_data(sample), sample.topic_name
     p.close()
 
 
