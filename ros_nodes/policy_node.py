@@ -35,7 +35,7 @@ class PolicyNode:
         self.camera = pipeline.cameras[0]
         self._ego = None
         self._route = None
-        self.route_problem = "no route yet"
+        self.route_problem = "no route yet"  # '' while the ego is on the route
         self.errors = {"preprocess": 0, "model": 0, "rejected": 0}
         self._last_error = {}  # kind → message: a repeated failure is logged once, counted in /diagnostics
         self.pub_traj = node.publisher("nav_msgs/msg/Path", "policy/trajectory", "default")
@@ -59,13 +59,16 @@ class PolicyNode:
         accel_mps2, steer_rad = self._measured
         ego = replace(convert.odometry_to_ego(m), accel_mps2=accel_mps2, steer_rad=steer_rad)
         if self.fusion.add_odometry(ego, self.node.now_s()) is not None:
+            self.errors["rejected"] += 1
             return
         self._ego = ego
         if self._route is not None:
-            self.route_problem = route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m,
-                                               self.cfg.route_corridor_m) or ""
-            if not self.route_problem:  # the gate's route watchdog: fed while the car is on the route
-                self.channel.send(Record(Kind.ROUTE, self._route.stamp_s))
+            problem = route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m, self.cfg.route_corridor_m)
+            if (problem or "") != self.route_problem:
+                self.node.log().info("route: %s", problem or "the ego is on it")
+            self.route_problem = problem or ""
+            if not problem:  # the gate's route watchdog: fed while the car is on the route, stamped with the
+                self.channel.send(Record(Kind.ROUTE, ego.stamp_s))  # odometry the check used (a live clock)
 
     def _failed(self, kind: str, message: str, level: str = "warning") -> None:
         self.errors[kind] += 1

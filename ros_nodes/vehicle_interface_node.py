@@ -12,11 +12,13 @@ shutdown it sends MRM / disengage frames before the process exits.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
+from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
@@ -46,6 +48,9 @@ class VehicleInterfaceNode:
         self._stop = threading.Event()
         self._tick = 0
         self._logged_transitions = 0
+        self.camera_to_can = LatencyStats()  # camera stamp → first CAN frame carrying a command from that frame
+        self._new_source_stamp_s = None
+        self._last_source_stamp_s = -math.inf
         self.pub_cmd = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/command", "command")
         self.pub_status = node.publisher("nav_msgs/msg/Odometry", "vehicle/status", "default")
         self.pub_drive = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", "default")
@@ -105,7 +110,9 @@ class VehicleInterfaceNode:
                      "command_channel_malformed": self.channel.malformed,
                      "control_lateness_p99_ms": f"{self.loop.jitter.percentile_ms(99):.3f}"
                      if self.loop.jitter.count else "",
-                     "control_deadline_misses": self.loop.deadline_misses}
+                     "control_deadline_misses": self.loop.deadline_misses,
+                     **{f"camera_to_can_{k}": f"{v:.3f}" for k, v in self.camera_to_can.summary().items()
+                        if k.endswith("_ms")}}
         if status is None:
             return
         self.pub_diag.publish(convert.diagnostics(self.node.now_s(), "vehicle_interface", status,
@@ -120,6 +127,8 @@ class VehicleInterfaceNode:
     def apply(self, record: Record, now_s: float) -> None:
         """A record from the policy (called with the lock held)."""
         if record.kind is Kind.REQUEST:
+            if record.a > self._last_source_stamp_s:  # the first request computed from a newer camera frame
+                self._new_source_stamp_s = self._last_source_stamp_s = record.a
             self.gate.set_request(ActuatorRequest(now_s, record.b, record.c, source_stamp_s=record.a), now_s)
         elif record.kind is Kind.OUTPUT:
             self.gate.policy_output(record.b > 0.5, now_s, record.a)
@@ -132,6 +141,9 @@ class VehicleInterfaceNode:
                 self.apply(record, now_s)
             status = self.vi.tick(now_s)
             fb = self.gate.feedback
+            if self._new_source_stamp_s is not None:  # camera stamps are wall-clock times of this host
+                self.camera_to_can.add(time.time() - self._new_source_stamp_s)
+                self._new_source_stamp_s = None
         self._tick += 1
         if self._tick % 2 == 0 and fb.valid:
             self.channel.send(Record(Kind.DRIVE, fb.speed_mps, fb.steer_rad, fb.accel_mps2))

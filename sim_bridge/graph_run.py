@@ -23,6 +23,7 @@ import threading
 import time
 
 import cantools
+import numpy as np
 
 from vehicle_runtime.can import BusConfig, default_dbc_path, open_bus
 from vehicle_runtime.safety.state_machine import SafetyState
@@ -33,7 +34,7 @@ BUS = BusConfig("udp_multicast", "default")
 NODE_ARGS = ["--transport", "dds", "--can-interface", "udp_multicast", "--can-channel", "default", "--auto-engage"]
 
 
-def _observe(stop: threading.Event, states: list) -> None:
+def _observe(stop: threading.Event, states: list, beats: list) -> None:
     db = cantools.database.load_file(str(default_dbc_path()))
     hb = db.get_message_by_name("HEARTBEAT").frame_id
     bus = open_bus(BUS)
@@ -43,12 +44,42 @@ def _observe(stop: threading.Event, states: list) -> None:
             msg = bus.recv(timeout=0.1)
             if msg is None or msg.arbitration_id != hb or msg.is_error_frame:
                 continue
+            beats.append(time.monotonic())
             state = SafetyState(int(db.decode_message(hb, bytes(msg.data), decode_choices=False)["STATE"]))
             if state is not last:
                 states.append((time.monotonic(), state.name))
                 last = state
     finally:
         bus.shutdown()
+
+
+FOREIGN_TOPICS = ["camera/image_raw", "policy/trajectory:nav_msgs/msg/Path", "policy/reasoning:std_msgs/msg/String",
+                  "vehicle/status:nav_msgs/msg/Odometry", "diagnostics:diagnostic_msgs/msg/DiagnosticArray"]
+
+
+def _periods_ms(beats: list) -> dict:
+    """The heartbeat's period as a listener on the bus sees it (what the gateway's rate check sees)."""
+    if len(beats) < 3:
+        return {}
+    periods = np.diff(np.array(beats)) * 1e3
+    return {"p50": float(np.percentile(periods, 50)), "p99": float(np.percentile(periods, 99)),
+            "max": float(periods.max()), "count": int(len(periods))}
+
+
+def _watch_diagnostics() -> dict:
+    """The newest key/values of each /diagnostics status, by status name (kept up to date in the background)."""
+    from vehicle_runtime.transport.dds import DdsParticipant
+
+    latest = {}
+    participant = DdsParticipant(image_shm=False)
+
+    def on_array(m):
+        for status in m.status:
+            latest[status.name] = {kv.key: kv.value for kv in status.values}
+
+    participant.subscribe("diagnostic_msgs/msg/DiagnosticArray", "diagnostics", on_array, "default")
+    latest["_participant"] = participant  # kept alive with the dict
+    return latest
 
 
 def main() -> int:
@@ -59,6 +90,9 @@ def main() -> int:
     ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
     ap.add_argument("--camera-size", default="640x360", help="rendered camera size (the 720p path is measured by "
                     "bench/transport.py; a 2-core machine runs the whole graph at 640x360)")
+    ap.add_argument("--foreign-reader", action="store_true",
+                    help="load: a reader that is not ours on the camera, trajectory, reasoning, status and diagnostics")
+    ap.add_argument("--busy-core", action="store_true", help="load: another process keeps one core busy")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
@@ -68,9 +102,15 @@ def main() -> int:
     else:
         procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *node_args], env=env)
                  for n in ("fusion", "policy", "vehicle_interface")}
-    stop, states = threading.Event(), []
-    observer = threading.Thread(target=_observe, args=(stop, states), daemon=True)
+    if args.foreign_reader:
+        procs["foreign_reader"] = subprocess.Popen([sys.executable, "-m", "sim_bridge.foreign_reader", *FOREIGN_TOPICS],
+                                                   env=env)
+    if args.busy_core:
+        procs["busy_core"] = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    stop, states, beats = threading.Event(), [], []
+    observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
+    diagnostics = _watch_diagnostics()
     killed = {}
 
     def killer():
@@ -98,6 +138,9 @@ def main() -> int:
                 p.kill()
         observer.join(2)
     summary["bus_states"] = [s for _, s in states]
+    summary["heartbeat_period_ms"] = _periods_ms(beats)
+    summary["vehicle_interface"] = diagnostics.get("vehicle_interface: runtime", {})
+    summary["policy"] = diagnostics.get("policy: runtime", {})
     if "t" in killed:
         after = [(t, s) for t, s in states if t >= killed["t"] and s in ("MRM", "STOPPED", "FAULT")]
         summary["policy_kill_to_mrm_ms"] = (after[0][0] - killed["t"]) * 1e3 if after else None

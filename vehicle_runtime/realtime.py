@@ -49,7 +49,8 @@ class PeriodicLoop:
 
 
 def set_realtime_priority(priority: int) -> str:
-    """SCHED_FIFO at `priority` for this process (0: leave it alone). The gate and the CAN writer
+    """SCHED_FIFO at `priority` for the calling thread and the threads it starts later (0: leave it alone;
+    Linux schedules threads, not processes). The gate and the CAN writer
     should not wait behind camera decoding or a busy simulator. Returns '' or why it was refused."""
     if priority <= 0:
         return ""
@@ -66,7 +67,7 @@ def isolate_control_thread(priority: int, cpu: int, lock_memory: bool) -> List[s
     Returns one line per measure the box refused (the loop then runs without it)."""
     refused = []
     if priority > 0:
-        reason = set_realtime_priority(priority)
+        reason = set_realtime_priority(priority) or _promote_other_threads(priority - 1)
         if reason:
             refused.append(reason)
     if cpu >= 0:
@@ -79,6 +80,28 @@ def isolate_control_thread(priority: int, cpu: int, lock_memory: bool) -> List[s
         if reason:
             refused.append(reason)
     return refused
+
+
+def _promote_other_threads(priority: int) -> str:
+    """The process's other threads (executor, DDS receive threads) one step below the control thread. The
+    control thread needs the GIL every tick: a normal-priority thread holding it, descheduled by a busy
+    machine, stalled the loop for 80 ms (priority inversion); an RT holder runs on and hands it over within
+    the switch interval."""
+    me = threading.get_native_id()
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError as exc:
+        return f"other threads not promoted ({exc})"
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(max(priority, 1)))
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+        except (PermissionError, OSError) as exc:
+            return f"other threads not promoted to real-time priority ({exc})"
+    return ""
 
 
 def _lock_memory() -> str:

@@ -23,7 +23,7 @@ _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 class Kind(enum.IntEnum):
     REQUEST = 1  # policy → VI: (source stamp s, steer rad, accel m/s²)
     OUTPUT = 2  # policy → VI: a model output arrived: (observation stamp s, 1.0 finite / 0.0 not, 0)
-    ROUTE = 3  # policy → VI: the ego is on the route's corridor and before its end: (route stamp s, 0, 0)
+    ROUTE = 3  # policy → VI: the ego is on the route's corridor and before its end: (odometry stamp s, 0, 0)
     DRIVE = 4  # VI → policy: measured (speed m/s, steer rad, accel m/s²)
 
 
