@@ -26,6 +26,7 @@ import cantools
 import numpy as np
 
 from vehicle_runtime.can import BusConfig, default_dbc_path, open_bus
+from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.safety.state_machine import SafetyState
 
 from .embedded.dds_sim import simulate
@@ -44,7 +45,7 @@ def _observe(stop: threading.Event, states: list, beats: list) -> None:
             msg = bus.recv(timeout=0.1)
             if msg is None or msg.arbitration_id != hb or msg.is_error_frame:
                 continue
-            beats.append(time.monotonic())
+            beats.append(msg.timestamp)  # the kernel's receive time (udp_multicast): not this thread's wake-up
             state = SafetyState(int(db.decode_message(hb, bytes(msg.data), decode_choices=False)["STATE"]))
             if state is not last:
                 states.append((time.monotonic(), state.name))
@@ -53,6 +54,9 @@ def _observe(stop: threading.Event, states: list, beats: list) -> None:
         bus.shutdown()
 
 
+# The simulator stands for the vehicle, another machine in a real HIL rig: on this shared box it runs at a
+# real-time priority (below the vehicle interface's) so a busy core starves neither side's clock.
+SIM_PRIORITY = 5
 FOREIGN_TOPICS = ["camera/image_raw", "policy/trajectory:nav_msgs/msg/Path", "policy/reasoning:std_msgs/msg/String",
                   "vehicle/status:nav_msgs/msg/Odometry", "diagnostics:diagnostic_msgs/msg/DiagnosticArray"]
 
@@ -93,6 +97,8 @@ def main() -> int:
     ap.add_argument("--foreign-reader", action="store_true",
                     help="load: a reader that is not ours on the camera, trajectory, reasoning, status and diagnostics")
     ap.add_argument("--busy-core", action="store_true", help="load: another process keeps one core busy")
+    ap.add_argument("--sim-priority", type=int, default=SIM_PRIORITY,
+                    help="SCHED_FIFO priority of the simulator (the vehicle; 0: normal scheduling)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
@@ -123,6 +129,9 @@ def main() -> int:
 
     if args.kill_policy_after is not None:
         threading.Thread(target=killer, daemon=True).start()
+    refused = set_realtime_priority(args.sim_priority)
+    if refused:
+        print(f"graph_run: simulator {refused}", file=sys.stderr)
     try:
         duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
         summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size)
@@ -141,6 +150,7 @@ def main() -> int:
     summary["heartbeat_period_ms"] = _periods_ms(beats)
     summary["vehicle_interface"] = diagnostics.get("vehicle_interface: runtime", {})
     summary["policy"] = diagnostics.get("policy: runtime", {})
+    summary["safety_reason"] = diagnostics.get("vehicle_interface: safety state", {}).get("reason", "")
     if "t" in killed:
         after = [(t, s) for t, s in states if t >= killed["t"] and s in ("MRM", "STOPPED", "FAULT")]
         summary["policy_kill_to_mrm_ms"] = (after[0][0] - killed["t"]) * 1e3 if after else None
