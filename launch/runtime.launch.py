@@ -15,6 +15,7 @@ Arguments (all optional):
   config_dir         folder with the *.param.yaml files                (share/vehicle_runtime/config)
   single_process     true: the three nodes in one process              (false)
   use_sim_time       take the time from /clock                         (false)
+  auto_engage        simulation / test bench only: engage when READY    (false)
   discovery_range    ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST keeps the graph on this box;
                      SUBNET for multi-host HIL                          (LOCALHOST)
 
@@ -42,6 +43,7 @@ ARGUMENTS = {
     "config_dir": ("", "folder with the *.param.yaml files (empty: the package's config/)"),
     "single_process": ("false", "run the three nodes in one process"),
     "use_sim_time": ("false", "take the time from /clock"),
+    "auto_engage": ("false", "simulation / test bench only: engage as soon as READY"),
     "discovery_range": ("LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST (this box) or SUBNET (HIL)"),
 }
 NODE_FILES = {"fusion": ["fusion"], "policy": ["policy", "fusion"], "vehicle_interface": ["vehicle_interface"]}
@@ -54,7 +56,7 @@ def _args():
     for flag, name in (("--config", "config_dir"), ("--model", "model_path"), ("--can-interface", "can_interface"),
                        ("--can-channel", "can_channel"), ("--vehicle-profile", "vehicle_profile")):
         out += [flag, LaunchConfiguration(name)]
-    return out
+    return out + ["--auto-engage", LaunchConfiguration("auto_engage")]
 
 
 def _param_files(node):

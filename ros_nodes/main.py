@@ -13,14 +13,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from vehicle_runtime.can import BusConfig
-from vehicle_runtime.config import ConfigError, RuntimeConfig, load_node_params, load_vehicle_profile, runtime_config
+from vehicle_runtime.config import ConfigError, load_node_params, runtime_config
 from vehicle_runtime.paths import share_dir
 from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector
 
 NODES = ("fusion", "policy", "vehicle_interface")
 SWITCH_INTERVAL_S = 0.0005
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+    return text.lower() == "true"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,41 +38,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--can-interface", help="override vehicle_interface.param.yaml's can_interface")
     p.add_argument("--can-channel", help="override can_channel")
     p.add_argument("--vehicle-profile", help="override the vehicle profile parameter file")
-    p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
+    p.add_argument("--auto-engage", nargs="?", const="true", default="false", type=_boolean,
+                   help="simulation only: engage as soon as READY (the launch file passes true / false)")
     p.add_argument("--use-sim-time", action="store_true")
     return p
 
 
-def node_config(params: dict, config_dir: Path, args) -> RuntimeConfig:
-    """The typed configuration with the command line's overrides (the launch file's arguments)."""
-    cfg = runtime_config(params, config_dir)
-    if args.vehicle_profile:
-        cfg = replace(cfg, vehicle=load_vehicle_profile(args.vehicle_profile))
-    if args.can_interface or args.can_channel:
-        cfg = replace(cfg, bus=BusConfig(args.can_interface or cfg.bus.interface, args.can_channel or cfg.bus.channel,
-                                         cfg.bus.bitrate))
-    return cfg
+def flag_overrides(args) -> dict:
+    """The command line's overrides (the launch file's arguments) as {schema: {parameter: value}}; paths
+    absolute (a relative one is meant from where the command runs)."""
+    absolute = lambda p: str(Path(p).resolve()) if p else None  # noqa: E731
+    wanted = {"vehicle_interface": {"can_interface": args.can_interface, "can_channel": args.can_channel,
+                                    "vehicle_profile": absolute(args.vehicle_profile)},
+              "policy": {"model_path": absolute(args.model)}}
+    return {schema: {k: v for k, v in values.items() if v} for schema, values in wanted.items()}
 
 
 def build(names: Sequence[str], handle_for, args) -> List[object]:
     config_dir = Path(args.config) if args.config else share_dir() / "config"
-    params = load_node_params(config_dir)
+    files = load_node_params(config_dir)
+    flags = flag_overrides(args)
+    params = {schema: {**values, **flags.get(schema, {})} for schema, values in files.items()}
     nodes = []
     for name in names:
         handle = handle_for(name)
-        # on rclpy the node's parameters are ROS parameters (declared from the schemas, launch overrides applied)
+        # on rclpy the node's parameters are ROS parameters (declared from the schemas, launch overrides applied,
+        # the command line's flags forced), so `ros2 param get` shows what the node runs with
         declare = getattr(handle, "declare_parameters", None)
-        cfg = node_config(declare(name, params) if declare else params, config_dir, args)
+        cfg = runtime_config(declare(name, files, flags) if declare else params, config_dir)
         if name == "fusion":
             from .fusion_node import FusionNode
             from vehicle_runtime.student import load_manifest
 
-            fov = load_manifest(args.model or cfg.model_path).cameras[0].fov_deg
+            fov = load_manifest(cfg.model_path).cameras[0].fov_deg
             nodes.append(FusionNode(handle, cfg, expected_fov_deg=fov))
         elif name == "policy":
             from .policy_node import PolicyNode
 
-            nodes.append(PolicyNode(handle, cfg, Pipeline.from_config(cfg, args.model)))
+            nodes.append(PolicyNode(handle, cfg, Pipeline.from_config(cfg)))
         else:
             from .vehicle_interface_node import VehicleInterfaceNode
 

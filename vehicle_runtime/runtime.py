@@ -18,6 +18,7 @@ from .config import RuntimeConfig
 from .fusion import Fusion
 from .pipeline import Pipeline
 from .preprocess import PreprocessError
+from .route_check import route_problem
 from .safety.gate import GateStatus, SafetyGate
 from .types import CameraFrame, EgoState, PolicyOutput, Route
 from .vehicle_interface import VehicleInterface
@@ -42,6 +43,7 @@ class OnboardRuntime:
         self.vi = VehicleInterface(bus, self.gate, codec or Codec(), cfg.max_command_age_s)
         self.events = RuntimeEvents()
         self._ego: Optional[EgoState] = None
+        self._route: Optional[Route] = None
         self.last_output: Optional[PolicyOutput] = None
 
     # --- inputs (camera 20–30 Hz, odometry 50–100 Hz, route on change / 1 Hz) -------------------
@@ -55,12 +57,17 @@ class OnboardRuntime:
         if self.fusion.add_odometry(ego, now_s) is None:
             self.gate.feed("odometry", now_s, ego.stamp_s)
             self._ego = ego
+            # the route watchdog: fed while the ego is on the route's corridor and before its end, whatever
+            # the route message's age (a route is published once and latched); as the policy node does
+            if self._route is not None and route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m,
+                                                         self.cfg.route_corridor_m) is None:
+                self.gate.feed("route", now_s, ego.stamp_s)
         else:
             self.events.rejected_inputs += 1
 
     def on_route(self, route: Route, now_s: float) -> None:
         if self.fusion.set_route(route, now_s) is None:
-            self.gate.feed("route", now_s, route.stamp_s)
+            self._route = route
         else:
             self.events.rejected_inputs += 1
 

@@ -27,7 +27,9 @@ def call(node, executor, srv_type, name, request, timeout_s=30.0):
 @pytest.fixture
 def policy_process():
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(100, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    proc = subprocess.Popen([sys.executable, "-m", "ros_nodes.main", "policy", "--transport", "rclpy", "--ros-args",
+    # --model as the launch file passes its model_path argument: the ROS parameter shows it
+    proc = subprocess.Popen([sys.executable, "-m", "ros_nodes.main", "policy", "--transport", "rclpy",
+                             "--model", "models/distilled_student", "--ros-args",
                              "--params-file", str(REPO / "config" / "policy.param.yaml"),
                              "--params-file", str(REPO / "config" / "fusion.param.yaml"),
                              "-p", "warm_up_runs:=1", "-p", "sync_slop_s:=0.04"],
@@ -60,7 +62,7 @@ def test_parameters_are_listed_read_described_and_read_only(policy_process, monk
         got = call(node, executor, GetParameters, "/policy/get_parameters",
                    GetParameters.Request(names=["warm_up_runs", "sync_slop_s", "model_path"])).values
         assert got[0].integer_value == 1 and got[1].double_value == pytest.approx(0.04)  # -p overrides
-        assert got[2].string_value == "models/distilled_student"  # from policy.param.yaml
+        assert got[2].string_value == str(REPO / "models" / "distilled_student")  # the --model flag, absolute
 
         described = call(node, executor, DescribeParameters, "/policy/describe_parameters",
                          DescribeParameters.Request(names=["intra_op_threads"])).descriptors[0]
@@ -73,7 +75,7 @@ def test_parameters_are_listed_read_described_and_read_only(policy_process, monk
         assert not result.successful and "read-only" in result.reason
         got = call(node, executor, GetParameters, "/policy/get_parameters",
                    GetParameters.Request(names=["model_path"])).values
-        assert got[0].string_value == "models/distilled_student"
+        assert got[0].string_value == str(REPO / "models" / "distilled_student")
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)

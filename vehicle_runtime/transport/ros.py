@@ -106,11 +106,11 @@ class RclpyNode:
         self._log = _Logger(self.node.get_logger())
         self.missing_types: List[str] = []
 
-    def declare_parameters(self, node_name: str, file_params: dict) -> dict:
+    def declare_parameters(self, node_name: str, file_params: dict, forced: dict | None = None) -> dict:
         """The node's parameters as ROS parameters (ros_params.py); returns the effective values."""
         from .ros_params import declare_node
 
-        return declare_node(self.node, node_name, file_params)
+        return declare_node(self.node, node_name, file_params, forced)
 
     def _type(self, typename: str, topic: str):
         cls = message_class(typename)

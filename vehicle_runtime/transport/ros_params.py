@@ -59,27 +59,33 @@ def specs(schema_name: str) -> List[ParamSpec]:
     return [ParamSpec(name, _kind(prop), _description(prop), _range(prop)) for name, prop in props.items()]
 
 
-def declare(node, schema_name: str, defaults: dict) -> Dict[str, object]:
+def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = None) -> Dict[str, object]:
     """Declare every parameter of `schema_name` that our file gives on the rclpy `node` (the file's value as
-    default, a launch override winning) and return the effective values."""
+    default, a launch override winning, a `forced` value winning over both) and return the effective values."""
     from rcl_interfaces.msg import ParameterDescriptor
 
+    forced = forced or {}
     out = {}
     for spec in specs(schema_name):
-        if spec.name not in defaults:
+        if spec.name not in defaults and spec.name not in forced:
             continue  # an optional parameter the file leaves out keeps its code default
         if not node.has_parameter(spec.name):
             descriptor = ParameterDescriptor(description=spec.description, read_only=True, dynamic_typing=True,
                                              additional_constraints=READ_ONLY_REASON)
-            node.declare_parameter(spec.name, defaults[spec.name], descriptor)
+            value = forced.get(spec.name, defaults.get(spec.name))
+            node.declare_parameter(spec.name, value, descriptor, ignore_override=spec.name in forced)
         value = node.get_parameter(spec.name).value
         out[spec.name] = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
     return out
 
 
-def declare_node(node, node_name: str, file_params: Dict[str, dict]) -> Dict[str, dict]:
-    """`file_params` ({'policy': {...}, ...}) with this node's schemas replaced by its effective ROS values."""
-    out = dict(file_params)
+def declare_node(node, node_name: str, file_params: Dict[str, dict],
+                 forced: Optional[Dict[str, dict]] = None) -> Dict[str, dict]:
+    """`file_params` ({'policy': {...}, ...}) with this node's schemas replaced by its effective ROS values;
+    `forced` ({schema: {parameter: value}}, the command line's flags) wins everywhere."""
+    forced = forced or {}
+    out = {schema: {**values, **forced.get(schema, {})} for schema, values in file_params.items()}
     for schema_name in NODE_SCHEMAS[node_name]:
-        out[schema_name] = {**file_params[schema_name], **declare(node, schema_name, file_params[schema_name])}
+        out[schema_name] = {**out[schema_name],
+                            **declare(node, schema_name, file_params[schema_name], forced.get(schema_name))}
     return out
