@@ -17,9 +17,10 @@ import mmap
 import os
 import re
 import struct
+import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -142,14 +143,17 @@ class ShmRing:
 class ShmReader:
     """The reader's side: maps writers' segments (a few, most recently used) and copies slots out."""
 
-    def __init__(self, keep: int = 8):
+    def __init__(self, keep: int = 4, idle_s: float = 5.0):
         self._maps: "OrderedDict[str, Tuple[mmap.mmap, int, int]]" = OrderedDict()
-        self.keep = keep
+        self._used_s: Dict[str, float] = {}
+        self.keep, self.idle_s = keep, idle_s
 
     def _open(self, name: str) -> Tuple[mmap.mmap, int, int]:
         if name in self._maps:
+            self._used_s[name] = time.monotonic()
             self._maps.move_to_end(name)
             return self._maps[name]
+        self._sweep()
         if "/" in name or name.startswith("."):
             raise ShmError(f"bad segment name {name!r}")
         try:
@@ -165,9 +169,23 @@ class ShmReader:
             m.close()
             raise ShmError(f"{name} is not an image ring")
         self._maps[name] = (m, slots, slot_bytes)
+        self._used_s[name] = time.monotonic()
         while len(self._maps) > self.keep:
-            self._maps.popitem(last=False)[1][0].close()
+            self.forget(next(iter(self._maps)))
         return self._maps[name]
+
+    def _sweep(self) -> None:
+        """A new ring appeared (a camera driver or simulator restarted): unmap the rings whose writer unlinked
+        them or that nobody wrote for `idle_s`. A kept mapping holds the whole ring in memory (a 640x360 ring is
+        2.8 MB), so each restart grew the reader until the LRU bound."""
+        now = time.monotonic()
+        for name in list(self._maps):
+            if now - self._used_s.get(name, now) > self.idle_s or not (SHM_DIR / name).exists():
+                self.forget(name)
+
+    @property
+    def mapped(self) -> List[str]:
+        return list(self._maps)
 
     def read(self, name: str, slot: int, sequence: int, size: int) -> Optional[bytes]:
         """The pixels of (slot, sequence), or None when the writer has already reused the slot."""
@@ -181,6 +199,7 @@ class ShmReader:
         return pixels if _SLOT.unpack_from(m, off)[0] == sequence else None
 
     def forget(self, name: str) -> None:
+        self._used_s.pop(name, None)
         entry = self._maps.pop(name, None)
         if entry is not None:
             entry[0].close()
