@@ -17,7 +17,7 @@ from __future__ import annotations
 import can
 
 from ..transport import msgs
-from ..transport.msgs import Msg, s_to_stamp, stamp_to_s
+from ..transport.msgs import Msg, stamp_to_s
 
 FRAME = "can_msgs/msg/Frame"
 FRAME_MSG = ("std_msgs/Header header\nuint32 id\nbool is_rtr\nbool is_extended\nbool is_error\nuint8 dlc\n"
@@ -29,7 +29,9 @@ msgs.TYPES.setdefault(FRAME, [("header", "std_msgs/msg/Header"), ("id", "uint32"
 
 def to_msg(frame: can.Message, t_s: float) -> Msg:
     data = bytes(frame.data)[:8]
-    return msgs.new(FRAME, header=msgs.new("std_msgs/msg/Header", stamp=s_to_stamp(t_s), frame_id="can"),
+    sec, nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
+    stamp = msgs.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec)
+    return msgs.new(FRAME, header=msgs.new("std_msgs/msg/Header", stamp=stamp, frame_id="can"),
                     id=frame.arbitration_id, is_rtr=bool(frame.is_remote_frame),
                     is_extended=bool(frame.is_extended_id), is_error=bool(frame.is_error_frame), dlc=len(data),
                     data=list(data.ljust(8, b"\0")))

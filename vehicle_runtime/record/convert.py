@@ -14,12 +14,22 @@ from typing import Optional
 import numpy as np
 
 from ..transport import msgs
-from ..transport.msgs import Msg, s_to_stamp, stamp_to_s
+from ..transport.msgs import Msg, stamp_to_s
 from ..types import ActuatorCommand, ActuatorRequest, CameraFrame, EgoState, PolicyOutput, Pose2D, Route
 
 
+def stamp(t_s: float) -> Msg:
+    """To the nearest nanosecond, carried into the seconds (2.9999999999999996 s → 3 s, not 2 s)."""
+    sec, nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
+    return msgs.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec)
+
+
+def stamp_ns(st: Msg) -> int:
+    return st.sec * 1_000_000_000 + st.nanosec
+
+
 def header(t_s: float, frame_id: str) -> Msg:
-    return msgs.new("std_msgs/msg/Header", stamp=s_to_stamp(t_s), frame_id=frame_id)
+    return msgs.new("std_msgs/msg/Header", stamp=stamp(t_s), frame_id=frame_id)
 
 
 def _pose(x: float, y: float, yaw: float) -> Msg:
@@ -43,7 +53,7 @@ def compressed(frame_stamp_s: float, camera: str, fmt: str, data: bytes) -> Msg:
 
 
 def frame_of(m: Msg, camera: str, clock) -> CameraFrame:
-    stamp = clock(m.header.stamp)
+    stamp = clock(stamp_ns(m.header.stamp))
     if m._type == "sensor_msgs/msg/CompressedImage":
         fmt = m.format.lower()
         enc = "png" if "png" in fmt else "jpeg"
@@ -66,7 +76,7 @@ def route(r: Route) -> Msg:
 
 def route_of(m: Msg, clock) -> Route:
     pts = np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
-    return Route(clock(m.header.stamp), pts)
+    return Route(clock(stamp_ns(m.header.stamp)), pts)
 
 
 def odometry(ego: EgoState) -> Msg:
@@ -86,7 +96,7 @@ def drive_status(ego: EgoState) -> Msg:
 
 def ego_of(odom: Msg, drive: Optional[Msg], clock) -> EgoState:
     p = odom.pose.pose
-    return EgoState(clock(odom.header.stamp), Pose2D(p.position.x, p.position.y, yaw_of(p.orientation)),
+    return EgoState(clock(stamp_ns(odom.header.stamp)), Pose2D(p.position.x, p.position.y, yaw_of(p.orientation)),
                     odom.twist.twist.linear.x, odom.twist.twist.angular.z,
                     drive.drive.acceleration if drive else 0.0, drive.drive.steering_angle if drive else 0.0)
 
@@ -124,7 +134,7 @@ def transition(tr) -> Msg:
 
 
 def tick(t_s: float) -> Msg:
-    return msgs.new("rosgraph_msgs/msg/Clock", clock=s_to_stamp(t_s))
+    return msgs.new("rosgraph_msgs/msg/Clock", clock=stamp(t_s))
 
 
 def diagnostics(t_s: float, status) -> Msg:
