@@ -127,14 +127,18 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
             if ours == "/can/rx":
                 feeder.send(canframe.from_msg(deserialize(typename, raw)))
             elif typename in (IMAGE, COMPRESSED):
-                tap.on_camera(convert.frame_of(deserialize(typename, raw), camera_of(ours), clock), now)
+                frame = convert.frame_of(deserialize(typename, raw), camera_of(ours), clock)
+                now = now if has_ticks else frame.stamp_s  # no run clock in the bag: arrival = stamp
+                tap.on_camera(frame, now)
                 camera, state["frames"] = True, state["frames"] + 1
             elif ours == "/vehicle/status/drive":
                 state["drive"] = deserialize(typename, raw)
             elif ours == "/navigation/odometry":
-                tap.on_odometry(convert.ego_of(deserialize(typename, raw), state["drive"], clock), now)
+                ego = convert.ego_of(deserialize(typename, raw), state["drive"], clock)
+                tap.on_odometry(ego, now if has_ticks else ego.stamp_s)
             elif ours == "/navigation/route":
-                tap.on_route(convert.route_of(deserialize(typename, raw), clock), now)
+                route = convert.route_of(deserialize(typename, raw), clock)
+                tap.on_route(route, now if has_ticks else route.stamp_s)
             elif ours == "/vehicle_runtime/tick" or (not has_ticks and camera and ours is _LAST):
                 if camera:
                     tap.step_policy(now)
