@@ -61,7 +61,12 @@ def _reader(path: Path):
 
 
 def info(path: Path) -> BagInfo:
-    meta = yaml.safe_load((Path(path) / METADATA).read_text())["rosbag2_bagfile_information"]
+    if not is_bag(path):
+        raise BagError(f"{path}: not a rosbag2 folder (no {METADATA})")
+    try:
+        meta = yaml.safe_load((Path(path) / METADATA).read_text())["rosbag2_bagfile_information"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise BagError(f"{path}/{METADATA}: not rosbag2 metadata ({exc})") from None
     topics = {t["topic_metadata"]["name"]: t["topic_metadata"]["type"] for t in meta["topics_with_message_count"]}
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
     return BagInfo(Path(path), dict(meta.get("custom_data") or {}), topics, counts,
