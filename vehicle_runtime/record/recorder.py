@@ -20,6 +20,7 @@ from ..transport.msgs import Msg
 from ..types import CameraFrame
 from . import convert
 from .topics import camera_topic, topic_info
+from .background import BackgroundWriter
 from .writer import BagWriter, WriterOptions
 
 PSNR_EVERY = 10  # frames: a PSNR costs a decode (~2 ms at 720p), not worth paying on every frame
@@ -69,7 +70,7 @@ class Recorder:
         options = options or WriterOptions()
         options.custom_data = {**rec.custom_data, **options.custom_data}
         rec.custom_data = options.custom_data
-        rec.sink = BagWriter(path, options)
+        rec.sink = BackgroundWriter(BagWriter(path, options))  # the step only copies; a thread writes
         return rec
 
     def wants(self, topic: str) -> bool:
@@ -83,6 +84,9 @@ class Recorder:
             info = topic_info(topic)
             self.sink.add_topic(topic, info.type, info.qos)
             buf = self._buffers[topic] = CdrWriter()
+        if hasattr(self.sink, "write_msg"):  # a writer thread: encode straight into its pooled buffer
+            self.sink.write_msg(topic, msg, t_ns(t_s))
+            return
         self.sink.write(topic, buf.encode(msg._type, msg, align_to=4), t_ns(t_s))
 
     def camera(self, frame: CameraFrame, t_s: float) -> None:
