@@ -187,3 +187,35 @@ def test_unreadable_bag_is_one_clear_error(tmp_path):
 def cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
+
+
+def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path):
+    from vehicle_runtime.record.gate import load_thresholds, replay_verdict
+
+    bag, _ = drive_bag
+    shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))
+    verdict = replay_verdict([bag], shifted, load_build(label="baseline"), load_thresholds(None),
+                             save_outputs=tmp_path / "out")
+    assert verdict["pass"] is False and any("p99" in f for f in verdict["bags"][0]["failures"])
+    assert json.loads(json.dumps(verdict)) == verdict  # JSON-ready, for the signed build info
+    assert verdict["candidate_identity"]["model_sha256"] != verdict["bags"][0]["baseline_identity"]["model_sha256"]
+    # the saved outputs are a baseline bag: the same candidate against them has no difference at all
+    again = replay_verdict([bag], shifted, tmp_path / "out" / bag.name)
+    assert again["pass"] and again["bags"][0]["differences"]["/policy/trajectory"]["max_m"] == 0.0
+
+
+def test_replay_a_signed_bundle(drive_bag, tmp_path):
+    from vehicle_runtime.bundle import archive, signing
+    from vehicle_runtime.paths import share_dir
+
+    bag, _ = drive_bag
+    signing.keygen(tmp_path / "k.pem", tmp_path / "k.pub")
+    archive.create(tmp_path / "b.vrb", archive.collect(share_dir()), tmp_path / "k.pem", "9.9.9", 1, ["box"],
+                   "0.0.0", "999.0.0", 1.0)
+    out = cli("replay", str(bag), "--bundle", str(tmp_path / "b.vrb"), "--json")
+    assert out.returncode == 0, out.stderr
+    verdict = json.loads(out.stdout.strip().splitlines()[-1])
+    assert verdict["candidate_identity"]["bundle_version"] == "9.9.9"
+    assert verdict["candidate_identity"]["model_sha256"] == model_sha256(STUDENT)
+    d = verdict["bags"][0]["differences"]
+    assert d["/policy/trajectory"]["max_m"] == 0.0 and d["/vehicle/command"]["steer_max_rad"] == 0.0

@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--thresholds", type=Path, help="YAML of gate thresholds (docs/record_replay.md); gate mode")
     p.add_argument("--mapping", type=Path, help="YAML topic mapping for bags recorded by another stack")
     p.add_argument("--report", type=Path, help="write the HTML report here")
+    p.add_argument("--save-outputs", type=Path, metavar="DIR",
+                   help="write the candidate's outputs as DIR/<bag name> (a later --baseline)")
     p.add_argument("--json", action="store_true", help="last line: the verdict as one JSON object")
     p.set_defaults(run=run)
 
@@ -58,7 +60,8 @@ def run(args) -> int:
         thresholds = gate.load_thresholds(args.thresholds)
         topic_map = mapping.load(args.mapping)
         runs: list = []
-        verdict = gate.replay_verdict(args.bags, candidate, baseline, thresholds, topic_map, keep_runs=runs)
+        verdict = gate.replay_verdict(args.bags, candidate, baseline, thresholds, topic_map, keep_runs=runs,
+                                      save_outputs=args.save_outputs)
     except (BagError, BundleError, ConfigError, ManifestError, mapping.MappingError, gate.ThresholdError,
             ValueError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)

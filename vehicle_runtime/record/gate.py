@@ -92,11 +92,16 @@ def baseline_outputs(bag: Path, baseline: Baseline, topic_map=None):
 
 
 def replay_verdict(bags: Sequence[Path], candidate: Build, baseline: Baseline = "recorded",
-                   thresholds: Optional[Dict[str, float]] = None, topic_map=None, keep_runs: Optional[list] = None) -> dict:
+                   thresholds: Optional[Dict[str, float]] = None, topic_map=None, keep_runs: Optional[list] = None,
+                   save_outputs: Optional[Path] = None) -> dict:
     th = dict(thresholds or DEFAULT_THRESHOLDS)
     results, speeds, ok = [], [], True
     for bag in bags:
         run: ReplayRun = replay(bag, candidate, topic_map)
+        if save_outputs is not None:
+            from .replay import save_outputs as save
+
+            save(run, Path(save_outputs) / Path(bag).name)
         base, label, base_identity, base_run = baseline_outputs(bag, baseline, topic_map)
         summary, series = compare(base, run.outputs)
         fails = failures(summary, th)

@@ -169,5 +169,20 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
     return ReplayRun(Path(bag), build.label, sink.messages, sink.types, sim, wall, state["frames"], build.identity())
 
 
+def save_outputs(run: ReplayRun, path: Path) -> Path:
+    """A replay's outputs as a bag (outputs only, the build's identity as metadata): a baseline for later gates."""
+    from .topics import topic_info
+    from .writer import BagWriter, WriterOptions
+
+    w = BagWriter(path, WriterOptions(custom_data={**run.identity, "replayed_from": str(run.bag)}))
+    merged = sorted((t, topic, raw) for topic, msgs in run.outputs.items() for t, raw in msgs)
+    for topic, typename in run.types.items():
+        w.add_topic(topic, typename, topic_info(topic).qos)
+    for t, topic, raw in merged:
+        w.write(topic, raw, t)
+    w.close()
+    return Path(path)
+
+
 _LAST = "/vehicle_runtime/tick (synthesised)"  # ends a group of a bag without ticks
 _ORDER[_LAST] = 9
