@@ -48,7 +48,11 @@ def run(args) -> int:
         print(f"drive: {exc}", file=sys.stderr)
         return 2
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
-    recorder = _recorder(args) if args.record else None
+    try:
+        recorder = _recorder(args) if args.record else None
+    except RuntimeError as exc:  # record.writer.BagError: e.g. the bag folder exists
+        print(f"drive: {exc}", file=sys.stderr)
+        return 2
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=injections, can_log=args.can_log, model_path=args.model,
                         progress=progress, recorder=recorder)

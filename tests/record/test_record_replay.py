@@ -219,3 +219,21 @@ def test_replay_a_signed_bundle(drive_bag, tmp_path):
     assert verdict["candidate_identity"]["model_sha256"] == model_sha256(STUDENT)
     d = verdict["bags"][0]["differences"]
     assert d["/policy/trajectory"]["max_m"] == 0.0 and d["/vehicle/command"]["steer_max_rad"] == 0.0
+
+
+def test_drive_cli_records_a_bag_that_replays_clean(tmp_path):
+    bag = tmp_path / "bag"
+    out = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--duration", "1", "--record", str(bag),
+                          "--record-jpeg", "85", "--out", str(tmp_path / "run"), "--json"], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["bag"] == str(bag)
+    info = reader.info(bag)
+    assert info.topics["/camera/image_raw/compressed"] == "sensor_msgs/msg/CompressedImage"
+    assert "/camera/image_raw" not in info.topics and float(info.custom_data["camera_jpeg_psnr_db_mean"]) > 25
+    assert info.custom_data["model_sha256"] == model_sha256(STUDENT) and info.custom_data["camera_storage"] == "jpeg:85"
+    run = replay(bag, load_build())  # the runtime decodes the JPEGs: lossy, yet every frame gives an output
+    summary, _ = compare(reader.outputs(bag, OUTPUTS), run.outputs)
+    assert summary["/policy/trajectory"]["matched"] == run.frames > 0
+    again = cli("drive", "--duration", "1", "--record", str(bag))  # never overwritten: one line, exit 2
+    assert again.returncode == 2 and "exists already" in again.stderr

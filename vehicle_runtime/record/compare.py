@@ -96,9 +96,14 @@ def transitions(base: Outputs, cand: Outputs) -> dict:
             "added": [fmt(c[k]) for k in sorted(set(c) - set(b))]}
 
 
+def _verdict(d: dict) -> str:
+    """What a verdict decided: valid or not, and which rules failed (ratios and reasons are ignored)."""
+    return json.dumps([d.get("verdict", d.get("valid")), sorted(d.get("failed") or [])])
+
+
 def validation(base: Outputs, cand: Outputs) -> dict:
-    b = {round(d.get("stamp_s", 0.0), 6): str(d.get("verdict")) for d in _json_list(base, "/policy/validation")}
-    c = {round(d.get("stamp_s", 0.0), 6): str(d.get("verdict")) for d in _json_list(cand, "/policy/validation")}
+    b = {round(d.get("stamp_s", 0.0), 6): _verdict(d) for d in _json_list(base, "/policy/validation")}
+    c = {round(d.get("stamp_s", 0.0), 6): _verdict(d) for d in _json_list(cand, "/policy/validation")}
     keys = sorted(set(b) & set(c))
     return {"present": bool(b or c), "matched": len(keys), "changed": sum(b[k] != c[k] for k in keys),
             "missing": len(set(b) - set(c)), "added": len(set(c) - set(b))}

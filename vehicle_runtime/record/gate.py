@@ -52,7 +52,6 @@ def load_thresholds(path: Optional[Path]) -> Dict[str, float]:
 
 
 def failures(summary: dict, th: Dict[str, float]) -> List[str]:
-    out = []
     traj, cmd, req = summary["/policy/trajectory"], summary["/vehicle/command"], summary["/control/request"]
     checks = [
         (traj["max_m"] > th["trajectory_max_m"], f"trajectory max distance {traj['max_m']:.3f} m > {th['trajectory_max_m']:g} m"

@@ -33,6 +33,7 @@ class LiveRecorder:
                  domain_id: Optional[int] = None, queue_bytes: int = 256 << 20, cfg=None):
         from ..transport.dds import DdsParticipant
 
+        topics = ["/" + t.lstrip("/") for t in topics]
         options = options or WriterOptions()
         if cfg is not None:
             options.custom_data = {**build_identity(cfg), **options.custom_data}

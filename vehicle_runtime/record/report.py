@@ -89,7 +89,7 @@ def _frames_at(bag: Path, times_ns: Sequence[int]) -> List[tuple]:
 def write(path: Path, verdict: dict, runs: list) -> Path:
     """`runs`: (bag, candidate run, baseline outputs, series, baseline label) per bag (gate.replay_verdict)."""
     esc = html.escape
-    parts = [f"<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
+    parts = ["<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
              f"<h1>Replay gate: {'PASS' if verdict['pass'] else 'FAIL'}</h1>",
              f"<p>candidate: {esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
              f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>"]

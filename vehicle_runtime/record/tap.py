@@ -5,9 +5,10 @@ Inputs are recorded as they are handed over, outputs as they are produced, the C
 vehicle interface reads and sends them, and one `/vehicle_runtime/tick` per control period (replay
 runs the policy and the gate on those, in the same order as here).
 
-Validator hook: when the runtime (or its pipeline) carries a trajectory validator with a
-`last_verdict` attribute ({stamp_s, verdict, reasons} or an object with those fields), every new
-verdict is recorded on /policy/validation; replay compares them. Until a validator exists, nothing is.
+Validator hook: when the runtime or its pipeline carries a trajectory validator with a `last_verdict`
+(a dataclass such as validation.Verdict{valid, failed, ratios}, or a dict), each verdict given to a
+new model output is recorded on /policy/validation as JSON with the output's `stamp_s`; replay
+compares them. Without a validator, nothing is recorded there.
 """
 from __future__ import annotations
 
@@ -94,6 +95,11 @@ class RecordingRuntime:
             self.rec.record("/policy/trajectory", convert.trajectory(out), now_s)
             if out.reasoning_text:
                 self.rec.record("/policy/reasoning", convert.text(out.reasoning_text), now_s)
+            verdict = _validator_verdict(self._rt)
+            if verdict is not None and verdict is not self._last_verdict:
+                self._last_verdict = verdict
+                doc = {"stamp_s": out.stamp_s, **_as_dict(verdict)}
+                self.rec.record("/policy/validation", convert.text(json.dumps(doc, default=str)), now_s)
         return out
 
     def tick(self, now_s: float, dt_s: float):
@@ -122,10 +128,6 @@ class RecordingRuntime:
         if self._ticks % DIAGNOSTICS_EVERY == 0:
             rec.record("/diagnostics", convert.diagnostics(now_s, status), now_s)
         self._ticks += 1
-        verdict = _validator_verdict(self._rt)
-        if verdict is not None and verdict is not self._last_verdict:
-            self._last_verdict = verdict
-            rec.record("/policy/validation", convert.text(json.dumps(_as_dict(verdict), default=str)), now_s)
 
 
 def _after(transitions, last) -> int:
@@ -150,4 +152,4 @@ def _as_dict(verdict) -> dict:
         return verdict
     if dataclasses.is_dataclass(verdict):
         return dataclasses.asdict(verdict)
-    return {k: getattr(verdict, k) for k in ("stamp_s", "verdict", "reasons") if hasattr(verdict, k)}
+    return {k: v for k, v in vars(verdict).items() if not k.startswith("_")}

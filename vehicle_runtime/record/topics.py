@@ -36,7 +36,7 @@ _ROWS = (
     Topic("/policy/trajectory", "nav_msgs/msg/Path", "default", "output", "student trajectory, ego frame"),
     Topic("/policy/reasoning", "std_msgs/msg/String", "default", "output", "reasoning text"),
     Topic("/policy/validation", "std_msgs/msg/String", "default", "output",
-          "trajectory validator verdict as JSON {stamp_s, verdict, reasons} (when a validator exists)"),
+          "trajectory validator verdict as JSON {stamp_s, valid, failed, ratios} (when a validator exists)"),
     Topic("/control/request", "ackermann_msgs/msg/AckermannDriveStamped", "command", "output",
           "tracker request before the gate"),
     Topic("/vehicle/command", "ackermann_msgs/msg/AckermannDriveStamped", "command", "output",
@@ -82,5 +82,5 @@ GATE_TABLE = (
      "steer_max_rad, accel_max_mps2"),
     ("/control/request", "steering angle, acceleration per control period", "—", "steer_max_rad, accel_max_mps2"),
     ("/vehicle/safety_transition", "(stamp, from, to) of every transition", "reason text", "none: any change fails"),
-    ("/policy/validation", "verdict per stamp", "reasons text", "validation_changes_max"),
+    ("/policy/validation", "valid and the failed rules, per output stamp", "ratios", "validation_changes_max"),
 )
