@@ -18,6 +18,7 @@ from sim_bridge.embedded.drive import DT_S, DriveOptions, camera_model, run_driv
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.record import mapping, reader
 from vehicle_runtime.record.compare import compare
+from vehicle_runtime.record.gate import failures, load_thresholds
 from vehicle_runtime.record.identity import model_sha256
 from vehicle_runtime.record.recorder import for_run
 from vehicle_runtime.record.replay import load_build, replay
@@ -111,10 +112,12 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     assert summary["/policy/trajectory"]["max_m"] == 0.0  # open loop: same inputs, same model
     assert summary["/control/request"]["steer_max_rad"] > 1e-4  # the tracker's look-ahead changed
     assert run.identity["config_hash"] != reader.info(bag).custom_data["config_hash"]
-    # the gate: strict thresholds → exit 1 and an HTML report naming the failure; loose → exit 0
+    # the gate: strict thresholds → exit 1 and an HTML report naming the failure; loose → no failure
     strict, loose = tmp_path / "strict.yaml", tmp_path / "loose.yaml"
     strict.write_text("steer_max_rad: 0.0001\n")
     loose.write_text("steer_max_rad: 1.0\naccel_max_mps2: 10.0\n")
+    assert failures(summary, load_thresholds(loose)) == []
+    assert any("request steering" in f for f in failures(summary, load_thresholds(strict)))
     html = tmp_path / "gate.html"
     out = cli("replay", str(bag), "--config", str(cfg_dir), "--thresholds", str(strict), "--report", str(html), "--json")
     assert out.returncode == 1, out.stderr
@@ -122,7 +125,6 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     assert verdict["pass"] is False and any("steering" in f for f in verdict["bags"][0]["failures"])
     page = html.read_text()
     assert "FAIL" in page and "data:image/png;base64" in page
-    assert cli("replay", str(bag), "--config", str(cfg_dir), "--thresholds", str(loose)).returncode == 0
 
 
 def shifted_model(dst: Path, lateral_m: float) -> Path:
@@ -190,7 +192,7 @@ def cli(*args, timeout=300):
 
 
 def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path):
-    from vehicle_runtime.record.gate import load_thresholds, replay_verdict
+    from vehicle_runtime.record.gate import replay_verdict
 
     bag, _ = drive_bag
     shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))

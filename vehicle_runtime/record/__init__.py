@@ -5,6 +5,7 @@ canframe.py  CAN frames as can_msgs/msg/Frame (ros2_socketcan's type), both dire
 convert.py   runtime types → standard ROS 2 messages (what the bag holds)
 identity.py  the build's identity (bundle version, model sha256, config hash) for bag metadata
 writer.py    BagWriter: rosbag2 directory of MCAP files (mcap library), split, flushed, metadata.yaml
+background.py  the writer thread and its bounded pool of warm buffers (the step only encodes)
 repair.py    a bag cut by a power loss or SIGKILL made readable again up to its last chunk
 recorder.py  Recorder: encodes messages with our CDR codec, raw bytes into the bag
 tap.py       RecordingRuntime: records an OnboardRuntime's inputs and outputs as it runs
