@@ -62,6 +62,17 @@ def test_rosbags_reads_every_message_of_our_bag(drive_bag):
             first.setdefault(conn.topic, (t, msg))
         declared = {c.topic: c.msgcount for c in r.connections}
     assert counts == declared
+    # and Foxglove's reference reader (the `mcap` package) finds a valid, indexed ros2-profile file
+    from mcap.reader import make_reader
+
+    with open(next(bag.glob("*.mcap")), "rb") as f:
+        r = make_reader(f, validate_crcs=True)
+        assert r.get_header().profile == "ros2"
+        summary = r.get_summary()
+        assert summary.statistics.message_count == sum(counts.values()) and summary.chunk_indexes
+        assert {s.encoding for s in summary.schemas.values()} == {"ros2msg"}
+        assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
+        assert sum(1 for _ in r.iter_messages()) == sum(counts.values())
     for topic in ("/camera/image_raw", "/camera/camera_info", "/navigation/route", "/navigation/odometry",
                   "/vehicle/status/drive", "/can/rx", "/can/tx", "/policy/trajectory", "/policy/reasoning",
                   "/control/request", "/vehicle/command", "/vehicle/safety_state", "/vehicle/safety_transition",

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..transport.cdr import deserialize
 from . import reader
-from .topics import COMPRESSED, IMAGE
+from .topics import COMPRESSED, GATE_TABLE, IMAGE
 
 FRAMES_SHOWN = 3
 
@@ -92,7 +92,9 @@ def write(path: Path, verdict: dict, runs: list) -> Path:
     parts = ["<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
              f"<h1>Replay gate: {'PASS' if verdict['pass'] else 'FAIL'}</h1>",
              f"<p>candidate: {esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
-             f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>"]
+             f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>",
+             "<table border=1 cellpadding=3><tr><th>topic</th><th>compared</th><th>ignored</th><th>thresholds</th></tr>"
+             + "".join(f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>" for row in GATE_TABLE) + "</table>"]
     for result, (bag, run, _base, series, label) in zip(verdict["bags"], runs):
         parts.append(f"<h2>{esc(str(bag))}</h2><p>baseline: {esc(label)}; replayed {run.sim_time_s:.2f} s in "
                      f"{run.wall_time_s:.2f} s ({run.speed_x_realtime:.1f}× real time)</p>")
