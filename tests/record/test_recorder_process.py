@@ -139,3 +139,44 @@ def test_jpeg_recording_states_its_loss(tmp_path):
     assert 25.0 < psnr < 60.0 and info.custom_data["camera_storage"] == "jpeg:80"
     sizes = [len(m.data) for _, _, m in reader.messages(bag)]
     assert len(sizes) == 12 and max(sizes) < W * H * 3 / 5
+
+
+class _GatedWriter(BagWriter):
+    """A real BagWriter whose disk 'stalls' until the test opens the gate."""
+
+    def __init__(self, *a, **kw):
+        import threading
+
+        super().__init__(*a, **kw)
+        self.gate = threading.Event()
+
+    def write(self, name, data, t_ns):
+        self.gate.wait(30)
+        super().write(name, data, t_ns)
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_writer_thread_memory_is_bounded(tmp_path, block):
+    import threading
+
+    from vehicle_runtime.record.background import BackgroundWriter
+
+    w = _GatedWriter(tmp_path / "b", WriterOptions())
+    sink = BackgroundWriter(w, max_bytes=1_000_000, block=block)
+    rec = Recorder(sink)
+    img = np.zeros((H, W, 3), np.uint8)  # 2.76 MB: one fills the budget
+    rec.camera(CameraFrame("front", 0.0, "rgb8", img, W, H), 0.0)
+    if block:  # a lockstep simulator waits for the disk instead of losing a frame
+        t = threading.Thread(target=rec.camera, args=(CameraFrame("front", 0.05, "rgb8", img, W, H), 0.05))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive()  # waiting: the stalled disk holds the only buffer
+        w.gate.set()
+        t.join(30)
+    else:
+        rec.camera(CameraFrame("front", 0.05, "rgb8", img, W, H), 0.05)  # no buffer free: dropped, counted
+        assert sink.dropped == 1
+        w.gate.set()
+    rec.close()
+    assert sink.stats()["pooled_bytes"] < 2 * W * H * 3 + 1_000_000
+    assert reader.info(tmp_path / "b").counts["/camera/image_raw"] == (2 if block else 1)

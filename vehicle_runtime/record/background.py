@@ -48,11 +48,12 @@ class BackgroundWriter:
         """Already encoded bytes (copied into a pooled buffer)."""
         self._put(name, len(data), t_ns, lambda w: _copy(w, data))
 
-    def write_msg(self, name: str, msg: Msg, t_ns: int, size_hint: int = 0) -> None:
-        """A message, encoded by our CDR codec straight into a pooled buffer."""
-        self._put(name, size_hint, t_ns, lambda w: w.encode(msg._type, msg, align_to=4))
+    def write_msg(self, name: str, msg: Msg, t_ns: int, size_hint: int = 0) -> int:
+        """A message, encoded by our CDR codec straight into a pooled buffer; returns its size (the caller's
+        next hint for the topic)."""
+        return self._put(name, size_hint, t_ns, lambda w: w.encode(msg._type, msg, align_to=4))
 
-    def _put(self, name: str, n: int, t_ns: int, fill) -> None:
+    def _put(self, name: str, n: int, t_ns: int, fill) -> int:
         with self._cv:
             if self.error is not None:
                 raise RuntimeError(f"bag writer stopped: {self.error}")
@@ -60,28 +61,34 @@ class BackgroundWriter:
             while w is None:
                 if not self.block:
                     self.dropped += 1
-                    return
+                    return 0
                 self._cv.wait()  # backpressure: the disk is behind
                 if self.error is not None:
                     raise RuntimeError(f"bag writer stopped: {self.error}")
                 w = self._take(n)
         before = len(w.data)
         fill(w)  # outside the lock: encode / copy into warm pages
+        n = w.n
         with self._cv:
             self._pooled += len(w.data) - before
             self._q.append(("msg", (name, w, t_ns)))
             self._cv.notify()
+        return n
 
     def _take(self, n: int) -> Optional[CdrWriter]:
-        """The free buffer that fits best (the largest when the size is unknown), or a new one within budget."""
-        if self._free:
-            fits = [w for w in self._free if len(w.data) >= n]
-            w = min(fits, key=lambda x: len(x.data)) if fits and n else max(self._free, key=lambda x: len(x.data))
-            self._free.remove(w)
-            return w
-        if self._pooled + n <= self.max_bytes or not self._pooled:
+        """The smallest free buffer that holds `n` bytes, else a new one within budget, else (over budget)
+        the largest free one, which grows; None when every buffer is queued."""
+        fits = [w for w in self._free if len(w.data) >= n] if n else []
+        if fits:
+            w = min(fits, key=lambda x: len(x.data))
+        elif self._pooled + n <= self.max_bytes or not self._pooled:
             return CdrWriter()
-        return None
+        elif self._free:
+            w = max(self._free, key=lambda x: len(x.data))
+        else:
+            return None
+        self._free.remove(w)
+        return w
 
     def _run(self) -> None:
         while True:

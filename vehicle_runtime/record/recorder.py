@@ -57,6 +57,7 @@ class Recorder:
         self.camera_info = camera_info  # (width, height, fx) of the front camera, when known
         self.only = topics  # None: every topic
         self._buffers: Dict[str, CdrWriter] = {}
+        self._sizes: Dict[str, int] = {}  # last encoded size per topic: picks a pooled buffer that fits
         self._psnr: List[float] = []
         self._jpeg_frames = 0
         self.custom_data = dict(identity or {})
@@ -85,7 +86,7 @@ class Recorder:
             self.sink.add_topic(topic, info.type, info.qos)
             buf = self._buffers[topic] = CdrWriter()
         if hasattr(self.sink, "write_msg"):  # a writer thread: encode straight into its pooled buffer
-            self.sink.write_msg(topic, msg, t_ns(t_s))
+            self._sizes[topic] = self.sink.write_msg(topic, msg, t_ns(t_s), self._sizes.get(topic, 0))
             return
         self.sink.write(topic, buf.encode(msg._type, msg, align_to=4), t_ns(t_s))
 

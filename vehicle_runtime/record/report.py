@@ -43,6 +43,7 @@ def _plots(series: dict, base_label: str, cand_label: str) -> str:
     axes[2].set_ylabel("trajectory end, lateral [m]")
     axes[3].plot(tr["t_s"], tr["distance_m"], color="tab:red", lw=1.0)
     axes[3].set_ylabel("trajectory distance [m]")
+    axes[3].ticklabel_format(axis="y", useOffset=False)
     axes[3].set_xlabel("time [s]")
     axes[0].legend(loc="upper right", fontsize=8)
     for ax in axes:
