@@ -58,6 +58,9 @@ def run(args) -> int:
     except (BagError, KeyError) as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # cyclonedds: the 'dds' extra
+        print(f"record: the DDS transport is not installed ({exc}); pip install 'vehicle_runtime[dds]'", file=sys.stderr)
+        return 2
     print(f"recording {len(args.topics)} topic(s) into {args.bag} (Ctrl-C to stop)", flush=True)
     stop.wait(args.duration)
     rec.close()

@@ -96,6 +96,11 @@ def _group_key(topic: str) -> int:
     return _ORDER["camera"] if topic.startswith("/camera/") and "image_raw" in topic else _ORDER.get(topic, 5)
 
 
+def _fed(ours: Optional[str]) -> bool:
+    """Inputs replay hands to the runtime (recorded outputs, camera_info and diagnostics are not)."""
+    return ours is not None and ours != "/camera/camera_info" and _group_key(ours) != 5
+
+
 def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) -> ReplayRun:
     meta: BagInfo = info(bag)
     topic_map = topic_map or {}
@@ -112,7 +117,7 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
     tap = RecordingRuntime(runtime, Recorder(sink, topics=set(OUTPUTS)))
     dt_s = meta.lockstep_dt_s or 1.0 / cfg.control_rate_hz
     has_ticks = "/vehicle_runtime/tick" in meta.topics
-    wanted = {t for t, ty in meta.topics.items() if remap.target(t, ty, topic_map) is not None}
+    wanted = {t for t, ty in meta.topics.items() if _fed(remap.target(t, ty, topic_map))}
     state = {"drive": None, "frames": 0, "first": None, "last": None}
     wall0 = time.perf_counter()
     group: List[Tuple[int, str, str, bytes]] = []
@@ -149,8 +154,6 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
 
     for topic, typename, t, raw in raw_messages(bag, sorted(wanted)):
         ours = remap.target(topic, typename, topic_map)
-        if ours not in ("/can/rx", "/vehicle_runtime/tick") and _group_key(ours) == 5:
-            continue  # recorded outputs and metadata topics are not fed
         if group and group[0][0] != t:
             if not has_ticks:
                 group.append((group[0][0], _LAST, "", b""))
