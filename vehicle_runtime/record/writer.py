@@ -78,10 +78,11 @@ class _Unbuffered:
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
+        total = len(view)
         while view:
             n = os.write(self.fd, view)
             view, self.pos = view[n:], self.pos + n
-        return self.pos
+        return total
 
     def tell(self) -> int:
         return self.pos
