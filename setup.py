@@ -53,6 +53,8 @@ setup(
         "matplotlib>=3.7",  # the drive report
         "tqdm>=4.60",  # the drive progress bar
         "cryptography>=41",  # ed25519 signatures of fleet bundles
+        "mcap>=1.2",  # record: MCAP files of rosbag2 bags (Foxglove's reference writer / reader)
+        "rosbags>=0.10",  # record / replay: message definitions, RIHS01 hashes, reading rosbag2 bags
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17"],
@@ -65,7 +67,7 @@ setup(
         # sourcing). ackermann_msgs is not among them: those observability topics are left out there.
         "ros": ROS_WHEELS,
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
-                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.9.19",
+                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.10", "mcap>=1.2",
                 "torch==2.13.0", "carla==0.9.16",  # tools/distill and sim_bridge/carla tests
                 *ROS_WHEELS],
         # the CARLA bridge (sim_bridge/carla): the PyPI client, Python 3.10-3.12 on x86_64

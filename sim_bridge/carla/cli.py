@@ -62,12 +62,26 @@ def run_drive(args) -> int:
               file=sys.stderr)
         return 2
 
+    recorder = None
+
     def sink(cfg, bus_cfg, params, fov_deg):
+        nonlocal recorder
         from vehicle_runtime.can import open_bus
 
-        return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model), owns_bus=True)
+        s = InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model), owns_bus=True)
+        if getattr(args, "record", None):  # drive --record: the same bag as the embedded simulator's
+            from vehicle_runtime.record.recorder import for_run
+            from vehicle_runtime.record.tap import RecordingRuntime
 
-    return _run(args, sink, policy="student", realtime=args.realtime, default_out="carla")
+            recorder = for_run(args.record, cfg, args.model, "student", getattr(args, "record_jpeg", None))
+            s.runtime = RecordingRuntime(s.runtime, recorder)
+        return s
+
+    try:
+        return _run(args, sink, policy="student", realtime=args.realtime, default_out="carla")
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 def run_bridge(args) -> int:

@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--inject", action="append", default=[], metavar="FAULT@SECONDS",
                    help="inject a fault at a time, e.g. camera_stall@12 (repeatable)")
     p.add_argument("--can-log", type=Path, help="write every CAN frame (.asc, .blf, .log, .csv)")
+    p.add_argument("--record", type=Path, metavar="DIR", help="record the run as a rosbag2 (MCAP) bag; see docs/record_replay.md")
+    p.add_argument("--record-jpeg", type=int, metavar="QUALITY", help="store camera frames as JPEG (lossy; PSNR in the bag)")
     p.add_argument("--out", type=Path, help="output folder (default: runs/<scenario>-<policy>-<time>)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.add_argument("--sim", choices=("embedded", "carla"), default="embedded",
@@ -46,9 +48,14 @@ def run(args) -> int:
         print(f"drive: {exc}", file=sys.stderr)
         return 2
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
+    try:
+        recorder = _recorder(args) if args.record else None
+    except RuntimeError as exc:  # record.writer.BagError: e.g. the bag folder exists
+        print(f"drive: {exc}", file=sys.stderr)
+        return 2
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=injections, can_log=args.can_log, model_path=args.model,
-                        progress=progress)
+                        progress=progress, recorder=recorder)
     try:
         result = run_drive(opts)
     except ScenarioError as exc:
@@ -57,14 +64,29 @@ def run(args) -> int:
     finally:
         if progress:
             progress.close()
+        if recorder:
+            recorder.close()
     summary = summarise(result, args.realtime)
     out = args.out or Path("runs") / f"{result.scenario}-{result.policy}-{time.strftime('%Y%m%d-%H%M%S')}"
     report = write_report(result, out, summary)
     summary["report"] = str(report)
+    if args.record:
+        summary["bag"] = str(args.record)
     _print_table(summary)
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def _recorder(args):
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.record.recorder import for_run
+
+    from .drive import DT_S, camera_model
+
+    cam = camera_model()
+    return for_run(args.record, load_runtime_config(), args.model, args.policy, args.record_jpeg,
+                   (cam.width, cam.height, cam.fx), lockstep_dt_s=None if args.realtime else DT_S)
 
 
 def summarise(result, realtime: bool) -> dict:

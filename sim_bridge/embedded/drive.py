@@ -55,6 +55,7 @@ class DriveOptions:
     progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
     # builds the policy from the privileged expert and the config (training data collection, eval)
     policy_factory: Optional[Callable[[Expert, RuntimeConfig], "Policy"]] = None
+    recorder: Optional[object] = None  # vehicle_runtime.record Recorder: the run as a rosbag2 (drive --record)
 
 
 @dataclass
@@ -146,6 +147,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         policy = Pipeline.from_config(cfg, opts.model_path).policy
     pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker))
     runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
+    if opts.recorder is not None:  # inputs, outputs and CAN frames into the bag as the runtime sees them
+        from vehicle_runtime.record.tap import RecordingRuntime
+        runtime = RecordingRuntime(runtime, opts.recorder)
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(opts.seed)
     camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
