@@ -97,6 +97,7 @@ def main() -> int:
     ap.add_argument("--foreign-reader", action="store_true",
                     help="load: a reader that is not ours on the camera, trajectory, reasoning, status and diagnostics")
     ap.add_argument("--busy-core", action="store_true", help="load: another process keeps one core busy")
+    ap.add_argument("--record", metavar="DIR", help="load: `vehicle-runtime record DIR` beside the graph")
     ap.add_argument("--sim-priority", type=int, default=SIM_PRIORITY,
                     help="SCHED_FIFO priority of the simulator (the vehicle; 0: normal scheduling)")
     ap.add_argument("--json", action="store_true")
@@ -111,6 +112,9 @@ def main() -> int:
     if args.foreign_reader:
         procs["foreign_reader"] = subprocess.Popen([sys.executable, "-m", "sim_bridge.foreign_reader", *FOREIGN_TOPICS],
                                                    env=env)
+    if args.record:
+        procs["recorder"] = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "record", args.record],
+                                             env=env)
     if args.busy_core:
         procs["busy_core"] = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     stop, states, beats = threading.Event(), [], []

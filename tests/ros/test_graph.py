@@ -45,11 +45,12 @@ def test_killing_the_policy_node_brings_mrm_frames(transport):
     assert summary["bus_states"][-1] in ("MRM", "STOPPED")
 
 
-def test_a_foreign_image_reader_and_a_busy_core_do_not_stop_the_car():
+def test_a_foreign_image_reader_a_recorder_and_a_busy_core_do_not_stop_the_car(tmp_path):
     """What an engineer's camera viewer (a reader that is not ours: whole images on the wire, decoded in
-    Python) and another busy process on the box do to the graph: the default scenario still driven to its end,
-    no MRM, no frame refused by the by-wire gateway."""
-    summary, log = graph_run("--duration", "120", "--foreign-reader", "--busy-core")
+    Python), a recorder and another busy process on the box do to the graph: the default scenario still driven
+    to its end, no MRM, no frame refused by the by-wire gateway."""
+    summary, log = graph_run("--duration", "120", "--foreign-reader", "--busy-core", "--record", str(tmp_path / "bag"))
     assert summary["route_completion"] >= 0.95, (summary, log[-2000:])
     assert "MRM" not in summary["bus_states"], (summary["safety_reason"], log[-2000:])
     assert summary["gateway_rejected"] == {} and summary["collisions"] == 0, summary
+    assert (tmp_path / "bag" / "metadata.yaml").is_file()  # the recorder closed its bag on SIGTERM
