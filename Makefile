@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: drive test test-graph selftest bench clean
+.PHONY: drive test test-graph selftest bench soak clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 # the node graph across processes in real time (also part of `make test`)
 test-graph: $(STAMP)
 	$(BIN)/python -m pytest -q -m graph tests/ros/test_graph.py
+
+# memory, fds and /dev/shm over a long drive with simulator restarts (10 min; 60 for a release: MINUTES=60)
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),10)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

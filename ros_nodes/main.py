@@ -15,7 +15,6 @@ from typing import List, Optional, Sequence
 
 from vehicle_runtime.config import ConfigError, load_node_params, runtime_config
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector
 
 NODES = ("fusion", "policy", "vehicle_interface")
@@ -73,6 +72,8 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
             fov = load_manifest(cfg.model_path).cameras[0].fov_deg
             nodes.append(FusionNode(handle, cfg, expected_fov_deg=fov))
         elif name == "policy":
+            from vehicle_runtime.pipeline import Pipeline  # onnxruntime only where the model runs
+
             from .policy_node import PolicyNode
 
             nodes.append(PolicyNode(handle, cfg, Pipeline.from_config(cfg)))

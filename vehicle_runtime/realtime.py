@@ -15,6 +15,8 @@ from typing import Callable, List, Optional
 
 from .latency import LatencyStats
 
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4  # <sys/mman.h>
+
 
 class PeriodicLoop:
     def __init__(self, period_s: float, spin_s: float = 0.0008, clock: Callable[[], float] = time.monotonic):
@@ -111,7 +113,11 @@ def _lock_memory() -> str:
     if soft != resource.RLIM_INFINITY and os.geteuid() != 0:
         return f"memory not locked: RLIMIT_MEMLOCK is {soft} bytes (set LimitMEMLOCK=infinity in the unit)"
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mlockall(1 | 2) != 0:
+    # MCL_ONFAULT: a page is locked once touched instead of every mapping faulted in at once (untouched thread
+    # stacks and library reservations made the vehicle interface 590 MB resident instead of 100 MB)
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
+        return ""
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:  # kernels before 4.4 have no MCL_ONFAULT
         return f"memory not locked: mlockall failed ({os.strerror(ctypes.get_errno())})"
     return ""
 

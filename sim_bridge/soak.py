@@ -1,0 +1,149 @@
+"""A long drive with publishers that come and go: the three nodes stay up while the simulator is restarted
+again and again (a new seed and scenario each time, so routes are chained one after another), and every few
+seconds each node process is sampled: resident memory, open file descriptors, threads, its mappings of
+/dev/shm, and the /dev/shm files of image rings. Run it in a loopback-only network namespace
+(tools/in_loopback_netns.sh), as the graph runs.
+
+    python -m sim_bridge.soak [--transport dds|rclpy] [--runs N] [--run-s S] [--json]
+
+Between two simulator runs the vehicle interface gets a `reset` (the stop at the end of a run is an MRM
+by design: every input went silent). An MRM while a simulator runs counts in `mrm_count`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .graph_run import BUS, NODE_ARGS, _observe
+
+NODES = ("fusion", "policy", "vehicle_interface")
+SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "lane_change", "cut_in")
+SHM = Path("/dev/shm")
+SAMPLE_EVERY_S = 2.0
+SHUTDOWN_S = 1.0
+
+
+def sample(pid: int) -> dict:
+    """RSS (MB), open fds, threads and mappings of /dev/shm of one process, from /proc."""
+    proc = Path(f"/proc/{pid}")
+    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+    maps = (proc / "maps").read_text().splitlines()
+    return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024.0, "fds": len(os.listdir(proc / "fd")),
+            "threads": int(status["Threads"]), "shm_maps": sum(" /dev/shm/" in m for m in maps)}
+
+
+def shm_files() -> int:
+    return sum(1 for p in SHM.iterdir() if p.name.startswith("vr-")) if SHM.is_dir() else 0
+
+
+def slope_mb_per_h(t_s: list, rss_mb: list) -> float:
+    """Least-squares slope of resident memory over time."""
+    if len(t_s) < 3 or t_s[-1] - t_s[0] <= 0:
+        return float("nan")
+    return float(np.polyfit(np.array(t_s) - t_s[0], np.array(rss_mb), 1)[0] * 3600.0)
+
+
+def soak(transport: str, runs: int, run_s: float, camera_size: str = "640x360", warm_up_runs: int = 1,
+         log=sys.stderr) -> dict:
+    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
+    nodes = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]],
+                                 env=env) for n in NODES}
+    stop, states, beats = threading.Event(), [], []
+    observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
+    observer.start()
+    samples = {n: [] for n in NODES}  # (t, sample)
+    shm_counts, completions, mrm_in_runs, run_edges = [], [], 0, []
+    t0 = time.monotonic()
+    try:
+        for k in range(runs):
+            scenario = SCENARIOS[k % len(SCENARIOS)]
+            start = time.monotonic()
+            sim = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "sim", "--scenario", scenario,
+                                    "--seed", str(k + 1), "--duration", str(run_s), "--camera-size", camera_size,
+                                    "--can-interface", BUS.interface, "--can-channel", BUS.channel, "--json"],
+                                   env=env, stdout=subprocess.PIPE, text=True)
+            next_sample = 0.0
+            while sim.poll() is None:
+                now = time.monotonic() - t0
+                if now >= next_sample:
+                    next_sample = now + SAMPLE_EVERY_S
+                    for n, p in nodes.items():
+                        if p.poll() is None:
+                            samples[n].append((now, sample(p.pid)))
+                time.sleep(0.05)
+            end = time.monotonic()  # the simulator's inputs stop here: the MRM after it is by design
+            out = sim.stdout.read().strip().splitlines()
+            summary = json.loads(out[-1]) if out else {}
+            completions.append(summary.get("route_completion", 0.0))
+            # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
+            mrm_in_runs += sum(1 for t, s in states if start <= t < end - SHUTDOWN_S and s == "MRM")
+            run_edges.append(end - t0)
+            shm_counts.append(shm_files())
+            print(f"soak run {k + 1}/{runs} {scenario}: route {completions[-1]:.2f}, shm files {shm_counts[-1]}, "
+                  + ", ".join(f"{n} {samples[n][-1][1]['rss_mb']:.1f} MB" for n in NODES if samples[n]), file=log)
+            subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "request", "reset", "--timeout", "10"],
+                           env=env, capture_output=True, timeout=60)
+    finally:
+        stop.set()
+        for p in nodes.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in nodes.values():
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        observer.join(2)
+    warm = run_edges[warm_up_runs - 1] if len(run_edges) >= warm_up_runs and warm_up_runs > 0 else 0.0
+    result = {"transport": transport, "runs": runs, "run_s": run_s, "processes": {}}
+    for n, rows in samples.items():
+        after = [(t, s) for t, s in rows if t >= warm]
+        result["processes"][n] = {
+            "rss_start_mb": rows[0][1]["rss_mb"] if rows else None, "rss_end_mb": rows[-1][1]["rss_mb"] if rows else None,
+            "rss_slope_mb_per_h": slope_mb_per_h([t for t, _ in after], [s["rss_mb"] for _, s in after]),
+            "rss_per_run_mb": per_run([s for t, s in after], "rss_mb", runs - warm_up_runs),
+            "fd_growth": after[-1][1]["fds"] - after[0][1]["fds"] if after else None,
+            "thread_growth": after[-1][1]["threads"] - after[0][1]["threads"] if after else None,
+            "shm_maps_end": rows[-1][1]["shm_maps"] if rows else None}
+    periods = np.diff(np.array(beats)) * 1e3 if len(beats) > 2 else np.array([np.nan])
+    procs = result["processes"].values()
+    result.update({
+        "rss_slope_mb_per_h": {n: p["rss_slope_mb_per_h"] for n, p in result["processes"].items()},
+        "fd_growth": max((p["fd_growth"] or 0) for p in procs),
+        "shm_files_growth": shm_counts[-1] - shm_counts[min(warm_up_runs, len(shm_counts)) - 1] if shm_counts else None,
+        "period_max_ms": float(np.nanmax(periods)), "period_p99_ms": float(np.nanpercentile(periods, 99)),
+        "mrm_count": mrm_in_runs, "route_completion_min": min(completions) if completions else None,
+    })
+    return result
+
+
+def per_run(rows: list, key: str, runs: int) -> float:
+    """Growth of `key` per simulator run between the first and last sample after warm-up."""
+    if len(rows) < 2 or runs <= 0:
+        return float("nan")
+    return (rows[-1][key] - rows[0][key]) / runs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--run-s", type=float, default=60.0)
+    ap.add_argument("--camera-size", default="640x360")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    result = soak(args.transport, args.runs, args.run_s, args.camera_size)
+    print(json.dumps(result) if args.json else result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
