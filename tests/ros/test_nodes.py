@@ -41,7 +41,7 @@ def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_co
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = load_runtime_config()
+    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)  # not this test process
     participant, executor = DdsParticipant(23), Executor()
     server = command_channel.CommandServer(command_channel.address("t", 23))
     PolicyNode(DdsNode("policy", participant, executor, "t"), cfg, Pipeline.from_config(cfg),
@@ -93,7 +93,7 @@ def test_policy_node_gives_the_model_the_measured_steering_and_acceleration():
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = load_runtime_config()
+    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
     participant = DdsParticipant(24)
     server = command_channel.CommandServer(command_channel.address("t", 24))
     try:
@@ -122,7 +122,7 @@ def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = load_runtime_config()
+    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
     participant = DdsParticipant(26)
     server = command_channel.CommandServer(command_channel.address("t", 26))
     try:
