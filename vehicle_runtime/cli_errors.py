@@ -76,9 +76,11 @@ def _library(exc: BaseException) -> str:
 
 
 def _one_line(text: str) -> str:
-    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    line = lines[0] if lines else ""
-    return line if len(line) <= 400 else line[:397] + "..."
+    """A multi-line message (a list of problems) joined into one line, kept readable in length."""
+    line = ""
+    for part in (ln.strip() for ln in str(text).strip().splitlines() if ln.strip()):
+        line += part if not line else (" " if line.endswith(":") else "; ") + part
+    return line if len(line) <= 600 else line[:597] + "..."
 
 
 def report(command: str, message: str, input: Optional[str], as_json: bool) -> None:

@@ -3,7 +3,9 @@ schemas, turned into typed parameter objects. One source of truth for `ros2 laun
 ROS-free runner: the ROS nodes load the same files through the launch system."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +14,7 @@ import yaml
 from .can.bus import BusConfig
 from .control import TrackerParams, VehicleProfile
 from .fusion import FusionParams
-from .paths import resolve, share_dir
+from .paths import share_dir
 from .safety.envelope import EnvelopeParams
 from .safety.gate import INPUT_WATCHDOGS, SafetyParams
 from .safety.mrm import MrmParams
@@ -76,8 +78,16 @@ class RuntimeConfig:
     config_dir: Path
 
 
+def relative_to_file(param_file: Path, value: str | Path) -> Path:
+    """A path from a parameter file: absolute as written, relative to the file's own folder, so that a
+    copied config folder (`--config DIR`, a fleet slot) reads its own profile, DBC and model."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(os.path.normpath(param_file.parent / p))
+
+
 def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
     config_dir = Path(config_dir) if config_dir else share_dir() / "config"
+    resolve = partial(relative_to_file, config_dir / NODE_FILES["policy"])  # all node files lie in config_dir
     f = load_params(config_dir / NODE_FILES["fusion"], "fusion", "fusion")
     p = load_params(config_dir / NODE_FILES["policy"], "policy", "policy")
     v = load_params(config_dir / NODE_FILES["vehicle_interface"], "vehicle_interface", "vehicle_interface")
@@ -86,7 +96,7 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
         model_path=resolve(p["model_path"]),
         session=SessionConfig(providers=tuple(p["providers"]), intra_op_threads=p["intra_op_threads"],
                               io_binding=p["io_binding"], trt_fp16=p["trt_fp16"],
-                              trt_cache_dir=p["trt_cache_dir"] or None),
+                              trt_cache_dir=str(resolve(p["trt_cache_dir"])) if p["trt_cache_dir"] else None),
         warm_up_runs=p["warm_up_runs"],
         policy_realtime_priority=p["realtime_priority"],
         tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),
