@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+@T.kind("config-dir")
 def config_dir_arg(text: str):
     p = T.existing_dir(text)
     from vehicle_runtime.config import NODE_FILES
@@ -42,6 +43,7 @@ def config_dir_arg(text: str):
     return str(p)
 
 
+@T.kind("model")
 def model_arg(text: str) -> str:
     p = T.file_or_dir(text)
     if p.is_dir() and not (p / "manifest.json").is_file():
@@ -49,6 +51,7 @@ def model_arg(text: str) -> str:
     return str(p)
 
 
+@T.kind("choice")
 def _interface(text: str) -> str:
     from vehicle_runtime.can import SUPPORTED_INTERFACES
 

@@ -22,6 +22,15 @@ _ROS_NAME = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*)(/[A-Za-z_][A-Za-z0-9_]*)*/?
 Error = argparse.ArgumentTypeError
 
 
+def kind(name: str):
+    """Tags an argument type with what it accepts ('seconds', 'int', 'file-in', ...): the CLI fuzz
+    test reads the tag from the parser to generate values that every such type must refuse."""
+    def tag(fn):
+        fn.kind = name
+        return fn
+    return tag
+
+
 def _number(text: str, what: str) -> float:
     try:
         value = float(text)
@@ -39,6 +48,7 @@ def _integer(text: str, what: str) -> int:
         raise Error(f"'{text}' is not a whole number ({what})") from None
 
 
+@kind("seconds")
 def seconds(text: str) -> float:
     """A duration or timeout: finite, > 0, at most a day."""
     value = _number(text, "seconds > 0")
@@ -47,6 +57,7 @@ def seconds(text: str) -> float:
     return value
 
 
+@kind("seconds")
 def instant(text: str) -> float:
     """A time into a run: finite, >= 0, at most a day."""
     value = _number(text, "seconds >= 0")
@@ -62,7 +73,7 @@ def int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
             raise Error(f"{text} is out of range for {what}: expected {lo}..{hi}")
         return value
     parse.__name__ = what.replace(" ", "_")  # argparse names the type in some messages
-    return parse
+    return kind("int")(parse)
 
 
 count = int_range(1, 1_000_000, "a count >= 1")
@@ -71,6 +82,7 @@ port = int_range(1, 65535, "a TCP/UDP port")
 workers = int_range(1, 256, "worker processes")
 
 
+@kind("size")
 def size_wxh(text: str) -> tuple:
     """'640x360' → (640, 360); each side 16..8192 pixels."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
@@ -89,9 +101,10 @@ def csv_of(item: Callable[[str], object], what: str) -> Callable[[str], list]:
         if not parts:
             raise Error(f"'{text}': expected comma-separated {what}")
         return [item(p) for p in parts]
-    return parse
+    return kind("csv")(parse)
 
 
+@kind("ros-name")
 def ros_namespace(text: str) -> str:
     """'' or a ROS 2 name such as 'car1' or '/fleet/car1'."""
     if text in ("", "/") or _ROS_NAME.match(text):
@@ -106,9 +119,10 @@ def choice_of(names: Iterable[str], what: str) -> Callable[[str], str]:
         if text not in known:
             raise Error(f"unknown {what} '{text}' (one of: {', '.join(known)})")
         return text
-    return parse
+    return kind("choice")(parse)
 
 
+@kind("text")
 def non_empty(text: str) -> str:
     if not text or not text.strip():
         raise Error("must not be empty")
@@ -117,6 +131,7 @@ def non_empty(text: str) -> str:
 
 # --- paths ------------------------------------------------------------------------------------------
 
+@kind("file-in")
 def existing_file(text: str) -> Path:
     p = Path(text)
     if p.is_dir():
@@ -128,6 +143,7 @@ def existing_file(text: str) -> Path:
     return p
 
 
+@kind("dir-in")
 def existing_dir(text: str) -> Path:
     p = Path(text)
     if p.exists() and not p.is_dir():
@@ -137,6 +153,7 @@ def existing_dir(text: str) -> Path:
     return p
 
 
+@kind("path-in")
 def file_or_dir(text: str) -> Path:
     p = Path(text)
     if not p.exists():
@@ -155,6 +172,7 @@ def _writable_parent(p: Path, text: str) -> None:
             return
 
 
+@kind("dir-out")
 def output_dir(text: str) -> Path:
     """A folder the command will create (or fill): not an existing file, creatable."""
     if not text or not text.strip():
@@ -188,7 +206,7 @@ def output_file(suffixes: Optional[Iterable[str]] = None, parent_must_exist: boo
             raise Error(f"{text}: not writable")
         _writable_parent(p, text)
         return p
-    return parse
+    return kind("file-out")(parse)
 
 
 can_log_file = output_file(CAN_LOG_SUFFIXES)

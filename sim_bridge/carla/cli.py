@@ -44,6 +44,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run_bridge)
 
 
+@T.kind("choice")
 def _interface(text: str) -> str:
     from vehicle_runtime.can import SUPPORTED_INTERFACES
 

@@ -18,6 +18,7 @@ from ..injector import parse_injection
 from .scenario import DEFAULT_SCENARIO, available
 
 
+@T.kind("scenario")
 def scenario_arg(text: str) -> str:
     """A shipped scenario's name, or a scenario file (YAML)."""
     if text in available():
@@ -28,6 +29,7 @@ def scenario_arg(text: str) -> str:
     raise T.Error(f"no scenario '{text}' (shipped: {', '.join(available())}; or a YAML path)")
 
 
+@T.kind("injection")
 def injection_arg(text: str):
     try:
         return parse_injection(text)
@@ -35,6 +37,7 @@ def injection_arg(text: str):
         raise T.Error(str(exc)) from None
 
 
+@T.kind("model")
 def model_arg(text: str) -> Path:
     """A student model folder (with manifest.json) or its manifest.json."""
     p = T.file_or_dir(text)
@@ -71,9 +74,17 @@ def run(args) -> int:
         from ..carla.cli import run_drive as run_carla_drive
 
         return run_carla_drive(args)
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.student.manifest import load_manifest
+
     from .drive import DriveOptions, run_drive  # heavy imports only when driving
     from .scenario import load_scenario
 
+    if args.model and args.policy != "student":
+        raise Refused(f"--model {args.model}: only the student policy uses a model (--policy student)", "--model")
+    cfg = load_runtime_config()  # refuse a broken config, scenario or model before the drive starts
+    if args.policy == "student":
+        load_manifest(args.model or cfg.model_path, check_sha256=False)
     duration_s = args.duration or load_scenario(args.scenario).duration_s
     late = [f"{n}@{t:g}" for n, t in args.inject if t > duration_s + 1e-9]
     if late:
@@ -86,7 +97,7 @@ def run(args) -> int:
                         progress=progress, stop=args.stop)
     args.stop.polled = True  # a signal now ends the loop cleanly instead of raising
     try:
-        result = run_drive(opts)
+        result = run_drive(opts, cfg)
     finally:
         args.stop.polled = False
         if progress:

@@ -52,6 +52,7 @@ def run(args) -> int:
     jobs = [(sc, seed, pol, str(args.model) if args.model else None)
             for sc in scenarios for seed in seeds for pol in policies]
     runs = []
+    print(f"eval: {len(jobs)} runs planned ({args.workers} worker(s))", file=sys.stderr, flush=True)
     try:
         _run_jobs(jobs, args.workers, runs)
     except KeyboardInterrupt:  # SIGINT / SIGTERM: keep the runs that finished
@@ -79,20 +80,26 @@ def run(args) -> int:
     return 0
 
 
+def _done(runs: list, run, total: int) -> None:
+    runs.append(run)
+    print(f"eval: {len(runs)}/{total} done: {run.scenario} seed {run.seed} {run.policy}, "
+          f"driving score {run.driving_score:.3f}", file=sys.stderr, flush=True)
+
+
 def _run_jobs(jobs, workers: int, runs: list) -> None:
     """Appends each finished run to `runs`; an interruption leaves the finished ones there."""
     from .evaluation import run_one
 
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            runs.append(run_one(*job))
+            _done(runs, run_one(*job), len(jobs))
         return
     import multiprocessing
 
     pool = multiprocessing.Pool(min(workers, len(jobs)), initializer=_ignore_signals)
     try:
         for r in pool.imap_unordered(_run_job, jobs):
-            runs.append(r)
+            _done(runs, r, len(jobs))
         pool.close()
     finally:
         pool.terminate()  # an interruption or a failed run: stop the others now

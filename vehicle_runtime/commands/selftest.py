@@ -36,6 +36,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+@T.kind("config-dir")
 def config_dir(text: str) -> str:
     p = T.existing_dir(text)
     missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
@@ -44,6 +45,7 @@ def config_dir(text: str) -> str:
     return str(p)
 
 
+@T.kind("model")
 def model_dir(text: str) -> str:
     p = T.file_or_dir(text)
     if p.is_dir() and not (p / "manifest.json").is_file():
