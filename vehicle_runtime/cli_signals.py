@@ -9,6 +9,7 @@ SIGTERM.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Optional
@@ -27,6 +28,7 @@ class StopRequest:
         self.signum: Optional[int] = None
         self.polled = False
         self._previous = {}
+        self._pid = os.getpid()
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -54,6 +56,8 @@ class StopRequest:
         self._previous.clear()
 
     def _handle(self, signum, _frame) -> None:
+        if os.getpid() != self._pid:  # a forked worker that has not set its own handlers yet: the default
+            os._exit(128 + signum)
         first = self.signum is None
         if first:
             self.signum = signum

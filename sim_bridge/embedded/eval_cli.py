@@ -52,9 +52,9 @@ def run(args) -> int:
     jobs = [(sc, seed, pol, str(args.model) if args.model else None)
             for sc in scenarios for seed in seeds for pol in policies]
     runs = []
-    print(f"eval: {len(jobs)} runs planned ({args.workers} worker(s))", file=sys.stderr, flush=True)
     try:
-        _run_jobs(jobs, args.workers, runs)
+        print(f"eval: {len(jobs)} runs planned ({args.workers} worker(s))", file=sys.stderr, flush=True)
+        _run_jobs(jobs, args.workers, runs, args.stop)
     except KeyboardInterrupt:  # SIGINT / SIGTERM: keep the runs that finished
         if args.stop.signum is None:
             raise
@@ -86,8 +86,10 @@ def _done(runs: list, run, total: int) -> None:
           f"driving score {run.driving_score:.3f}", file=sys.stderr, flush=True)
 
 
-def _run_jobs(jobs, workers: int, runs: list) -> None:
-    """Appends each finished run to `runs`; an interruption leaves the finished ones there."""
+def _run_jobs(jobs, workers: int, runs: list, stop) -> None:
+    """Appends each finished run to `runs`; an interruption leaves the finished ones there. In this
+    process a signal raises (cli_signals); with workers it is polled between results, so that it is
+    never swallowed by a fork hook."""
     from .evaluation import run_one
 
     if workers <= 1 or len(jobs) <= 1:
@@ -96,12 +98,18 @@ def _run_jobs(jobs, workers: int, runs: list) -> None:
         return
     import multiprocessing
 
+    stop.polled = True
     pool = multiprocessing.Pool(min(workers, len(jobs)), initializer=_ignore_signals)
     try:
-        for r in pool.imap_unordered(_run_job, jobs):
-            _done(runs, r, len(jobs))
+        results = pool.imap_unordered(_run_job, jobs)
+        while len(runs) < len(jobs) and not stop:
+            try:
+                _done(runs, results.next(timeout=0.2), len(jobs))
+            except multiprocessing.TimeoutError:
+                continue
         pool.close()
     finally:
+        stop.polled = False
         pool.terminate()  # an interruption or a failed run: stop the others now
         pool.join()
     runs.sort(key=lambda r: [j[:3] for j in jobs].index((r.scenario, r.seed, r.policy)))
@@ -114,9 +122,10 @@ def _run_job(job):
 
 
 def _ignore_signals() -> None:
-    """Workers leave SIGINT / SIGTERM to the parent, which stops them."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    """Workers leave Ctrl-C (sent to the whole process group) to the parent, which stops them with
+    SIGTERM, their default end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _fmt(v, spec=".3f") -> str:
