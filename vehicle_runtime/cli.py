@@ -6,6 +6,7 @@ bad argument one line and status 2, SIGINT / SIGTERM 130 / 143; a traceback only
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import re
 import sys
@@ -33,12 +34,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(cli_errors.BAD_ARGUMENTS)
 
 
-def _plugins():
+@functools.lru_cache(maxsize=1)  # scanning the installed distributions is most of a parser's cost
+def _plugins() -> tuple:
+    found = []
     for ep in entry_points(group=PLUGIN_GROUP):
         try:
-            yield ep.load()
+            found.append(ep.load())
         except ImportError as exc:  # a broken optional room must not take the CLI down
             logging.getLogger(__name__).warning("sub-command '%s' unavailable: %s", ep.name, exc)
+    return tuple(found)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,9 +85,15 @@ def _one_line(text: str) -> str:
 
 def report(command: str, message: str, input: Optional[str], as_json: bool) -> None:
     """The one line on stderr, plus the JSON object on stdout with --json."""
+    message = printable(message)
     print(f"{command}: {message}", file=sys.stderr, flush=True)
     if as_json:
         print(json.dumps({"error": message, "input": input}), flush=True)
+
+
+def printable(text: str) -> str:
+    """Control characters (a user's stray newline, \\x1e, ...) escaped: the report stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def internal(command: str, exc: BaseException, as_json: bool) -> None:

@@ -42,10 +42,9 @@ def _number(text: str, what: str) -> float:
 
 
 def _integer(text: str, what: str) -> int:
-    try:
-        return int(str(text).strip(), 10)
-    except (TypeError, ValueError):
-        raise Error(f"'{text}' is not a whole number ({what})") from None
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", str(text)):  # no '1_0', no '1.0', no other scripts' digits
+        raise Error(f"'{text}' is not a whole number ({what})")
+    return int(text)
 
 
 @kind("seconds")
@@ -85,7 +84,7 @@ workers = int_range(1, 256, "worker processes")
 @kind("size")
 def size_wxh(text: str) -> tuple:
     """'640x360' → (640, 360); each side 16..8192 pixels."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    m = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", text or "")
     if not m:
         raise Error(f"'{text}' is not a size: expected WIDTHxHEIGHT in pixels, e.g. 640x360")
     w, h = int(m.group(1)), int(m.group(2))
