@@ -91,3 +91,18 @@ def test_stop_request_not_polled_raises_at_once():
         assert stop.exit_code == 130
     finally:
         stop.restore()
+
+
+def test_sim_terminated_prints_its_partial_summary(tmp_path):
+    pytest.importorskip("cyclonedds")
+    proc = start("sim", "--scenario", "lead_braking", "--can-interface", "virtual", "--can-channel", "sigtest",
+                 "--camera-size", "320x180", "--namespace", f"sig{os.getpid()}", "--duration", "60", "--json",
+                 cwd=tmp_path)
+    first = proc.stderr.readline()
+    assert "sim: running for 60 s" in first, first + proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "sim: interrupted (SIGTERM) at " in err and "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"]["signal"] == "SIGTERM" and summary["wall_time_s"] < 60

@@ -53,7 +53,7 @@ def run(args) -> int:
     args.stop.polled = True  # a signal ends the loop; the summary so far is printed
     try:
         summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
-                           args.namespace, args.seed, args.camera_size, stop=args.stop)
+                           args.namespace, args.seed, args.camera_size, stop=args.stop, on_start=_started)
     finally:
         args.stop.polled = False
     if args.stop:
@@ -68,8 +68,13 @@ def run(args) -> int:
     return args.stop.exit_code if args.stop else 0
 
 
+def _started(camera_topic: str, duration_s: float) -> None:
+    print(f"sim: running for {duration_s:g} s, camera on {camera_topic} (Ctrl-C ends it cleanly)", file=sys.stderr,
+          flush=True)
+
+
 def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
-             camera_size=None, stop=None) -> dict:
+             camera_size=None, stop=None, on_start=None) -> dict:
     from ros_nodes import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
@@ -137,6 +142,8 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         state["done"] = (now_mono - t0) >= duration or state["stopped"] >= 1.0
 
     loop = PeriodicLoop(DT_S, spin_s=0.0)  # the simulator sleeps: its CPU belongs to the nodes under test
+    if on_start:
+        on_start(f"{ns}camera/image_raw", duration)
     try:
         loop.run(step, until=lambda: state["done"] or bool(stop and stop()))
     finally:
