@@ -98,6 +98,8 @@ def run(args) -> int:
     procs = [subprocess.Popen([sys.executable, "-m", "ros_nodes.main", *g, *node_args(args)], env=env) for g in groups]
     stopping = {"now": False}
     args.stop.polled = True  # the first SIGINT / SIGTERM stops the nodes below
+    print(f"up: started {len(procs)} node process(es), pids {' '.join(str(p.pid) for p in procs)} "
+          "(Ctrl-C or SIGTERM stops them cleanly)", file=sys.stderr, flush=True)
     code = 0
     while not stopping["now"] and not args.stop:
         for p in procs:

@@ -103,6 +103,15 @@ def test_describe_names_the_input(exc, text, named):
     assert cli_errors.describe(exc) == (text, named)
 
 
+def test_an_output_folder_checked_at_run_time_is_a_refusal(tmp_path, monkeypatch):
+    """drive's default report folder runs/... is checked before driving, like --out."""
+    (tmp_path / "runs").write_text("a file where the runs folder belongs")
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli("drive", "--policy", "expert", "--scenario", "lead_braking", "--duration", "0.1")
+    line = one_line(err)
+    assert rc == 1 and "internal error" not in line and "runs is a file, not a folder" in line
+
+
 def test_only_inputs_count_as_refusals():
     import tarfile
 

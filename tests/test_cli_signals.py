@@ -106,3 +106,17 @@ def test_sim_terminated_prints_its_partial_summary(tmp_path):
     assert "sim: interrupted (SIGTERM) at " in err and "Traceback" not in err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["interrupted"]["signal"] == "SIGTERM" and summary["wall_time_s"] < 60
+
+
+def test_up_stops_its_nodes_on_sigterm(tmp_path):
+    pytest.importorskip("cyclonedds")
+    proc = start("up", "--single-process", "--namespace", f"up{os.getpid()}", cwd=tmp_path)
+    first = proc.stderr.readline()
+    assert "up: started 1 node process(es), pids " in first, first + proc.stderr.read()
+    node_pid = int(first.split("pids ")[1].split()[0])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "up: interrupted (SIGTERM); nodes stopped: all exit" in err and "Traceback" not in err
+    with pytest.raises(ProcessLookupError):  # the node process is gone, not orphaned
+        os.kill(node_pid, 0)

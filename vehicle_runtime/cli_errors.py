@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 REFUSED = 1
 BAD_ARGUMENTS = 2
 # libraries whose exceptions mean "this input cannot be used" (matched by module, never imported here)
-_LIBRARIES = ("onnxruntime", "onnx", "google", "yaml", "can", "tarfile", "zipfile", "json", "cryptography",
+_LIBRARIES = ("argparse", "onnxruntime", "onnx", "google", "yaml", "can", "tarfile", "zipfile", "json", "cryptography",
               "jsonschema", "cyclonedds", "cv2", "PIL", "gzip", "lzma", "zlib", "binascii", "carla")
 _OURS = ("vehicle_runtime", "sim_bridge", "ros_nodes")
 _PATHISH = re.compile(r"^(?P<input>(?:[A-Za-z]:)?[^\s:'\"]*[/.][^\s:'\"]*|--[\w-]+(?: '[^']*')?)\s*:\s")
@@ -61,7 +61,7 @@ def describe(exc: BaseException) -> Tuple[str, Optional[str]]:
         reason = exc.strerror or type(exc).__name__
         return _one_line(f"{name}{other}: {reason}"), name
     text = _one_line(str(exc)) or type(exc).__name__
-    if type(exc).__module__.split(".")[0] in _LIBRARIES and not isinstance(exc, (Refused,)):
+    if type(exc).__module__.split(".")[0] in _LIBRARIES and type(exc).__module__ != "argparse":
         text = f"{_library(exc)}: {text}"
     given = getattr(exc, "input", None)
     if given is not None:
