@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Optional
 
 MAX_SECONDS = 86_400.0  # a day: no run, timeout or horizon of this runtime is longer
 MAX_SEED = 2**32 - 1  # numpy's legacy generators take 32-bit seeds
-CAN_LOG_SUFFIXES = (".asc", ".blf", ".csv", ".db", ".log", ".mf4", ".trc", ".txt")  # python-can's writers
+# python-can's writers that need nothing else installed (.mf4 needs asammdf)
+CAN_LOG_SUFFIXES = (".asc", ".blf", ".csv", ".db", ".log", ".trc", ".txt")
 _ROS_NAME = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*)(/[A-Za-z_][A-Za-z0-9_]*)*/?$")
 
 Error = argparse.ArgumentTypeError

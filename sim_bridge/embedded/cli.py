@@ -34,7 +34,7 @@ def injection_arg(text: str):
     try:
         return parse_injection(text)
     except ValueError as exc:
-        raise T.Error(str(exc)) from None
+        raise T.Error(str(exc).removeprefix("--inject ")) from None  # argparse names the flag itself
 
 
 @T.kind("model")
@@ -103,6 +103,12 @@ def run(args) -> int:
         if progress:
             progress.close()
     summary = summarise(result, args.realtime)
+    fired = {(n, t) for n, t in args.inject if any(f == n and ft >= t - 1e-9 for f, ft in result.injected)}
+    missed = [f"{n}@{t:g}" for n, t in args.inject if (n, t) not in fired]
+    if missed:  # the route was done (or the run stopped) before their time: never reported as injected
+        summary["inject_not_fired"] = missed
+    if missed and not args.stop:
+        print(f"drive: {', '.join(missed)} did not fire: the run ended at {result.sim_time_s:.2f} s", file=sys.stderr)
     return finish(args, result, summary, out)
 
 
