@@ -176,6 +176,15 @@ def test_selftest_config_never_falls_back_to_the_share_directory(config_copy, tm
     assert rc == 1 and str(config_copy / "missing.dbc") in one_line(err)
 
 
+def test_a_broken_dbc_is_named(config_copy, tmp_path):
+    (tmp_path / "models").symlink_to(share_dir() / "models")
+    (config_copy / "broken.dbc").write_text("garbage {{\n")
+    edit_params(config_copy / "vehicle_interface.param.yaml", dbc_path="broken.dbc")
+    rc, _, err = run_cli("selftest", "--config", config_copy, "--frames", "1")
+    line = one_line(err)
+    assert rc == 1 and str(config_copy / "broken.dbc") in line and "cantools" in line
+
+
 def test_request_with_a_nan_timeout_returns_at_once():
     """It waited forever before: NaN never compares greater than the clock."""
     r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--timeout", "nan", "--json"],

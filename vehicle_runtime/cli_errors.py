@@ -14,6 +14,7 @@ a user's mistake.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from typing import Optional, Tuple
 REFUSED = 1
 BAD_ARGUMENTS = 2
 # libraries whose exceptions mean "this input cannot be used" (matched by module, never imported here)
-_LIBRARIES = ("argparse", "onnxruntime", "onnx", "google", "yaml", "can", "tarfile", "zipfile", "json", "cryptography",
+_LIBRARIES = ("argparse", "onnxruntime", "onnx", "google", "yaml", "cantools", "textparser", "can", "tarfile", "zipfile", "json", "cryptography",
               "jsonschema", "cyclonedds", "cv2", "PIL", "gzip", "lzma", "zlib", "binascii", "carla")
 _OURS = ("vehicle_runtime", "sim_bridge", "ros_nodes")
 _PATHISH = re.compile(r"^(?P<input>(?:[A-Za-z]:)?[^\s:'\"]*[/.][^\s:'\"]*|--[\w-]+(?: '[^']*')?)\s*:\s")
@@ -37,12 +38,24 @@ class Refused(Exception):
         self.input = None if input is None else str(input)
 
 
+@contextlib.contextmanager
+def naming(path):
+    """Reading `path`: a library error that does not say which file it read gets the path put in front."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- re-raised unchanged unless it is a refused input
+        if isinstance(exc, Refused) or not is_refusal(exc) or str(path) in str(exc):
+            raise
+        raise Refused(f"{path}: {describe(exc)[0]}", str(path)) from exc
+
+
 def debug_enabled(argv) -> bool:
     return "--debug" in argv or os.environ.get("VEHICLE_RUNTIME_DEBUG", "") not in ("", "0", "false", "no")
 
 
 def is_refusal(exc: BaseException) -> bool:
-    if isinstance(exc, (Refused, ValueError, OSError, EOFError, UnicodeError, LookupError)) and \
+    if isinstance(exc, (Refused, ValueError, OSError, EOFError, UnicodeError, LookupError, OverflowError,
+                        RecursionError)) and \
             not isinstance(exc, (KeyError, IndexError)):
         return True
     module = type(exc).__module__ or ""

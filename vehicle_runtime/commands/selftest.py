@@ -17,7 +17,7 @@ import numpy as np
 from .. import cli_types as T
 from .. import synthetic
 from ..can import BusConfig, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus
-from ..cli_errors import Refused, describe, is_refusal
+from ..cli_errors import Refused, describe, is_refusal, naming
 from ..config import NODE_FILES, load_runtime_config
 from ..fusion import Fusion
 from ..pipeline import Pipeline
@@ -58,7 +58,8 @@ def run(args) -> int:
     try:  # everything the selftest reads, refused as one line: "selftest: FAIL: <input>: <problem>"
         cfg = load_runtime_config(args.config)
         pipeline = Pipeline.from_config(cfg, args.model)
-        codec = Codec(load_dbc(cfg.dbc_path))
+        with naming(cfg.dbc_path or "the shipped DBC"):
+            codec = Codec(load_dbc(cfg.dbc_path))
     except Exception as exc:  # noqa: BLE001 -- sorted by cli_errors; anything else stays a bug
         if not is_refusal(exc):
             raise
