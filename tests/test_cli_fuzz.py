@@ -330,3 +330,105 @@ def test_generated_out_of_range_field_values_are_refused(case, data, config_dir,
     if spec["type"] == "integer":
         value = int(value) if label == "huge" else math.floor(value)
     check_field(config_dir, file, field, value, places)
+
+
+# --- documents: scenario, model manifest, CARLA parameters -------------------------------------------
+
+def leaves(doc, path=()):
+    """Every scalar in a document with its path."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from leaves(v, path + (i,))
+    else:
+        yield path, doc
+
+
+def subschema(schema, path):
+    """The schema of the value at `path`, or None where the schema does not say (then nothing is fuzzed)."""
+    for key in path:
+        if schema is None:
+            return None
+        if isinstance(key, int):
+            items = schema.get("prefixItems", [])
+            schema = items[key] if key < len(items) else schema.get("items")
+        else:
+            schema = schema.get("properties", {}).get(key)
+    return schema if isinstance(schema, dict) and ("type" in schema or "enum" in schema) else None
+
+
+def bad_leaf_values(spec):
+    kind = spec.get("type")
+    if "enum" in spec:
+        yield "bogus-value"
+    if kind in ("number", "integer"):
+        yield "abc"
+        if "minimum" in spec:
+            yield spec["minimum"] - 1
+        if "exclusiveMinimum" in spec:
+            yield spec["exclusiveMinimum"]
+        if "maximum" in spec:
+            yield spec["maximum"] * 1e6 + 1
+    elif kind == "string":
+        yield [1]
+    elif kind == "boolean":
+        yield "maybe"
+
+
+def set_at(doc, path, value):
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+
+def document_cases(doc, schema):
+    return [(path, value) for path, _ in leaves(doc) if (spec := subschema(schema, path))
+            for value in bad_leaf_values(spec)]
+
+
+SCENARIO = yaml.safe_load((Path(cli.__file__).parents[1] / "sim_bridge" / "embedded" / "scenarios"
+                           / "lead_braking.yaml").read_text())
+SCENARIO_SCHEMA = json.loads((Path(cli.__file__).parents[1] / "sim_bridge" / "embedded"
+                              / "scenario.schema.json").read_text())
+MANIFEST = json.loads((share_dir() / "models" / "distilled_student" / "manifest.json").read_text())
+CARLA = yaml.safe_load((share_dir() / "config" / "carla_hil.param.yaml").read_text())["/**"]["ros__parameters"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.sampled_from(document_cases(SCENARIO, SCENARIO_SCHEMA)))
+def test_generated_bad_scenario_fields_are_refused(case, places):
+    path, value = case
+    doc = json.loads(json.dumps(SCENARIO))
+    set_at(doc, path, value)
+    file = places["tmp"] / "scenario.yaml"
+    file.write_text(yaml.safe_dump(doc))
+    assert_refused(["drive", "--policy=expert", f"--scenario={file}", "--duration=0.05", f"--out={places['tmp']}/r",
+                    "--json"], [str(file)], True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.sampled_from(document_cases(MANIFEST, load_schema("model_manifest"))))
+def test_generated_bad_manifest_fields_are_refused(case, places):
+    path, value = case
+    model = places["tmp"] / "model"
+    if not model.exists():
+        shutil.copytree(share_dir() / "models" / "distilled_student", model)
+    doc = json.loads(json.dumps(MANIFEST))
+    set_at(doc, path, value)
+    (model / "manifest.json").write_text(json.dumps(doc))
+    assert_refused(["selftest", f"--model={model}", "--frames=1", "--json"], [str(model)], True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.sampled_from(document_cases(CARLA, load_schema("carla_bridge"))))
+def test_generated_bad_carla_parameters_are_refused(case, places):
+    path, value = case
+    doc = {"/**": {"ros__parameters": json.loads(json.dumps(CARLA))}}
+    set_at(doc["/**"]["ros__parameters"], path, value)
+    file = places["tmp"] / "carla_hil.param.yaml"
+    file.write_text(yaml.safe_dump(doc))
+    assert_refused(["carla-bridge", f"--carla-params={file}", "--carla-host=127.0.0.1", "--carla-port=2",
+                    "--carla-timeout=0.5", "--json"], [str(file), "carla_hil.param.yaml"], True)
