@@ -191,3 +191,19 @@ def test_request_with_a_nan_timeout_returns_at_once():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--timeout" in one_line(r.stderr)
     assert json.loads(r.stdout.strip().splitlines()[-1])["input"] == "--timeout"
+
+
+def test_a_model_onnxruntime_cannot_load_is_one_line_before_any_bus_opens(tmp_path):
+    import hashlib
+
+    model = tmp_path / "garbage"
+    shutil.copytree(share_dir() / "models" / "distilled_student", model)
+    (model / "model.onnx").write_bytes(b"not a protobuf")
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256(b"not a protobuf").hexdigest()  # the file is what the manifest says
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--model", str(model), "--duration", "1",
+                        "--json"], capture_output=True, text=True, timeout=120)
+    line = one_line(r.stderr)  # a real process: no "VirtualBus was not properly shut down" after it either
+    assert r.returncode == 1 and line.startswith("drive: onnxruntime: ") and str(model / "model.onnx") in line
+    assert json.loads(r.stdout.strip().splitlines()[-1])["input"] == str(model / "model.onnx")

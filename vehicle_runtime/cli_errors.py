@@ -80,7 +80,20 @@ def describe(exc: BaseException) -> Tuple[str, Optional[str]]:
     if given is not None:
         return text, str(given)
     m = _PATHISH.match(text)
-    return text, (m.group("input") if m else None)
+    return text, (m.group("input") if m else _existing_path_in(text))
+
+
+def _existing_path_in(text: str) -> Optional[str]:
+    """A library's message that mentions the file it read somewhere in the middle ("Load model from X failed")."""
+    for token in re.split(r"[\s'\"()\[\]]+", text):
+        token = token.rstrip(":,.;")
+        if ("/" in token or "." in token) and len(token) > 2:
+            try:
+                if os.path.exists(token):
+                    return token
+            except (OSError, ValueError):
+                continue
+    return None
 
 
 def _library(exc: BaseException) -> str:

@@ -75,7 +75,6 @@ def run(args) -> int:
 
         return run_carla_drive(args)
     from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.student.manifest import load_manifest
 
     from .drive import DriveOptions, run_drive  # heavy imports only when driving
     from .scenario import load_scenario
@@ -83,8 +82,12 @@ def run(args) -> int:
     if args.model and args.policy != "student":
         raise Refused(f"--model {args.model}: only the student policy uses a model (--policy student)", "--model")
     cfg = load_runtime_config()  # refuse a broken config, scenario or model before the drive starts
-    if args.policy == "student":
-        load_manifest(args.model or cfg.model_path, check_sha256=False)
+    factory = None
+    if args.policy == "student":  # loaded here, before any bus opens, and handed to the drive
+        from vehicle_runtime.pipeline import Pipeline
+
+        policy = Pipeline.from_config(cfg, args.model).policy
+        factory = lambda _expert, _cfg: policy  # noqa: E731
     duration_s = args.duration or load_scenario(args.scenario).duration_s
     late = [f"{n}@{t:g}" for n, t in args.inject if t > duration_s + 1e-9]
     if late:
@@ -94,7 +97,7 @@ def run(args) -> int:
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=args.inject, can_log=args.can_log, model_path=args.model,
-                        progress=progress, stop=args.stop)
+                        progress=progress, stop=args.stop, policy_factory=factory)
     args.stop.polled = True  # a signal now ends the loop cleanly instead of raising
     try:
         result = run_drive(opts, cfg)

@@ -37,7 +37,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.student.manifest import load_manifest
 
     from .evaluation import SCORE_RATIO_TARGET, TOKEN_ACCURACY_TARGET, summarise
     from .scenario import load_scenario
@@ -47,8 +46,10 @@ def run(args) -> int:
     cfg = load_runtime_config()  # refuse a broken config or scenario now, not in the tenth worker
     for sc in scenarios:
         load_scenario(sc)
-    if "student" in policies:
-        load_manifest(args.model or cfg.model_path, check_sha256=False)
+    if "student" in policies:  # the whole model (manifest, graph, session) once here, not in every worker
+        from vehicle_runtime.pipeline import Pipeline
+
+        Pipeline.from_config(cfg, args.model)
     jobs = [(sc, seed, pol, str(args.model) if args.model else None)
             for sc in scenarios for seed in seeds for pol in policies]
     runs = []
