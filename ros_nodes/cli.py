@@ -1,5 +1,8 @@
 """`vehicle-runtime up`: the three nodes as separate processes on the ROS-free transport (Cyclone DDS
-in the ROS 2 wire format), with the tuned Cyclone and malloc settings as defaults."""
+in the ROS 2 wire format), with the tuned Cyclone and malloc settings as defaults.
+
+SIGINT / SIGTERM stop the nodes with SIGTERM (each sends its safe-state frames on the way out) and
+exit with 130 / 143."""
 from __future__ import annotations
 
 import os
@@ -8,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from vehicle_runtime import cli_types as T
+
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
 NODES = ("fusion", "policy", "vehicle_interface")
 
@@ -15,15 +20,51 @@ NODES = ("fusion", "policy", "vehicle_interface")
 def add_parser(sub) -> None:
     add_engage_parser(sub)
     p = sub.add_parser("up", help="start the fusion, policy and vehicle interface nodes without ROS (Cyclone DDS)")
-    p.add_argument("--config", help="config folder (default: the package's config/)")
-    p.add_argument("--namespace", default="")
-    p.add_argument("--model", help="student model folder")
-    p.add_argument("--can-interface")
-    p.add_argument("--can-channel")
+    p.add_argument("--config", type=config_dir_arg, help="config folder (default: the package's config/)")
+    p.add_argument("--namespace", type=T.ros_namespace, default="")
+    p.add_argument("--model", type=model_arg, help="student model folder")
+    p.add_argument("--can-interface", type=_interface)
+    p.add_argument("--can-channel", type=T.non_empty)
     p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
     p.add_argument("--single-process", action="store_true", help="run the three nodes in one process")
-    p.add_argument("--root", help="fleet update root: run the build that `bundle boot` selects (counts trial boots)")
+    p.add_argument("--root", type=T.existing_dir,
+                   help="fleet update root: run the build that `bundle boot` selects (counts trial boots)")
     p.set_defaults(run=run)
+
+
+@T.kind("config-dir")
+def config_dir_arg(text: str):
+    p = T.existing_dir(text)
+    from vehicle_runtime.config import NODE_FILES
+
+    missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
+    if missing:
+        raise T.Error(f"{text}: not a config folder (missing {', '.join(missing)})")
+    return str(p)
+
+
+@T.kind("model")
+def model_arg(text: str) -> str:
+    p = T.file_or_dir(text)
+    if p.is_dir() and not (p / "manifest.json").is_file():
+        raise T.Error(f"{text}: no manifest.json in this folder")
+    return str(p)
+
+
+@T.kind("choice")
+def _interface(text: str) -> str:
+    from vehicle_runtime.can import SUPPORTED_INTERFACES
+
+    return T.choice_of(SUPPORTED_INTERFACES, "CAN interface")(text)
+
+
+def _check_before_start(args) -> None:
+    """What the nodes would refuse one by one, refused here once: the config, the model, the CAN interface."""
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.student.manifest import load_manifest
+
+    cfg = load_runtime_config(args.config)
+    load_manifest(args.model or cfg.model_path, check_sha256=False)
 
 
 def node_args(args) -> list:
@@ -48,20 +89,19 @@ def run(args) -> int:
         from vehicle_runtime.bundle import slots
 
         env["VEHICLE_RUNTIME_SHARE"] = str(slots.boot(Path(args.root)))
+        os.environ["VEHICLE_RUNTIME_SHARE"] = env["VEHICLE_RUNTIME_SHARE"]  # the check below reads that build
+    _check_before_start(args)
     uri = default_config_uri()
     if uri:
         env["CYCLONEDDS_URI"] = uri
     groups = [["all"]] if args.single_process else [[n] for n in NODES]
     procs = [subprocess.Popen([sys.executable, "-m", "ros_nodes.main", *g, *node_args(args)], env=env) for g in groups]
     stopping = {"now": False}
-
-    def stop(*_):
-        stopping["now"] = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    args.stop.polled = True  # the first SIGINT / SIGTERM stops the nodes below
+    print(f"up: started {len(procs)} node process(es), pids {' '.join(str(p.pid) for p in procs)} "
+          "(Ctrl-C or SIGTERM stops them cleanly)", file=sys.stderr, flush=True)
     code = 0
-    while not stopping["now"]:
+    while not stopping["now"] and not args.stop:
         for p in procs:
             if p.poll() is not None:
                 print(f"up: node process {p.args[3:-len(node_args(args))] or p.args} exited with {p.returncode}",
@@ -77,14 +117,18 @@ def run(args) -> int:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
+    if args.stop:
+        print(f"up: interrupted ({args.stop.name}); nodes stopped: "
+              + ", ".join(f"{' '.join(p.args[3:4])} exit {p.returncode}" for p in procs), file=sys.stderr)
+        return args.stop.exit_code
     return code
 
 
 def add_engage_parser(sub) -> None:
     p = sub.add_parser("request", help="send a software engage / disengage / reset request to a running runtime (DDS)")
     p.add_argument("word", choices=("engage", "disengage", "reset"))
-    p.add_argument("--namespace", default="")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the vehicle interface node")
+    p.add_argument("--namespace", type=T.ros_namespace, default="")
+    p.add_argument("--timeout", type=T.seconds, default=5.0, help="seconds to wait for the vehicle interface node, > 0")
     p.set_defaults(run=run_request)
 
 

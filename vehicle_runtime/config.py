@@ -3,7 +3,9 @@ schemas, turned into typed parameter objects. One source of truth for `ros2 laun
 ROS-free runner: the ROS nodes load the same files through the launch system."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +14,7 @@ import yaml
 from .can.bus import BusConfig
 from .control import TrackerParams, VehicleProfile
 from .fusion import FusionParams
-from .paths import resolve, share_dir
+from .paths import share_dir
 from .safety.envelope import EnvelopeParams
 from .safety.gate import INPUT_WATCHDOGS, SafetyParams
 from .safety.mrm import MrmParams
@@ -85,13 +87,22 @@ def load_node_params(config_dir: Optional[str | Path] = None) -> dict:
     return {node: load_params(config_dir / file, node, node) for node, file in NODE_FILES.items()}
 
 
+def relative_to_file(param_file: Path, value: str | Path) -> Path:
+    """A path from a parameter file: absolute as written, relative to the file's own folder, so that a
+    copied config folder (`--config DIR`, a fleet slot) reads its own profile, DBC and model."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(os.path.normpath(param_file.parent / p))
+
+
 def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
     config_dir = Path(config_dir) if config_dir else share_dir() / "config"
     return runtime_config(load_node_params(config_dir), config_dir)
 
 
 def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
-    """The typed configuration from each node's parameters (files, or ROS parameters after overrides)."""
+    """The typed configuration from each node's parameters (files, or ROS parameters after overrides).
+    Relative paths resolve against the parameter files' folder (all node files lie in config_dir)."""
+    resolve = partial(relative_to_file, config_dir / NODE_FILES["policy"])
     f, p, v = params["fusion"], params["policy"], params["vehicle_interface"]
     for node, values in params.items():
         validate(values, node, f"{node} parameters")
@@ -100,7 +111,7 @@ def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
         model_path=resolve(p["model_path"]),
         session=SessionConfig(providers=tuple(p["providers"]), intra_op_threads=p["intra_op_threads"],
                               io_binding=p["io_binding"], trt_fp16=p["trt_fp16"],
-                              trt_cache_dir=p["trt_cache_dir"] or None),
+                              trt_cache_dir=str(resolve(p["trt_cache_dir"])) if p["trt_cache_dir"] else None),
         warm_up_runs=p["warm_up_runs"],
         policy_realtime_priority=p["realtime_priority"],
         tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),

@@ -6,7 +6,9 @@
         HIL on the simulation PC: camera / route / odometry / GNSS on the ROS 2 topics for the compute box,
         the by-wire gateway on the real CAN bus, CARLA in real time
 
-Every failure to reach or use the server is one line on stderr and exit status 2, never a traceback.
+Every failure to reach or use the server is one line on stderr and exit status 2, never a traceback;
+a refused parameter file or model is one line and status 1 (vehicle_runtime.cli_errors). SIGINT /
+SIGTERM: CARLA's settings are restored, the ego's safe-state frames sent, exit status 130 / 143.
 """
 from __future__ import annotations
 
@@ -15,32 +17,38 @@ import sys
 import time
 from pathlib import Path
 
-from vehicle_runtime.config import ConfigError
-from vehicle_runtime.student.manifest import ManifestError
+from vehicle_runtime import cli_types as T
 
 from .connection import CarlaUnavailable
 
 
 def add_connection_args(p) -> None:
-    p.add_argument("--carla-host", help="CARLA server host (default: carla_hil.param.yaml's host)")
-    p.add_argument("--carla-port", type=int, help="CARLA server RPC port (default 2000)")
-    p.add_argument("--carla-timeout", type=float, help="seconds to wait for the server")
+    p.add_argument("--carla-host", type=T.non_empty, help="CARLA server host (default: carla_hil.param.yaml's host)")
+    p.add_argument("--carla-port", type=T.port, help="CARLA server RPC port, 1..65535 (default 2000)")
+    p.add_argument("--carla-timeout", type=T.seconds, help="seconds to wait for the server, > 0")
     p.add_argument("--town", help="map to load, e.g. Town01 ('' keeps the loaded one)")
     p.add_argument("--carla-take-over", action="store_true", default=None,
                    help="drive a world another client already ticks synchronously")
-    p.add_argument("--carla-params", type=Path, help="a carla_hil.param.yaml other than the package's")
+    p.add_argument("--carla-params", type=T.existing_file, help="a carla_hil.param.yaml other than the package's")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("carla-bridge", help="HIL: CARLA → ROS 2 topics for the compute box, CAN → CARLA control")
     add_connection_args(p)
-    p.add_argument("--can-interface", help="the gateway's CAN adapter (default: carla_hil.param.yaml's)")
-    p.add_argument("--can-channel")
-    p.add_argument("--namespace")
-    p.add_argument("--duration", type=float)
-    p.add_argument("--out", type=Path, help="report folder (default: runs/carla-hil-<time>)")
+    p.add_argument("--can-interface", type=_interface, help="the gateway's CAN adapter (default: carla_hil.param.yaml's)")
+    p.add_argument("--can-channel", type=T.non_empty)
+    p.add_argument("--namespace", type=T.ros_namespace)
+    p.add_argument("--duration", type=T.seconds, help="seconds, > 0")
+    p.add_argument("--out", type=T.output_dir, help="report folder (default: runs/carla-hil-<time>)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_bridge)
+
+
+@T.kind("choice")
+def _interface(text: str) -> str:
+    from vehicle_runtime.can import SUPPORTED_INTERFACES
+
+    return T.choice_of(SUPPORTED_INTERFACES, "CAN interface")(text)
 
 
 def _params(args, **extra):
@@ -101,22 +109,25 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     from ..embedded.report import write_report
     from .session import run_carla
 
+    # refused inputs (ConfigError, ManifestError, ...) rise to cli.main: one line, status 1
+    params = _params(args, **{k: v for k, v in extra.items() if v is not None})
+    fov = _manifest_fov(getattr(args, "model", None))
+    out = args.out or T.output_dir(str(Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
-        params = _params(args, **{k: v for k, v in extra.items() if v is not None})
-        fov = _manifest_fov(getattr(args, "model", None))
         result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
                            gateway_bus=params.bus if policy == "remote" else None)
-    except (CarlaUnavailable, ConfigError, ManifestError) as exc:
+    except CarlaUnavailable as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{args.command}: interrupted; CARLA's settings were restored", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # SIGINT / SIGTERM (cli_signals.Interrupted): run_carla's finally ran
+        stop = getattr(args, "stop", None)
+        print(f"{args.command}: interrupted ({stop.name if stop else 'SIGINT'}); CARLA's settings were restored, "
+              "safe-state frames sent; no report (the run did not finish)", file=sys.stderr)
+        return stop.exit_code if stop else 130
     except RuntimeError as exc:  # the server went away mid-run (carla raises RuntimeError for RPC failures)
         print(f"{args.command}: CARLA: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     summary = summarise(result, realtime)
-    out = args.out or Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary["report"] = str(write_report(result, out, summary))
     _print_table(summary)
     if args.json:

@@ -3,6 +3,9 @@ bus: it publishes camera/image_raw + camera_info, navigation/route and navigatio
 time and moves the car only through the by-wire gateway on the CAN bus.
 
     vehicle-runtime sim [--scenario NAME] [--can-interface udp_multicast --can-channel default] [--json]
+
+SIGINT / SIGTERM end the run cleanly: the bus and DDS are closed and the summary so far is printed,
+exit status 130 / 143.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle_runtime.can import BusConfig, Codec, open_bus
+from vehicle_runtime import cli_types as T
+from vehicle_runtime.can import SUPPORTED_INTERFACES, BusConfig, Codec, open_bus
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
@@ -23,7 +27,8 @@ from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from .drive import DT_S, camera_model
 from .metrics import DriveMetrics
 from .renderer import Renderer
-from .scenario import DEFAULT_SCENARIO, ScenarioError, available, load_scenario
+from .cli import scenario_arg
+from .scenario import DEFAULT_SCENARIO, available, load_scenario
 from .sensors import brightness_at, enu_to_geodetic
 from .variation import vary
 from .world import World
@@ -31,34 +36,45 @@ from .world import World
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sim", help="run the embedded simulator on ROS 2 topics (DDS) and a CAN bus")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"one of {', '.join(available())}")
-    p.add_argument("--duration", type=float)
-    p.add_argument("--can-interface", default="udp_multicast")
-    p.add_argument("--can-channel", default="default")
-    p.add_argument("--namespace", default="")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--camera-size", metavar="WxH", help="render at this size instead of sim_camera.param.yaml's "
-                   "(same field of view), e.g. 640x360 on a small machine")
+    p.add_argument("--scenario", type=scenario_arg, default=DEFAULT_SCENARIO,
+                   help=f"one of {', '.join(available())}, or a YAML path")
+    p.add_argument("--duration", type=T.seconds, help="seconds, > 0 (default: the scenario's)")
+    p.add_argument("--can-interface", type=T.choice_of(SUPPORTED_INTERFACES, "CAN interface"), default="udp_multicast")
+    p.add_argument("--can-channel", type=T.non_empty, default="default")
+    p.add_argument("--namespace", type=T.ros_namespace, default="")
+    p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
+    p.add_argument("--camera-size", type=T.size_wxh, metavar="WxH", help="render at this size instead of "
+                   "sim_camera.param.yaml's (same field of view), e.g. 640x360 on a small machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    args.stop.polled = True  # a signal ends the loop; the summary so far is printed
     try:
         summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
-                           args.namespace, args.seed, args.camera_size)
-    except ScenarioError as exc:
-        print(f"sim: {exc}", file=sys.stderr)
-        return 2
+                           args.namespace, args.seed, args.camera_size, stop=args.stop, on_start=_started)
+    finally:
+        args.stop.polled = False
+    if args.stop:
+        summary["interrupted"] = {"signal": args.stop.name, "at_s": round(summary["wall_time_s"], 3)}
     for k, v in summary.items():
         print(f"  {k:<20} {v}")
+    if args.stop:
+        print(f"sim: interrupted ({args.stop.name}) at {summary['wall_time_s']:.1f} s; partial summary above",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
-    return 0
+    return args.stop.exit_code if args.stop else 0
+
+
+def _started(camera_topic: str, duration_s: float) -> None:
+    print(f"sim: running for {duration_s:g} s, camera on {camera_topic} (Ctrl-C ends it cleanly)", file=sys.stderr,
+          flush=True)
 
 
 def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
-             camera_size: str = None) -> dict:
+             camera_size=None, stop=None, on_start=None) -> dict:
     from ros_nodes import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
@@ -67,8 +83,8 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     duration = duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
     cam = camera_model()
-    if camera_size:
-        w, h = (int(v) for v in camera_size.lower().split("x"))
+    if camera_size:  # (w, h), or 'WxH'
+        w, h = T.size_wxh(camera_size) if isinstance(camera_size, str) else camera_size
         cam = replace(cam, width=w, height=h)
     renderer = Renderer(cam, scenario.network, seed=seed)
     bus = open_bus(bus_config)
@@ -126,8 +142,10 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         state["done"] = (now_mono - t0) >= duration or state["stopped"] >= 1.0
 
     loop = PeriodicLoop(DT_S, spin_s=0.0)  # the simulator sleeps: its CPU belongs to the nodes under test
+    if on_start:
+        on_start(f"{ns}camera/image_raw", duration)
     try:
-        loop.run(step, until=lambda: state["done"])
+        loop.run(step, until=lambda: state["done"] or bool(stop and stop()))
     finally:
         bus.shutdown()
         dds.close()

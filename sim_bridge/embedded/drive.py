@@ -53,6 +53,7 @@ class DriveOptions:
     model_path: Optional[Path] = None
     snapshot_every_s: float = 4.0
     progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
+    stop: Optional[Callable[[], bool]] = None  # true: end the run now, cleanly (SIGINT / SIGTERM)
     # builds the policy from the privileged expert and the config (training data collection, eval)
     policy_factory: Optional[Callable[[Expert, RuntimeConfig], "Policy"]] = None
     recorder: Optional[object] = None  # vehicle_runtime.record Recorder: the run as a rosbag2 (drive --record)
@@ -163,13 +164,15 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     logger = can.Logger(str(opts.can_log)) if opts.can_log else None
     wall0 = time.monotonic()
     state = {"k": 0, "done": False, "stopped_after_end_s": 0.0}
+    fired: List[Tuple[str, float]] = []  # the faults that fired, at their time
 
     def step(now_wall: float) -> None:
         nonlocal frames, last_output_seen
         k = state["k"]
         t = (now_wall - wall0) if opts.realtime else k * DT_S
         while pending and pending[0][1] <= t + 1e-9:
-            injector.activate(pending.pop(0)[0], t)
+            fired.append((pending.pop(0)[0], t))
+            injector.activate(fired[-1][0], t)
         stamp = t + injector.clock_offset_s
         ego = world.ego.state
         if k % camera_every == 0:
@@ -214,11 +217,14 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
             state["stopped_after_end_s"] += DT_S
         state["done"] = t >= duration - 1e-9 or state["stopped_after_end_s"] >= 1.0
 
+    def finished() -> bool:
+        return state["done"] or bool(opts.stop and opts.stop())
+
     loop = PeriodicLoop(DT_S)
     if opts.realtime:
-        loop.run(step, until=lambda: state["done"])
+        loop.run(step, until=finished)
     else:
-        while not state["done"]:
+        while not finished():
             step(wall0)
     wall = time.monotonic() - wall0
     runtime.shutdown(state["k"] * DT_S)
@@ -234,7 +240,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                        wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
                        reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
                        e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
-                       injected=tuple(opts.inject))
+                       injected=tuple(fired))
 
 
 def _drain(tap, logger, t: Optional[float]) -> None:

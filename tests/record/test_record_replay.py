@@ -116,6 +116,7 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     bag, _ = drive_bag
     cfg_dir = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg_dir)
+    (tmp_path / "models").symlink_to(REPO / "models")  # relative paths resolve against the copied folder
     p = cfg_dir / "policy.param.yaml"
     p.write_text(p.read_text().replace("lookahead_min_m: 5.0", "lookahead_min_m: 9.0"))
     run = replay(bag, load_build(config=cfg_dir))

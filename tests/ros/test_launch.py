@@ -56,8 +56,9 @@ def test_carla_hil_arguments_documented_and_the_bridge_accepts_its_flags():
     from vehicle_runtime.cli import build_parser
 
     argv = ["carla-bridge"]
-    for flag in flags:
-        argv += [flag, "2000" if flag == "--carla-port" else "x"]
+    samples = {"--carla-port": "2000", "--can-interface": "socketcan", "--carla-timeout": "10", "--duration": "60"}
+    for flag in flags:  # the flags are typed (vehicle_runtime/cli_types.py): a sample each type takes
+        argv += [flag, samples.get(flag, "x")]
     parsed = build_parser().parse_args(argv)  # every flag the launch file passes exists, with its type
     assert parsed.command == "carla-bridge" and parsed.carla_port == 2000
 

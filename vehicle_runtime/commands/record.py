@@ -10,17 +10,18 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    from .. import cli_types as T
     from ..record.live import DDS_TOPICS
 
     p = sub.add_parser("record", help="record the runtime's topics (DDS transport) as a rosbag2 with MCAP storage")
-    p.add_argument("bag", type=Path, metavar="DIR", help="new bag folder (never overwritten)")
+    p.add_argument("bag", type=T.output_dir, metavar="DIR", help="new bag folder (never overwritten)")
     p.add_argument("--topics", nargs="+", default=list(DDS_TOPICS), help=f"default: {' '.join(DDS_TOPICS)}")
-    p.add_argument("--split-size", type=float, metavar="MB", help="start a new file past this size")
-    p.add_argument("--max-files", type=int, help="keep only the newest N files (a ring buffer; needs --split-size)")
+    p.add_argument("--split-size", type=T.megabytes, metavar="MB", help="start a new file past this size")
+    p.add_argument("--max-files", type=T.count, help="keep only the newest N files (a ring buffer; needs --split-size)")
     p.add_argument("--compression", choices=("none", "zstd", "lz4"), default="none", help="per MCAP chunk")
-    p.add_argument("--queue-mb", type=float, default=256.0, help="memory for samples waiting for the disk")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--domain", type=int, help="ROS_DOMAIN_ID (default: the environment's)")
+    p.add_argument("--queue-mb", type=T.megabytes, default=256.0, help="memory for samples waiting for the disk")
+    p.add_argument("--duration", type=T.seconds, help="stop after this many seconds")
+    p.add_argument("--domain", type=T.domain_id, help="ROS_DOMAIN_ID (default: the environment's)")
     p.add_argument("--repair", action="store_true", help="repair DIR, a bag cut short (power loss, SIGKILL)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.set_defaults(run=run)

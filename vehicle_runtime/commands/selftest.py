@@ -14,12 +14,13 @@ import time
 
 import numpy as np
 
+from .. import cli_types as T
 from .. import synthetic
 from ..can import BusConfig, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus
-from ..config import ConfigError, load_runtime_config
+from ..cli_errors import Refused, describe, is_refusal, naming
+from ..config import NODE_FILES, load_runtime_config
 from ..fusion import Fusion
 from ..pipeline import Pipeline
-from ..student import ManifestError, ProviderError
 
 CAMERA_W, CAMERA_H, CAMERA_HZ, CONTROL_HZ = 1280, 720, 20.0, 100.0
 STEER_LSB_RAD, ACCEL_LSB_MPS2 = 1e-4, 1e-3
@@ -27,22 +28,42 @@ STEER_LSB_RAD, ACCEL_LSB_MPS2 = 1e-4, 1e-3
 
 def add_parser(sub) -> None:
     p = sub.add_parser("selftest", help="push synthetic frames through the whole pipeline onto a virtual CAN bus")
-    p.add_argument("--frames", type=int, default=60, help="camera frames to push (default 60)")
-    p.add_argument("--config", help="config folder (default: the package's config/)")
-    p.add_argument("--model", help="model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--frames", type=T.count, default=60, help="camera frames to push, >= 1 (default 60)")
+    p.add_argument("--config", type=config_dir, help="config folder (default: the package's config/); relative "
+                   "paths in its parameter files are read from that folder")
+    p.add_argument("--model", type=model_dir, help="model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.set_defaults(run=run)
 
 
+@T.kind("config-dir")
+def config_dir(text: str) -> str:
+    p = T.existing_dir(text)
+    missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
+    if missing:
+        raise T.Error(f"{text}: not a config folder (missing {', '.join(missing)})")
+    return str(p)
+
+
+@T.kind("model")
+def model_dir(text: str) -> str:
+    p = T.file_or_dir(text)
+    if p.is_dir() and not (p / "manifest.json").is_file():
+        raise T.Error(f"{text}: no manifest.json in this folder")
+    return str(p)
+
+
 def run(args) -> int:
     failures = []
-    try:
+    try:  # everything the selftest reads, refused as one line: "selftest: FAIL: <input>: <problem>"
         cfg = load_runtime_config(args.config)
         pipeline = Pipeline.from_config(cfg, args.model)
-    except (ConfigError, ManifestError, ProviderError, FileNotFoundError) as exc:
-        print(f"selftest: FAIL: {exc}", file=sys.stderr)
-        return 1
-    codec = Codec(load_dbc(cfg.dbc_path))
+        with naming(cfg.dbc_path or "the shipped DBC"):
+            codec = Codec(load_dbc(cfg.dbc_path))
+    except Exception as exc:  # noqa: BLE001 -- sorted by cli_errors; anything else stays a bug
+        if not is_refusal(exc):
+            raise
+        raise Refused(f"FAIL: {describe(exc)[0]}", describe(exc)[1]) from exc
     packer = Packer(codec)
     channel = f"selftest-{os.getpid()}"
     tx = open_bus(BusConfig("virtual", channel))
