@@ -152,7 +152,8 @@ def render(schema: dict, shipped: dict, patterns: str = "") -> str:
         used |= hits
         if (wanted and not hits & set(wanted)) or hits & set(unwanted):
             continue
-        default = _value(shipped[key]) if key in shipped else ("" if required else "(optional)")
+        given = key in shipped and not (isinstance(shipped[key], dict) and "properties" in prop)  # rows below
+        default = _value(shipped[key]) if given else ("" if required else "(optional)")
         kept.append(f"| `{key}` | {_cell(_type(prop, schema))} | {_cell(_allowed(prop, schema))} | "
                     f"{_cell(default)} | {_cell(prop.get('description', ''))} |")
     stale = [p for p in wanted + unwanted if p not in used]
@@ -179,20 +180,27 @@ def main(argv=None) -> int:
     group.add_argument("--write", nargs="+", metavar="FILE", help="rewrite the marked tables of these files")
     group.add_argument("--check", nargs="+", metavar="FILE", help="exit 1 if a marked table is out of date")
     args = ap.parse_args(argv)
-    if args.write:
-        for f in args.write:
-            path = Path(f)
-            path.write_text(rewrite(path.read_text()))
+    if not (args.write or args.check):
+        for name in schema_names():
+            print(f"## {name}\n\n{table(name)}")
         return 0
-    if args.check:
-        stale = [f for f in args.check if rewrite(Path(f).read_text()) != Path(f).read_text()]
-        for f in stale:
+    status = 0
+    for f in args.write or args.check:  # every file, even after a bad one
+        path = Path(f)
+        try:
+            text = path.read_text()
+            fresh = rewrite(text)
+        except (ValueError, OSError) as exc:  # a stale row pattern, a missing file or schema: one line
+            print(f"{f}: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        if args.write and fresh != text:
+            path.write_text(fresh)
+        elif args.check and fresh != text:
             print(f"{f}: parameter table differs from the schema (run: python -m vehicle_runtime.schema.tables "
                   f"--write {f})", file=sys.stderr)
-        return 1 if stale else 0
-    for name in schema_names():
-        print(f"## {name}\n\n{table(name)}")
-    return 0
+            status = max(status, 1)
+    return status
 
 
 if __name__ == "__main__":
