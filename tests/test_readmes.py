@@ -189,3 +189,36 @@ def test_links_resolve_and_environment_variables_exist(readme):
 def test_the_schemas_are_json_the_generator_reads():
     for name in tables.schema_names():
         assert json.dumps(load_schema(name))  # a schema file that does not parse fails here, not in a README
+
+
+QOS_WORDS = {"sensor": "sensor data", "default": "reliable", "latched": "latched", "command": "reliable, depth 1"}
+
+
+@pytest.mark.parametrize("node", ("fusion", "policy", "vehicle_interface"))
+def test_node_readme_topics_match_the_code(node):
+    """Every topic a node publishes or subscribes with a literal name is in its README table, with its type
+    (or "header only") and its QoS."""
+    tree = ast.parse((ROOT / f"ros_nodes/{node}_node.py").read_text())
+    endpoints = []
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", "") in ("publisher", "subscribe"):
+            args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+            profile = args[2] if call.func.attr == "publisher" else args[3]
+            if isinstance(args[1], str):
+                endpoints.append((args[0], args[1], profile))
+    assert endpoints
+    section = _text(ROOT / "ros_nodes/README.md").split(f"**{node}**")[1].split("\n**")[0].split("\n## ")[0]
+    for typename, topic, profile in endpoints:
+        rows = [r for r in section.splitlines() if re.search(rf"[| ,]{re.escape(topic)}[ ,|]", r)]
+        assert rows, f"ros_nodes/README.md, {node}: topic {topic} missing"
+        short = typename.replace("/msg/", "/")
+        assert any((short in r or "header only" in r) and QOS_WORDS[profile] in r for r in rows), (
+            f"ros_nodes/README.md, {node}: {topic} should say {short} and QoS '{QOS_WORDS[profile]}'")
+
+
+def test_transport_readme_qos_depths_match_the_code():
+    source = (ROOT / "vehicle_runtime/transport/dds.py").read_text()
+    depths = ast.literal_eval(re.search(r"^QOS_DEPTH = (\{.*?\})", source, re.M).group(1))
+    text = _text(ROOT / "vehicle_runtime/transport/README.md")
+    listed = {name: int(depth) for name, depth in re.findall(r"^\| `(\w+)` \| [^|]+\| [^|]+\| (\d+) \|", text, re.M)}
+    assert listed == depths
