@@ -29,6 +29,8 @@ MARKED = re.compile(r"(<!-- params:(?P<name>[\w/.-]+)(?::(?P<keys>[^\s>]+))? -->
 # the shipped values shown as defaults; any other schema NAME: config/NAME.param.yaml if there is one
 DEFAULT_FILES = {"vehicle_profile": "config/vehicles/generic_sedan.param.yaml",
                  "carla_bridge": "config/carla_hil.param.yaml"}
+JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "NoneType": "null",
+              "list": "array", "dict": "object"}
 HEADER = ["| parameter | type | allowed | default | description |", "|---|---|---|---|---|"]
 
 
@@ -37,8 +39,9 @@ def schema_names() -> List[str]:
                   if p.name.endswith(".schema.json"))
 
 
-def _resolve(prop: dict, root: dict) -> dict:
-    """A local `$ref` (#/$defs/x) replaced by its target, sibling keys kept."""
+def _resolve(prop, root: dict) -> dict:
+    """A local `$ref` (#/$defs/x) replaced by its target, sibling keys kept; `true` (anything) as {}."""
+    prop = prop if isinstance(prop, dict) else {}
     while isinstance(prop.get("$ref"), str) and prop["$ref"].startswith("#/"):
         target = root
         for part in prop["$ref"][2:].split("/"):
@@ -88,8 +91,7 @@ def _allowed(prop: dict, root: dict) -> str:
 def _type(prop: dict, root: dict) -> str:
     prop = _resolve(prop, root)
     if "enum" in prop:
-        kinds = {type(v).__name__ for v in prop["enum"]}
-        return "string" if kinds == {"str"} else " or ".join(sorted(kinds))
+        return " or ".join(sorted({JSON_TYPES.get(type(v).__name__, "any") for v in prop["enum"]}))
     if prop.get("type") == "array":
         item = _resolve(prop.get("items", {}), root)
         return f"{_type(item, root) if item else 'any'}[]"
@@ -153,7 +155,8 @@ def render(schema: dict, shipped: dict, patterns: str = "") -> str:
         if (wanted and not hits & set(wanted)) or hits & set(unwanted):
             continue
         given = key in shipped and not (isinstance(shipped[key], dict) and "properties" in prop)  # rows below
-        default = _value(shipped[key]) if given else ("" if required else "(optional)")
+        default = (_value(shipped[key]) if given else _value(prop["default"]) if "default" in prop
+                   else "" if required else "(optional)")
         kept.append(f"| `{key}` | {_cell(_type(prop, schema))} | {_cell(_allowed(prop, schema))} | "
                     f"{_cell(default)} | {_cell(prop.get('description', ''))} |")
     stale = [p for p in wanted + unwanted if p not in used]
