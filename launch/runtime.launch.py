@@ -46,7 +46,9 @@ ARGUMENTS = {
     "auto_engage": ("false", "simulation / test bench only: engage as soon as READY"),
     "discovery_range": ("LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST (this box) or SUBNET (HIL)"),
 }
-NODE_FILES = {"fusion": ["fusion"], "policy": ["policy", "fusion"], "vehicle_interface": ["vehicle_interface"]}
+# each node's own file: the policy node's in-process fusion takes fusion.param.yaml from config_dir itself
+# (override one of them as `fusion.<name>` on the policy node)
+NODE_FILES = {"fusion": ["fusion"], "policy": ["policy"], "vehicle_interface": ["vehicle_interface"]}
 # Tuned malloc settings: no first-touch page faults for every camera image (DESIGN.md)
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
 

@@ -31,8 +31,7 @@ def policy_process():
     proc = subprocess.Popen([sys.executable, "-m", "ros_nodes.main", "policy", "--transport", "rclpy",
                              "--model", "models/distilled_student", "--ros-args",
                              "--params-file", str(REPO / "config" / "policy.param.yaml"),
-                             "--params-file", str(REPO / "config" / "fusion.param.yaml"),
-                             "-p", "warm_up_runs:=1", "-p", "sync_slop_s:=0.04"],
+                             "-p", "warm_up_runs:=1", "-p", "fusion.sync_slop_s:=0.04"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     yield proc, env
     proc.terminate()
@@ -56,11 +55,11 @@ def test_parameters_are_listed_read_described_and_read_only(policy_process, monk
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         names = call(node, executor, ListParameters, "/policy/list_parameters", ListParameters.Request()).result.names
-        expected = {s.name for schema in NODE_SCHEMAS["policy"] for s in specs(schema)}
+        expected = {prefix + s.name for schema, prefix in NODE_SCHEMAS["policy"] for s in specs(schema)}
         assert expected <= set(names), sorted(expected - set(names))
 
         got = call(node, executor, GetParameters, "/policy/get_parameters",
-                   GetParameters.Request(names=["warm_up_runs", "sync_slop_s", "model_path"])).values
+                   GetParameters.Request(names=["warm_up_runs", "fusion.sync_slop_s", "model_path"])).values
         assert got[0].integer_value == 1 and got[1].double_value == pytest.approx(0.04)  # -p overrides
         assert got[2].string_value == str(REPO / "models" / "distilled_student")  # the --model flag, absolute
 
@@ -90,9 +89,30 @@ def test_an_override_the_schema_refuses_stops_the_node_with_one_line():
     assert "intra_op_threads" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_without_overrides_every_node_runs_with_its_files_values(monkeypatch):
+    """ROS parameters change nothing by themselves: the policy's tracker and its in-process fusion both have a
+    `lookahead_min_m`; declared on one node without a prefix, the fusion ran with the tracker's 5 m."""
+    import rclpy
+
+    from vehicle_runtime.config import load_node_params
+    from vehicle_runtime.transport.ros import RclpyNode
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randint(100, 200)))
+    files = load_node_params()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        for name in NODE_SCHEMAS:
+            handle = RclpyNode(name, context=context)
+            assert handle.declare_parameters(name, files) == files, name
+            handle.node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
 def test_every_schema_parameter_has_a_ros_type():
     for node, schemas in NODE_SCHEMAS.items():
-        for schema in schemas:
+        for schema, _prefix in schemas:
             for spec in specs(schema):
                 assert spec.kind in ("bool", "integer", "double", "string", "double_array", "integer_array",
                                      "string_array"), (node, spec)

@@ -94,12 +94,14 @@ class MissingTypePublisher:
 
 
 class RclpyNode:
-    def __init__(self, name: str, use_sim_time: bool = False, namespace: str = ""):
+    def __init__(self, name: str, use_sim_time: bool = False, namespace: str = "", context=None):
         from rclpy.node import Node
         from rclpy.parameter import Parameter
 
         self.name = name
         kwargs = {"namespace": namespace} if namespace else {}
+        if context is not None:
+            kwargs["context"] = context
         self.node = Node(name, parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)],
                          automatically_declare_parameters_from_overrides=False, **kwargs)
         self.namespace = self.node.get_namespace().strip("/")

@@ -13,8 +13,10 @@ from typing import Dict, List, Optional, Tuple
 
 from ..schema import load_schema
 
-# the parameter files each node reads (the policy node runs the fusion in-process)
-NODE_SCHEMAS = {"fusion": ("fusion",), "policy": ("policy", "fusion"), "vehicle_interface": ("vehicle_interface",)}
+# the parameter files each node reads, with the prefix its parameters get on that node: the policy node runs
+# the fusion in-process, and both files name a `lookahead_min_m` (the tracker's and the target point's)
+NODE_SCHEMAS = {"fusion": (("fusion", ""),), "policy": (("policy", ""), ("fusion", "fusion.")),
+                "vehicle_interface": (("vehicle_interface", ""),)}
 READ_ONLY_REASON = "read-only: restart the node to change it (a live change under a running gate is not safe)"
 
 
@@ -59,7 +61,8 @@ def specs(schema_name: str) -> List[ParamSpec]:
     return [ParamSpec(name, _kind(prop), _description(prop), _range(prop)) for name, prop in props.items()]
 
 
-def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = None) -> Dict[str, object]:
+def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = None,
+            prefix: str = "") -> Dict[str, object]:
     """Declare every parameter of `schema_name` that our file gives on the rclpy `node` (the file's value as
     default, a launch override winning, a `forced` value winning over both) and return the effective values."""
     from rcl_interfaces.msg import ParameterDescriptor
@@ -69,12 +72,13 @@ def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = Non
     for spec in specs(schema_name):
         if spec.name not in defaults and spec.name not in forced:
             continue  # an optional parameter the file leaves out keeps its code default
-        if not node.has_parameter(spec.name):
+        name = prefix + spec.name
+        if not node.has_parameter(name):
             descriptor = ParameterDescriptor(description=spec.description, read_only=True, dynamic_typing=True,
                                              additional_constraints=READ_ONLY_REASON)
             value = forced.get(spec.name, defaults.get(spec.name))
-            node.declare_parameter(spec.name, value, descriptor, ignore_override=spec.name in forced)
-        value = node.get_parameter(spec.name).value
+            node.declare_parameter(name, value, descriptor, ignore_override=spec.name in forced)
+        value = node.get_parameter(name).value
         out[spec.name] = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
     return out
 
@@ -85,7 +89,7 @@ def declare_node(node, node_name: str, file_params: Dict[str, dict],
     `forced` ({schema: {parameter: value}}, the command line's flags) wins everywhere."""
     forced = forced or {}
     out = {schema: {**values, **forced.get(schema, {})} for schema, values in file_params.items()}
-    for schema_name in NODE_SCHEMAS[node_name]:
+    for schema_name, prefix in NODE_SCHEMAS[node_name]:
         out[schema_name] = {**out[schema_name],
-                            **declare(node, schema_name, file_params[schema_name], forced.get(schema_name))}
+                            **declare(node, schema_name, file_params[schema_name], forced.get(schema_name), prefix)}
     return out
