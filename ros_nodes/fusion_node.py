@@ -14,7 +14,7 @@ from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import CameraFrame
 
-from . import convert
+from vehicle_runtime.transport import convert
 
 FOV_TOLERANCE_DEG = 2.0
 

@@ -20,7 +20,7 @@ from vehicle_runtime.transport import command_channel
 from vehicle_runtime.transport.command_channel import CommandClient, Kind, Record
 from vehicle_runtime.transport.node import NodeHandle
 
-from . import convert
+from vehicle_runtime.transport import convert
 
 
 class PolicyNode:

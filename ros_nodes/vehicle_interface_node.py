@@ -29,7 +29,7 @@ from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D
 from vehicle_runtime.vehicle_interface import VehicleInterface
 
-from . import convert
+from vehicle_runtime.transport import convert
 
 ENGAGE_WORDS = ("engage", "disengage", "reset")
 STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor

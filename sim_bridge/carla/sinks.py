@@ -73,7 +73,7 @@ class DdsTopics:
     """Publishes the runtime's inputs on the ROS 2 topics; the runtime runs elsewhere on its own clock."""
 
     def __init__(self, namespace: str, focal_length_px: float, participant=None):
-        from ros_nodes import convert  # the same messages the nodes read
+        from vehicle_runtime.transport import convert  # the same messages the nodes read
         from vehicle_runtime.transport.dds import DdsParticipant
 
         self._convert = convert

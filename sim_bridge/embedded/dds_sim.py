@@ -75,7 +75,7 @@ def _started(camera_topic: str, duration_s: float) -> None:
 
 def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
              camera_size=None, stop=None, on_start=None) -> dict:
-    from ros_nodes import convert  # the sim speaks the same messages as the nodes
+    from vehicle_runtime.transport import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
     cfg = load_runtime_config()

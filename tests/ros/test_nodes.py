@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
-from ros_nodes import convert  # noqa: E402
+from vehicle_runtime.transport import convert  # noqa: E402
 from vehicle_runtime.transport import msgs  # noqa: E402
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D, Route  # noqa: E402
 

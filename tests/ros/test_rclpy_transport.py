@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jazzy wheels)")
 
-from ros_nodes import convert  # noqa: E402
+from vehicle_runtime.transport import convert  # noqa: E402
 from vehicle_runtime.transport import msgs  # noqa: E402
 
 

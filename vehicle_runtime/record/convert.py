@@ -1,6 +1,6 @@
 """Runtime types → the standard ROS 2 messages a bag holds, and back for replay.
 
-The same mapping as the ROS nodes use on the wire (ros_nodes/convert.py, which the core may not import),
+The same mapping as the ROS nodes use on the wire (transport/convert.py, with exact nanosecond stamps here),
 so a bag from the embedded drive and one from `vehicle-runtime record` beside the node graph look alike.
 Exactness: poses and stamps are float64 (stamps at 1 ns); the yaw goes through a quaternion and the
 measured steering angle and acceleration through AckermannDrive's float32 — the resolution replay sees.

@@ -1,4 +1,5 @@
-"""Standard ROS 2 messages ↔ vehicle_runtime types. No custom message packages."""
+"""Standard ROS 2 messages ↔ vehicle_runtime types, for the nodes, the simulators and the recorder. No custom
+message packages."""
 from __future__ import annotations
 
 import math
@@ -9,9 +10,8 @@ import numpy as np
 from vehicle_runtime.safety.gate import GateStatus
 from vehicle_runtime.transport import msgs
 from vehicle_runtime.transport.msgs import Msg, s_to_stamp, stamp_to_s
+from vehicle_runtime.safety.severity import ERROR, OK, WARN, state_level, watchdog_level  # noqa: F401 (levels)
 from vehicle_runtime.types import ActuatorCommand, ActuatorRequest, CameraFrame, EgoState, PolicyOutput, Pose2D, Route
-
-OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 
 def header(t_s: float, frame_id: str) -> Msg:
@@ -137,12 +137,12 @@ def diagnostics(t_s: float, node: str, status: Optional[GateStatus], timeouts: d
     kv = lambda k, v: msgs.new("diagnostic_msgs/msg/KeyValue", key=str(k), value=str(v))  # noqa: E731
     statuses = []
     if status is not None:
-        level = OK if status.state.name in ("ENGAGED", "READY", "DISENGAGED") else ERROR
+        level = state_level(status.state)
         statuses.append(msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=level, name=f"{node}: safety state",
                                  message=status.state.name, hardware_id=node, values=[kv("reason", status.reason)]))
         for name, age in status.ages_s.items():
             expired = name in status.expired
-            statuses.append(msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=ERROR if expired else OK,
+            statuses.append(msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=watchdog_level(expired),
                                      name=f"{node}: watchdog {name}", message="expired" if expired else "fresh",
                                      hardware_id=node, values=[kv("age_s", f"{age:.3f}"),
                                                                kv("timeout_s", timeouts.get(name, ""))]))
