@@ -106,6 +106,7 @@ def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
     f, p, v = params["fusion"], params["policy"], params["vehicle_interface"]
     for node, values in params.items():
         validate(values, node, f"{node} parameters")
+    vehicle = load_vehicle_profile(resolve(v["vehicle_profile"]))
     return RuntimeConfig(
         fusion=FusionParams(**f),
         model_path=resolve(p["model_path"]),
@@ -115,13 +116,13 @@ def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
         warm_up_runs=p["warm_up_runs"],
         policy_realtime_priority=p["realtime_priority"],
         tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),
-        vehicle=load_vehicle_profile(resolve(v["vehicle_profile"])),
+        vehicle=vehicle,
         bus=BusConfig(interface=v["can_interface"], channel=v["can_channel"], bitrate=v["can_bitrate"]),
         dbc_path=resolve(v["dbc_path"]) if v["dbc_path"] else None,
         control_rate_hz=v["control_rate_hz"],
         realtime_priority=v["realtime_priority"],
         max_command_age_s=v["max_command_age_s"],
-        safety=safety_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])).wheelbase_m, str(config_dir)),
+        safety=safety_params(v, vehicle.wheelbase_m, str(config_dir)),
         config_dir=config_dir,
         control_cpu=v.get("control_cpu", -1),
         lock_memory=v.get("lock_memory", False),
