@@ -8,7 +8,7 @@ Arguments (all optional):
   camera_info_topic  sensor_msgs/CameraInfo input                      (camera/camera_info)
   route_topic        nav_msgs/Path input, transient local              (navigation/route)
   odometry_topic     nav_msgs/Odometry input                           (navigation/odometry)
-  can_interface      python-can interface: socketcan, pcan, kvaser, slcan, gs_usb, udp_multicast, virtual
+  can_interface      python-can interface (vehicle_runtime/can/bus.py: socketcan, pcan, ...)
   can_channel        CAN channel, e.g. can0                            (from vehicle_interface.param.yaml)
   model_path         student model folder with manifest.json           (from policy.param.yaml)
   vehicle_profile    vehicle profile parameter file                    (from vehicle_interface.param.yaml)

@@ -10,7 +10,21 @@ import jsonschema
 
 @functools.lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
-    return json.loads(resources.files(__name__).joinpath(f"{name}.schema.json").read_text())
+    return _shared_enums(json.loads(resources.files(__name__).joinpath(f"{name}.schema.json").read_text()))
+
+
+def _shared_enums(node):
+    """`"x-enum": "can_interfaces"` becomes the one list the code keeps (can/bus.py), so a schema never repeats it."""
+    if isinstance(node, dict):
+        if node.get("x-enum") == "can_interfaces":
+            from ..can.bus import SUPPORTED_INTERFACES
+
+            node = {k: v for k, v in node.items() if k != "x-enum"}
+            node["enum"] = list(SUPPORTED_INTERFACES)
+        return {k: _shared_enums(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shared_enums(v) for v in node]
+    return node
 
 
 def problems(instance, schema: dict, word: str = "field") -> List[str]:
