@@ -1,5 +1,5 @@
 """Camera frame → model input: decode, crop, resize, colour order and normalisation, written into a
-preallocated float32 (C, H, W) tensor slot. Every per-frame buffer is allocated once."""
+preallocated float32 or float16 (C, H, W) tensor slot. Every per-frame buffer is allocated once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,6 +50,11 @@ class Preprocessor:
     def __init__(self, spec: ImageSpec):
         if spec.colour_order not in ("rgb", "bgr", "gray"):
             raise ValueError(f"unknown colour order '{spec.colour_order}' (rgb, bgr or gray)")
+        for key in ("mean", "std"):
+            if len(getattr(spec, key)) != spec.channels:
+                raise ValueError(f"{key} has {len(getattr(spec, key))} value(s) for {spec.channels} channel(s) ({spec.colour_order})")
+        if spec.crop_top + spec.crop_bottom >= 1.0 or spec.crop_left + spec.crop_right >= 1.0:
+            raise ValueError("crop leaves no image: top + bottom and left + right must each be < 1")
         if spec.interpolation not in INTERPOLATION:
             raise ValueError(f"unknown interpolation '{spec.interpolation}' ({', '.join(INTERPOLATION)})")
         self._interpolation = INTERPOLATION[spec.interpolation]
@@ -64,14 +69,15 @@ class Preprocessor:
 
     def process(self, frame: CameraFrame, out: np.ndarray) -> None:
         spec = self.spec
-        if out.shape != (spec.channels, spec.height, spec.width) or out.dtype != np.float32:
-            raise ValueError(f"output slot must be float32 {(spec.channels, spec.height, spec.width)}, got {out.dtype} {out.shape}")
+        if out.shape != (spec.channels, spec.height, spec.width) or out.dtype not in (np.float32, np.float16):
+            raise ValueError(f"output slot must be float32 or float16 {(spec.channels, spec.height, spec.width)}, "
+                             f"got {out.dtype} {out.shape}")
         image, order = decode(frame)
         image = self._crop(image)
         resized = self._resized[1 if image.ndim == 2 else 3]
         cv2.resize(image, (spec.width, spec.height), dst=resized, interpolation=self._interpolation)
         chw = self._to_model_order(resized, order)
-        np.multiply(chw, self._gain, out=out)
+        np.multiply(chw, self._gain, out=out)  # float16 slots: numpy rounds once, in the same pass
         np.add(out, self._offset, out=out)
 
     def _crop(self, image: np.ndarray) -> np.ndarray:

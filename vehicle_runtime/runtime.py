@@ -28,6 +28,7 @@ class RuntimeEvents:
     reasoning: List[Tuple[float, str]] = field(default_factory=list)  # (observation stamp, text)
     rejected_inputs: int = 0
     preprocess_errors: int = 0
+    last_preprocess_error: str = ""  # the reason of the last one (a crop or size the model cannot use)
     model_errors: int = 0
     policy_outputs: int = 0
 
@@ -71,8 +72,9 @@ class OnboardRuntime:
             return None
         try:
             out = self.pipeline.infer(obs)
-        except PreprocessError:
+        except PreprocessError as exc:
             self.events.preprocess_errors += 1  # a bad frame: no output, the camera watchdog decides
+            self.events.last_preprocess_error = str(exc)
             return None
         except Exception as exc:  # the model itself failed: a fault for the gate, never a crash
             self.events.model_errors += 1

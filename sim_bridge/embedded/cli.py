@@ -49,9 +49,12 @@ def run(args) -> int:
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=injections, can_log=args.can_log, model_path=args.model,
                         progress=progress)
+    from vehicle_runtime.camera_rig import CameraRigError
+    from vehicle_runtime.student import ManifestError
+
     try:
         result = run_drive(opts)
-    except ScenarioError as exc:
+    except (ScenarioError, ManifestError, CameraRigError) as exc:
         print(f"drive: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -64,6 +67,9 @@ def run(args) -> int:
     _print_table(summary)
     if args.json:
         print(json.dumps(summary))
+    if summary.get("failure"):  # a run the policy never drove is no result: say why, exit non-zero
+        print(f"drive: {summary['failure']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -80,6 +86,7 @@ def summarise(result, realtime: bool) -> dict:
         "realtime_factor": result.sim_time_s / max(result.wall_time_s, 1e-9),
         "reasoning_samples": len(result.reasoning), "last_reasoning": result.reasoning[-1][1] if result.reasoning else "",
         "injected": [f"{n}@{t:g}" for n, t in result.injected],
+        **result.outcome,  # policy_outputs, frames_rejected, preprocess_failures, waiting_for, failure
     }
     if realtime:
         import numpy as np

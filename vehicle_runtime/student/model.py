@@ -29,12 +29,12 @@ class Student:
         self.session = ModelSession(str(manifest.model_path), config)
         check_against_graph(manifest, self.session.inputs, self.session.outputs, vocab)
         self.histories: Dict[str, FrameHistory] = {
-            c.camera: FrameHistory(c.history, (c.image.channels, c.image.height, c.image.width))
+            c.camera: FrameHistory(c.history, (c.image.channels, c.image.height, c.image.width), c.dtype)
             for c in manifest.cameras}
-        self._nav = FeatureWriter(manifest.nav.features, manifest.route_points) if manifest.nav else None
-        self._ego = FeatureWriter(manifest.ego.features) if manifest.ego else None
+        self._nav = FeatureWriter(manifest.nav.features, manifest.route_points, manifest.nav.dtype) if manifest.nav else None
+        self._ego = FeatureWriter(manifest.ego.features, dtype=manifest.ego.dtype) if manifest.ego else None
         # Recurrent state: two buffers per state, swapped after every call (no copies).
-        self._state = {s.input: [np.zeros(s.shape, np.float32), np.zeros(s.shape, np.float32)]
+        self._state = {s.input: [np.zeros(s.shape, np.dtype(s.dtype)), np.zeros(s.shape, np.dtype(s.dtype))]
                        for s in manifest.state}
         self._outputs = _allocate_outputs(manifest, self.session.outputs, vocab)
         self.last_latency_s = 0.0
