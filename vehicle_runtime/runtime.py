@@ -44,6 +44,7 @@ class OnboardRuntime:
         self.events = RuntimeEvents()
         self._ego: Optional[EgoState] = None
         self.last_output: Optional[PolicyOutput] = None
+        self._last_obs_stamp_s = math.inf  # no observation yet: nothing to reset
 
     # --- inputs (camera 20–30 Hz, odometry 50–100 Hz, route on change / 1 Hz) -------------------
     def on_camera(self, frame: CameraFrame, now_s: float) -> None:
@@ -70,6 +71,9 @@ class OnboardRuntime:
         obs = self.fusion.observe(now_s)
         if obs is None:
             return None
+        if obs.stamp_s - self._last_obs_stamp_s > self.cfg.safety.timeouts_s["camera"]:
+            self.pipeline.reset()  # after a stall: frame history and recurrent state start afresh (model contract)
+        self._last_obs_stamp_s = obs.stamp_s
         try:
             out = self.pipeline.infer(obs)
         except PreprocessError as exc:

@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--policy", choices=("expert", "student"), default="student",
                    help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml")
     p.add_argument("--model", type=Path, help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--camera-rig", type=Path, help="camera rig file (default: config/camera_rig.yaml)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=float, help="seconds of simulated time (default: the scenario's)")
     p.add_argument("--realtime", action="store_true", help="pace to the wall clock and measure real latency")
@@ -48,6 +49,7 @@ def run(args) -> int:
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=injections, can_log=args.can_log, model_path=args.model,
+                        camera_rig=args.camera_rig,
                         progress=progress)
     from vehicle_runtime.camera_rig import CameraRigError
     from vehicle_runtime.student import ManifestError
