@@ -24,7 +24,8 @@ def runtime_outcome(runtime, injected: bool) -> dict:
         "frames_rejected_by_reason": rejected,
         "preprocess_failures": ev.preprocess_errors,
         "model_errors": ev.model_errors,
-        "waiting_for": fusion.waiting_for if ev.policy_outputs == 0 else "",
+        "observations": fusion.observations,
+        "waiting_for": fusion.waiting_for if fusion.observations == 0 else "",
     }
     out["failure"] = failure_reason(out, getattr(ev, "last_preprocess_error", ""), injected)
     return out
