@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from vehicle_runtime.camera_rig import CameraRigError
 from vehicle_runtime.config import ConfigError
 from vehicle_runtime.student.manifest import ManifestError
 
@@ -62,7 +63,7 @@ def run_drive(args) -> int:
               file=sys.stderr)
         return 2
 
-    def sink(cfg, bus_cfg, params, fov_deg):
+    def sink(cfg, bus_cfg, params, cameras):
         from vehicle_runtime.can import open_bus
 
         return InProcessRuntime(cfg, open_bus(bus_cfg), pipeline=Pipeline.from_config(cfg, args.model), owns_bus=True)
@@ -73,10 +74,8 @@ def run_drive(args) -> int:
 def run_bridge(args) -> int:
     from .sinks import DdsTopics
 
-    def sink(cfg, bus_cfg, params, fov_deg):
-        from .convert import focal_length_px
-
-        return DdsTopics(params.namespace, focal_length_px(params.camera_width, fov_deg))
+    def sink(cfg, bus_cfg, params, cameras):
+        return DdsTopics(params.namespace, {name: c.focal_length_px for name, c in cameras.items()})
 
     return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil",
                 can_interface=args.can_interface, can_channel=args.can_channel, namespace=args.namespace)
@@ -89,10 +88,10 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
 
     try:
         params = _params(args, **{k: v for k, v in extra.items() if v is not None})
-        fov = _manifest_fov(getattr(args, "model", None))
-        result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
+        cameras = _model_cameras(getattr(args, "model", None))
+        result = run_carla(params, make_sink, policy, realtime=realtime, cameras=cameras,
                            gateway_bus=params.bus if policy == "remote" else None)
-    except (CarlaUnavailable, ConfigError, ManifestError) as exc:
+    except (CarlaUnavailable, ConfigError, ManifestError, CameraRigError) as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -110,11 +109,16 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     return 0
 
 
-def _manifest_fov(model_path) -> float:
-    """The camera's field of view must be the one the model was trained with (its manifest)."""
+def _model_cameras(model_path) -> dict:
+    """The rig's cameras the model reads, in the manifest's order (its first is the reference); a camera
+    the rig lacks or a field of view that differs is refused here, before the server is touched."""
+    from vehicle_runtime.camera_rig import load_camera_rig, rig_fov_deg
     from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.student.contract import check_fov
     from vehicle_runtime.student.manifest import load_manifest
 
     cfg = load_runtime_config()
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
-    return float(manifest.cameras[0].fov_deg or 90.0)
+    rig = load_camera_rig()
+    check_fov(manifest, rig_fov_deg(rig), "the camera rig (config/camera_rig.yaml)")
+    return {c.camera: rig[c.camera] for c in manifest.cameras}
