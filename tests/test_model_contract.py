@@ -70,7 +70,7 @@ def test_float16_slot_gets_the_float32_result_rounded_once():
 
 def test_fov_checked_for_every_camera(tmp_path):
     m = load_manifest(EXAMPLE.build(tmp_path / "m", "token_ids", "float32"))
-    check_fov(m, {"front": 90.0, "front_narrow": 50.5})
+    check_fov(m, {"front": 90.0, "front_narrow": 51.5})
     with pytest.raises(ManifestError, match="expects camera 'front_narrow' with a 50 deg field of view; rig gives 90 deg"):
         check_fov(m, {"front": 90.0, "front_narrow": 90.0}, "rig")
     with pytest.raises(ManifestError, match="reads camera 'front_narrow', which rig does not have"):

@@ -87,7 +87,7 @@ def _fmt(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-FOV_TOLERANCE_DEG = 1.0
+FOV_TOLERANCE_DEG = 2.0  # as the ROS fusion node checks camera_info
 
 
 def check_fov(m: Manifest, camera_fov_deg: Mapping[str, float], source: str = "the camera configuration") -> None:
