@@ -167,3 +167,38 @@ def test_eval_refuses_a_run_the_student_never_controlled(tmp_path, monkeypatch):
     with pytest.raises(NotControlledError) as err:
         evaluation.run_one("curvy_road", 1000, "student", str(folder))
     assert "waiting for: no frame from camera 'front_narrow'" in str(err.value)
+
+
+def test_history_and_recurrent_state_restart_after_a_stall(two_camera_dir, request):
+    """The two-camera test model: speed = target x + state, state += 1 per run; trajectory = the frame
+    history's means. After a gap longer than the camera watchdog both start afresh (docs/model_contract.md)."""
+    from conftest import uniform_frame
+    from model_factory import H, W
+
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.control import TrajectoryTracker
+    from vehicle_runtime.pipeline import Pipeline, StudentPolicy
+    from vehicle_runtime.runtime import OnboardRuntime
+    from vehicle_runtime.student import SessionConfig, Student
+    from vehicle_runtime.synthetic import curved_route
+    from vehicle_runtime.types import EgoState, Pose2D
+
+    cfg = load_runtime_config()
+    student = Student.load(two_camera_dir, SessionConfig(providers=("CPUExecutionProvider",)))
+    bus = open_bus(BusConfig("virtual", f"stall-{request.node.name}"))
+    rt = OnboardRuntime(cfg, Pipeline(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker)), bus)
+    route = curved_route()
+    rt.on_route(route, 0.0)
+    outs = []
+    gap_s = cfg.safety.timeouts_s["camera"] + 0.1
+    for k, t in enumerate([1.0, 1.05, 1.10, 1.10 + gap_s]):
+        rt.on_odometry(EgoState(t, Pose2D(0.0, 0.0, 0.0), 0.0), t)
+        rt.on_camera(uniform_frame("front", 10 * (k + 1), W, H, stamp_s=t), t)
+        rt.on_camera(uniform_frame("rear", 100 + k, W, H, encoding="mono8", stamp_s=t), t)
+        outs.append(rt.step_policy(t))
+    bus.shutdown()
+    target_x = outs[0].speed_profile_mps[0]
+    assert [o.speed_profile_mps[0] - target_x for o in outs] == pytest.approx([0.0, 1.0, 2.0, 0.0])
+    np.testing.assert_allclose(outs[2].trajectory_ego_xy_m[:, 0], [10, 20, 30])  # oldest first
+    np.testing.assert_allclose(outs[3].trajectory_ego_xy_m[:, 0], [40, 40, 40])  # history restarted
