@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--can-channel", default="default")
     p.add_argument("--namespace", default="")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--camera-size", metavar="WxH", help="render at this size instead of sim_camera.param.yaml's "
+    p.add_argument("--camera-size", metavar="WxH", help="render at this size instead of the camera rig's front camera "
                    "(same field of view), e.g. 640x360 on a small machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
