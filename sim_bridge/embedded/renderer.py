@@ -88,6 +88,10 @@ class Renderer:
         self.camera = camera
         # drawing happens in the camera's footprint frame (view_pose): culling "ahead" means ahead of the camera
         self._view = replace(camera, mount_x_m=0.0, mount_y_m=0.0, yaw_deg=0.0)
+        # culling distances count from the car's reference point along the camera's axis (x in the view
+        # frame + this), as they did when the front camera was the only one: its frames stay bit-identical
+        yaw = math.radians(camera.yaw_deg)
+        self._axis_offset_m = camera.mount_x_m * math.cos(yaw) + camera.mount_y_m * math.sin(yaw)
         self.network = network
         self.brightness = brightness
         self.noise_std = noise_std
@@ -144,7 +148,8 @@ class Renderer:
 
     def _visible(self, world_xy: np.ndarray, ego: Pose2D) -> np.ndarray:
         e = world_to_ego(world_xy, ego)
-        keep = (e[:, 0] > NEAR_M - 1.0) & (e[:, 0] < FAR_M) & (np.abs(e[:, 1]) < FAR_M)
+        x = e[:, 0] + self._axis_offset_m
+        keep = (x > NEAR_M - 1.0) & (x < FAR_M) & (np.abs(e[:, 1]) < FAR_M)
         return e, keep
 
     def _fill_strip(self, img, left, right, ego, colour) -> None:
@@ -172,7 +177,7 @@ class Renderer:
         zeros = np.zeros((len(le), 1))
         lp, lf = self._view.project(np.hstack((le, zeros)))
         rp, rf = self._view.project(np.hstack((re, zeros)))
-        in_range = (le[:, 0] < FAR_M) & (np.abs(le[:, 1]) < FAR_M)
+        in_range = (le[:, 0] + self._axis_offset_m < FAR_M) & (np.abs(le[:, 1]) < FAR_M)
         whole, partial = [], []
         b = self._mark_bounds
         for k in range(len(self._markings)):
@@ -197,7 +202,7 @@ class Renderer:
             base = np.array([[a.x_m + c * dx - s * dy, a.y_m + s * dx + c * dy]
                              for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))])
             e = world_to_ego(base, ego)
-            if e[:, 0].max() < NEAR_M or e[:, 0].min() > FAR_M:
+            if e[:, 0].max() + self._axis_offset_m < NEAR_M or e[:, 0].min() + self._axis_offset_m > FAR_M:
                 continue
             corners = np.vstack((np.column_stack((e, np.zeros(4))), np.column_stack((e, np.full(4, BOX_HEIGHT_M)))))
             px, front = self._view.project(corners)
