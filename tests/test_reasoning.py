@@ -88,8 +88,10 @@ def test_numbers_always_filled_over_drives_on_unseen_seeds():
         recorders.append(_Recorder(Pipeline.from_config(cfg).policy))
         return recorders[-1]
 
+    dropped_counts = []
     for scenario, seed in (("lead_braking", 2001), ("cut_in", 2002)):
-        run_drive(DriveOptions(scenario=scenario, seed=seed, policy="student", duration_s=25.0, policy_factory=factory))
+        r = run_drive(DriveOptions(scenario=scenario, seed=seed, policy="student", duration_s=25.0, policy_factory=factory))
+        dropped_counts.append(r.outcome["reasoning_dropped"])
     emitted = [t for r in recorders for t in r.emitted]
     raw = [t for r in recorders for t in r.raw]
     assert len(emitted) > 900
@@ -99,6 +101,7 @@ def test_numbers_always_filled_over_drives_on_unseen_seeds():
     dropped = [r for r, e in zip(raw, emitted) if r and not e]
     assert all(holes(r) for r in dropped)  # only broken phrases were held back
     assert dropped, "these seeds produce broken phrases: the check must have held some back"
+    assert sum(dropped_counts) == len(dropped)  # the drive summary counts them (reasoning_dropped)
 
 
 def test_numbers_always_filled_on_frames_unlike_the_training_data(student):

@@ -24,11 +24,22 @@ def runtime_outcome(runtime, injected: bool) -> dict:
         "frames_rejected_by_reason": rejected,
         "preprocess_failures": ev.preprocess_errors,
         "model_errors": ev.model_errors,
+        "reasoning_dropped": _reasoning_dropped(runtime.pipeline.policy),
         "observations": fusion.observations,
         "waiting_for": fusion.waiting_for if fusion.observations == 0 else "",
     }
     out["failure"] = failure_reason(out, getattr(ev, "last_preprocess_error", ""), injected)
     return out
+
+
+def _reasoning_dropped(policy) -> int:
+    """Phrases the student decoded but did not emit (a number without its unit, ids outside the vocabulary)."""
+    while policy is not None:
+        student = getattr(policy, "student", None)
+        if student is not None:
+            return student.reasoning_dropped
+        policy = getattr(policy, "policy", None)
+    return 0
 
 
 def failure_reason(o: dict, preprocess_error: str = "", injected: bool = False) -> Optional[str]:
