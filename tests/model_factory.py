@@ -72,13 +72,14 @@ def two_camera_graph(cam_a_height: int = H) -> onnx.ModelProto:
 
 def two_camera_manifest(sha256: str) -> dict:
     identity = {"scale": 1.0, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    identity_gray = {"scale": 1.0, "mean": [0.0], "std": [1.0]}
     return {
         "name": "two_camera_test", "version": "1.0.0", "model_file": "model.onnx", "sha256": sha256,
         "cameras": [
             {"camera": "front", "input": "cam_a", "history": HISTORY,
              "image": {"width": W, "height": H, "colour_order": "rgb", **identity}},
             {"camera": "rear", "input": "cam_b", "history": HISTORY,
-             "image": {"width": W, "height": H, "colour_order": "gray", **identity}},
+             "image": {"width": W, "height": H, "colour_order": "gray", **identity_gray}},
         ],
         "nav": {"input": "nav", "features": ["target_point_ego_m", "road_option_one_hot"]},
         "ego": {"input": "ego", "features": ["speed_mps"]},

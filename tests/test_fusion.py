@@ -174,3 +174,27 @@ def test_windowed_route_matches_whole_route_computation_on_a_long_drive():
     f.add_frame(frame("front", 400.0), 400.0)
     f.add_odometry(EgoState(400.0, ego.pose, 9.0), 400.0)
     assert f.observe(400.0).nav.distance_to_route_end_m == pytest.approx(s_all[-1] - 2250.0, abs=0.5)
+
+
+def test_three_cameras_at_their_own_rates_and_jitter_are_matched_approximately():
+    """front 20 Hz (reference), front_narrow 20 Hz with ±8 ms jitter, rear 10 Hz: every front frame whose
+    rear frame is within the slop gives one observation with the nearest frame of each camera."""
+    f = ready(("front", "front_narrow", "rear"))
+    rng = np.random.default_rng(1)
+    emitted = []
+    for k in range(40):
+        t = 1.0 + 0.05 * k
+        f.add_odometry(odom(t), t)
+        f.add_frame(frame("front_narrow", t + rng.uniform(-0.008, 0.008)), t + 0.01)
+        if k % 2 == 0:
+            f.add_frame(frame("rear", t + 0.015), t + 0.02)
+        f.add_frame(frame("front", t), t + 0.02)
+        obs = f.observe(t + 0.02)
+        if obs is not None:
+            emitted.append(obs)
+            assert set(obs.frames) == {"front", "front_narrow", "rear"}
+            for cam in ("front_narrow", "rear"):
+                assert abs(obs.frames[cam].stamp_s - obs.stamp_s) <= PARAMS.sync_slop_s
+    # rear at 10 Hz, 15 ms late: it matches the front frame it was taken with, not the one between
+    assert len(emitted) == 20 and f.observations == 20
+    assert [round(o.stamp_s, 3) for o in emitted] == [round(1.0 + 0.1 * i, 3) for i in range(20)]

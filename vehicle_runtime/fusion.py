@@ -47,6 +47,7 @@ class Fusion:
         self._last_emitted_stamp_s = -math.inf
         self.rejected: collections.Counter = collections.Counter()
         self.waiting_for = "nothing received yet"
+        self.observations = 0  # emitted so far: 0 with inputs arriving means a camera or odometry never matched
 
     # --- inputs -----------------------------------------------------------------------------
     def add_frame(self, frame: CameraFrame, now_s: float) -> Optional[str]:
@@ -96,6 +97,7 @@ class Fusion:
         if nav is None:
             return None
         self._last_emitted_stamp_s = ref_stamp
+        self.observations += 1
         ages = {c: now_s - f.stamp_s for c, f in frames.items()}
         ages["odometry"] = now_s - self._odometry[-1].stamp_s
         ages["route"] = now_s - self._route.stamp_s

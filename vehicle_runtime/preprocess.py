@@ -1,5 +1,5 @@
 """Camera frame → model input: decode, crop, resize, colour order and normalisation, written into a
-preallocated float32 (C, H, W) tensor slot. Every per-frame buffer is allocated once."""
+preallocated float32 or float16 (C, H, W) tensor slot. Every per-frame buffer is allocated once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,6 +50,11 @@ class Preprocessor:
     def __init__(self, spec: ImageSpec):
         if spec.colour_order not in ("rgb", "bgr", "gray"):
             raise ValueError(f"unknown colour order '{spec.colour_order}' (rgb, bgr or gray)")
+        for key in ("mean", "std"):
+            if len(getattr(spec, key)) != spec.channels:
+                raise ValueError(f"{key} has {len(getattr(spec, key))} value(s) for {spec.channels} channel(s) ({spec.colour_order})")
+        if spec.crop_top + spec.crop_bottom >= 1.0 or spec.crop_left + spec.crop_right >= 1.0:
+            raise ValueError("crop leaves no image: top + bottom and left + right must each be < 1")
         if spec.interpolation not in INTERPOLATION:
             raise ValueError(f"unknown interpolation '{spec.interpolation}' ({', '.join(INTERPOLATION)})")
         self._interpolation = INTERPOLATION[spec.interpolation]
@@ -58,21 +63,28 @@ class Preprocessor:
         self._resized = {1: np.empty((spec.height, spec.width), np.uint8),
                          3: np.empty((spec.height, spec.width, 3), np.uint8)}
         self._converted = np.empty((spec.height, spec.width, c) if c == 3 else (spec.height, spec.width), np.uint8)
+        self._scratch = np.empty((c, spec.height, spec.width), np.float32)
         scale = np.asarray(spec.scale / np.asarray(spec.std, np.float32)[:c], np.float32)
         self._gain = scale.reshape(c, 1, 1)
         self._offset = (-np.asarray(spec.mean, np.float32)[:c] / np.asarray(spec.std, np.float32)[:c]).reshape(c, 1, 1)
 
     def process(self, frame: CameraFrame, out: np.ndarray) -> None:
         spec = self.spec
-        if out.shape != (spec.channels, spec.height, spec.width) or out.dtype != np.float32:
-            raise ValueError(f"output slot must be float32 {(spec.channels, spec.height, spec.width)}, got {out.dtype} {out.shape}")
+        if out.shape != (spec.channels, spec.height, spec.width) or out.dtype not in (np.float32, np.float16):
+            raise ValueError(f"output slot must be float32 or float16 {(spec.channels, spec.height, spec.width)}, "
+                             f"got {out.dtype} {out.shape}")
         image, order = decode(frame)
         image = self._crop(image)
         resized = self._resized[1 if image.ndim == 2 else 3]
         cv2.resize(image, (spec.width, spec.height), dst=resized, interpolation=self._interpolation)
         chw = self._to_model_order(resized, order)
-        np.multiply(chw, self._gain, out=out)
-        np.add(out, self._offset, out=out)
+        # float16 slots: the arithmetic in float32, rounded once (rounding after the multiply too lost 5 %
+        # near zero, where (x - mean) / std cancels)
+        work = out if out.dtype == np.float32 else self._scratch
+        np.multiply(chw, self._gain, out=work)
+        np.add(work, self._offset, out=work)
+        if work is not out:
+            np.copyto(out, work, casting="same_kind")
 
     def _crop(self, image: np.ndarray) -> np.ndarray:
         s = self.spec

@@ -29,6 +29,7 @@ class RuntimeEvents:
     reasoning: List[Tuple[float, str]] = field(default_factory=list)  # (observation stamp, text)
     rejected_inputs: int = 0
     preprocess_errors: int = 0
+    last_preprocess_error: str = ""  # the reason of the last one (a crop or size the model cannot use)
     model_errors: int = 0
     policy_outputs: int = 0
 
@@ -45,6 +46,7 @@ class OnboardRuntime:
         self._ego: Optional[EgoState] = None
         self._route: Optional[Route] = None
         self.last_output: Optional[PolicyOutput] = None
+        self._last_obs_stamp_s = math.inf  # no observation yet: nothing to reset
 
     # --- inputs (camera 20–30 Hz, odometry 50–100 Hz, route on change / 1 Hz) -------------------
     def on_camera(self, frame: CameraFrame, now_s: float) -> None:
@@ -76,10 +78,14 @@ class OnboardRuntime:
         obs = self.fusion.observe(now_s)
         if obs is None:
             return None
+        if obs.stamp_s - self._last_obs_stamp_s > self.cfg.safety.timeouts_s["camera"]:
+            self.pipeline.reset()  # after a stall: frame history and recurrent state start afresh (model contract)
+        self._last_obs_stamp_s = obs.stamp_s
         try:
             out = self.pipeline.infer(obs)
-        except PreprocessError:
+        except PreprocessError as exc:
             self.events.preprocess_errors += 1  # a bad frame: no output, the camera watchdog decides
+            self.events.last_preprocess_error = str(exc)
             return None
         except Exception as exc:  # the model itself failed: a fault for the gate, never a crash
             self.events.model_errors += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ class TickInput:
 
     frame: int
     t_s: float  # simulation time (WorldSnapshot.timestamp.elapsed_seconds)
-    image: object  # carla.Image of this frame (or anything with width / height / raw_data)
+    image: object  # carla.Image of the reference camera (anything with width / height / raw_data), or None
     transform: object  # carla.Transform of the ego
     velocity: object  # carla.Vector3D
     imu: convert.ImuReading
@@ -56,6 +56,13 @@ class TickInput:
     off_road: bool = False
     others_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # other vehicles, runtime frame
     others_half_length_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    images: Mapping[str, object] = field(default_factory=dict)  # camera name → carla.Image, one per sensor
+
+    def camera_images(self, reference: str) -> Dict[str, object]:
+        """Every camera's image this tick, the reference camera's first."""
+        out = {reference: self.image} if self.image is not None else {}
+        out.update(self.images)
+        return out
 
 
 class RouteProgress:
@@ -90,7 +97,7 @@ class RouteProgress:
 
 class BridgeCore:
     def __init__(self, sink: RuntimeSink, gateway: ByWireGateway, mapper: ControlMapper, route_xy_m: np.ndarray,
-                 rear_axle_offset_m: float, half_length_m: float, camera: str = "front",
+                 rear_axle_offset_m: float, half_length_m: float, camera: str = "front",  # the reference camera
                  snapshot_every_s: float = 4.0, dt_s: float = 0.01):
         self.sink, self.gateway, self.mapper = sink, gateway, mapper
         self.route = RouteProgress(route_xy_m)
@@ -111,9 +118,11 @@ class BridgeCore:
         """`now_s`: the runtime's and gateway's clock; `stamp_s`: the messages' stamps (default now_s;
         wall-clock time when they travel to a box over DDS, as ROS stamps do)."""
         stamp_s = now_s if stamp_s is None else stamp_s
-        frame = convert.image_to_frame(tick.image, self.camera, stamp_s)
+        frames = {name: convert.image_to_frame(img, name, stamp_s) for name, img in tick.camera_images(self.camera).items()}
         ego = convert.ego_state(stamp_s, tick.transform, tick.velocity, tick.imu, tick.steer_rad, self.rear_axle_offset_m)
-        self.sink.on_camera(frame, now_s)
+        for f in frames.values():
+            self.sink.on_camera(f, now_s)
+        frame = frames[self.camera]
         self.sink.on_odometry(ego, now_s)
         if self._route_sent_s is None or now_s - self._route_sent_s >= ROUTE_EVERY_S - 1e-9:
             self.sink.on_route(Route(stamp_s, self.route.xy), now_s)

@@ -72,7 +72,7 @@ def run_drive(args) -> int:
 
     recorder = None
 
-    def sink(cfg, bus_cfg, params, fov_deg):
+    def sink(cfg, bus_cfg, params, cameras):
         nonlocal recorder
         from vehicle_runtime.can import open_bus
 
@@ -95,10 +95,8 @@ def run_drive(args) -> int:
 def run_bridge(args) -> int:
     from .sinks import DdsTopics
 
-    def sink(cfg, bus_cfg, params, fov_deg):
-        from .convert import focal_length_px
-
-        return DdsTopics(params.namespace, focal_length_px(params.camera_width, fov_deg))
+    def sink(cfg, bus_cfg, params, cameras):
+        return DdsTopics(params.namespace, {name: c.focal_length_px for name, c in cameras.items()})
 
     return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil",
                 can_interface=args.can_interface, can_channel=args.can_channel, namespace=args.namespace)
@@ -111,10 +109,10 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
 
     # refused inputs (ConfigError, ManifestError, ...) rise to cli.main: one line, status 1
     params = _params(args, **{k: v for k, v in extra.items() if v is not None})
-    fov = _manifest_fov(getattr(args, "model", None))
+    cameras = _model_cameras(getattr(args, "model", None))
     out = args.out or T.output_dir(str(Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
-        result = run_carla(params, make_sink, policy, realtime=realtime, fov_deg=fov,
+        result = run_carla(params, make_sink, policy, realtime=realtime, cameras=cameras,
                            gateway_bus=params.bus if policy == "remote" else None)
     except CarlaUnavailable as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
@@ -135,11 +133,16 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     return 0
 
 
-def _manifest_fov(model_path) -> float:
-    """The camera's field of view must be the one the model was trained with (its manifest)."""
+def _model_cameras(model_path) -> dict:
+    """The rig's cameras the model reads, in the manifest's order (its first is the reference); a camera
+    the rig lacks or a field of view that differs is refused here, before the server is touched."""
+    from vehicle_runtime.camera_rig import load_camera_rig, rig_fov_deg
     from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.student.contract import check_fov
     from vehicle_runtime.student.manifest import load_manifest
 
     cfg = load_runtime_config()
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
-    return float(manifest.cameras[0].fov_deg or 90.0)
+    rig = load_camera_rig()
+    check_fov(manifest, rig_fov_deg(rig), "the camera rig (config/camera_rig.yaml)")
+    return {c.camera: rig[c.camera] for c in manifest.cameras}

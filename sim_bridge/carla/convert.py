@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
@@ -59,6 +60,16 @@ def image_to_frame(image, camera: str, stamp_s: float) -> CameraFrame:
         raise ValueError(f"CARLA image: {raw.size} bytes for {w}x{h} BGRA (expected {h * w * 4})")
     rgb = cv2.cvtColor(raw.reshape(h, w, 4), cv2.COLOR_BGRA2RGB)
     return CameraFrame(camera, stamp_s, "rgb8", rgb, w, h)
+
+
+def camera_sensor(spec, rear_axle_offset_m: float) -> Tuple[Dict[str, str], Tuple[float, float, float], Tuple[float, float]]:
+    """A camera of the rig (vehicle_runtime.camera_rig.CameraSpec) as a CARLA rgb sensor: blueprint
+    attributes, location (x, y, z) relative to the vehicle's centre and rotation (pitch, yaw) in CARLA's
+    left-handed frame (y right, yaw clockwise, pitch positive up), where the rig's are REP 103."""
+    # no sensor_tick: every camera delivers every tick (fixed_delta_s), which SensorSync matches by frame
+    attrs = {"image_size_x": str(spec.width), "image_size_y": str(spec.height), "fov": str(spec.hfov_deg)}
+    location = (spec.mount_x_m - rear_axle_offset_m, -spec.mount_y_m, spec.mount_height_m)
+    return attrs, location, (-spec.pitch_deg, -spec.yaw_deg)
 
 
 def focal_length_px(width_px: int, fov_deg: float) -> float:

@@ -27,11 +27,6 @@ class BridgeParams:
     vehicle_blueprint: str = "vehicle.lincoln.mkz_2020"
     spawn_index: int = 0
     goal_index: int = 40
-    camera_width: int = 1280
-    camera_height: int = 720
-    camera_mount_x_m: float = 1.6
-    camera_mount_height_m: float = 1.4
-    camera_pitch_deg: float = 2.0
     gnss_noise_std_m: float = 0.5
     imu_noise_accel_std_mps2: float = 0.02
     imu_noise_gyro_std_radps: float = 0.002

@@ -13,10 +13,11 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Mapping, Optional
 
 import numpy as np
 
+from vehicle_runtime.camera_rig import CameraSpec, load_camera_rig
 from vehicle_runtime.can import BusConfig, Codec, open_bus
 from vehicle_runtime.config import ConfigError, RuntimeConfig, load_runtime_config
 from vehicle_runtime.realtime import PeriodicLoop
@@ -65,7 +66,13 @@ class Spawned:
     invasions: _Events
 
 
-def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, fov_deg: float) -> Spawned:
+def camera_sensor_name(camera: str) -> str:
+    return f"camera:{camera}"
+
+
+def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, cameras: Mapping[str, CameraSpec]) -> Spawned:
+    """The ego with one rgb sensor per camera (the model's, sized and mounted as in the rig), IMU, GNSS,
+    collision and lane-invasion sensors."""
     library = world.get_blueprint_library()
     points = world.get_map().get_spawn_points()
     for name in ("spawn_index", "goal_index"):
@@ -81,16 +88,18 @@ def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, fov_deg: f
     if ego is None:
         raise CarlaUnavailable(f"spawn point {params.spawn_index} is occupied; choose another spawn_index")
     sensors: list = []
-    sync = SensorSync(("camera", "imu", "gnss"))
+    sync = SensorSync((*map(camera_sensor_name, cameras), "imu", "gnss"))
     collisions, invasions = _Events(), _Events()
     try:
         rear = cfg.vehicle.wheelbase_m / 2.0  # the transform is the vehicle's centre; the runtime's is the rear axle
-        cam = library.find("sensor.camera.rgb")
-        cam.set_attribute("image_size_x", str(params.camera_width))
-        cam.set_attribute("image_size_y", str(params.camera_height))
-        cam.set_attribute("fov", str(fov_deg))
-        mount = carla.Transform(carla.Location(x=params.camera_mount_x_m - rear, z=params.camera_mount_height_m),
-                                carla.Rotation(pitch=-params.camera_pitch_deg))  # CARLA's pitch is positive up
+        mounted = []
+        for name, spec in cameras.items():
+            cam = library.find("sensor.camera.rgb")
+            attrs, (x, y, z), (pitch, yaw) = convert.camera_sensor(spec, rear)
+            for key, value in attrs.items():
+                cam.set_attribute(key, value)
+            mounted.append((camera_sensor_name(name), cam,
+                            carla.Transform(carla.Location(x=x, y=y, z=z), carla.Rotation(pitch=pitch, yaw=yaw))))
         imu = library.find("sensor.other.imu")
         for axis in "xyz":
             imu.set_attribute(f"noise_accel_stddev_{axis}", str(params.imu_noise_accel_std_mps2))
@@ -99,7 +108,7 @@ def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, fov_deg: f
         gnss.set_attribute("noise_lat_stddev", str(params.gnss_noise_std_m * DEG_PER_M))
         gnss.set_attribute("noise_lon_stddev", str(params.gnss_noise_std_m * DEG_PER_M))
         centre = carla.Transform()
-        for name, blueprint, where in (("camera", cam, mount), ("imu", imu, centre), ("gnss", gnss, centre)):
+        for name, blueprint, where in (*mounted, ("imu", imu, centre), ("gnss", gnss, centre)):
             actor = world.spawn_actor(blueprint, where, attach_to=ego)
             sensors.append(actor)
             actor.listen(sync.listener(name))
@@ -127,9 +136,11 @@ def destroy(actors) -> None:
 
 
 def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: bool = False,
-              cfg: Optional[RuntimeConfig] = None, fov_deg: float = 90.0, gateway_bus: Optional[BusConfig] = None,
+              cfg: Optional[RuntimeConfig] = None, cameras: Optional[Mapping[str, CameraSpec]] = None,
+              gateway_bus: Optional[BusConfig] = None,
               progress: Optional[Callable[[float, float], None]] = None) -> DriveResult:
-    """One run; `make_sink(cfg, compute_bus_config, params, fov_deg)` builds where the runtime's inputs go."""
+    """One run; `make_sink(cfg, compute_bus_config, params, cameras)` builds where the runtime's inputs go.
+    `cameras`: name → rig camera, the model's first camera first (default: the rig's front camera)."""
     carla = import_carla()
     cfg = cfg or load_runtime_config()
     client, world = connect(params.endpoint)
@@ -137,13 +148,14 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
     carla_map = world.get_map()
     bus_cfg = gateway_bus or BusConfig("virtual", f"carla-{next(_channels)}")
     vehicle_bus = open_bus(bus_cfg)
-    sink = make_sink(cfg, bus_cfg, params, fov_deg)
+    cameras = dict(cameras) if cameras else {"front": load_camera_rig()["front"]}
+    sink = make_sink(cfg, bus_cfg, params, cameras)
     wall0 = time.monotonic()
     spawned: Optional[Spawned] = None
     sim_s = 0.0
     try:
         with SynchronousMode(world, client.get_trafficmanager(), params.fixed_delta_s, params.take_over) as sync:
-            spawned = spawn_ego(carla, world, params, cfg, fov_deg)
+            spawned = spawn_ego(carla, world, params, cfg, cameras)
             points = carla_map.get_spawn_points()
             route = TopologyPlanner(carla_map).plan(points[params.spawn_index].location,
                                                     points[params.goal_index].location)
@@ -151,8 +163,8 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
                                    params.steer_lag_s)
             gateway = ByWireGateway(vehicle_bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
             core = BridgeCore(sink, gateway, mapper, route.points_xy_m, cfg.vehicle.wheelbase_m / 2.0,
-                              spawned.ego.bounding_box.extent.x)
-            sim_s = _loop(carla, world, carla_map, sync, spawned, core, params, realtime, progress)
+                              spawned.ego.bounding_box.extent.x, camera=next(iter(cameras)))
+            sim_s = _loop(carla, world, carla_map, sync, spawned, core, params, realtime, progress, cameras)
     finally:
         if spawned is not None:
             destroy([*spawned.sensors, spawned.ego])
@@ -161,14 +173,16 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
     return core.result(f"carla-{carla_map.name.split('/')[-1]}", policy, sim_s, wall0)
 
 
-def _tick_input(carla, world, carla_map, frame: int, t_s: float, spawned: Spawned, data: dict) -> TickInput:
+def _tick_input(carla, world, carla_map, frame: int, t_s: float, spawned: Spawned, data: dict,
+                cameras: Mapping[str, CameraSpec]) -> TickInput:
     ego = spawned.ego
     transform, velocity = ego.get_transform(), ego.get_velocity()
     others = [a for a in world.get_actors().filter("vehicle.*") if a.id != ego.id]
     steer_deg = ego.get_wheel_steer_angle(carla.VehicleWheelLocation.FL_Wheel)
     on_road = carla_map.get_waypoint(transform.location, project_to_road=False, lane_type=carla.LaneType.Driving)
     return TickInput(
-        frame=frame, t_s=t_s, image=data["camera"], transform=transform, velocity=velocity,
+        frame=frame, t_s=t_s, image=None, images={c: data[camera_sensor_name(c)] for c in cameras},
+        transform=transform, velocity=velocity,
         imu=convert.imu_reading(data["imu"]), steer_rad=-math.radians(steer_deg),
         collisions=[c for _, c in spawned.collisions.take(frame)], lane_invasion=bool(spawned.invasions.take(frame)),
         off_road=on_road is None,
@@ -177,7 +191,7 @@ def _tick_input(carla, world, carla_map, frame: int, t_s: float, spawned: Spawne
 
 
 def _loop(carla, world, carla_map, sync: SynchronousMode, spawned: Spawned, core: BridgeCore, params: BridgeParams,
-          realtime: bool, progress) -> float:
+          realtime: bool, progress, cameras: Mapping[str, CameraSpec]) -> float:
     n = params.substeps
     state = {"k": 0, "t0": None, "t": 0.0, "done": False, "control": carla.VehicleControl(brake=1.0)}
 
@@ -193,7 +207,7 @@ def _loop(carla, world, carla_map, sync: SynchronousMode, spawned: Spawned, core
         # messages stamped with wall-clock time as ROS stamps are (the box compares them with its own)
         stamp_s = state["t"] if now_s is None else time.time()
         now_s = state["t"] if now_s is None else now_s
-        core.sense(_tick_input(carla, world, carla_map, frame, state["t"], spawned, data), now_s, stamp_s)
+        core.sense(_tick_input(carla, world, carla_map, frame, state["t"], spawned, data, cameras), now_s, stamp_s)
         gnss = data["gnss"]
         if hasattr(core.sink, "on_gnss"):
             core.sink.on_gnss(stamp_s, gnss.latitude, gnss.longitude, gnss.altitude, params.gnss_noise_std_m)

@@ -2,7 +2,8 @@
 
 - `InProcessRuntime` (`vehicle-runtime drive --sim carla`): the onboard runtime in this process, in
   lockstep with the CARLA tick; its CAN frames go over a python-can bus to the bridge's gateway.
-- `DdsTopics` (HIL, `vehicle-runtime carla-bridge`): camera/image_raw + camera_info, navigation/odometry,
+- `DdsTopics` (HIL, `vehicle-runtime carla-bridge`): camera/image_raw + camera_info (the reference camera;
+  every other camera on camera/<name>/image_raw + camera_info), navigation/odometry,
   navigation/route and navigation/gnss on the ROS 2 topics (Cyclone DDS, ROS 2 wire format), for a
   compute box running `ros2 launch vehicle_runtime runtime.launch.py` or `vehicle-runtime up`; the
   box answers on the real CAN bus, to the gateway.
@@ -10,7 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import can
 
@@ -72,23 +73,30 @@ class InProcessRuntime:
 class DdsTopics:
     """Publishes the runtime's inputs on the ROS 2 topics; the runtime runs elsewhere on its own clock."""
 
-    def __init__(self, namespace: str, focal_length_px: float, participant=None):
+    def __init__(self, namespace: str, focal_length_px: Union[float, Mapping[str, float]], participant=None):
+        """`focal_length_px`: name → fx per camera, the first being the reference camera (on camera/...);
+        a single number: every frame goes to camera/... with that fx."""
         from vehicle_runtime.transport import convert  # the same messages the nodes read
         from vehicle_runtime.transport.dds import DdsParticipant
 
         self._convert = convert
         self.dds = participant or DdsParticipant()
         ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""
-        self.fx = focal_length_px
-        self._image = self.dds.publisher("sensor_msgs/msg/Image", ns + "camera/image_raw", "sensor")
-        self._info = self.dds.publisher("sensor_msgs/msg/CameraInfo", ns + "camera/camera_info", "sensor")
+        fx = focal_length_px if isinstance(focal_length_px, Mapping) else {None: float(focal_length_px)}
+        self.fx = dict(fx)
+        self._cameras = {}  # camera name (None: any) → (image publisher, camera_info publisher, fx)
+        for i, (name, f) in enumerate(self.fx.items()):
+            base = ns + ("camera/" if i == 0 else f"camera/{name}/")
+            self._cameras[name] = (self.dds.publisher("sensor_msgs/msg/Image", base + "image_raw", "sensor"),
+                                   self.dds.publisher("sensor_msgs/msg/CameraInfo", base + "camera_info", "sensor"), f)
         self._route = self.dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
         self._odom = self.dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
         self._gnss = self.dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")
 
     def on_camera(self, frame: CameraFrame, now_s: float) -> None:
-        self._image.publish(self._convert.frame_to_image(frame))
-        self._info.publish(self._convert.camera_info(frame.stamp_s, frame.width, frame.height, self.fx))
+        image, info, fx = self._cameras.get(frame.camera) or self._cameras[None]
+        image.publish(self._convert.frame_to_image(frame))
+        info.publish(self._convert.camera_info(frame.stamp_s, frame.width, frame.height, fx))
 
     def on_odometry(self, ego: EgoState, now_s: float) -> None:
         self._odom.publish(self._convert.ego_to_odometry(ego))

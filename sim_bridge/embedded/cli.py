@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--policy", choices=("expert", "student"), default="student",
                    help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml")
     p.add_argument("--model", type=model_arg, help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--camera-rig", type=T.existing_file, help="camera rig file (default: config/camera_rig.yaml)")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")
     p.add_argument("--realtime", action="store_true", help="pace to the wall clock and measure real latency")
@@ -105,7 +106,8 @@ def run(args) -> int:
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
     opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
                         realtime=args.realtime, inject=args.inject, can_log=args.can_log, model_path=args.model,
-                        progress=progress, stop=args.stop, policy_factory=factory, recorder=recorder)
+                        camera_rig=args.camera_rig, progress=progress, stop=args.stop, policy_factory=factory,
+                        recorder=recorder)
     args.stop.polled = True  # a signal now ends the loop cleanly instead of raising
     try:
         result = run_drive(opts, cfg)
@@ -148,7 +150,12 @@ def finish(args, result, summary: dict, out: Path) -> int:
         print(f"{args.command}: interrupted ({stop.name}) at {result.sim_time_s:.1f} s; {saved}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
-    return stop.exit_code if stop else 0
+    if stop:
+        return stop.exit_code
+    if summary.get("failure"):  # a run the policy never drove is no result: say why, exit non-zero
+        print(f"{args.command}: {summary['failure']}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def summarise(result, realtime: bool) -> dict:
@@ -164,6 +171,7 @@ def summarise(result, realtime: bool) -> dict:
         "realtime_factor": result.sim_time_s / max(result.wall_time_s, 1e-9),
         "reasoning_samples": len(result.reasoning), "last_reasoning": result.reasoning[-1][1] if result.reasoning else "",
         "injected": [f"{n}@{t:.2f}" for n, t in result.injected],  # what fired, at the time it fired
+        **result.outcome,  # policy_outputs, frames_rejected, preprocess_failures, waiting_for, failure
     }
     if realtime:
         import numpy as np

@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--namespace", type=T.ros_namespace, default="")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--camera-size", type=T.size_wxh, metavar="WxH", help="render at this size instead of "
-                   "sim_camera.param.yaml's (same field of view), e.g. 640x360 on a small machine")
+                   "the camera rig's front camera (same field of view), e.g. 640x360 on a small machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 

@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 
 from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
-from vehicle_runtime.config import RuntimeConfig, load_params, load_runtime_config
+from vehicle_runtime.config import RuntimeConfig, load_runtime_config
 from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.paths import share_dir
 from vehicle_runtime.pipeline import Pipeline, Policy
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
@@ -29,9 +28,10 @@ from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutp
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from ..injector import FaultInjector, TamperingBus
+from .cameras import CameraSet, camera_model  # noqa: F401  (camera_model: the front camera, for dds_sim and tests)
 from .expert import Expert
 from .metrics import DriveMetrics
-from .renderer import CameraModel, Renderer
+from .outcome import runtime_outcome
 from .scenario import load_scenario
 from .sensors import brightness_at
 from .variation import vary
@@ -51,6 +51,7 @@ class DriveOptions:
     inject: Sequence[Tuple[str, float]] = ()
     can_log: Optional[Path] = None
     model_path: Optional[Path] = None
+    camera_rig: Optional[Path] = None  # default: config/camera_rig.yaml
     snapshot_every_s: float = 4.0
     progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
     stop: Optional[Callable[[], bool]] = None  # true: end the run now, cleanly (SIGINT / SIGTERM)
@@ -78,6 +79,7 @@ class DriveResult:
     world: Optional[World] = None
     injected: Sequence[Tuple[str, float]] = ()
     route_xy_m: Optional[np.ndarray] = None  # when there is no embedded world (CARLA runs)
+    outcome: dict = field(default_factory=dict)  # policy outputs, rejected frames, failure (outcome.py)
 
 
 class _FaultyPolicy:
@@ -117,18 +119,11 @@ class _ExpertPolicy:
         pass
 
 
-def camera_model() -> CameraModel:
-    return CameraModel(**load_params(share_dir() / "config" / "sim_camera.param.yaml", "sim_camera"))
-
-
 def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveResult:
     cfg = cfg or load_runtime_config()
     scenario = vary(load_scenario(opts.scenario), opts.seed)
     duration = opts.duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
-    cam = camera_model()
-    renderer = Renderer(cam, scenario.network, brightness=scenario.camera.get("brightness", 1.0),
-                        noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
     channel = f"drive-{id(world)}-{next(_channels)}"
     compute_bus, vehicle_bus = (open_bus(BusConfig("virtual", channel)) for _ in range(2))
     # a virtual bus copies every frame to each other bus on the channel: open the log tap and the
@@ -146,6 +141,10 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         policy = _ExpertPolicy(expert)
     else:
         policy = Pipeline.from_config(cfg, opts.model_path).policy
+    # every camera the policy reads, from the rig; a model whose camera or fov the rig lacks is refused here
+    cameras = CameraSet(policy.cameras, scenario.network, DT_S, opts.camera_rig, _manifest_of(policy),
+                        brightness=scenario.camera.get("brightness", 1.0),
+                        noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
     pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker))
     runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
     if opts.recorder is not None:  # inputs, outputs and CAN frames into the bag as the runtime sees them
@@ -153,7 +152,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         runtime = RecordingRuntime(runtime, opts.recorder)
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(opts.seed)
-    camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
+    camera_every = cameras.policy_every
     pending = sorted(opts.inject, key=lambda x: x[1])
     timeline: Dict[str, list] = {k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel", "accel_cmd",
                                                  "state", "lateral")}
@@ -175,13 +174,15 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
             injector.activate(fired[-1][0], t)
         stamp = t + injector.clock_offset_s
         ego = world.ego.state
-        if k % camera_every == 0:
-            if not injector.withholds("camera"):
-                img = renderer.render(world.ego_pose, world.actor_states,
-                                      brightness_at(t, renderer.brightness, scenario.camera.get("brightness_change", ())))
-                frames += 1
-                runtime.on_camera(CameraFrame("front", stamp, "rgb8", img, cam.width, cam.height), t)
-                if not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9:
+        due = list(cameras.due(k))
+        if due and not injector.withholds("camera"):
+            bright = brightness_at(t, cameras.brightness, scenario.camera.get("brightness_change", ()))
+            for name, renderer in due:
+                cam = renderer.camera
+                img = renderer.render(world.ego_pose, world.actor_states, bright)
+                frames += name == cameras.reference
+                runtime.on_camera(CameraFrame(name, stamp, "rgb8", img, cam.width, cam.height), t)
+                if name == cameras.reference and (not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9):
                     snapshots.append((t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA)))
         if k % 2 == 0 and not injector.withholds("odometry"):
             runtime.on_odometry(EgoState(stamp, Pose2D(ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02),
@@ -240,7 +241,17 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                        wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
                        reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
                        e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
-                       injected=tuple(fired))
+                       injected=tuple(fired), outcome=runtime_outcome(runtime, bool(opts.inject)))
+
+
+def _manifest_of(policy):
+    """The student's manifest when the policy is (or wraps) a student, else None."""
+    while policy is not None:
+        student = getattr(policy, "student", None)
+        if student is not None:
+            return student.manifest
+        policy = getattr(policy, "policy", None)
+    return None
 
 
 def _drain(tap, logger, t: Optional[float]) -> None:

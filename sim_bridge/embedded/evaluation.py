@@ -18,10 +18,23 @@ from vehicle_runtime.types import Observation, PolicyOutput
 
 from .drive import DriveOptions, run_drive
 from .expert import Expert
+from .scenario import ScenarioError
 
 HELD_OUT_SEEDS = (1000, 1001)
 # issue 5's bar: the student keeps this share of the teacher's score on every scenario
 SCORE_RATIO_TARGET, TOKEN_ACCURACY_TARGET = 0.9, 0.9
+
+
+class NotControlledError(ScenarioError):
+    """A run the policy never drove (no output, never engaged): its score would be the idle car's, so
+    nothing is scored. E.g. a model whose camera never arrives or whose every frame fails preprocessing."""
+
+
+def refuse_uncontrolled(result, what: str) -> None:
+    o = result.outcome
+    if o and (o["policy_outputs"] == 0 or not o["engaged"]):
+        raise NotControlledError(f"{what}: the {result.policy} never controlled the car, nothing to score "
+                                 f"({o['failure']})")
 
 
 def token_hits(predicted: Sequence[int], expected: Sequence[int]) -> Tuple[int, int]:
@@ -78,7 +91,9 @@ def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = N
 
     opts = DriveOptions(scenario=scenario, seed=seed, policy=policy,
                         policy_factory=student if policy == "student" else None)
-    m = run_drive(opts).metrics
+    result = run_drive(opts)
+    refuse_uncontrolled(result, f"{scenario} seed {seed}")
+    m = result.metrics
     probe = probes[0] if probes else None
     return EvalRun(scenario, seed, policy, m["driving_score"], m["route_completion"], m["collisions"],
                    m["lateral_rms_m"], m["min_gap_m"], probe.hits if probe else 0, probe.positions if probe else 0)

@@ -1,14 +1,16 @@
-"""Forward camera renderer: a pinhole camera drawing sky, ground, road surface, lane markings and
-other road users as boxes with OpenCV. Frames go into a small ring of preallocated buffers."""
+"""Camera renderer: a pinhole camera, mounted anywhere on the car and looking any way (from the camera
+rig), drawing sky, ground, road surface, lane markings and other road users as boxes with OpenCV.
+Frames go into a small ring of preallocated buffers."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
 
+from vehicle_runtime.camera_rig import CameraSpec
 from vehicle_runtime.geometry import world_to_ego
 from vehicle_runtime.types import Pose2D
 
@@ -30,6 +32,20 @@ class CameraModel:
     mount_height_m: float
     pitch_deg: float
     rate_hz: float
+    mount_y_m: float = 0.0  # left of the centre line
+    yaw_deg: float = 0.0  # positive looks left
+
+    @classmethod
+    def from_spec(cls, spec: CameraSpec) -> "CameraModel":
+        return cls(width=spec.width, height=spec.height, hfov_deg=spec.hfov_deg, mount_x_m=spec.mount_x_m,
+                   mount_height_m=spec.mount_height_m, pitch_deg=spec.pitch_deg, rate_hz=spec.rate_hz,
+                   mount_y_m=spec.mount_y_m, yaw_deg=spec.yaw_deg)
+
+    def view_pose(self, ego: Pose2D) -> Pose2D:
+        """The pose of the camera's footprint on the ground, looking along the camera's heading."""
+        c, s = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
+        return Pose2D(ego.x_m + c * self.mount_x_m - s * self.mount_y_m, ego.y_m + s * self.mount_x_m + c * self.mount_y_m,
+                      ego.yaw_rad + math.radians(self.yaw_deg))
 
     @property
     def fx(self) -> float:
@@ -45,8 +61,9 @@ class CameraModel:
 
     def ego_to_camera(self, pts_ego: np.ndarray) -> np.ndarray:
         """(N, 3) ego-frame points (x fwd, y left, z up) → camera frame (x right, y down, z fwd)."""
-        x = pts_ego[:, 0] - self.mount_x_m
-        y = pts_ego[:, 1]
+        dx, dy = pts_ego[:, 0] - self.mount_x_m, pts_ego[:, 1] - self.mount_y_m
+        cy, sy = math.cos(math.radians(self.yaw_deg)), math.sin(math.radians(self.yaw_deg))
+        x, y = cy * dx + sy * dy, -sy * dx + cy * dy  # into the camera's heading
         z = pts_ego[:, 2] - self.mount_height_m
         p = math.radians(self.pitch_deg)  # pitched down by p
         zc = x * math.cos(p) - z * math.sin(p)
@@ -69,6 +86,12 @@ class Renderer:
     def __init__(self, camera: CameraModel, network: RoadNetwork, buffers: int = 12,
                  brightness: float = 1.0, noise_std: float = 0.0, seed: int = 0):
         self.camera = camera
+        # drawing happens in the camera's footprint frame (view_pose): culling "ahead" means ahead of the camera
+        self._view = replace(camera, mount_x_m=0.0, mount_y_m=0.0, yaw_deg=0.0)
+        # culling distances count from the car's reference point along the camera's axis (x in the view
+        # frame + this), as they did when the front camera was the only one: its frames stay bit-identical
+        yaw = math.radians(camera.yaw_deg)
+        self._axis_offset_m = camera.mount_x_m * math.cos(yaw) + camera.mount_y_m * math.sin(yaw)
         self.network = network
         self.brightness = brightness
         self.noise_std = noise_std
@@ -111,6 +134,7 @@ class Renderer:
     def render(self, ego: Pose2D, actors: Sequence[ActorState], brightness: Optional[float] = None) -> np.ndarray:
         img = self._buffers[self._next]
         self._next = (self._next + 1) % len(self._buffers)
+        ego = self.camera.view_pose(ego)
         np.copyto(img, self._background)
         for lane in self.network.lanes.values():
             left, right = lane.boundaries()
@@ -124,7 +148,8 @@ class Renderer:
 
     def _visible(self, world_xy: np.ndarray, ego: Pose2D) -> np.ndarray:
         e = world_to_ego(world_xy, ego)
-        keep = (e[:, 0] > NEAR_M - 1.0) & (e[:, 0] < FAR_M) & (np.abs(e[:, 1]) < FAR_M)
+        x = e[:, 0] + self._axis_offset_m
+        keep = (x > NEAR_M - 1.0) & (x < FAR_M) & (np.abs(e[:, 1]) < FAR_M)
         return e, keep
 
     def _fill_strip(self, img, left, right, ego, colour) -> None:
@@ -136,8 +161,8 @@ class Renderer:
                 continue
             l3 = np.column_stack((le[run], np.zeros(len(run))))
             r3 = np.column_stack((re[run], np.zeros(len(run))))
-            lp, lf = self.camera.project(l3)
-            rp, rf = self.camera.project(r3)
+            lp, lf = self._view.project(l3)
+            rp, rf = self._view.project(r3)
             ok = lf & rf
             for sub in _runs(ok):
                 if len(sub) < 2:
@@ -150,9 +175,9 @@ class Renderer:
             return
         le, re = world_to_ego(self._mark_left, ego), world_to_ego(self._mark_right, ego)
         zeros = np.zeros((len(le), 1))
-        lp, lf = self.camera.project(np.hstack((le, zeros)))
-        rp, rf = self.camera.project(np.hstack((re, zeros)))
-        in_range = (le[:, 0] < FAR_M) & (np.abs(le[:, 1]) < FAR_M)
+        lp, lf = self._view.project(np.hstack((le, zeros)))
+        rp, rf = self._view.project(np.hstack((re, zeros)))
+        in_range = (le[:, 0] + self._axis_offset_m < FAR_M) & (np.abs(le[:, 1]) < FAR_M)
         whole, partial = [], []
         b = self._mark_bounds
         for k in range(len(self._markings)):
@@ -177,10 +202,10 @@ class Renderer:
             base = np.array([[a.x_m + c * dx - s * dy, a.y_m + s * dx + c * dy]
                              for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))])
             e = world_to_ego(base, ego)
-            if e[:, 0].max() < NEAR_M or e[:, 0].min() > FAR_M:
+            if e[:, 0].max() + self._axis_offset_m < NEAR_M or e[:, 0].min() + self._axis_offset_m > FAR_M:
                 continue
             corners = np.vstack((np.column_stack((e, np.zeros(4))), np.column_stack((e, np.full(4, BOX_HEIGHT_M)))))
-            px, front = self.camera.project(corners)
+            px, front = self._view.project(corners)
             if not front.all():
                 continue
             boxes.append((float(np.hypot(*e.mean(axis=0))), px, e, a))

@@ -138,3 +138,55 @@ def test_a_carla_run_gets_the_same_report(rig, tmp_path):
     assert result.world is None and result.route_xy_m is not None
     report = write_report(result, tmp_path, {"scenario": result.scenario})
     assert "carla-Town01" in report.read_text() and (tmp_path / "summary.json").is_file()
+
+
+def test_camera_sensor_mounting_in_carla_axes():
+    from sim_bridge.carla.convert import camera_sensor
+    from vehicle_runtime.camera_rig import load_camera_rig
+
+    rig = load_camera_rig()
+    attrs, location, rotation = camera_sensor(rig["front"], 1.4)
+    assert attrs == {"image_size_x": "1280", "image_size_y": "720", "fov": "90.0"}
+    assert location == pytest.approx((0.2, 0.0, 1.4)) and rotation == (-2.0, -0.0)  # CARLA pitch is positive up
+    attrs, location, rotation = camera_sensor(rig["rear"], 1.4)
+    assert attrs["fov"] == "120.0" and location == pytest.approx((-2.4, -0.0, 1.0))
+    assert rotation == (-10.0, -180.0)  # looking back; CARLA's yaw turns clockwise
+
+
+def test_two_camera_model_gets_a_frame_per_camera_and_engages(request, tmp_path):
+    """The doc's two-camera student in the in-process runtime: both cameras' CARLA images become frames."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import doc_example
+
+    from sim_bridge.embedded.cameras import CameraSet
+    from vehicle_runtime.pipeline import Pipeline
+
+    cfg = load_runtime_config()
+    world = World(load_scenario("curvy_road"), cfg.vehicle)
+    folder = doc_example.load().build(tmp_path / "m", "logits", "float16")
+    cameras = CameraSet(["front", "front_narrow"], world.scenario.network, 0.01)
+    images = {n: BgraImage(r.render(world.ego_pose, world.actor_states)) for n, r in cameras.renderers.items()}
+    channel = f"carla-core-{request.node.name}"
+    compute, vehicle = open_bus(BusConfig("virtual", channel)), open_bus(BusConfig("virtual", channel))
+    sink = InProcessRuntime(cfg, compute, pipeline=Pipeline.from_config(cfg, folder))
+    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    rear = cfg.vehicle.wheelbase_m / 2
+    core = BridgeCore(sink, gateway, ControlMapper(math.radians(70.0), steer_lag_s=0.1), world.route.points_xy_m,
+                      rear, cfg.vehicle.length_m / 2, camera="front")
+    pose = world.ego_pose
+    centre = carla.Location(x=pose.x_m + rear * math.cos(pose.yaw_rad), y=-(pose.y_m + rear * math.sin(pose.yaw_rad)))
+    transform = carla.Transform(centre, carla.Rotation(yaw=-math.degrees(pose.yaw_rad)))
+    try:
+        for k in range(30):
+            t = k * DT
+            core.sense(tick(k, t, transform, None, images=images), t)
+            for i in range(5):
+                core.actuate(t + i * 0.01, 0.01)
+        assert sink.runtime.fusion.rejected == {} and sink.runtime.events.policy_outputs == 30
+        assert sink.safety_state == "ENGAGED" and core.frames == 30
+    finally:
+        for bus in (compute, vehicle):
+            bus.shutdown()

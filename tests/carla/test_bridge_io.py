@@ -33,12 +33,16 @@ def test_dds_sink_publishes_the_runtimes_topics():
                           lambda m: got.put(("route", path_to_route(m).points_xy_m.shape)), "latched")
     participant.subscribe("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss",
                           lambda m: got.put(("gnss", m.latitude, m.position_covariance[0])), "sensor")
-    sink = DdsTopics("/hil/", focal_length_px(640, 90.0), participant)
+    participant.subscribe("sensor_msgs/msg/CameraInfo", ns + "camera/front_narrow/camera_info",
+                          lambda m: got.put(("info_narrow", round(horizontal_fov_deg(m), 3))), "sensor")
+    sink = DdsTopics("/hil/", {"front": focal_length_px(640, 90.0), "front_narrow": focal_length_px(320, 50.0)},
+                     participant)
     img = np.zeros((360, 640, 3), np.uint8)
     img[0, 0] = (1, 2, 3)
     seen = {}
     for k in range(50):  # best-effort sensor topics: publish until each has arrived once
         sink.on_camera(CameraFrame("front", 1.0 + k, "rgb8", img, 640, 360), 1.0)
+        sink.on_camera(CameraFrame("front_narrow", 1.0 + k, "rgb8", img[:180, :320].copy(), 320, 180), 1.0)
         sink.on_odometry(EgoState(1.0 + k, Pose2D(12.5, -3.0, 0.1), 4.0), 1.0)
         sink.on_route(Route(1.0, np.stack((np.arange(30.0), np.zeros(30)), axis=1)), 1.0)
         sink.on_gnss(1.0, 48.1, 11.5, 500.0, 0.5)
@@ -48,11 +52,12 @@ def test_dds_sink_publishes_the_runtimes_topics():
                 seen.setdefault(item[0], item)
         except queue.Empty:
             pass
-        if len(seen) == 5:
+        if len(seen) == 6:
             break
     sink.shutdown(2.0)
     assert seen["image"] == ("image", 640, 360, "rgb8", b"\x01\x02\x03")
     assert seen["info"] == ("info", 90.0)  # the intrinsics the model manifest expects
+    assert seen["info_narrow"] == ("info_narrow", 50.0)  # one topic pair per camera
     assert seen["odom"] == ("odom", 12.5, 4.0)
     assert seen["route"] == ("route", (30, 2))
     assert seen["gnss"][1] == pytest.approx(48.1) and seen["gnss"][2] == pytest.approx(0.25)
@@ -65,9 +70,12 @@ def test_bridge_parameters_load_and_bad_ones_are_named(tmp_path):
     assert p.port == 2010 and p.substeps == 5 and p.calibration.pedals(1.0)[0] == pytest.approx(0.45)
     text = (tmp_path / "ok.yaml")
     base = "/**:\n  ros__parameters:\n    host: h\n    town: Town01\n    fixed_delta_s: 0.05\n    spawn_index: 0\n" \
-           "    goal_index: 3\n    camera_width: 640\n    camera_height: 360\n"
+           "    goal_index: 3\n"
     text.write_text(base + "    port: 2000\n")
-    assert load_bridge_params(text).camera_width == 640
+    assert load_bridge_params(text).goal_index == 3
+    text.write_text(base + "    port: 2000\n    camera_width: 640\n")  # cameras live in the camera rig now
+    with pytest.raises(ConfigError, match="'camera_width' was unexpected"):
+        load_bridge_params(text)
     text.write_text(base + "    port: seventy\n")
     with pytest.raises(ConfigError, match="port"):
         load_bridge_params(text)

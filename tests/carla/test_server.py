@@ -21,7 +21,7 @@ def params(**kw):
     return load_bridge_params(host=HOST, port=int(os.environ.get("CARLA_PORT", "2000")), **kw)
 
 
-def in_process(cfg, bus, params, fov_deg):
+def in_process(cfg, bus, params, cameras):
     return InProcessRuntime(cfg, open_bus(bus), owns_bus=True)
 
 

@@ -1,7 +1,7 @@
 """Check that a manifest and its ONNX graph agree, naming the tensor and both shapes when not."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .features import feature_width
 from .manifest import Manifest, ManifestError
@@ -14,33 +14,33 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int3
 def expected_inputs(m: Manifest) -> Dict[str, Tuple[str, Shape]]:
     exp = {}
     for c in m.cameras:
-        exp[c.input] = ("float32", (1, c.history, c.image.channels, c.image.height, c.image.width))
+        exp[c.input] = (c.dtype, (1, c.history, c.image.channels, c.image.height, c.image.width))
     for f in (m.nav, m.ego):
         if f is not None:
             try:
                 width = feature_width(f.features, m.route_points)
             except ValueError as exc:
                 raise ManifestError(f"manifest input '{f.input}': {exc}") from None
-            exp[f.input] = ("float32", (1, width))
+            exp[f.input] = (f.dtype, (1, width))
     for s in m.state:
-        exp[s.input] = ("float32", s.shape)
+        exp[s.input] = (s.dtype, s.shape)
     return exp
 
 
 def expected_outputs(m: Manifest, vocab_size: Optional[int]) -> Dict[str, Tuple[str, Shape]]:
     o = m.outputs
-    exp = {o.trajectory: ("float32", (1, o.trajectory_points, 2))}
+    exp = {o.trajectory: (o.trajectory_dtype, (1, o.trajectory_points, 2))}
     if o.speed_profile:
-        exp[o.speed_profile] = ("float32", (1, o.trajectory_points))
+        exp[o.speed_profile] = (o.speed_profile_dtype, (1, o.trajectory_points))
     if o.reasoning:
         if o.reasoning_kind == "token_ids":
-            exp[o.reasoning] = ("int64", (1, o.reasoning_max_tokens))
+            exp[o.reasoning] = (o.reasoning_dtype, (1, o.reasoning_max_tokens))
         else:
-            exp[o.reasoning] = ("float32", (1, o.reasoning_max_tokens, vocab_size))
+            exp[o.reasoning] = (o.reasoning_dtype, (1, o.reasoning_max_tokens, vocab_size))
     if o.confidence:
-        exp[o.confidence] = ("float32", (1,))
+        exp[o.confidence] = (o.confidence_dtype, (1,))
     for s in m.state:
-        exp[s.output] = ("float32", s.shape)
+        exp[s.output] = (s.dtype, s.shape)
     return exp
 
 
@@ -85,3 +85,19 @@ def _shapes_match(want: Shape, got: Shape, squeeze_ok: bool) -> bool:
 
 def _fmt(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+FOV_TOLERANCE_DEG = 2.0  # as the ROS fusion node checks camera_info
+
+
+def check_fov(m: Manifest, camera_fov_deg: Mapping[str, float], source: str = "the camera configuration") -> None:
+    """Every camera the model reads must exist in `camera_fov_deg` (name → horizontal fov) and, when the
+    manifest states a fov, match it within FOV_TOLERANCE_DEG. One line naming the camera otherwise."""
+    for c in m.cameras:
+        if c.camera not in camera_fov_deg:
+            raise ManifestError(f"model '{m.name}' reads camera '{c.camera}', which {source} does not have "
+                                f"(it has {', '.join(sorted(camera_fov_deg)) or 'none'})")
+        have = float(camera_fov_deg[c.camera])
+        if c.fov_deg is not None and abs(have - c.fov_deg) > FOV_TOLERANCE_DEG:
+            raise ManifestError(f"model '{m.name}' expects camera '{c.camera}' with a {c.fov_deg:g} deg field of view; "
+                                f"{source} gives {have:g} deg")

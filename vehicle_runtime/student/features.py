@@ -48,9 +48,9 @@ def _feature_table(route_points: int) -> Dict[str, Tuple[int, Writer]]:
 
 
 class FeatureWriter:
-    """Fills a (1, N) float32 buffer from an Observation, in the manifest's feature order."""
+    """Fills a (1, N) float32 (or float16) buffer from an Observation, in the manifest's feature order."""
 
-    def __init__(self, names: Sequence[str], route_points: int = 0):
+    def __init__(self, names: Sequence[str], route_points: int = 0, dtype: str = "float32"):
         table = _feature_table(route_points)
         unknown = [n for n in names if n not in table]
         if unknown:
@@ -62,7 +62,7 @@ class FeatureWriter:
             self._slices.append((slice(start, start + width), writer))
             start += width
         self.width = start
-        self.buffer = np.zeros((1, self.width), np.float32)
+        self.buffer = np.zeros((1, self.width), np.dtype(dtype))
 
     def write(self, obs: Observation) -> np.ndarray:
         row = self.buffer[0]

@@ -10,11 +10,11 @@ import numpy as np
 
 
 class FrameHistory:
-    def __init__(self, history: int, frame_shape: tuple[int, ...]):
+    def __init__(self, history: int, frame_shape: tuple[int, ...], dtype: str = "float32"):
         if history < 1:
             raise ValueError("history must be >= 1")
         self.history = history
-        self._slots = np.zeros((2 * history, *frame_shape), np.float32)
+        self._slots = np.zeros((2 * history, *frame_shape), np.dtype(dtype))  # the graph's input type
         self._index = history - 1  # the slot the newest frame went to
         self.frames_seen = 0
 

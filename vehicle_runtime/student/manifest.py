@@ -25,13 +25,15 @@ class CameraInput:
     input: str  # ONNX input name, shape [1, history, C, H, W]
     history: int  # frames per camera, oldest first
     image: ImageSpec
-    fov_deg: Optional[float] = None  # expected horizontal field of view, checked against CameraInfo
+    fov_deg: Optional[float] = None  # expected horizontal field of view, checked against every configured camera
+    dtype: str = "float32"  # float32 | float16 in the graph
 
 
 @dataclass(frozen=True)
 class FeatureInput:
     input: str  # ONNX input name, shape [1, N]
     features: tuple[str, ...]  # names from vehicle_runtime.student.features
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class StateInput:
     input: str
     output: str
     shape: tuple[int, ...]
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class Outputs:
     reasoning_kind: str = "token_ids"  # token_ids [1, L] int64 | logits [1, L, V] float
     reasoning_max_tokens: int = 0
     confidence: Optional[str] = None  # [1] or [1, 1]
+    # graph element types: trajectory / speed / confidence float32 | float16, logits the same, ids int64
+    trajectory_dtype: str = "float32"
+    speed_profile_dtype: str = "float32"
+    reasoning_dtype: str = "int64"
+    confidence_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -105,10 +113,36 @@ def load_manifest(path: str | Path, check_sha256: bool = True) -> Manifest:
         actual = sha256_of(manifest.model_path)
         if actual != manifest.sha256:
             raise ManifestError(f"{manifest.model_path}: sha256 {actual} does not match the manifest's {manifest.sha256}")
-    names = manifest.input_names()
-    if len(set(names)) != len(names):
-        raise ManifestError(f"{path}: an ONNX input is named twice in the manifest: {names}")
+    for problem in _consistency_problems(manifest):
+        raise ManifestError(f"{path}: {problem}")
     return manifest
+
+
+def _consistency_problems(m: Manifest) -> list[str]:
+    """What the schema cannot say: sums of crops, names unique across entries."""
+    out = []
+    names = m.input_names()
+    if len(set(names)) != len(names):
+        out.append(f"an ONNX input is named twice in the manifest: {names}")
+    cameras = [c.camera for c in m.cameras]
+    twice = sorted({c for c in cameras if cameras.count(c) > 1})
+    if twice:
+        out.append(f"camera(s) {twice} listed more than once: each camera feeds exactly one input")
+    for i, c in enumerate(m.cameras):
+        s = c.image
+        if s.crop_top + s.crop_bottom >= 1.0:
+            out.append(f"field 'cameras/{i}/image/crop': top + bottom = {s.crop_top + s.crop_bottom:g} leaves no image (must be < 1)")
+        if s.crop_left + s.crop_right >= 1.0:
+            out.append(f"field 'cameras/{i}/image/crop': left + right = {s.crop_left + s.crop_right:g} leaves no image (must be < 1)")
+        for key in ("mean", "std"):
+            if len(getattr(s, key)) != s.channels:
+                out.append(f"field 'cameras/{i}/image/{key}': {len(getattr(s, key))} value(s) for "
+                           f"{s.channels} channel(s) ({s.colour_order})")
+    o = m.outputs
+    if o.reasoning and (o.reasoning_kind == "token_ids") != (o.reasoning_dtype == "int64"):
+        out.append(f"field 'outputs/reasoning/dtype': {o.reasoning_dtype} does not fit kind {o.reasoning_kind} "
+                   "(token_ids: int64; logits: float32 or float16)")
+    return out
 
 
 def sha256_of(path: Path) -> str:
@@ -134,7 +168,8 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
         ego=_features(d.get("ego")),
         route_points=int(d.get("nav", {}).get("route_points", 0)),
         route_spacing_m=d.get("nav", {}).get("route_spacing_m"),
-        state=tuple(StateInput(s["input"], s["output"], tuple(s["shape"])) for s in d.get("recurrent_state", [])),
+        state=tuple(StateInput(s["input"], s["output"], tuple(s["shape"]), s.get("dtype", "float32"))
+                    for s in d.get("recurrent_state", [])),
         outputs=Outputs(
             trajectory=out["trajectory"]["name"],
             trajectory_points=out["trajectory"]["points"],
@@ -144,6 +179,10 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
             reasoning_kind=reasoning.get("kind", "token_ids"),
             reasoning_max_tokens=reasoning.get("max_tokens", 0),
             confidence=(out.get("confidence") or {}).get("name"),
+            trajectory_dtype=out["trajectory"].get("dtype", "float32"),
+            speed_profile_dtype=(out.get("speed_profile") or {}).get("dtype", "float32"),
+            reasoning_dtype=reasoning.get("dtype", "int64" if reasoning.get("kind", "token_ids") == "token_ids" else "float32"),
+            confidence_dtype=(out.get("confidence") or {}).get("dtype", "float32"),
         ),
         tokenizer=d.get("tokenizer"),
         latency_budget_ms=float(d["latency_budget_ms"]),
@@ -154,16 +193,18 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
 def _camera(c: dict) -> CameraInput:
     img = c["image"]
     crop = img.get("crop", {})
+    n = 1 if img["colour_order"] == "gray" else 3
     spec = ImageSpec(width=img["width"], height=img["height"], colour_order=img["colour_order"],
                      crop_top=crop.get("top", 0.0), crop_bottom=crop.get("bottom", 0.0),
                      crop_left=crop.get("left", 0.0), crop_right=crop.get("right", 0.0),
-                     scale=img.get("scale", 1.0 / 255.0), mean=tuple(img.get("mean", (0.0, 0.0, 0.0))),
-                     std=tuple(img.get("std", (1.0, 1.0, 1.0))),
+                     scale=img.get("scale", 1.0 / 255.0), mean=tuple(img.get("mean", (0.0,) * n)),
+                     std=tuple(img.get("std", (1.0,) * n)),
                      interpolation=img.get("interpolation", "linear"))
-    return CameraInput(camera=c["camera"], input=c["input"], history=c["history"], image=spec, fov_deg=c.get("fov_deg"))
+    return CameraInput(camera=c["camera"], input=c["input"], history=c["history"], image=spec, fov_deg=c.get("fov_deg"),
+                       dtype=c.get("dtype", "float32"))
 
 
 def _features(d: Optional[dict]) -> Optional[FeatureInput]:
     if not d:
         return None
-    return FeatureInput(input=d["input"], features=tuple(d["features"]))
+    return FeatureInput(input=d["input"], features=tuple(d["features"]), dtype=d.get("dtype", "float32"))

@@ -18,7 +18,7 @@ from .features import FeatureWriter
 from .history import FrameHistory
 from .manifest import Manifest, load_manifest
 from .session import ModelSession, SessionConfig
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, phrase_complete
 
 
 class Student:
@@ -29,15 +29,16 @@ class Student:
         self.session = ModelSession(str(manifest.model_path), config)
         check_against_graph(manifest, self.session.inputs, self.session.outputs, vocab)
         self.histories: Dict[str, FrameHistory] = {
-            c.camera: FrameHistory(c.history, (c.image.channels, c.image.height, c.image.width))
+            c.camera: FrameHistory(c.history, (c.image.channels, c.image.height, c.image.width), c.dtype)
             for c in manifest.cameras}
-        self._nav = FeatureWriter(manifest.nav.features, manifest.route_points) if manifest.nav else None
-        self._ego = FeatureWriter(manifest.ego.features) if manifest.ego else None
+        self._nav = FeatureWriter(manifest.nav.features, manifest.route_points, manifest.nav.dtype) if manifest.nav else None
+        self._ego = FeatureWriter(manifest.ego.features, dtype=manifest.ego.dtype) if manifest.ego else None
         # Recurrent state: two buffers per state, swapped after every call (no copies).
-        self._state = {s.input: [np.zeros(s.shape, np.float32), np.zeros(s.shape, np.float32)]
+        self._state = {s.input: [np.zeros(s.shape, np.dtype(s.dtype)), np.zeros(s.shape, np.dtype(s.dtype))]
                        for s in manifest.state}
         self._outputs = _allocate_outputs(manifest, self.session.outputs, vocab)
         self.last_latency_s = 0.0
+        self.reasoning_dropped = 0  # decoded phrases not emitted (undecodable, or a number without its unit)
 
     @classmethod
     def load(cls, path: str | Path, config: SessionConfig = SessionConfig()) -> "Student":
@@ -99,8 +100,12 @@ class Student:
             if self.tokenizer is not None:
                 try:
                     text = self.tokenizer.decode(ids)
-                except ValueError as exc:  # reasoning is never on the control path
-                    text = f"<undecodable reasoning: {exc}>"
+                except ValueError:  # ids outside the vocabulary; reasoning is never on the control path
+                    text = ""
+                    self.reasoning_dropped += 1
+                if text and not phrase_complete(text):  # a number or its unit missing: no phrase at all
+                    text = ""
+                    self.reasoning_dropped += 1
         return PolicyOutput(
             stamp_s=obs.stamp_s,
             ego_pose_at_stamp=obs.ego.pose,

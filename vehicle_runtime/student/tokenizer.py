@@ -11,6 +11,27 @@ from typing import Sequence
 
 SPECIAL_SKIPPED = ("<pad>", "<bos>", "<unk>")
 END = "<eos>"
+UNITS = ("m", "m/s", "s", "km/h", "deg")  # a unit token is always preceded by its number
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def phrase_complete(text: str) -> bool:
+    """True when every number in `text` carries its unit and every unit its number: "following the lead
+    vehicle m m ahead" (a number predicted as a unit) is not a phrase to show anyone."""
+    words = text.split()
+    for i, w in enumerate(words):
+        if w in UNITS and (i == 0 or not _is_number(words[i - 1])):
+            return False
+        if _is_number(w) and (i + 1 == len(words) or words[i + 1].rstrip(":,.") not in UNITS):
+            return False
+    return True
 
 
 class Tokenizer:
