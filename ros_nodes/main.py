@@ -53,6 +53,12 @@ def flag_overrides(args) -> dict:
     return {schema: {k: v for k, v in values.items() if v} for schema, values in wanted.items()}
 
 
+def _manifest(cfg):
+    from vehicle_runtime.student import load_manifest
+
+    return load_manifest(cfg.model_path)
+
+
 def build(names: Sequence[str], handle_for, args) -> List[object]:
     config_dir = Path(args.config) if args.config else share_dir() / "config"
     files = load_node_params(config_dir)
@@ -67,10 +73,8 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
         cfg = runtime_config(declare(name, files, flags) if declare else params, config_dir)
         if name == "fusion":
             from .fusion_node import FusionNode
-            from vehicle_runtime.student import load_manifest
 
-            fov = load_manifest(cfg.model_path).cameras[0].fov_deg
-            nodes.append(FusionNode(handle, cfg, expected_fov_deg=fov))
+            nodes.append(FusionNode(handle, cfg, cameras={c.camera: c.fov_deg for c in _manifest(cfg).cameras}))
         elif name == "policy":
             from vehicle_runtime.pipeline import Pipeline  # onnxruntime only where the model runs
 
@@ -81,7 +85,7 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
             from .vehicle_interface_node import VehicleInterfaceNode
 
             safety = replace(cfg.safety, auto_engage=args.auto_engage or cfg.safety.auto_engage)
-            nodes.append(VehicleInterfaceNode(handle, cfg, safety=safety))
+            nodes.append(VehicleInterfaceNode(handle, cfg, safety=safety, cameras=[c.camera for c in _manifest(cfg).cameras]))
     return nodes
 
 

@@ -1,7 +1,8 @@
 """Policy node: camera + route + odometry → student → trajectory, reasoning, actuator requests.
 
 Fusion runs inside this node: the model needs the image itself, and standard messages cannot carry
-a composite observation without sending every image twice. Requests (at the control rate), the model's
+a composite observation without sending every image twice. One image topic per camera of the model
+(camera/image_raw for the first, camera/<name>/image_raw for the others), matched by approximate sync. Requests (at the control rate), the model's
 output heartbeat and the route check go to the vehicle interface on the local command channel, never on
 a network topic; the measured steering angle and acceleration (CAN feedback, which nav_msgs/Odometry
 cannot carry) come back on it.
@@ -24,15 +25,13 @@ from vehicle_runtime.transport import convert
 
 
 class PolicyNode:
-    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, pipeline: Pipeline, camera_topic: str = "camera/image_raw",
-                 channel: CommandClient | None = None):
+    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, pipeline: Pipeline, channel: CommandClient | None = None):
         self.node, self.cfg, self.pipeline = node, cfg, pipeline
         refused = set_realtime_priority(cfg.policy_realtime_priority)
         if refused:
             node.log().warning(refused)
         self.channel = channel or CommandClient(command_channel.address(node.namespace))
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
-        self.camera = pipeline.cameras[0]
         self._ego = None
         self._route = None
         self.route_problem = "no route yet"  # '' while the ego is on the route
@@ -41,7 +40,8 @@ class PolicyNode:
         self.pub_traj = node.publisher("nav_msgs/msg/Path", "policy/trajectory", "default")
         self.pub_reason = node.publisher("std_msgs/msg/String", "policy/reasoning", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
-        node.subscribe("sensor_msgs/msg/Image", camera_topic, self.on_image, "sensor")
+        for camera, (image_topic, _info) in convert.camera_topics(pipeline.cameras).items():  # one per camera
+            node.subscribe("sensor_msgs/msg/Image", image_topic, lambda m, c=camera: self.on_image(m, c), "sensor")
         node.subscribe("nav_msgs/msg/Path", "navigation/route", self.on_route, "latched")
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry", self.on_odometry, "sensor")
         self._measured = (0.0, 0.0)  # (accel_mps2, steer_rad) from the vehicle's CAN feedback
@@ -76,9 +76,9 @@ class PolicyNode:
             self._last_error[kind] = message
             getattr(self.node.log(), level)("%s (repeats are counted in /diagnostics: %s_errors)", message, kind)
 
-    def on_image(self, m) -> None:
+    def on_image(self, m, camera: str) -> None:
         now = self.node.now_s()
-        if self.fusion.add_frame(convert.image_to_frame(m, self.camera), now):
+        if self.fusion.add_frame(convert.image_to_frame(m, camera), now):
             self.errors["rejected"] += 1
             return
         obs = self.fusion.observe(now)

@@ -1,6 +1,6 @@
 """Vehicle interface node: safety gate + CAN sender / feedback receiver + decoded vehicle status.
 
-The 100 Hz control loop runs on a thread of its own (real-time priority, its own CPU and locked memory
+The camera watchdog reads camera_info (header only) of every camera the model lists. The 100 Hz control loop runs on a thread of its own (real-time priority, its own CPU and locked memory
 where the box allows), never on the executor: message handling, publishing and diagnostics can be late
 without the gate or the CAN frames being late. Subscriptions here decode headers only and hand the gate a
 stamp under a short lock.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Sequence
 
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
@@ -37,7 +38,7 @@ STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from th
 
 class VehicleInterfaceNode:
     def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None,
-                 channel: CommandServer | None = None):
+                 channel: CommandServer | None = None, cameras: Sequence[str] = ("front",)):
         self.node, self.cfg = node, cfg
         self.bus = bus or open_bus(cfg.bus)
         self.channel = channel or CommandServer(command_channel.address(node.namespace))
@@ -55,8 +56,10 @@ class VehicleInterfaceNode:
         self.pub_status = node.publisher("nav_msgs/msg/Odometry", "vehicle/status", "default")
         self.pub_drive = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
-        node.subscribe("sensor_msgs/msg/CameraInfo", "camera/camera_info",
-                       lambda m: self._feed("camera", stamp_to_s(m.header.stamp)), "sensor", header_only=True)
+        self._camera_stamps = {c: None for c in cameras}  # newest camera_info stamp per camera since the last feed
+        for camera, (_image, info_topic) in convert.camera_topics(cameras).items():
+            node.subscribe("sensor_msgs/msg/CameraInfo", info_topic,
+                           lambda m, c=camera: self._camera(c, stamp_to_s(m.header.stamp)), "sensor", header_only=True)
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry",
                        lambda m: self._feed("odometry", stamp_to_s(m.header.stamp)), "sensor", header_only=True)
         node.subscribe("std_msgs/msg/String", "vehicle/engage", self.on_engage, "default")
@@ -69,6 +72,16 @@ class VehicleInterfaceNode:
     def _feed(self, name: str, stamp_s: float) -> None:
         with self.lock:
             self.gate.feed(name, time.monotonic(), stamp_s)
+
+    def _camera(self, camera: str, stamp_s: float) -> None:
+        """The camera watchdog is fed once every camera has delivered again (with the oldest of their stamps):
+        one silent camera of several starves it."""
+        stamps = self._camera_stamps
+        stamps[camera] = stamp_s
+        if all(v is not None for v in stamps.values()):
+            self._feed("camera", min(stamps.values()))
+            for c in stamps:
+                stamps[c] = None
 
     def on_engage(self, m) -> None:
         word = m.data.strip().lower()

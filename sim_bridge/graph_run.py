@@ -92,6 +92,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float)
     ap.add_argument("--kill-policy-after", type=float)
     ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
+    ap.add_argument("--model", help="student model folder for the nodes; the simulator renders its cameras")
     ap.add_argument("--camera-size", default="640x360", help="rendered camera size (the 720p path is measured by "
                     "bench/transport.py; a 2-core machine runs the whole graph at 640x360)")
     ap.add_argument("--foreign-reader", action="store_true",
@@ -103,9 +104,11 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
-    node_args = ["--transport", args.transport, *NODE_ARGS[2:]]
+    model = ["--model", args.model] if args.model else []
+    node_args = ["--transport", args.transport, *NODE_ARGS[2:], *model]
     if args.kill_policy_after is None and args.transport == "dds":
-        procs = {"up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:]], env=env)}
+        procs = {"up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:], *model],
+                                        env=env)}
     else:
         procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *node_args], env=env)
                  for n in ("fusion", "policy", "vehicle_interface")}
@@ -138,7 +141,7 @@ def main() -> int:
         print(f"graph_run: simulator {refused}", file=sys.stderr)
     try:
         duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
-        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size)
+        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size, model=args.model)
     finally:
         stop.set()
         for p in procs.values():

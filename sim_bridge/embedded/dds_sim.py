@@ -24,7 +24,8 @@ from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
-from .drive import DT_S, camera_model
+from .cameras import CameraSet, render_all
+from .drive import DT_S
 from .metrics import DriveMetrics
 from .renderer import Renderer
 from .cli import scenario_arg
@@ -43,8 +44,10 @@ def add_parser(sub) -> None:
     p.add_argument("--can-channel", type=T.non_empty, default="default")
     p.add_argument("--namespace", type=T.ros_namespace, default="")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
-    p.add_argument("--camera-size", type=T.size_wxh, metavar="WxH", help="render at this size instead of "
-                   "the camera rig's front camera (same field of view), e.g. 640x360 on a small machine")
+    p.add_argument("--camera-size", type=T.size_wxh, metavar="WxH", help="render the first camera at this size "
+                   "instead of the rig's, the others scaled alike (same fields of view), e.g. 640x360 on a small machine")
+    p.add_argument("--model", type=T.file_or_dir, help="render the cameras this model lists (default: "
+                   "policy.param.yaml's model): the first on camera/image_raw, others on camera/<name>/image_raw")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -53,7 +56,8 @@ def run(args) -> int:
     args.stop.polled = True  # a signal ends the loop; the summary so far is printed
     try:
         summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
-                           args.namespace, args.seed, args.camera_size, stop=args.stop, on_start=_started)
+                           args.namespace, args.seed, args.camera_size, stop=args.stop, on_start=_started,
+                           model=args.model)
     finally:
         args.stop.polled = False
     if args.stop:
@@ -74,7 +78,7 @@ def _started(camera_topic: str, duration_s: float) -> None:
 
 
 def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
-             camera_size=None, stop=None, on_start=None) -> dict:
+             camera_size=None, stop=None, on_start=None, model=None) -> dict:
     from vehicle_runtime.transport import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
@@ -82,17 +86,24 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     scenario = vary(load_scenario(scenario_name), seed)
     duration = duration_s or scenario.duration_s
     world = World(scenario, cfg.vehicle)
-    cam = camera_model()
-    if camera_size:  # (w, h), or 'WxH'
+    from vehicle_runtime.student import load_manifest
+
+    manifest = load_manifest(model or cfg.model_path)
+    cameras = CameraSet([c.camera for c in manifest.cameras], scenario.network, DT_S, manifest=manifest, seed=seed)
+    if camera_size:  # (w, h), or 'WxH': the first camera at this size, the others scaled alike
         w, h = T.size_wxh(camera_size) if isinstance(camera_size, str) else camera_size
-        cam = replace(cam, width=w, height=h)
-    renderer = Renderer(cam, scenario.network, seed=seed)
+        ref = cameras.models[cameras.reference]
+        for name, m in list(cameras.models.items()):
+            scaled = replace(m, width=max(16, round(m.width * w / ref.width)), height=max(16, round(m.height * h / ref.height)))
+            cameras.models[name] = scaled
+            cameras.renderers[name] = Renderer(scaled, scenario.network, seed=seed + list(cameras.models).index(name))
     bus = open_bus(bus_config)
     gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
     dds = DdsParticipant()
     ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""
-    pub_img = dds.publisher("sensor_msgs/msg/Image", ns + "camera/image_raw", "sensor")
-    pub_info = dds.publisher("sensor_msgs/msg/CameraInfo", ns + "camera/camera_info", "sensor")
+    pubs = {name: (dds.publisher("sensor_msgs/msg/Image", ns + image, "sensor"),
+                   dds.publisher("sensor_msgs/msg/CameraInfo", ns + info, "sensor"))
+            for name, (image, info) in convert.camera_topics(cameras.models).items()}
     pub_route = dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
     pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
     pub_gnss = dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")
@@ -102,18 +113,17 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
     events = []  # gateway mode changes: (time s, mode, faults)
     t0 = time.monotonic()
-    camera_every = max(1, int(round(1.0 / (cam.rate_hz * DT_S))))
 
     def step(now_mono: float) -> None:
         k = state["k"]
         wall = time.time()
         ego = world.ego.state
-        if k % camera_every == 0:
-            img = renderer.render(world.ego_pose, world.actor_states,
-                                  brightness_at(now_mono - t0, renderer.brightness, scenario.camera.get("brightness_change", ())))
-            pub_img.publish(convert.frame_to_image(CameraFrame("front", wall, "rgb8", img, cam.width, cam.height)))
-            pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx))
-            state["frames"] += 1
+        brightness = brightness_at(now_mono - t0, cameras.brightness, scenario.camera.get("brightness_change", ()))
+        for name, cam, img in render_all(cameras, k, world.ego_pose, world.actor_states, brightness):
+            pub_img, pub_info = pubs[name]
+            pub_img.publish(convert.frame_to_image(CameraFrame(name, wall, "rgb8", img, cam.width, cam.height), name))
+            pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx, name))
+            state["frames"] += name == cameras.reference
         if k % 2 == 0:
             pub_odom.publish(convert.ego_to_odometry(EgoState(wall, Pose2D(ego.x_m + rng.normal(0, 0.02),
                                                                          ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),

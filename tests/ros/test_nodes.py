@@ -287,3 +287,31 @@ def test_the_control_loop_runs_on_its_own_thread_while_the_executor_is_stuck():
         client.close()
         listener.shutdown()
         participant.close()
+
+
+def test_the_camera_watchdog_waits_for_every_camera_of_the_model():
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
+    participant = DdsParticipant(28)
+    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, Executor(), "cams"), cfg,
+                                bus=open_bus(BusConfig("virtual", "cams-test")), cameras=["front", "rear"],
+                                channel=command_channel.CommandServer(command_channel.address("cams", 28)))
+    try:
+        dog = node.gate.watchdogs["camera"]
+        for i in range(5):  # the rear camera is silent: the watchdog is never fed
+            node._camera("front", 100.0 + 0.05 * i)
+        assert dog.last_feed_s == float("-inf")
+        node._camera("rear", 100.21)
+        assert dog.last_feed_s > 0 and dog._offset_s is not None
+        fed = dog.last_feed_s
+        node._camera("rear", 100.26)  # again only one camera: not fed until the front one comes back
+        assert dog.last_feed_s == fed
+    finally:
+        node.shutdown()
+        participant.close()

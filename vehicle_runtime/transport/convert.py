@@ -14,6 +14,14 @@ from vehicle_runtime.safety.severity import ERROR, OK, WARN, state_level, watchd
 from vehicle_runtime.types import ActuatorCommand, ActuatorRequest, CameraFrame, EgoState, PolicyOutput, Pose2D, Route
 
 
+def camera_topics(cameras) -> dict:
+    """{camera: (image topic, camera_info topic)}: the first (the fusion's reference) on camera/image_raw and
+    camera/camera_info as a single-camera driver publishes them, every other one under camera/<name>/."""
+    names = list(cameras)
+    return {n: ("camera/image_raw", "camera/camera_info") if i == 0 else
+            (f"camera/{n}/image_raw", f"camera/{n}/camera_info") for i, n in enumerate(names)}
+
+
 def header(t_s: float, frame_id: str) -> Msg:
     return msgs.new("std_msgs/msg/Header", stamp=s_to_stamp(t_s), frame_id=frame_id)
 
