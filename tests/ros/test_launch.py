@@ -69,3 +69,11 @@ def test_carla_hil_launch_description_builds():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert len(module.generate_launch_description().entities) == len(_arguments("carla_hil.launch.py")) + 3
+
+
+def test_the_parameter_tables_in_docs_ros2_are_the_schemas():
+    from vehicle_runtime.schema.tables import rewrite
+
+    text = (REPO / "docs" / "ros2.md").read_text()
+    assert "<!-- params:vehicle_interface -->" in text
+    assert rewrite(text) == text, "run: python -m vehicle_runtime.schema.tables --write docs/ros2.md"
