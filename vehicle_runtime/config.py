@@ -18,6 +18,7 @@ from .safety.gate import INPUT_WATCHDOGS, SafetyParams
 from .safety.mrm import MrmParams
 from .schema import load_schema, problems
 from .student.session import SessionConfig
+from .validation import ValidatorParams, params_from
 
 NODE_FILES = {"fusion": "fusion.param.yaml", "policy": "policy.param.yaml",
               "vehicle_interface": "vehicle_interface.param.yaml"}
@@ -74,6 +75,7 @@ class RuntimeConfig:
     max_command_age_s: float
     safety: SafetyParams
     config_dir: Path
+    validator: Optional[ValidatorParams] = None  # None: outputs reach the tracker unchecked (tests only)
 
 
 def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfig:
@@ -98,7 +100,15 @@ def load_runtime_config(config_dir: Optional[str | Path] = None) -> RuntimeConfi
         max_command_age_s=v["max_command_age_s"],
         safety=safety_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])).wheelbase_m, str(config_dir)),
         config_dir=config_dir,
+        validator=validator_params(v, load_vehicle_profile(resolve(v["vehicle_profile"])), str(config_dir)),
     )
+
+
+def validator_params(v: dict, vehicle: VehicleProfile, where: str = "vehicle_interface") -> ValidatorParams:
+    try:
+        return params_from(v, vehicle)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: validator: {exc}") from None
 
 
 def safety_params(v: dict, wheelbase_m: float, where: str = "vehicle_interface") -> SafetyParams:

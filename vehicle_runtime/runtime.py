@@ -8,7 +8,7 @@ reach the bus: they become watchdog and model-fault events for the gate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 import can
@@ -19,7 +19,7 @@ from .fusion import Fusion
 from .pipeline import Pipeline
 from .preprocess import PreprocessError
 from .safety.gate import GateStatus, SafetyGate
-from .types import CameraFrame, EgoState, PolicyOutput, Route
+from .types import CameraFrame, EgoState, PolicyOutput, Pose2D, Route
 from .vehicle_interface import VehicleInterface
 
 
@@ -61,6 +61,7 @@ class OnboardRuntime:
     def on_route(self, route: Route, now_s: float) -> None:
         if self.fusion.set_route(route, now_s) is None:
             self.gate.feed("route", now_s, route.stamp_s)
+            self.pipeline.set_route(route, now_s)  # lane keeping once the last trajectory is used up
         else:
             self.events.rejected_inputs += 1
 
@@ -80,6 +81,9 @@ class OnboardRuntime:
             return None
         finite = out.is_finite()
         self.gate.policy_output(finite, now_s, obs.stamp_s)
+        fault = self.pipeline.take_fault()  # the validator's: invalid too long, or low confidence
+        if fault:
+            self.gate.model_fault(fault)
         if finite:
             self.last_output = out
             self.events.policy_outputs += 1
@@ -89,11 +93,25 @@ class OnboardRuntime:
 
     # --- one control period ------------------------------------------------------------------
     def tick(self, now_s: float, dt_s: float) -> GateStatus:
-        if self._ego is not None and self.pipeline.latest is not None and self.pipeline.latest.is_finite():
+        if self._ego is not None:  # the pipeline tracks only valid trajectories, then the route
+            if self.gate.watchdogs["odometry"].expired(now_s):
+                self._ego = self._dead_reckon(self._ego, dt_s)
             req = self.pipeline.control(self._ego, now_s, dt_s)
             if req is not None and math.isfinite(req.steer_rad) and math.isfinite(req.accel_mps2):
                 self.gate.set_request(req, now_s)
         return self.vi.tick(now_s)
+
+    def _dead_reckon(self, ego: EgoState, dt_s: float) -> EgoState:
+        """Odometry stopped: move the last pose on with the speed and steering angle the car reports
+        on CAN (kinematic bicycle), so an MRM can still keep its lane."""
+        fb = self.gate.feedback
+        if not fb.valid:
+            return ego
+        p, v = ego.pose, fb.speed_mps
+        yaw_rate = v * math.tan(fb.steer_rad) / self.cfg.vehicle.wheelbase_m
+        yaw = p.yaw_rad + 0.5 * yaw_rate * dt_s
+        pose = Pose2D(p.x_m + v * math.cos(yaw) * dt_s, p.y_m + v * math.sin(yaw) * dt_s, p.yaw_rad + yaw_rate * dt_s)
+        return replace(ego, stamp_s=ego.stamp_s + dt_s, pose=pose, speed_mps=v, yaw_rate_radps=yaw_rate)
 
     def shutdown(self, now_s: float) -> None:
         self.vi.shutdown(now_s)

@@ -22,7 +22,7 @@ from vehicle_runtime.config import RuntimeConfig, load_params, load_runtime_conf
 from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.pipeline import Pipeline, Policy
+from vehicle_runtime.pipeline import Pipeline, Policy, validator_for
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
@@ -144,7 +144,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         policy = _ExpertPolicy(expert)
     else:
         policy = Pipeline.from_config(cfg, opts.model_path).policy
-    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker),
+                        validator_for(cfg), cfg.safety.timeouts_s["route"])
     runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(opts.seed)
