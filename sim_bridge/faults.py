@@ -63,3 +63,42 @@ FAULTS: Dict[str, FaultSpec] = {f.name: f for f in (
     FaultSpec("driver_override", "the driver turns the wheel", (SafetyState.DISENGAGED,), SafetyState.DISENGAGED,
               _fixed(CONTROL_PERIOD_S), stops_car=False),
 )}
+
+
+# --- plausibility faults: the student's output corrupted while finite and inside the actuator envelope.
+# Each must be rejected by the trajectory validator within one camera period; the car then keeps the
+# last valid trajectory, stops in its lane (MRM) and hits nothing.
+SWERVE_LAT_ACCEL_MPS2 = 2.5  # below the envelope's 3.0 m/s²: the tracker could follow it
+PHANTOM_ACCEL_MPS2 = 2.0  # the envelope's largest acceleration
+PLAUSIBILITY_FAULTS: Dict[str, str] = {
+    "swerve": "the plan bends out of the lane at 2.5 m/s² lateral acceleration",
+    "phantom_accel": "the plan accelerates at 2 m/s² from the current speed (towards any lead)",
+    "reversed_heading": "the plan points backwards",
+}
+
+
+def corrupt(fault: str, out, ego_speed_mps: float):
+    """The policy output `out` (a PolicyOutput) as the plausibility fault `fault` turns it."""
+    import numpy as np
+    from dataclasses import replace
+
+    traj = np.asarray(out.trajectory_ego_xy_m, dtype=np.float64)
+    t = np.arange(1, len(traj) + 1) * out.dt_s
+    if fault == "swerve":
+        bent = traj.copy()
+        bent[:, 1] -= 0.5 * SWERVE_LAT_ACCEL_MPS2 * t ** 2  # to the right: off the road or into a kerb
+        return replace(out, trajectory_ego_xy_m=bent)
+    if fault == "phantom_accel":
+        speeds = ego_speed_mps + PHANTOM_ACCEL_MPS2 * t
+        s_new = ego_speed_mps * t + 0.5 * PHANTOM_ACCEL_MPS2 * t ** 2
+        pts = np.vstack(([0.0, 0.0], traj))
+        s_old = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))))
+        if s_old[-1] > s_old[-2]:  # extend the path straight beyond its end
+            d = (pts[-1] - pts[-2]) / (s_old[-1] - s_old[-2])
+            pts = np.vstack((pts, pts[-1] + d * 1000.0))
+            s_old = np.append(s_old, s_old[-1] + 1000.0)
+        moved = np.stack((np.interp(s_new, s_old, pts[:, 0]), np.interp(s_new, s_old, pts[:, 1])), axis=1)
+        return replace(out, trajectory_ego_xy_m=moved, speed_profile_mps=speeds)
+    if fault == "reversed_heading":
+        return replace(out, trajectory_ego_xy_m=-traj)
+    raise ValueError(f"unknown plausibility fault '{fault}'")

@@ -150,8 +150,12 @@ class Pipeline:
         return req
 
     def _ahead(self, out: PolicyOutput, ego: EgoState) -> bool:
+        """Whether the trajectory still reaches two look-ahead distances ahead: pure pursuit onto its
+        last points (the model's least accurate) would turn hard towards wherever they lie."""
         traj = self.tracker.trajectory_now(out, ego)
-        return bool(len(traj)) and float(traj[:, 0].max()) >= self.tracker.params.lookahead_min_m
+        p = self.tracker.params
+        reach_m = 2.0 * max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
+        return bool(len(traj)) and float(traj[:, 0].max()) >= reach_m
 
     def _route_as_trajectory(self, ego: EgoState, now_s: float) -> Optional[PolicyOutput]:
         """The route ahead of the ego as a trajectory that brakes to a stop (speed profile 0)."""

@@ -28,6 +28,7 @@ from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from ..faults import PLAUSIBILITY_FAULTS, corrupt
 from ..injector import FaultInjector, TamperingBus
 from .expert import Expert
 from .metrics import DriveMetrics
@@ -96,6 +97,8 @@ class _FaultyPolicy:
             traj = out.trajectory_ego_xy_m.copy()
             traj[:, 1] += 25.0 * np.sign(math.sin(obs.stamp_s))  # a sharp swerve, far too fast
             return replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.full(len(traj), 40.0))
+        if mode in PLAUSIBILITY_FAULTS:
+            return corrupt(mode, out, obs.ego.speed_mps)
         return out
 
     def reset(self) -> None:

@@ -49,6 +49,7 @@ class ValidatorParams:
     max_curvature_1pm: float
     max_lateral_accel_mps2: float
     max_lateral_jerk_mps3: float
+    longitudinal_accel_margin_mps2: float  # over the vehicle's max accel / decel
     max_speed_deviation_mps: float
     max_position_deviation_m: float
     forward_length_decel_mps2: float  # the trajectory must reach the stop at this deceleration ...
@@ -117,7 +118,9 @@ def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous
             r["steering_rate"] = float(np.abs(np.diff(steer)).max()) / dt / p.max_steer_rate_radps
     acc = np.diff(v) / dt
     if len(acc):
-        r["longitudinal_accel"] = max(float(acc.max()) / p.max_accel_mps2, float(-acc.min()) / p.max_decel_mps2, 0.0)
+        m = p.longitudinal_accel_margin_mps2
+        r["longitudinal_accel"] = max(float(acc.max()) / (p.max_accel_mps2 + m), float(-acc.min()) / (p.max_decel_mps2 + m),
+                                      0.0)
     r["speed_deviation"] = abs(float(v[0]) - ego_speed_mps) / (p.max_speed_deviation_mps + p.max_accel_mps2 * dt)
     r["position_deviation"] = abs(float(traj[0, 1])) / p.max_position_deviation_m
     required = ego_speed_mps ** 2 / (2.0 * p.forward_length_decel_mps2) + p.forward_length_margin_m

@@ -5,7 +5,9 @@ the tracker follows. On an invalid one the configured action applies: `keep_last
 the last valid trajectory for at most `hold_max_s` (never beyond its own horizon), then asks for
 an MRM; `mrm` asks at once. A model confidence below `min_confidence` degrades: the speed profile is
 capped at `low_confidence_speed_cap_mps`, and after `low_confidence_mrm_after_s` of it, MRM.
-Durations are measured on the outputs' own stamps. `status` is what nodes publish.
+Once it has asked for an MRM because of invalid plans it accepts none until `reset` (a new plan
+could no longer be compared with a recent valid one). Durations are measured on the outputs' own
+stamps. `status` is what nodes publish.
 """
 from __future__ import annotations
 
@@ -31,12 +33,13 @@ class ValidatorStatus:
     low_confidence: int = 0  # outputs below min_confidence (speed capped)
     mrm_requests: int = 0
     fault: str = ""  # set while the validator asks for an MRM
+    latched: bool = False  # invalid for too long: nothing is accepted until reset
 
     def as_dict(self) -> dict:
         return {"checked": self.checked, "rejected": self.rejected, "consecutive_rejected": self.consecutive_rejected,
                 "rejected_by_rule": {k: v for k, v in self.rejected_by_rule.items() if v},
                 "last_failed": list(self.last_failed), "low_confidence": self.low_confidence,
-                "mrm_requests": self.mrm_requests, "fault": self.fault}
+                "mrm_requests": self.mrm_requests, "fault": self.fault, "latched": self.latched}
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,13 @@ class TrajectoryValidator:
         s.checked += 1
         verdict = self.check(out, ego_speed_mps, lead)
         s.last_failed = verdict.failed
-        if not verdict.valid:
+        if not verdict.valid or s.latched:
             s.rejected += 1
             s.consecutive_rejected += 1
             for rule in verdict.failed:
                 s.rejected_by_rule[rule] += 1
-            self._invalid(out)
+            if not s.latched:
+                self._invalid(out)
             return None
         s.consecutive_rejected = 0
         followed = self._confidence(out)
@@ -98,11 +102,13 @@ class TrajectoryValidator:
         lv = self.last_valid
         if self.p.action == "mrm" or lv is None:
             self._fault(f"trajectory invalid ({', '.join(self.status.last_failed)})")
+            self.status.latched = True
             return
         held_s = out.stamp_s - lv.stamp_s
         limit_s = min(self.p.hold_max_s, self._horizon_s(lv))
         if not held_s <= limit_s:
             self._fault(f"trajectory invalid for {held_s:.2f} s > {limit_s:.2f} s ({', '.join(self.status.last_failed)})")
+            self.status.latched = True
 
     def _confidence(self, out: PolicyOutput) -> PolicyOutput:
         if out.confidence >= self.p.min_confidence:
