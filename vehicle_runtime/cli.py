@@ -8,9 +8,9 @@ from typing import Optional, Sequence
 
 from importlib.metadata import entry_points
 
-from .commands import bundle, model_inspect, selftest
+from .commands import bundle, model_inspect, score, selftest
 
-COMMANDS = (selftest, model_inspect, bundle)
+COMMANDS = (selftest, model_inspect, bundle, score)
 PLUGIN_GROUP = "vehicle_runtime.commands"  # sub-commands from outer rooms (sim_bridge), never imported here
 
 

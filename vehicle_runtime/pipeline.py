@@ -93,6 +93,7 @@ class Pipeline:
         self.latest: Optional[PolicyOutput] = None  # the last valid output: what the tracker follows
         self.following = "none"  # trajectory | route | none: what `control` tracked last
         self._route: Optional[tuple] = None  # (points, arc lengths, arrival time)
+        self.record: Optional[list] = None  # a list: every output is appended as (output, ego speed, verdict)
 
     @classmethod
     def from_config(cls, cfg: RuntimeConfig, model_path=None) -> "Pipeline":
@@ -124,6 +125,8 @@ class Pipeline:
                 self.latest = followed
         elif out.is_finite():
             self.latest = out
+        if self.record is not None:
+            self.record.append((out, obs.ego.speed_mps, self.validator.last_verdict if self.validator else None))
         return out
 
     def take_fault(self) -> str:

@@ -77,6 +77,8 @@ class DriveResult:
     world: Optional[World] = None
     injected: Sequence[Tuple[str, float]] = ()
     route_xy_m: Optional[np.ndarray] = None  # when there is no embedded world (CARLA runs)
+    policy_record: list = field(default_factory=list)  # (output, ego speed, validator verdict) per output
+    validator_status: dict = field(default_factory=dict)
 
 
 class _FaultyPolicy:
@@ -149,6 +151,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         policy = Pipeline.from_config(cfg, opts.model_path).policy
     pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker),
                         validator_for(cfg), cfg.safety.timeouts_s["route"])
+    pipeline.record = []
     runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(opts.seed)
@@ -234,7 +237,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                        wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
                        reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
                        e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
-                       injected=tuple(opts.inject))
+                       injected=tuple(opts.inject), policy_record=pipeline.record,
+                       validator_status=pipeline.validator.status.as_dict() if pipeline.validator else {})
 
 
 def _drain(tap, logger, t: Optional[float]) -> None:

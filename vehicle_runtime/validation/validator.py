@@ -56,11 +56,13 @@ class TrajectoryValidator:
         self.p = params
         self.status = ValidatorStatus()
         self.last_valid: Optional[PolicyOutput] = None
+        self.last_verdict: Optional[Verdict] = None
         self._low_confidence_since_s: Optional[float] = None
 
     def reset(self) -> None:
         self.status = ValidatorStatus()
         self.last_valid = None
+        self.last_verdict = None
         self._low_confidence_since_s = None
 
     def check(self, out: PolicyOutput, ego_speed_mps: float, lead: Optional[Lead] = None) -> Verdict:
@@ -73,7 +75,7 @@ class TrajectoryValidator:
         """The trajectory to follow now (speed-capped on low confidence), or None: keep the last valid."""
         s = self.status
         s.checked += 1
-        verdict = self.check(out, ego_speed_mps, lead)
+        verdict = self.last_verdict = self.check(out, ego_speed_mps, lead)
         s.last_failed = verdict.failed
         if not verdict.valid or s.latched:
             s.rejected += 1
