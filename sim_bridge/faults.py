@@ -6,7 +6,7 @@ watchdog timeout (or detection window) it is allowed, plus one control period.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from vehicle_runtime.safety.state_machine import SafetyState
 
@@ -21,6 +21,12 @@ class FaultSpec:
     end_state: SafetyState
     deadline_s: Callable[[Dict[str, float]], float]  # from the watchdog timeouts
     stops_car: bool = True
+    # in a full drive the trajectory validator sees the model's output before the gate does
+    drive_end_state: Optional[SafetyState] = None  # None: end_state
+
+    @property
+    def end_state_in_drive(self) -> SafetyState:
+        return self.drive_end_state or self.end_state
 
 
 def _timeout(name: str, extra_s: float = 0.0):
@@ -41,8 +47,10 @@ FAULTS: Dict[str, FaultSpec] = {f.name: f for f in (
     FaultSpec("model_hang", "the model stops producing outputs", MRM_OR_LATER, SafetyState.STOPPED, _timeout("policy")),
     FaultSpec("model_nan", "the model outputs NaN", MRM_OR_LATER, SafetyState.STOPPED, _fixed(0.0)),
     FaultSpec("model_exception", "the model raises", MRM_OR_LATER, SafetyState.STOPPED, _fixed(0.0)),
+    # the rig scripts the requests (the envelope clips them); in a drive the validator rejects the plan
     FaultSpec("out_of_envelope", "the policy asks for far too much steering and acceleration",
-              (SafetyState.ENGAGED,), SafetyState.ENGAGED, _fixed(0.0), stops_car=False),
+              (SafetyState.ENGAGED,), SafetyState.ENGAGED, _fixed(0.0), stops_car=False,
+              drive_end_state=SafetyState.STOPPED),
     # feedback at 100 Hz; the 10-period timeout runs from the last good frame, seen one period late
     FaultSpec("feedback_loss", "the gateway's feedback reports stop", FAULTY, SafetyState.FAULT,
               _timeout("can_feedback", CONTROL_PERIOD_S)),

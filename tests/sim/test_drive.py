@@ -49,7 +49,7 @@ def test_moving_car_stops_when_the_gate_dies():
 def test_every_injected_fault_ends_in_its_safe_state(fault):
     spec = FAULTS[fault]
     r = run_drive(DriveOptions(scenario="lead_braking", duration_s=13.0, inject=[(fault, 3.0)]))
-    assert r.safety_state_final == spec.end_state.name, [t.reason for t in r.transitions]
+    assert r.safety_state_final == spec.end_state_in_drive.name, [t.reason for t in r.transitions]
     if spec.stops_car:
         assert r.timeline["speed"][-1] == 0.0
     assert r.metrics["collisions"] == 0
