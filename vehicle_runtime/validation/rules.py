@@ -13,7 +13,6 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..geometry import ego_to_world, world_to_ego
 from ..types import PolicyOutput
 
 # rule name → unit of its measured quantity (docs/safety.md lists each with its limit and weight)
@@ -78,8 +77,9 @@ class Lead:
 def speeds_of(out: PolicyOutput) -> np.ndarray:
     if out.speed_profile_mps is not None:
         return np.asarray(out.speed_profile_mps, dtype=np.float64)
-    pts = np.vstack(([0.0, 0.0], out.trajectory_ego_xy_m))
-    return np.linalg.norm(np.diff(pts, axis=0), axis=1) / out.dt_s
+    seg = np.asarray(out.trajectory_ego_xy_m, dtype=np.float64).copy()
+    seg[1:] -= seg[:-1].copy()
+    return np.hypot(seg[:, 0], seg[:, 1]) / out.dt_s
 
 
 def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous: Optional[PolicyOutput] = None,
@@ -92,8 +92,8 @@ def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous
         r["non_finite"] = math.inf
         return r
     dt = out.dt_s
-    pts = np.vstack(([0.0, 0.0], traj))
-    seg = np.diff(pts, axis=0)
+    seg = traj.copy()  # segments from the ego (point 0) on; slicing, not np.diff: this runs per output
+    seg[1:] -= traj[:-1]
     seg_len = np.hypot(seg[:, 0], seg[:, 1])
     r["point_spacing"] = float(seg_len.max()) / p.max_point_spacing_m
     heading = np.arctan2(seg[:, 1], seg[:, 0])
@@ -101,22 +101,22 @@ def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous
     # heading changes: from the ego's own heading (0) to the first usable segment, then segment to segment
     h = np.concatenate(([0.0], heading[usable]))
     if len(h) > 1:
-        r["relative_angle"] = float(np.abs(np.angle(np.exp(1j * np.diff(h)))).max()) / p.max_relative_angle_rad
+        r["relative_angle"] = float(np.abs(_wrap(h[1:] - h[:-1])).max()) / p.max_relative_angle_rad
     # curvature at the inner points (turn angle over the mean of the two segments), where both are usable
     both = usable[:-1] & usable[1:]
-    turn = np.angle(np.exp(1j * np.diff(heading)))
+    turn = _wrap(heading[1:] - heading[:-1])
     kappa = np.where(both, turn / np.maximum(0.5 * (seg_len[:-1] + seg_len[1:]), 1e-9), 0.0)
     if len(kappa):
         r["curvature"] = float(np.abs(kappa).max()) / p.max_curvature_1pm
         lat = v[:-1] ** 2 * kappa  # at points 1..T-1
         r["lateral_accel"] = float(np.abs(lat).max()) / p.max_lateral_accel_mps2
         if len(lat) > 1:
-            r["lateral_jerk"] = float(np.abs(np.diff(lat)).max()) / dt / p.max_lateral_jerk_mps3
+            r["lateral_jerk"] = float(np.abs(lat[1:] - lat[:-1]).max()) / dt / p.max_lateral_jerk_mps3
         steer = np.arctan(p.wheelbase_m * kappa)
         r["steering_angle"] = float(np.abs(steer).max()) / p.max_steer_rad
         if len(steer) > 1:
-            r["steering_rate"] = float(np.abs(np.diff(steer)).max()) / dt / p.max_steer_rate_radps
-    acc = np.diff(v) / dt
+            r["steering_rate"] = float(np.abs(steer[1:] - steer[:-1]).max()) / dt / p.max_steer_rate_radps
+    acc = (v[1:] - v[:-1]) / dt
     if len(acc):
         m = p.longitudinal_accel_margin_mps2
         r["longitudinal_accel"] = max(float(acc.max()) / (p.max_accel_mps2 + m), float(-acc.min()) / (p.max_decel_mps2 + m),
@@ -132,6 +132,10 @@ def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous
     if previous is not None:
         r["plan_shift"], r["speed_shift"] = _shift(out, traj, v, previous, p)
     return r
+
+
+def _wrap(angle_rad: np.ndarray) -> np.ndarray:
+    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def time_to_collision(seg_len: np.ndarray, dt_s: float, lead: Lead) -> float:
@@ -151,19 +155,26 @@ def _shift(out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutpu
     """How far the plan jumped from the previous valid one at the same instants, over the tolerance
     a real re-plan stays inside (the car cannot follow a jump anyway)."""
     lag = out.stamp_s - prev.stamp_s
-    prev_pts = world_to_ego(ego_to_world(prev.trajectory_ego_xy_m, prev.ego_pose_at_stamp), out.ego_pose_at_stamp)
-    prev_origin = world_to_ego(ego_to_world(np.zeros((1, 2)), prev.ego_pose_at_stamp), out.ego_pose_at_stamp)
-    prev_pts = np.vstack((prev_origin, prev_pts))
-    prev_t = np.arange(len(prev_pts)) * prev.dt_s
-    prev_v = np.concatenate(([speeds_of(prev)[0]], speeds_of(prev)))
+    # the previous plan, from its ego (point 0) on, in the new plan's frame: one rotation + shift
+    a, b = prev.ego_pose_at_stamp, out.ego_pose_at_stamp
+    c0, s0 = math.cos(b.yaw_rad), math.sin(b.yaw_rad)
+    dx, dy = a.x_m - b.x_m, a.y_m - b.y_m
+    ox, oy = c0 * dx + s0 * dy, -s0 * dx + c0 * dy
+    dyaw = a.yaw_rad - b.yaw_rad
+    c, s = math.cos(dyaw), math.sin(dyaw)
+    raw = np.asarray(prev.trajectory_ego_xy_m, dtype=np.float64)
+    px = np.concatenate(([ox], ox + c * raw[:, 0] - s * raw[:, 1]))
+    py = np.concatenate(([oy], oy + s * raw[:, 0] + c * raw[:, 1]))
+    prev_t = np.arange(len(px)) * prev.dt_s
+    pv = speeds_of(prev)
+    prev_v = np.concatenate((pv[:1], pv))
     t = np.arange(1, len(traj) + 1) * out.dt_s
     tau = t + lag
     keep = (t <= p.shift_horizon_s + 1e-9) & (tau <= prev_t[-1] + 1e-9)
     if lag < 0 or not keep.any():
         return 0.0, 0.0
     t, tau = t[keep], tau[keep]
-    q = np.stack((np.interp(tau, prev_t, prev_pts[:, 0]), np.interp(tau, prev_t, prev_pts[:, 1])), axis=1)
-    d = np.hypot(*(traj[keep] - q).T)
+    d = np.hypot(traj[keep, 0] - np.interp(tau, prev_t, px), traj[keep, 1] - np.interp(tau, prev_t, py))
     tol = p.plan_shift_base_m + 0.5 * p.plan_shift_accel_mps2 * t ** 2
     dv = np.abs(v[keep] - np.interp(tau, prev_t, prev_v))
     vtol = p.speed_shift_base_mps + p.speed_shift_accel_mps2 * t
