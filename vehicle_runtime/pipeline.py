@@ -143,21 +143,24 @@ class Pipeline:
         (None when there is nothing to follow)."""
         t0 = time.perf_counter()
         target, self.following = self.latest, "trajectory"
-        if target is None or not self._ahead(target, ego):
-            target, self.following = self._route_as_trajectory(ego, now_s), "route"
+        if target is None or not self._ahead(target, ego, 2.0):
+            route = self._route_as_trajectory(ego, now_s)
+            if route is not None:
+                target, self.following = route, "route"
+            elif target is None or not self._ahead(target, ego, 1.0):  # its last metres, if nothing else
+                target, self.following = None, "none"
         if target is None:
-            self.following = "none"
             return None
         req = self.tracker.step(target, ego, now_s, dt_s)
         self.latency["control"].add(time.perf_counter() - t0)
         return req
 
-    def _ahead(self, out: PolicyOutput, ego: EgoState) -> bool:
-        """Whether the trajectory still reaches two look-ahead distances ahead: pure pursuit onto its
-        last points (the model's least accurate) would turn hard towards wherever they lie."""
+    def _ahead(self, out: PolicyOutput, ego: EgoState, lookaheads: float) -> bool:
+        """Whether the trajectory still reaches `lookaheads` look-ahead distances ahead. The route is
+        preferred below two: the model's last points are its least accurate."""
         traj = self.tracker.trajectory_now(out, ego)
         p = self.tracker.params
-        reach_m = 2.0 * max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
+        reach_m = lookaheads * max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
         return bool(len(traj)) and float(traj[:, 0].max()) >= reach_m
 
     def _route_as_trajectory(self, ego: EgoState, now_s: float) -> Optional[PolicyOutput]:

@@ -42,6 +42,7 @@ class OnboardRuntime:
         self.vi = VehicleInterface(bus, self.gate, codec or Codec(), cfg.max_command_age_s)
         self.events = RuntimeEvents()
         self._ego: Optional[EgoState] = None
+        self._ego_arrival_s = 0.0
         self.last_output: Optional[PolicyOutput] = None
 
     # --- inputs (camera 20–30 Hz, odometry 50–100 Hz, route on change / 1 Hz) -------------------
@@ -54,7 +55,7 @@ class OnboardRuntime:
     def on_odometry(self, ego: EgoState, now_s: float) -> None:
         if self.fusion.add_odometry(ego, now_s) is None:
             self.gate.feed("odometry", now_s, ego.stamp_s)
-            self._ego = ego
+            self._ego, self._ego_arrival_s = ego, now_s
         else:
             self.events.rejected_inputs += 1
 
@@ -94,8 +95,9 @@ class OnboardRuntime:
     # --- one control period ------------------------------------------------------------------
     def tick(self, now_s: float, dt_s: float) -> GateStatus:
         if self._ego is not None:  # the pipeline tracks only valid trajectories, then the route
-            if self.gate.watchdogs["odometry"].expired(now_s):
-                self._ego = self._dead_reckon(self._ego, dt_s)
+            if self.gate.watchdogs["odometry"].expired(now_s):  # from the last pose's arrival on
+                self._ego = self._dead_reckon(self._ego, now_s - self._ego_arrival_s)
+                self._ego_arrival_s = now_s
             req = self.pipeline.control(self._ego, now_s, dt_s)
             if req is not None and math.isfinite(req.steer_rad) and math.isfinite(req.accel_mps2):
                 self.gate.set_request(req, now_s)
