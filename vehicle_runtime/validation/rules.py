@@ -152,8 +152,9 @@ def time_to_collision(seg_len: np.ndarray, dt_s: float, lead: Lead) -> float:
 
 def _shift(out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutput,
            p: ValidatorParams) -> Tuple[float, float]:
-    """How far the plan jumped from the previous valid one at the same instants, over the tolerance
-    a real re-plan stays inside (the car cannot follow a jump anyway)."""
+    """How far the plan left the path of the previous valid one (m), and how much faster than it it
+    wants to be at the same instants (m/s), each over the tolerance a real re-plan stays inside.
+    Braking harder or going slower along the same path is never a shift: an emergency stop must pass."""
     lag = out.stamp_s - prev.stamp_s
     # the previous plan, from its ego (point 0) on, in the new plan's frame: one rotation + shift
     a, b = prev.ego_pose_at_stamp, out.ego_pose_at_stamp
@@ -165,17 +166,23 @@ def _shift(out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutpu
     raw = np.asarray(prev.trajectory_ego_xy_m, dtype=np.float64)
     px = np.concatenate(([ox], ox + c * raw[:, 0] - s * raw[:, 1]))
     py = np.concatenate(([oy], oy + s * raw[:, 0] + c * raw[:, 1]))
-    prev_t = np.arange(len(px)) * prev.dt_s
-    pv = speeds_of(prev)
-    prev_v = np.concatenate((pv[:1], pv))
     t = np.arange(1, len(traj) + 1) * out.dt_s
-    tau = t + lag
-    keep = (t <= p.shift_horizon_s + 1e-9) & (tau <= prev_t[-1] + 1e-9)
+    keep = t <= p.shift_horizon_s + 1e-9
     if lag < 0 or not keep.any():
         return 0.0, 0.0
-    t, tau = t[keep], tau[keep]
-    d = np.hypot(traj[keep, 0] - np.interp(tau, prev_t, px), traj[keep, 1] - np.interp(tau, prev_t, py))
-    tol = p.plan_shift_base_m + 0.5 * p.plan_shift_accel_mps2 * t ** 2
-    dv = np.abs(v[keep] - np.interp(tau, prev_t, prev_v))
-    vtol = p.speed_shift_base_mps + p.speed_shift_accel_mps2 * t
-    return float((d / tol).max()), float((dv / vtol).max())
+    t, q = t[keep], traj[keep]
+    # distance of each new point to the previous path (its segments)
+    ax, ay, ex, ey = px[:-1], py[:-1], px[1:] - px[:-1], py[1:] - py[:-1]
+    qx, qy = q[:, :1] - ax, q[:, 1:] - ay
+    u = np.clip((qx * ex + qy * ey) / np.maximum(ex * ex + ey * ey, 1e-12), 0.0, 1.0)
+    d = np.hypot(qx - u * ex, qy - u * ey).min(axis=1)
+    shift = float((d / (p.plan_shift_base_m + 0.5 * p.plan_shift_accel_mps2 * t ** 2)).max())
+    prev_t = np.arange(len(px)) * prev.dt_s
+    tau = t + lag
+    on = tau <= prev_t[-1] + 1e-9
+    if not on.any():
+        return shift, 0.0
+    pv = speeds_of(prev)
+    faster = v[keep][on] - np.interp(tau[on], prev_t, np.concatenate((pv[:1], pv)))
+    vtol = p.speed_shift_base_mps + p.speed_shift_accel_mps2 * t[on]
+    return shift, max(float((faster / vtol).max()), 0.0)
