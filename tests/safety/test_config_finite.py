@@ -115,3 +115,30 @@ def test_every_accepted_parameter_set_keeps_every_guard(p, speed_mps, steer_rad,
         assert out.accel_mps2 <= 0.0
     lat = abs(lim.lateral_accel_mps2(out.steer_rad, max(speed_mps, 0.0317)))
     assert lat <= env.at("lat_acc_lim_mps2", speed_mps) + 1e-9
+
+
+def test_parameter_objects_refuse_non_finite_numbers_built_in_code():
+    """Defence in depth: what bypasses the loader still cannot switch a guard off."""
+    from dataclasses import replace
+
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.safety.envelope import EnvelopeParams
+    from vehicle_runtime.safety.gate import SafetyGate
+    from vehicle_runtime.safety.mrm import MrmParams
+    from vehicle_runtime.validation import ValidatorParams
+
+    cfg = load_runtime_config()
+    env = cfg.safety.envelope
+    for bad in NON_FINITE:
+        with pytest.raises(ValueError, match="max_speed_mps"):
+            EnvelopeParams(**{**vars(env), "max_speed_mps": bad})
+        with pytest.raises(ValueError, match="wheelbase_m"):
+            EnvelopeParams(**{**vars(env), "wheelbase_m": bad})
+        with pytest.raises(ValueError, match="target_decel_mps2"):
+            MrmParams(**{**vars(cfg.safety.mrm), "target_decel_mps2": bad})
+        with pytest.raises(ValueError, match="timeout camera"):
+            SafetyGate(replace(cfg.safety, timeouts_s={**cfg.safety.timeouts_s, "camera": bad}))
+        with pytest.raises(ValueError, match="max_request_age_s"):
+            SafetyGate(replace(cfg.safety, max_request_age_s=bad))
+        with pytest.raises(ValueError, match="plan_shift_base_m"):
+            ValidatorParams(**{**vars(cfg.validator), "plan_shift_base_m": bad})

@@ -43,6 +43,11 @@ class SafetyGate:
         missing = [n for n in (*INPUT_WATCHDOGS, "control_loop") if n not in params.timeouts_s]
         if missing:
             raise ValueError(f"no timeout configured for watchdog(s) {missing}")
+        numbers = {**{f"timeout {n}": t for n, t in params.timeouts_s.items()},
+                   "max_clock_jump_s": params.max_clock_jump_s, "max_request_age_s": params.max_request_age_s}
+        bad = {n: v for n, v in numbers.items() if not (math.isfinite(v) and v > 0)}
+        if bad:  # a NaN timeout never expires: the watchdog would be off
+            raise ValueError(f"safety parameters must be positive and finite: {bad}")
         self.p = params
         self.sm = SafetyStateMachine()
         self.watchdogs = WatchdogSet({n: params.timeouts_s[n] for n in INPUT_WATCHDOGS}, params.max_clock_jump_s)

@@ -65,6 +65,11 @@ class ValidatorParams:
     low_confidence_speed_cap_mps: float
     low_confidence_mrm_after_s: float
 
+    def __post_init__(self):
+        bad = {k: v for k, v in vars(self).items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:  # a NaN limit passes every comparison: the rule would be off
+            raise ValueError(f"validator limits must be finite: {bad}")
+
 
 @dataclass(frozen=True)
 class Lead:
