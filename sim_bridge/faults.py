@@ -80,7 +80,7 @@ SWERVE_LAT_ACCEL_MPS2 = 2.5  # below the envelope's 3.0 m/s²: the tracker could
 PHANTOM_ACCEL_MPS2 = 2.0  # the envelope's largest acceleration
 PLAUSIBILITY_FAULTS: Dict[str, str] = {
     "swerve": "the plan bends out of the lane at 2.5 m/s² lateral acceleration",
-    "phantom_accel": "the plan accelerates at 2 m/s² from the current speed (towards any lead)",
+    "phantom_accel": "the plan accelerates 2 m/s² more than the model planned (towards any lead)",
     "reversed_heading": "the plan points backwards",
 }
 
@@ -96,9 +96,11 @@ def corrupt(fault: str, out, ego_speed_mps: float):
         bent = traj.copy()
         bent[:, 1] -= 0.5 * SWERVE_LAT_ACCEL_MPS2 * t ** 2  # to the right: off the road or into a kerb
         return replace(out, trajectory_ego_xy_m=bent)
-    if fault == "phantom_accel":
-        speeds = ego_speed_mps + PHANTOM_ACCEL_MPS2 * t
-        s_new = ego_speed_mps * t + 0.5 * PHANTOM_ACCEL_MPS2 * t ** 2
+    if fault == "phantom_accel":  # on top of the model's own speeds; the envelope still caps the command
+        planned = out.speed_profile_mps if out.speed_profile_mps is not None else \
+            np.hypot(*np.diff(np.vstack(([0.0, 0.0], traj)), axis=0).T) / out.dt_s
+        speeds = np.asarray(planned, dtype=np.float64) + PHANTOM_ACCEL_MPS2 * t
+        s_new = np.cumsum(0.5 * (np.concatenate(([ego_speed_mps], speeds[:-1])) + speeds) * out.dt_s)
         pts = np.vstack(([0.0, 0.0], traj))
         s_old = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))))
         if s_old[-1] > s_old[-2]:  # extend the path straight beyond its end

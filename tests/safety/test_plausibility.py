@@ -11,7 +11,7 @@ CAMERA_PERIOD_S = 0.05
 
 
 @pytest.mark.parametrize("fault,scenario", [("swerve", "curvy_road"), ("reversed_heading", "junction_left"),
-                                            ("phantom_accel", "lead_braking")])
+                                            ("phantom_accel", "lead_braking"), ("phantom_accel", "curvy_road")])
 def test_plausibility_fault_is_caught_and_the_car_stops_in_lane(fault, scenario):
     assert fault in PLAUSIBILITY_FAULTS
     row = plausibility_row(fault, scenario, at_s=4.0, duration_s=11.0)
