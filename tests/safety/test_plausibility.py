@@ -19,5 +19,5 @@ def test_plausibility_fault_is_caught_and_the_car_stops_in_lane(fault, scenario)
     assert row["accepted_before_catch"] == 0, row
     assert row["final_state"] == "STOPPED" and row["final_speed_mps"] == 0.0, row
     assert row["off_road_events"] == 0 and row["lane_invasions"] == 0 and row["collisions"] == 0, row
-    if fault == "phantom_accel":
+    if scenario == "lead_braking":  # the lead it accelerates towards
         assert row["min_gap_m"] is not None and row["min_gap_m"] > 2.0, row
