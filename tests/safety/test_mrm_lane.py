@@ -90,6 +90,7 @@ def test_pipeline_follows_the_trajectory_then_the_route_then_nothing():
     assert p.control(ego(*pose), CFG.safety.timeouts_s["route"] + 0.5, 0.01) is None and p.following == "none"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault,scenario,at_s", [
     ("camera_stall", "curvy_road", 5.0),  # the run: left the road 3.5 m right of the route
     ("odometry_stall", "curvy_road", 9.0),  # pose dead-reckoned from CAN feedback

@@ -10,6 +10,7 @@ from sim_bridge.mrm_lane import plausibility_row
 CAMERA_PERIOD_S = 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault,scenario", [("swerve", "curvy_road"), ("reversed_heading", "junction_left"),
                                             ("phantom_accel", "lead_braking"), ("phantom_accel", "curvy_road")])
 def test_plausibility_fault_is_caught_and_the_car_stops_in_lane(fault, scenario):
