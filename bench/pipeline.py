@@ -4,7 +4,8 @@ same model on the same input, measured interleaved in one run (this machine is n
     python bench/pipeline.py [--frames 500] [--model DIR] [--providers CPUExecutionProvider ...] [--json]
 
 overhead = everything the runtime adds per frame except the model's own session.run:
-fusion + preprocess + features/decode + one control tick.
+fusion + preprocess + features/decode + the trajectory validator + one control tick.
+validator = the online trajectory validator's check of each output (`validator_p99_ms`; budget 0.3 ms).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from vehicle_runtime import synthetic
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.pipeline import Pipeline, StudentPolicy
+from vehicle_runtime.pipeline import Pipeline, StudentPolicy, validator_for
 from vehicle_runtime.student import Student
 from vehicle_runtime.student.session import SessionConfig
 from vehicle_runtime.control import TrajectoryTracker
@@ -43,7 +44,8 @@ def main() -> None:
                                     trt_fp16=cfg.session.trt_fp16, trt_cache_dir=cfg.session.trt_cache_dir)
     student = Student.load(args.model or cfg.model_path, session_cfg)
     student.warm_up(10)
-    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker), validator_for(cfg),
+                    cfg.route_corridor_m)
     fusion = Fusion(pipe.cameras, cfg.fusion)
     route = synthetic.curved_route(length_m=5000.0)
     fusion.set_route(route, 0.0)
@@ -55,7 +57,7 @@ def main() -> None:
     bare = ort.InferenceSession(str(student.manifest.model_path), opts, providers=list(student.session.active_providers))
 
     stats = {k: LatencyStats(args.frames) for k in ("fusion", "preprocess", "session_run", "features_decode",
-                                                      "control", "pipeline", "overhead", "bare_session_run")}
+                                                      "validator", "control", "pipeline", "overhead", "bare_session_run")}
     camera = pipe.cameras[0]
     for frame in synthetic.frames(camera, 1280, 720, args.frames, 20.0):
         now = frame.stamp_s
@@ -75,6 +77,7 @@ def main() -> None:
         stats["preprocess"].add(pipe.latency["preprocess"].last_s)
         stats["session_run"].add(run_s)
         stats["features_decode"].add(pipe.latency["features_decode"].last_s)
+        stats["validator"].add(pipe.latency["validator"].last_s)
         stats["control"].add(t3 - t2)
         stats["pipeline"].add(t3 - t0)
         stats["overhead"].add(t3 - t0 - run_s)
@@ -95,6 +98,9 @@ def main() -> None:
         "session_run_p50_ms": summary["session_run"]["p50_ms"],
         "session_run_p99_ms": summary["session_run"]["p99_ms"],
         "bare_session_run_p50_ms": summary["bare_session_run"]["p50_ms"],
+        "validator_p99_ms": summary["validator"]["p99_ms"],
+        "validator_p50_ms": summary["validator"]["p50_ms"],
+        "validator_rejected": pipe.validator.status.rejected,
         "pipeline_p50_ms": summary["pipeline"]["p50_ms"],
         "pipeline_p99_ms": summary["pipeline"]["p99_ms"],
         "ratio_pipeline_over_session": summary["pipeline"]["p50_ms"] / summary["bare_session_run"]["p50_ms"],

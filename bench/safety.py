@@ -1,13 +1,19 @@
 """Safety benchmark: 100 Hz send-period jitter of the real vehicle-interface loop (beside a busy
 inference thread), and the reaction time of every fault in the matrix against its deadline.
 
-    python bench/safety.py [--seconds 5] [--process-faults] [--json]
+    python bench/safety.py [--seconds 5] [--process-faults] [--no-drives] [--json]
 
 Jitter: the loop sends the three command frames every 10 ms on a python-can `virtual` bus; the
 period between successive sends is measured with time.monotonic and compared with 10 ms, with
 onnxruntime running the shipped model continuously in another thread.
 Reactions: lockstep rig (sim_bridge.safety_rig), fault at t = 3 s, time to the first safe frame on
 the bus minus that fault's deadline (its watchdog timeout + one period): negative is margin.
+Lane keeping (closed-loop drives, sim_bridge.mrm_lane): every fault that leads to an MRM, injected
+at several times on curvy_road and the junctions; `mrm_lateral_max_m` is the largest distance from
+the route centre between the MRM's start and the stop (goal: half lane width - half car width).
+Plausibility: each corrupted-output fault on three scenarios with the student; caught = the first
+corrupted output rejected by the validator within one camera period and the car stopped in lane.
+Validator: wall and CPU time of one check, replaying a student drive's outputs.
 """
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_bridge.faults import FAULTS
+from sim_bridge.faults import FAULTS, PLAUSIBILITY_FAULTS
+from sim_bridge.mrm_lane import MRM_CASES, MRM_FAULTS, mrm_row, plausibility_row
 from sim_bridge.safety_rig import SafetyRig
 from vehicle_runtime.can import BusConfig, Codec, open_bus
 from vehicle_runtime.config import load_runtime_config
@@ -101,10 +108,50 @@ def process_faults() -> dict:
     return out
 
 
+CAMERA_PERIOD_S = 0.05
+PLAUSIBILITY_SCENARIOS = ("curvy_road", "junction_left", "lead_braking")
+
+
+def lane_matrix() -> list:
+    return [mrm_row(fault, scenario, at) for fault in MRM_FAULTS for scenario, times in MRM_CASES for at in times]
+
+
+def plausibility() -> list:
+    return [plausibility_row(fault, scenario, 4.0, 11.0) for fault in PLAUSIBILITY_FAULTS
+            for scenario in PLAUSIBILITY_SCENARIOS]
+
+
+def _caught(row: dict) -> bool:
+    return (row["caught_after_s"] is not None and row["caught_after_s"] <= CAMERA_PERIOD_S + 1e-9
+            and row["accepted_before_catch"] == 0 and row["final_state"] == "STOPPED"
+            and not (row["off_road_events"] or row["lane_invasions"] or row["collisions"]))
+
+
+def validator_timing(cfg, passes: int = 5) -> dict:
+    from sim_bridge.embedded.drive import DriveOptions, run_drive
+    from vehicle_runtime.validation import TrajectoryValidator
+
+    record = run_drive(DriveOptions(scenario="junction_left", policy="student", duration_s=20.0)).policy_record
+    v = TrajectoryValidator(cfg.validator)
+    wall, cpu = [], []
+    for _ in range(passes):
+        v.reset()
+        for out, speed, _ in record:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            v.accept(out, speed)
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - w0)
+    wall_ms, cpu_ms = np.array(wall) * 1e3, np.array(cpu) * 1e3
+    return {"validator_p99_ms": float(np.percentile(wall_ms, 99)), "validator_p50_ms": float(np.percentile(wall_ms, 50)),
+            "validator_cpu_p99_ms": float(np.percentile(cpu_ms, 99)), "validator_checks": len(wall),
+            "validator_rejected_student": v.status.rejected}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--process-faults", action="store_true", help="also the udp_multicast process-kill rows (needs unshare)")
+    ap.add_argument("--no-drives", action="store_true", help="skip the closed-loop lane-keeping and plausibility drives")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cfg = load_runtime_config()
@@ -136,12 +183,46 @@ def main() -> None:
         "envelope_violations": sum(r["envelope_violations"] for r in tested),
         "reactions": reactions,
     }
+    if not args.no_drives:
+        result.update(drive_results(cfg))
     if args.json:
         print(json.dumps(result))
 
 
-def _f(v):
-    return "none" if v is None else f"{v:.1f}"
+def drive_results(cfg) -> dict:
+    lanes = lane_matrix()
+    print(f"\nMRM lane keeping ({len(lanes)} drives, expert policy; goal mrm_lateral_max_m <= half lane - half car)")
+    print(f"{'fault':<20}{'scenario':<19}{'at s':>5}  {'end state':<9}{'off-road':>9}{'invasions':>10}{'mrm lat max m':>14}")
+    for r in lanes:
+        print(f"{r['fault']:<20}{r['scenario']:<19}{r['at_s']:>5.1f}  {r['final_state']:<9}{r['off_road_events']:>9}"
+              f"{r['lane_invasions']:>10}{_f(r['mrm_lateral_max_m'], 3):>14}")
+    plaus = plausibility()
+    print(f"\nplausibility faults (student policy, injected at 4 s)")
+    for r in plaus:
+        print(f"{r['fault']:<18}{r['scenario']:<16} caught after {_f(r['caught_after_s'], 3)} s by {','.join(r['rules'])}; "
+              f"{r['final_state']}, off-road {r['off_road_events']}, invasions {r['lane_invasions']}, "
+              f"collisions {r['collisions']}, lateral max {r['lateral_max_m']:.3f} m")
+    timing = validator_timing(cfg)
+    print(f"\nvalidator per check over {timing['validator_checks']} student outputs: p50 {timing['validator_p50_ms']:.3f} ms, "
+          f"p99 {timing['validator_p99_ms']:.3f} ms (CPU time p99 {timing['validator_cpu_p99_ms']:.3f} ms), "
+          f"rejected {timing['validator_rejected_student']}")
+    worst = max((r["mrm_lateral_max_m"] for r in lanes if r["mrm_lateral_max_m"] is not None), default=None)
+    return {
+        "mrm_lateral_max_m": worst,
+        "mrm_lane_rows": len(lanes),
+        "mrm_lane_failures": sum(1 for r in lanes if r["off_road_events"] or r["lane_invasions"] or r["collisions"]
+                                 or r["final_state"] != "STOPPED"),
+        "mrm_lane_goal_m": 3.5 / 2 - cfg.vehicle.width_m / 2,
+        "plausibility_faults_tested": len(plaus),
+        "plausibility_faults_caught": sum(1 for r in plaus if _caught(r)),
+        **timing,
+        "mrm_lane_matrix": lanes,
+        "plausibility": plaus,
+    }
+
+
+def _f(v, digits: int = 1):
+    return "none" if v is None else f"{v:.{digits}f}"
 
 
 if __name__ == "__main__":

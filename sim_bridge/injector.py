@@ -10,11 +10,12 @@ from typing import Optional, Set
 
 import can
 
-from .faults import FAULTS
+from .faults import FAULTS, PLAUSIBILITY_FAULTS
 from .gateway import ByWireGateway
 
-EXTRA_FAULTS = ("gate_killed",)  # faults without a safe heartbeat: the gateway's fallback is the reaction
-STALLS = {"camera_stall": "camera", "route_stall": "route", "odometry_stall": "odometry"}
+EXTRA_FAULTS = ("gate_killed",  # no safe heartbeat: the gateway's fallback is the reaction
+                "route_stall")  # the route stops being republished: harmless, a latched route stays valid
+STALLS = {"camera_stall": "camera", "route_stall": "route", "route_lost": "route", "odometry_stall": "odometry"}
 
 
 class TamperingBus:
@@ -40,7 +41,7 @@ class TamperingBus:
 def parse_injection(text: str) -> tuple[str, float]:
     """'camera_stall@12.5' → ('camera_stall', 12.5), with a clear error for anything else."""
     name, sep, when = text.partition("@")
-    known = sorted([*FAULTS, *EXTRA_FAULTS])
+    known = sorted([*FAULTS, *EXTRA_FAULTS, *PLAUSIBILITY_FAULTS])
     if not sep or name not in known:
         raise ValueError(f"--inject '{text}': expected FAULT@SECONDS with FAULT one of {', '.join(known)}")
     try:
@@ -63,7 +64,7 @@ class FaultInjector:
 
     def activate(self, fault: str, now_s: float) -> None:
         """Called once, at the fault's time."""
-        if fault not in FAULTS and fault not in EXTRA_FAULTS:
+        if fault not in FAULTS and fault not in EXTRA_FAULTS and fault not in PLAUSIBILITY_FAULTS:
             raise ValueError(f"unknown fault '{fault}'")
         self.active.add(fault)
         gw = self.gateway
@@ -87,17 +88,25 @@ class FaultInjector:
         elif fault == "bus_off":
             self.injector_bus.send(can.Message(arbitration_id=0x040, is_error_frame=True, data=bytes(8)))
 
+    @property
+    def route_withdrawn(self) -> bool:
+        """route_lost: the navigation stack clears the route (an empty route is delivered)."""
+        return "route_lost" in self.active
+
     def withholds(self, source: str) -> bool:
         """True when the input `source` (camera, route, odometry) must not be delivered."""
         return any(STALLS.get(f) == source for f in self.active)
 
     @property
     def model_mode(self) -> str:
-        """'ok' | 'hang' | 'nan' | 'exception' | 'out_of_envelope'."""
+        """'ok' | 'hang' | 'nan' | 'exception' | 'out_of_envelope' | a plausibility fault's name."""
         for fault, mode in (("model_hang", "hang"), ("model_nan", "nan"), ("model_exception", "exception"),
                             ("out_of_envelope", "out_of_envelope")):
             if fault in self.active:
                 return mode
+        for fault in PLAUSIBILITY_FAULTS:
+            if fault in self.active:
+                return fault
         return "ok"
 
     def control_runs(self, now_s: float) -> bool:

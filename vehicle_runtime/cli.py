@@ -17,9 +17,9 @@ from importlib.metadata import entry_points
 
 from . import cli_errors
 from .cli_signals import Interrupted, StopRequest
-from .commands import bundle, model_inspect, record, replay, selftest
+from .commands import bundle, model_inspect, record, replay, score, selftest
 
-COMMANDS = (selftest, model_inspect, bundle, record, replay)
+COMMANDS = (selftest, model_inspect, bundle, score, record, replay)
 PLUGIN_GROUP = "vehicle_runtime.commands"  # sub-commands from outer rooms (sim_bridge), never imported here
 
 

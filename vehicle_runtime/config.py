@@ -20,6 +20,7 @@ from .safety.gate import INPUT_WATCHDOGS, SafetyParams
 from .safety.mrm import MrmParams
 from .schema import load_schema, problems
 from .student.session import SessionConfig
+from .validation import ValidatorParams, params_from
 
 NODE_FILES = {"fusion": "fusion.param.yaml", "policy": "policy.param.yaml",
               "vehicle_interface": "vehicle_interface.param.yaml"}
@@ -79,6 +80,7 @@ class RuntimeConfig:
     control_cpu: int = -1  # the vehicle interface's control thread pinned here (-1: not pinned)
     lock_memory: bool = False  # mlockall in the vehicle interface process
     route_corridor_m: float = 5.0  # the route stays valid while the ego is this close to it
+    validator: Optional[ValidatorParams] = None  # None: outputs reach the tracker unchecked (tests only)
 
 
 def load_node_params(config_dir: Optional[str | Path] = None) -> dict:
@@ -127,7 +129,15 @@ def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
         control_cpu=v.get("control_cpu", -1),
         lock_memory=v.get("lock_memory", False),
         route_corridor_m=p.get("route_corridor_m", 5.0),
+        validator=validator_params(v, vehicle, str(config_dir)),
     )
+
+
+def validator_params(v: dict, vehicle: VehicleProfile, where: str = "vehicle_interface") -> ValidatorParams:
+    try:
+        return params_from(v, vehicle)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: validator: {exc}") from None
 
 
 def safety_params(v: dict, wheelbase_m: float, where: str = "vehicle_interface") -> SafetyParams:

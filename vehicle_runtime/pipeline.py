@@ -2,21 +2,35 @@
 
 A policy is anything with `infer(observation) → PolicyOutput` and `cameras`: the student
 (`StudentPolicy`: preprocessing + ONNX model) or, in simulation, the privileged expert. The
-pipeline adds the trajectory tracker. Used by the ROS nodes, `selftest`, `drive` and the benchmarks.
+pipeline adds the trajectory validator (every output is checked before the tracker may follow it)
+and the tracker. Used by the ROS nodes, `selftest`, `drive` and the benchmarks.
+
+Lane keeping for the safety gate's MRM: `control` keeps tracking the last valid trajectory, moved
+into the current ego frame by odometry, while any of it lies ahead; then the route's geometry
+(braking to a stop) while the route is fresh. Only then does it return None.
 """
 from __future__ import annotations
 
 import time
 from typing import Dict, Optional, Protocol, Sequence
 
+import numpy as np
+
 from .config import RuntimeConfig
 from .control import TrajectoryTracker
+from .geometry import closest_arc_length, cumulative_length, world_to_ego
 from .latency import LatencyStats
+from .route_check import route_problem
 from .preprocess import Preprocessor
 from .fusion import FusionParams
 from .student import Student
 from .student.manifest import Manifest, ManifestError
-from .types import ActuatorRequest, EgoState, Observation, PolicyOutput
+from .types import ActuatorRequest, EgoState, Observation, PolicyOutput, Route
+from .validation import TrajectoryValidator
+from .validation.rules import Lead
+
+ROUTE_FOLLOW_STEP_M = 2.0  # the route is followed as a trajectory of points this far apart ...
+ROUTE_FOLLOW_POINTS = 20  # ... this many of them
 
 
 class Policy(Protocol):
@@ -69,12 +83,18 @@ def check_route_input(m: Manifest, fusion: FusionParams) -> None:
 
 
 class Pipeline:
-    def __init__(self, policy: Policy, tracker: TrajectoryTracker):
+    def __init__(self, policy: Policy, tracker: TrajectoryTracker, validator: Optional[TrajectoryValidator] = None,
+                 route_corridor_m: float = 0.0):
         self.policy = policy
         self.tracker = tracker
+        self.validator = validator
+        self.route_corridor_m = route_corridor_m  # the route is followed while the ego is this close (0: never)
         self.latency: Dict[str, LatencyStats] = {**policy.latency, "inference_total": LatencyStats(),
-                                                 "control": LatencyStats()}
-        self.latest: Optional[PolicyOutput] = None
+                                                 "validator": LatencyStats(), "control": LatencyStats()}
+        self.latest: Optional[PolicyOutput] = None  # the last valid output: what the tracker follows
+        self.following = "none"  # trajectory | route | none: what `control` tracked last
+        self._route: Optional[tuple] = None  # (points, arc lengths, arrival time)
+        self.record: Optional[list] = None  # a list: every output is appended as (output, ego speed, verdict)
 
     @classmethod
     def from_config(cls, cfg: RuntimeConfig, model_path=None) -> "Pipeline":
@@ -82,7 +102,8 @@ class Pipeline:
         check_route_input(student.manifest, cfg.fusion)
         if cfg.warm_up_runs:
             student.warm_up(cfg.warm_up_runs)
-        return cls(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+        return cls(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker), validator_for(cfg),
+                   cfg.route_corridor_m)
 
     @property
     def cameras(self) -> Sequence[str]:
@@ -92,23 +113,81 @@ class Pipeline:
     def student(self) -> Student:
         return self.policy.student  # only for a StudentPolicy
 
-    def infer(self, obs: Observation) -> PolicyOutput:
+    def infer(self, obs: Observation, lead: Optional[Lead] = None) -> PolicyOutput:
+        """Run the policy; the output becomes the followed trajectory only when the validator accepts it."""
         t0 = time.perf_counter()
         out = self.policy.infer(obs)
-        self.latency["inference_total"].add(time.perf_counter() - t0)
-        self.latest = out
+        t1 = time.perf_counter()
+        self.latency["inference_total"].add(t1 - t0)
+        if self.validator is not None:
+            followed = self.validator.accept(out, obs.ego.speed_mps, lead)
+            self.latency["validator"].add(time.perf_counter() - t1)
+            if followed is not None:
+                self.latest = followed
+        elif out.is_finite():
+            self.latest = out
+        if self.record is not None:
+            self.record.append((out, obs.ego.speed_mps, self.validator.last_verdict if self.validator else None))
         return out
 
+    def take_fault(self) -> str:
+        """An MRM request from the validator ('' when none); the caller hands it to the safety gate."""
+        return self.validator.take_fault() if self.validator is not None else ""
+
+    def set_route(self, route: Route, now_s: float) -> None:
+        """A route to fall back on while the ego is on it; an empty one withdraws it."""
+        pts = np.asarray(route.points_xy_m, dtype=np.float64).reshape(-1, 2)
+        if len(pts) == 0:
+            self._route = None
+        elif len(pts) >= 2 and np.isfinite(pts).all():
+            self._route = (pts, cumulative_length(pts), now_s)
+
     def control(self, ego: EgoState, now_s: float, dt_s: float) -> Optional[ActuatorRequest]:
-        """Track the latest trajectory (None until the first policy output)."""
-        if self.latest is None:
-            return None
+        """Track the last valid trajectory while some of it lies ahead, then the fresh route
+        (None when there is nothing to follow)."""
         t0 = time.perf_counter()
-        req = self.tracker.step(self.latest, ego, now_s, dt_s)
+        target, self.following = self.latest, "trajectory"
+        if target is None or not self._ahead(target, ego, 2.0):
+            route = self._route_as_trajectory(ego, now_s)
+            if route is not None:
+                target, self.following = route, "route"
+            elif target is None or not self._ahead(target, ego, 1.0):  # its last metres, if nothing else
+                target, self.following = None, "none"
+        if target is None:
+            return None
+        req = self.tracker.step(target, ego, now_s, dt_s)
         self.latency["control"].add(time.perf_counter() - t0)
         return req
+
+    def _ahead(self, out: PolicyOutput, ego: EgoState, lookaheads: float) -> bool:
+        """Whether the trajectory still reaches `lookaheads` look-ahead distances ahead. The route is
+        preferred below two: the model's last points are its least accurate."""
+        traj = self.tracker.trajectory_now(out, ego)
+        p = self.tracker.params
+        reach_m = lookaheads * max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
+        return bool(len(traj)) and float(traj[:, 0].max()) >= reach_m
+
+    def _route_as_trajectory(self, ego: EgoState, now_s: float) -> Optional[PolicyOutput]:
+        """The route ahead of the ego as a trajectory that brakes to a stop (speed profile 0)."""
+        if self._route is None or route_problem(self._route[0], ego.pose.x_m, ego.pose.y_m, self.route_corridor_m):
+            return None  # no route, or not one the car is on (left its corridor, or past its end)
+        pts, s = self._route[0], self._route[1]
+        local = world_to_ego(pts, ego.pose)
+        s0 = closest_arc_length(local, s, np.zeros(2))
+        at = s0 + ROUTE_FOLLOW_STEP_M * np.arange(1, ROUTE_FOLLOW_POINTS + 1)
+        if at[0] > s[-1]:
+            return None
+        ahead = np.stack((np.interp(at, s, local[:, 0]), np.interp(at, s, local[:, 1])), axis=1)
+        return PolicyOutput(stamp_s=now_s, ego_pose_at_stamp=ego.pose, trajectory_ego_xy_m=ahead, dt_s=0.5,
+                            speed_profile_mps=np.zeros(len(ahead)))
 
     def reset(self) -> None:
         self.policy.reset()
         self.tracker.reset()
+        if self.validator is not None:
+            self.validator.reset()
         self.latest = None
+
+
+def validator_for(cfg: RuntimeConfig) -> Optional[TrajectoryValidator]:
+    return TrajectoryValidator(cfg.validator) if cfg.validator is not None else None

@@ -20,13 +20,13 @@ import numpy as np
 from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig, load_runtime_config
 from vehicle_runtime.control import TrajectoryTracker
-from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.pipeline import Pipeline, Policy
+from vehicle_runtime.pipeline import Pipeline, Policy, validator_for
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from ..faults import PLAUSIBILITY_FAULTS, corrupt
 from ..injector import FaultInjector, TamperingBus
 from .cameras import CameraSet, camera_model  # noqa: F401  (camera_model: the front camera, for dds_sim and tests)
 from .expert import Expert
@@ -80,6 +80,8 @@ class DriveResult:
     injected: Sequence[Tuple[str, float]] = ()
     route_xy_m: Optional[np.ndarray] = None  # when there is no embedded world (CARLA runs)
     outcome: dict = field(default_factory=dict)  # policy outputs, rejected frames, failure (outcome.py)
+    policy_record: list = field(default_factory=list)  # (output, ego speed, validator verdict) per output
+    validator_status: dict = field(default_factory=dict)
 
 
 class _FaultyPolicy:
@@ -100,6 +102,8 @@ class _FaultyPolicy:
             traj = out.trajectory_ego_xy_m.copy()
             traj[:, 1] += 25.0 * np.sign(math.sin(obs.stamp_s))  # a sharp swerve, far too fast
             return replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.full(len(traj), 40.0))
+        if mode in PLAUSIBILITY_FAULTS:
+            return corrupt(mode, out, obs.ego.speed_mps)
         return out
 
     def reset(self) -> None:
@@ -145,7 +149,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     cameras = CameraSet(policy.cameras, scenario.network, DT_S, opts.camera_rig, _manifest_of(policy),
                         brightness=scenario.camera.get("brightness", 1.0),
                         noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
-    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker))
+    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker),
+                        validator_for(cfg), cfg.route_corridor_m)
+    pipeline.record = []
     runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
     if opts.recorder is not None:  # inputs, outputs and CAN frames into the bag as the runtime sees them
         from vehicle_runtime.record.tap import RecordingRuntime
@@ -189,7 +195,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                                                        ego.yaw_rad + rng.normal(0, 0.002)),
                                          max(0.0, ego.speed_mps + rng.normal(0, 0.05)), ego.yaw_rate_radps,
                                          ego.accel_mps2, ego.steer_rad), t)
-        if k % 100 == 0 and not injector.withholds("route"):
+        if k % 100 == 0 and injector.route_withdrawn:
+            runtime.on_route(Route(stamp, np.zeros((0, 2))), t)
+        elif k % 100 == 0 and not injector.withholds("route"):
             runtime.on_route(Route(stamp, world.route.points_xy_m), t)
         if k % camera_every == 0 and injector.model_mode != "hang":
             runtime.step_policy(t)
@@ -241,7 +249,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                        wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
                        reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
                        e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
-                       injected=tuple(fired), outcome=runtime_outcome(runtime, bool(opts.inject)))
+                       injected=tuple(fired), outcome=runtime_outcome(runtime, bool(opts.inject)),
+                       policy_record=pipeline.record,
+                       validator_status=pipeline.validator.status.as_dict() if pipeline.validator else {})
 
 
 def _manifest_of(policy):

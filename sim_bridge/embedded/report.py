@@ -18,15 +18,32 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vehicle_runtime.validation.score import RECORD_FILE, penalty, save_outputs, statistics  # noqa: E402
+
 STATES = ["DISENGAGED", "READY", "ENGAGED", "MRM", "STOPPED", "FAULT"]
 
 
+def validation_summary(result, record) -> dict:
+    pens = [penalty(v.ratios) for _, _, v in record if v is not None]
+    status = getattr(result, "validator_status", None) or {}
+    return {"validator_checked": status.get("checked", 0), "validator_rejected": status.get("rejected", 0),
+            "validator_rejected_by_rule": status.get("rejected_by_rule", {}),
+            "validator_mrm_requests": status.get("mrm_requests", 0),
+            "validator_low_confidence": status.get("low_confidence", 0), "rule_penalty": statistics(pens)}
+
+
 def write_report(result, out_dir: Path, summary: dict) -> Path:
+    """Also adds the validator's counters and the rule-penalty statistics to `summary`, and writes
+    every policy output to trajectories.npz for `vehicle-runtime score`."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    record = getattr(result, "policy_record", None) or []
+    summary.update(validation_summary(result, record))
+    save_outputs(out_dir / RECORD_FILE, [o for o, _, _ in record], [v for _, v, _ in record])
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     figures = [("Top-down: trajectory over the lanes", _top_down(result)),
                ("Speed, steering and acceleration", _signals(result)),
                ("Safety state and reasoning", _timeline(result)),
+               ("Trajectory validator: rule penalty per trajectory", _penalty(record)),
                ("Latency", _latency(result))]
     strip = "".join(f'<figure><img src="data:image/png;base64,{_png(img)}"><figcaption>t = {t:.1f} s</figcaption></figure>'
                     for t, img in result.snapshots)
@@ -134,6 +151,20 @@ def _timeline(result) -> str:
         ax.text(t, -0.6, f"inject {name}", color="red", fontsize=7)
     ax.set_xlabel("time s")
     ax.set_ylim(-1, 9)
+    return _fig_png(fig)
+
+
+def _penalty(record) -> str:
+    fig, ax = plt.subplots(figsize=(11, 3))
+    pts = [(o.stamp_s, penalty(v.ratios), v.valid) for o, _, v in record if v is not None]
+    if pts:
+        t, p, ok = (np.array(x) for x in zip(*pts))
+        ax.plot(t, p, lw=1, label="penalty (0 best, 1 worst)")
+        ax.scatter(t[~ok], p[~ok], color="red", s=12, label="rejected by the validator", zorder=3)
+        ax.legend(loc="upper right")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("observation stamp s")
+    ax.grid(alpha=0.3)
     return _fig_png(fig)
 
 

@@ -13,7 +13,7 @@ from vehicle_runtime.safety.state_machine import SafetyState
 
 CFG = load_runtime_config()
 REASONS = {  # what the recorded transition reason must mention
-    "camera_stall": "camera watchdog", "route_stall": "route watchdog", "odometry_stall": "odometry watchdog",
+    "camera_stall": "camera watchdog", "route_lost": "route watchdog", "odometry_stall": "odometry watchdog",
     "model_hang": "policy watchdog", "model_nan": "not finite", "model_exception": "model fault",
     "feedback_loss": "timeout", "bad_counter": "bad frames", "bad_checksum": "bad frames",
     "command_corruption": "gateway fault", "error_frames": "error frames", "bus_off": "bus-off",

@@ -10,9 +10,7 @@ import json
 import math
 import os
 import sys
-import time
 
-import numpy as np
 
 from .. import cli_types as T
 from .. import synthetic
@@ -21,6 +19,7 @@ from ..cli_errors import Refused, describe, is_refusal, naming
 from ..config import NODE_FILES, load_runtime_config
 from ..fusion import Fusion
 from ..pipeline import Pipeline
+from ..types import ActuatorRequest
 
 CAMERA_W, CAMERA_H, CAMERA_HZ, CONTROL_HZ = 1280, 720, 20.0, 100.0
 STEER_LSB_RAD, ACCEL_LSB_MPS2 = 1e-4, 1e-3
@@ -95,6 +94,8 @@ def run(args) -> int:
             for k in range(int(CONTROL_HZ / CAMERA_HZ)):  # control ticks until the next frame
                 t = now + k / CONTROL_HZ
                 req = pipeline.control(synthetic.odometry_along(route, t, speed_mps), t, 1 / CONTROL_HZ)
+                if req is None:  # the validator refused every plan so far (a test model): frames still go out
+                    req = ActuatorRequest(t, 0.0, 0.0)
                 sent = {"STEERING_CMD": {"STEER_ANGLE_CMD": req.steer_rad, "ENABLE": 0},
                         "LONGITUDINAL_CMD": {"ACCEL_CMD": req.accel_mps2, "ENABLE": 0, "BRAKE_HOLD": 0},
                         "HEARTBEAT": {"STATE": 0, "HAZARD_REQUEST": 0}}

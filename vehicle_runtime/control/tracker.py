@@ -84,11 +84,14 @@ class TrajectoryTracker:
 
 
 def _point_at_range(traj: np.ndarray, range_m: float) -> Optional[np.ndarray]:
-    """First point along the trajectory at `range_m` from the ego (interpolated between points);
-    the last point when the whole trajectory is closer; None when it is empty."""
+    """First point along the trajectory at `range_m` from the ego (interpolated between points),
+    searched from the point nearest the ego on (an old trajectory followed for long, as during an
+    MRM, lies partly behind the car); the last point when the rest is closer; None when empty."""
     if len(traj) == 0:
         return None
     dist = np.hypot(traj[:, 0], traj[:, 1])
+    nearest = int(np.argmin(dist))
+    traj, dist = traj[nearest:], dist[nearest:]
     beyond = np.nonzero(dist >= range_m)[0]
     if len(beyond) == 0:
         return traj[-1]

@@ -39,6 +39,11 @@ class EnvelopeParams:
                 raise ValueError(f"{name} has {len(table)} values, reference_speeds_mps has {n}")
             if any(not (v > 0 and math.isfinite(v)) for v in table):
                 raise ValueError(f"{name} must be positive and finite: {list(table)}")
+        for name in ("wheelbase_m", "max_speed_mps"):  # a NaN here would switch its guard off
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be positive and finite: {getattr(self, name)}")
+        if not all(math.isfinite(v) for v in self.reference_speeds_mps):
+            raise ValueError(f"reference_speeds_mps must be finite: {list(self.reference_speeds_mps)}")
         if list(self.reference_speeds_mps) != sorted(self.reference_speeds_mps):
             raise ValueError("reference_speeds_mps must be increasing")
 

@@ -43,6 +43,11 @@ class SafetyGate:
         missing = [n for n in (*INPUT_WATCHDOGS, "control_loop") if n not in params.timeouts_s]
         if missing:
             raise ValueError(f"no timeout configured for watchdog(s) {missing}")
+        numbers = {**{f"timeout {n}": t for n, t in params.timeouts_s.items()},
+                   "max_clock_jump_s": params.max_clock_jump_s, "max_request_age_s": params.max_request_age_s}
+        bad = {n: v for n, v in numbers.items() if not (math.isfinite(v) and v > 0)}
+        if bad:  # a NaN timeout never expires: the watchdog would be off
+            raise ValueError(f"safety parameters must be positive and finite: {bad}")
         self.p = params
         self.sm = SafetyStateMachine()
         self.watchdogs = WatchdogSet({n: params.timeouts_s[n] for n in INPUT_WATCHDOGS}, params.max_clock_jump_s)
@@ -57,6 +62,7 @@ class SafetyGate:
         self._last_tick_s = clock_s
         self._prev_buttons = (False, False)
         self.last_filters: tuple = ()
+        self.mrm_lane_keeping_periods = 0  # MRM periods that followed a lane-keeping request
 
     # --- inputs ------------------------------------------------------------------------------
     def feed(self, name: str, arrival_s: float, stamp_s: Optional[float] = None) -> bool:
@@ -159,6 +165,17 @@ class SafetyGate:
             return f"actuator request older than {self.p.max_request_age_s:.3f} s"
         return ""
 
+    def _lane_keeping_steer(self, now_s: float) -> Optional[float]:
+        """The steering of the latest request while it is fresh (as while engaged). Upstream keeps
+        tracking the last valid trajectory, then the route, during an MRM (on odometry, or on the
+        pose dead-reckoned from CAN feedback when odometry stops) and stops sending requests when
+        nothing is left to follow: then None, and the wheel is held."""
+        req = self._request
+        if req is None or now_s - self._request_arrival_s > self.p.max_request_age_s:
+            return None
+        self.mrm_lane_keeping_periods += 1
+        return req.steer_rad
+
     def _ready_extra(self) -> bool:
         fb = self.feedback
         return fb.valid and not (fb.driver_override or fb.brake_pedal or fb.gateway_fault)
@@ -184,8 +201,8 @@ class SafetyGate:
         if state is SafetyState.STOPPED or (state is SafetyState.FAULT and standstill):
             steer, accel = self.mrm.hold()
             hold = True
-        else:  # MRM, or FAULT while (possibly) moving
-            steer, accel = self.mrm.step(dt)
+        else:  # MRM, or FAULT while (possibly) moving: brake in lane
+            steer, accel = self.mrm.step(dt, self._lane_keeping_steer(now_s))
             hold = False
         limited = self.envelope.limit(steer, accel, speed, dt)
         self.last_filters = limited.filters

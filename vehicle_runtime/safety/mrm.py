@@ -1,8 +1,15 @@
 """Minimum risk manoeuvre: a jerk-limited stop (Autoware's emergency stop operator),
-`a ← max(a + j·dt, a_target)`, steering held, hazard lights requested; at standstill the brake holds."""
+`a ← max(a + j·dt, a_target)`, hazard lights requested; at standstill the brake holds.
+
+Laterally the stop keeps its lane (a minimal-risk condition is reached in lane): the gate hands
+`step` the steering of a fresh lane-keeping request (the last valid trajectory moved into the
+current ego frame, then the route's geometry). Only when there is none is the wheel held at the
+last angle it was given."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -12,6 +19,11 @@ class MrmParams:
     standstill_speed_mps: float  # below this the car counts as stopped
     hold_decel_mps2: float  # brake command while holding at standstill
     release_jerk_mps3: float  # how fast a positive acceleration is cut (the envelope's jerk limit)
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"MRM {name} must be positive and finite: {value}")
 
 
 class MrmOperator:
@@ -25,7 +37,10 @@ class MrmOperator:
         self.accel_mps2 = accel_mps2
         self.steer_rad = steer_rad
 
-    def step(self, dt_s: float) -> tuple[float, float]:
+    def step(self, dt_s: float, steer_rad: Optional[float] = None) -> tuple[float, float]:
+        """One period of the stop; `steer_rad`: the lane-keeping steering to follow (None: hold)."""
+        if steer_rad is not None and math.isfinite(steer_rad):
+            self.steer_rad = steer_rad
         a = self.accel_mps2
         if a > 0.0:  # cut throttle first, as fast as the envelope allows
             a = max(a - self.p.release_jerk_mps3 * dt_s, 0.0)
