@@ -2,6 +2,7 @@
 commands, the HTML report and the significance check (docs/evaluation.md)."""
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from dataclasses import fields
@@ -100,7 +101,8 @@ def rerun_command(run: dict, args, where: Path) -> str:
         src = Path(base) if Path(base).suffix else SCENARIO_DIR / f"{base}.yaml"
         raw = apply_overrides(yaml.safe_load(src.read_text()), tuple(sorted(run["params"].items())))
         where.mkdir(parents=True, exist_ok=True)
-        path = where / (Job(base, 0, "", tuple(sorted(run["params"].items()))).label.replace("/", "_") + ".yaml")
+        label = Job(base, 0, "", tuple(sorted(run["params"].items()))).label
+        path = where / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") + ".yaml")
         path.write_text(yaml.safe_dump(raw))
         scenario = str(path)
     policy = "student" if run.get("policy", "student") == "student" else "expert"
