@@ -13,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLOURS = {"student": "tab:blue", "expert": "tab:orange"}
+# boxplot's `vert` became `orientation` in matplotlib 3.10 (setup.py allows >= 3.7)
+HORIZONTAL = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
+              else {"vert": False})
 
 
 def _png(fig) -> str:
@@ -43,7 +46,7 @@ def _distributions(rows: Sequence[dict]) -> str:
         data = [[r["driving_score"] for r in drives if r["policy"] == pol and r["scenario"] == sc] or [float("nan")]
                 for sc in scenarios]
         pos = [k + i * width for k in range(len(scenarios))]
-        axes[1].boxplot(data, positions=pos, widths=width * 0.9, vert=False, patch_artist=True,
+        axes[1].boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, **HORIZONTAL,
                         boxprops={"facecolor": COLOURS.get(pol, "grey"), "alpha": 0.6})
     axes[1].set_yticks([k + width * (len(policies) - 1) / 2 for k in range(len(scenarios))], scenarios)
     axes[1].set(xlabel="driving score", title="per scenario (" + ", ".join(policies) + ")")
