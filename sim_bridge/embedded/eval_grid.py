@@ -105,6 +105,8 @@ class Job:
     @property
     def label(self) -> str:
         """The scenario as results and statistics group it: its name plus the grid point."""
+        if self.policy == "replay":
+            return self.scenario  # the bag's path: two bags may share a folder name
         name = Path(self.scenario).stem if Path(self.scenario).suffix else self.scenario
         return f"{name}[{point_label(self.params)}]" if self.params else name
 

@@ -140,3 +140,17 @@ def test_cli_refuses_bad_input_in_one_line(capsys):
 
 def test_job_key_names_grid_point_seed_and_policy():
     assert Job("cut_in", 7, "student", (("target_speed_mps", 9),)).key == "cut_in[target_speed_mps=9]|7|student"
+
+
+def test_a_recorded_drive_is_one_replay_task(tmp_path, blob, capsys):
+    bag = tmp_path / "drive1"
+    assert main(["drive", "--scenario", "cut_in", "--seed", "3", "--duration", "2", "--record", str(bag),
+                 "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    jobs = plan([], [], [], bags=[bag])
+    assert [j.key for j in jobs] == [f"{bag}|0|replay"]
+    (row,) = execute(jobs, blob, ResultsFile(None), progress=False)
+    # the same build replays its own drive: identical outputs, the gate passes
+    assert row["replay_pass"] is True and row["trajectory_max_m"] == 0.0 and row["sim_time_s"] >= 2.0
+    stats = statistics([row])
+    assert stats["replay"]["passed"] == 1 and stats["replay"]["pass_rate_ci95"][1] == 1.0
