@@ -48,7 +48,7 @@ def run(args) -> int:
     policies = ("student", "expert") if args.policy == "both" else (args.policy,)
     try:
         result = eval_fleet.evaluate_args(args, scenarios, seeds, policies)
-    except (ScenarioError, ValueError) as exc:
+    except (ScenarioError, ValueError, eval_fleet.RunFailed) as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return 2
     _print_table(result, seeds)

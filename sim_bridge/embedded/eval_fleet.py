@@ -11,6 +11,8 @@ from typing import List, Optional, Sequence
 
 import yaml
 
+from .eval_run import RunFailed  # noqa: F401 - eval_cli reports it in one line
+
 
 def add_arguments(p) -> None:
     p.add_argument("--cluster", metavar="pool|auto|ADDRESS",

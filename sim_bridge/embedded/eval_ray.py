@@ -60,7 +60,9 @@ def ray_stream(jobs: Sequence[Job], blob: BuildBlob, cluster: str, workers: int,
                 try:
                     row = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    raise RuntimeError(f"eval: run {job.key} failed on the cluster: {_first_line(exc)}") from exc
+                    from .eval_run import RunFailed
+
+                    raise RunFailed(f"run {job.key} failed on the cluster: {_first_line(exc)}") from exc
                 yield job, row
             submit()
     finally:

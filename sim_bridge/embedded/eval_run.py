@@ -19,6 +19,10 @@ from .eval_tasks import BuildBlob, run_job
 Stream = Iterator[Tuple[Job, dict]]
 
 
+class RunFailed(RuntimeError):
+    """A run raised (not a lost worker: that is retried). The results so far stay in the results file."""
+
+
 def resolve_cluster(cluster: Optional[str]) -> str:
     """'pool' unless a cluster is asked for, by --cluster or RAY_ADDRESS."""
     cluster = cluster or os.environ.get("RAY_ADDRESS") or "pool"
@@ -33,7 +37,7 @@ def resolve_cluster(cluster: Optional[str]) -> str:
 def _pool_stream(jobs: Sequence[Job], blob: BuildBlob, workers: int) -> Stream:
     if workers <= 1:
         for job in jobs:
-            yield job, run_job(job, blob)
+            yield job, _guarded(run_job, job, blob)
         return
     with ProcessPoolExecutor(max_workers=workers, initializer=_set_blob, initargs=(blob,)) as pool:
         pending = {}
@@ -45,10 +49,18 @@ def _pool_stream(jobs: Sequence[Job], blob: BuildBlob, workers: int) -> Stream:
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                yield pending.pop(fut), fut.result()
+                job = pending.pop(fut)
+                yield job, _guarded(lambda *_: fut.result(), job, blob)
                 nxt = next(todo, None)
                 if nxt is not None:
                     pending[pool.submit(_run_with_blob, nxt)] = nxt
+
+
+def _guarded(fn, job: Job, blob: BuildBlob) -> dict:
+    try:
+        return fn(job, blob)
+    except Exception as exc:  # noqa: BLE001 - any run's failure is reported with the run's key
+        raise RunFailed(f"run {job.key} failed: {type(exc).__name__}: {exc}") from exc
 
 
 _blob: Optional[BuildBlob] = None
@@ -75,7 +87,7 @@ def execute(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFile, cluster:
             from .eval_ray import ray_stream
 
             stream = ray_stream(todo, blob, cluster, workers)
-        for _job, row in stream:
+        for _job, row in stream:  # RunFailed propagates; every row before it is in the results file
             if results.add(row) and on_result:
                 on_result(row)
             if bar:

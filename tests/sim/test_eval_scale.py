@@ -3,6 +3,7 @@ statistics and their check, the re-run command, on the real embedded simulator (
 import json
 import math
 import shlex
+import sys
 
 import pytest
 import yaml
@@ -154,3 +155,22 @@ def test_a_recorded_drive_is_one_replay_task(tmp_path, blob, capsys):
     assert row["replay_pass"] is True and row["trajectory_max_m"] == 0.0 and row["sim_time_s"] >= 2.0
     stats = statistics([row])
     assert stats["replay"]["passed"] == 1 and stats["replay"]["pass_rate_ci95"][1] == 1.0
+
+
+def test_without_ray_a_cluster_is_refused_in_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    assert main(["eval", "--cluster", "auto", "--seeds", "1"]) == 2
+    assert capsys.readouterr().err.strip() == ("eval: --cluster auto: Ray is not installed "
+                                               "(pip install 'vehicle_runtime[ray]')")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert main(["eval", "--seeds", "1"]) == 2 and "Ray is not installed" in capsys.readouterr().err
+
+
+def test_a_failing_run_stops_in_one_line_and_keeps_the_runs_before_it(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    missing = tmp_path / "missing.yaml"
+    assert main(["eval", "--scenarios", f"cut_in,{missing}", "--seeds", "1", "--policy", "expert", "--workers", "1",
+                 "--duration", "0.5", "--results", str(results)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("eval: run missing|1|expert failed: ScenarioError: no scenario")
+    assert [json.loads(ln)["key"] for ln in results.read_text().splitlines()] == ["cut_in|1|expert"]
