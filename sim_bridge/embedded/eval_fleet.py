@@ -96,14 +96,14 @@ def rerun_command(run: dict, args, where: Path) -> str:
     as a YAML under `where`)."""
     scenario = run["scenario"]
     if run.get("params"):
-        from .eval_grid import Job, apply_overrides
+        from .eval_grid import apply_overrides
         from .scenario import SCENARIO_DIR
 
-        base = scenario.split("[", 1)[0]
+        base = run.get("source") or scenario.split("[", 1)[0]
         src = Path(base) if Path(base).suffix else SCENARIO_DIR / f"{base}.yaml"
         raw = apply_overrides(yaml.safe_load(src.read_text()), tuple(sorted(run["params"].items())))
         where.mkdir(parents=True, exist_ok=True)
-        label = Job(base, 0, "", tuple(sorted(run["params"].items()))).label
+        label = scenario
         path = where / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") + ".yaml")
         path.write_text(yaml.safe_dump(raw))
         scenario = str(path)

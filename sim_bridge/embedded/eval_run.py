@@ -84,10 +84,13 @@ def _run_with_blob(job: Job) -> dict:
 def execute(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFile, cluster: str = "pool", workers: int = 1,
             progress: bool = True, on_result: Optional[Callable[[dict], None]] = None) -> List[dict]:
     """Runs the jobs whose key the results file does not hold yet; returns every row for `jobs`."""
+    _refuse_other_runs(jobs, blob, results)
     todo = [j for j in jobs if j.key not in results.done()]
     bar = _bar(len(jobs), len(jobs) - len(todo), progress)
     try:
-        if cluster == "pool":
+        if not todo:
+            stream = iter(())  # everything is in the results file: no pool, no Ray start-up
+        elif cluster == "pool":
             stream = _pool_stream(todo, blob, workers)
         else:
             from .eval_ray import ray_stream
@@ -104,6 +107,17 @@ def execute(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFile, cluster:
         results.close()
     wanted = {j.key for j in jobs}
     return [r for r in results if r["key"] in wanted]
+
+
+def _refuse_other_runs(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFile) -> None:
+    """A results file resumes the same evaluation only: rows of another build or duration would be mixed in."""
+    for job in jobs:
+        row = results.rows.get(job.key)
+        if row is not None and (row.get("build"), row.get("duration_s")) != (blob.digest, job.duration_s):
+            results.close()
+            raise ValueError(f"{results.path} holds {job.key} from build {row.get('build')} with duration "
+                             f"{row.get('duration_s')}, not build {blob.digest} with duration {job.duration_s}: "
+                             "give another --results file")
 
 
 def _bar(total: int, initial: int, enabled: bool):

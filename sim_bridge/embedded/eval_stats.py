@@ -88,7 +88,7 @@ def statistics(rows: Sequence[dict], baseline: Optional[Sequence[dict]] = None, 
         out["overall"][pol] = group_stats(mine)
         out["per_scenario"][pol] = {sc: group_stats(by[(pol, sc)]) for sc in scenarios if by[(pol, sc)]}
         ranked = sorted(mine, key=lambda r: (r["driving_score"], -r.get("collisions", 0), r["scenario"], r["seed"]))
-        out["worst"][pol] = [{k: r.get(k) for k in ("scenario", "seed", "policy", "params", "driving_score", "collisions",
+        out["worst"][pol] = [{k: r.get(k) for k in ("scenario", "source", "seed", "policy", "params", "driving_score", "collisions",
                                                    "route_completion")} for r in ranked[:worst]]
     student = [r for r in rows if r["policy"] == "student"]
     comparisons = {}

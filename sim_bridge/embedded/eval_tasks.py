@@ -76,25 +76,26 @@ def run_job(job: Job, blob: BuildBlob) -> dict:
     """One drive (or one replayed bag) on the build; the row the results file stores."""
     config_dir, model_dir = unpack(blob)
     if job.policy == "replay":
-        return _replay_row(job, config_dir, model_dir)
+        return _replay_row(job, config_dir, model_dir, blob.digest)
     from .evaluation import run_one
 
     t0 = time.perf_counter()
     run = asdict(run_one(materialise(job), job.seed, job.policy, str(model_dir), job.duration_s, config_dir))
     # wall_time_s is the only field that differs between two runs of the same job (the cost of a run)
-    run.update(key=job.key, scenario=job.label, params=dict(job.params), build=blob.digest,
-               wall_time_s=time.perf_counter() - t0)
+    run.update(key=job.key, scenario=job.label, source=job.scenario, params=dict(job.params), build=blob.digest,
+               duration_s=job.duration_s, wall_time_s=time.perf_counter() - t0)
     return run
 
 
-def _replay_row(job: Job, config_dir: Path, model_dir: Path) -> dict:
+def _replay_row(job: Job, config_dir: Path, model_dir: Path, blob_digest: str) -> dict:
     from vehicle_runtime.record.gate import replay_verdict
     from vehicle_runtime.record.replay import load_build
 
     verdict = replay_verdict([Path(job.scenario)], load_build(model_dir, None, config_dir))
     bag = verdict["bags"][0]
     d = bag["differences"]
-    return {"key": job.key, "scenario": job.label, "seed": 0, "policy": "replay", "params": {},
+    return {"key": job.key, "scenario": job.label, "seed": 0, "policy": "replay", "params": {}, "build": blob_digest,
+            "duration_s": None,
             "replay_pass": bool(verdict["pass"]), "failures": bag["failures"],
             "trajectory_max_m": d["/policy/trajectory"]["max_m"],
             "steer_max_rad": d["/vehicle/command"]["steer_max_rad"],

@@ -96,6 +96,9 @@ def test_resume_runs_only_what_is_missing_and_counts_each_run_once(tmp_path, blo
     assert rf.add(dict(lines[0], driving_score=-1.0)) is False  # a late retry of a counted run
     rf.close()
     assert path.read_text().count(lines[0]["key"]) == 1
+    with pytest.raises(ValueError, match=r"holds cut_in\|1000\|expert from build .* with duration 1.0, not build .* "
+                                         r"with duration 2.0: give another --results file"):
+        execute(plan(["cut_in"], [1000], ["expert"], duration_s=2.0), blob, ResultsFile(path), progress=False)
 
 
 def test_cli_grid_report_check_and_a_rerun_that_reproduces_its_run(tmp_path, capsys, monkeypatch):
