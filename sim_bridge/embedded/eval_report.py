@@ -86,6 +86,9 @@ def write_report(path: Path, result: dict, rows: Sequence[dict]) -> Path:
                  for sc, g in list(per.items()) + [("overall", stats["overall"][pol])]]
         parts += [f"<h2>{html.escape(pol)}</h2>", _table(("scenario", "runs", "score", "95 % CI", "collision rate",
                                                           "95 % CI", "token accuracy"), table)]
+        metrics = stats["overall"][pol].get("metrics", {})
+        parts.append(_table(("metric (all runs)", "mean", "95 % CI", "runs"),
+                            [(k, f"{m['mean']:.3f}", _ci(m["ci95"]), m["n"]) for k, m in metrics.items()]))
     for name, comp in stats["paired"].items():
         table = [(sc, p["pairs"], "-" if p["score_diff_mean"] is None else f"{p['score_diff_mean']:+.3f}",
                   _ci(p["score_diff_ci95"]), "-" if p["collision_rate_diff"] is None else f"{p['collision_rate_diff']:+.3f}",

@@ -48,6 +48,22 @@ def wilson_ci(successes: int, n: int, z: float = Z95) -> Optional[tuple]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+# per-run numbers that are not a metric (or have their own statistic above)
+NOT_METRICS = {"seed", "driving_score", "collisions", "token_hits", "token_positions", "wall_time_s", "duration_s"}
+
+
+def metric_stats(rows: Sequence[dict]) -> Dict[str, dict]:
+    """Mean and bootstrap interval of every other numeric per-run field (route completion, lateral RMS, min gap,
+    and any score a drive adds to evaluation.EvalRun, such as a validator's or a rule-based score)."""
+    keys = sorted({k for r in rows for k, v in r.items()
+                   if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    out = {}
+    for k in keys:
+        vals = [r[k] for r in rows if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
+        out[k] = {"mean": float(np.mean(vals)), "ci95": bootstrap_ci(vals), "n": len(vals)}
+    return out
+
+
 def group_stats(rows: Sequence[dict]) -> dict:
     scores = [r["driving_score"] for r in rows]
     crashed = sum(1 for r in rows if r.get("collisions", 0) > 0)
@@ -57,6 +73,7 @@ def group_stats(rows: Sequence[dict]) -> dict:
     hits = sum(r.get("token_hits", 0) for r in rows)
     positions = sum(r.get("token_positions", 0) for r in rows)
     out["reasoning_token_accuracy"] = hits / positions if positions else None
+    out["metrics"] = metric_stats(rows)
     return out
 
 

@@ -65,6 +65,10 @@ def test_check_fails_only_when_worse_with_significance():
     noisy = _rows([0.85, 0.85, 0.95, 0.75] * 10, "student")  # lower on some seeds, higher on others
     worse = _rows([0.8, 0.7, 0.9, 0.6] * 10, "student", collisions={3, 7, 11, 15, 19, 23})
     assert check(statistics(same + base), {}) == []
+    for r in same:  # a per-run score the drive may add (a validator's, a rule-based one) gets its interval too
+        r["rule_score"] = 0.5 + 0.1 * (r["seed"] % 2)
+    m = statistics(same)["overall"]["student"]["metrics"]["rule_score"]
+    assert m["mean"] == pytest.approx(0.55) and m["ci95"][0] < 0.55 < m["ci95"][1] and m["n"] == 40
     assert paired(noisy, base)["worse"] > 0 and check(statistics(noisy + base), {}) == []
     fails = check(statistics(worse + base), {})
     assert any("driving score -0.100" in f for f in fails) and any("collision rate +0.150" in f for f in fails)
