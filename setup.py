@@ -69,9 +69,12 @@ setup(
         "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
                 "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.10", "mcap>=1.2",
                 "torch==2.13.0", "carla==0.9.16",  # tools/distill and sim_bridge/carla tests
+                "ray>=2.9",  # tests/sim/test_eval_ray.py
                 *ROS_WHEELS],
         # the CARLA bridge (sim_bridge/carla): the PyPI client, Python 3.10-3.12 on x86_64
         "carla": ["carla==0.9.16"],
+        # `vehicle-runtime eval --cluster auto|ray://HOST:PORT` (docs/evaluation.md): a 79 MB wheel, ~240 MB installed
+        "ray": ["ray>=2.9"],
     },
     entry_points={
         "console_scripts": [

@@ -79,7 +79,8 @@ class EvalRun:
     token_positions: int = 0
 
 
-def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = None) -> EvalRun:
+def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = None,
+            duration_s: Optional[float] = None, config_dir: Optional[Path] = None) -> EvalRun:
     probes: List[ReasoningProbe] = []
 
     def student(expert, cfg):
@@ -89,9 +90,14 @@ def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = N
         probes.append(ReasoningProbe(pipeline.policy, expert, pipeline.student.tokenizer))
         return probes[0]
 
-    opts = DriveOptions(scenario=scenario, seed=seed, policy=policy,
+    opts = DriveOptions(scenario=scenario, seed=seed, policy=policy, duration_s=duration_s,
                         policy_factory=student if policy == "student" else None)
-    result = run_drive(opts)
+    cfg = None
+    if config_dir is not None:  # a shipped build's config (eval_tasks); else the installed one
+        from vehicle_runtime.config import load_runtime_config
+
+        cfg = load_runtime_config(config_dir)
+    result = run_drive(opts, cfg)
     refuse_uncontrolled(result, f"{scenario} seed {seed}")
     m = result.metrics
     probe = probes[0] if probes else None
