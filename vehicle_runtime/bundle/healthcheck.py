@@ -26,6 +26,22 @@ class HealthReport:
         return all(ok for _, ok, _ in self.checks)
 
 
+MEDIAN_SHARE_OF_BUDGET = 0.5  # typical inference must leave half the budget to the tail
+
+
+def latency_verdict(times_ms: List[float], budget_ms: float) -> tuple:
+    """Pass when the p90 is within the budget and the median within half of it.
+
+    Not the p99: of 30 runs it is the slowest one, so one scheduling spike decides (measured with one
+    core busy: p99 12.6–30.6 ms, p90 0.4–3.7 ms, p50 0.24–0.27 ms against a 10 ms budget, docs/fleet.md).
+    The p90 tolerates 3 spikes in 30; a build that is really too slow is slow in most runs, which the
+    median catches with a 2x margin."""
+    p50, p90, p99 = (float(np.percentile(times_ms, q)) for q in (50, 90, 99))
+    ok = p90 <= budget_ms and p50 <= MEDIAN_SHARE_OF_BUDGET * budget_ms
+    return ok, (f"p50 {p50:.2f} ms (≤ {MEDIAN_SHARE_OF_BUDGET * budget_ms:.1f}), p90 {p90:.2f} ms "
+                f"(≤ {budget_ms:.1f} budget), p99 {p99:.2f} ms (not gated)")
+
+
 def check_slot(slot_dir: Path, runs: int = 30) -> HealthReport:
     report = HealthReport(slot_dir.name)
     previous = os.environ.get("VEHICLE_RUNTIME_SHARE")
@@ -48,9 +64,9 @@ def check_slot(slot_dir: Path, runs: int = 30) -> HealthReport:
         for _ in range(runs):
             student.run_raw(None)
             times.append(student.last_latency_s * 1e3)
-        p99 = float(np.percentile(times, 99))
         budget = student.manifest.latency_budget_ms
-        report.checks.append(("latency", p99 <= budget, f"p99 {p99:.2f} ms, budget {budget:.1f} ms"))
+        ok, detail = latency_verdict(times, budget)
+        report.checks.append(("latency", ok, detail))
         try:
             bus = open_bus(cfg.bus)
             bus.shutdown()
