@@ -1,0 +1,236 @@
+"""SecOC on the by-wire link, closed loop in lockstep: the real vehicle interface (gate + CAN writer)
+and the real gateway on a python-can `virtual` bus, keys generated into tmp dirs. Fault-matrix rows for
+a foreign node, replayed frames and stale freshness: each refused by the gateway, and the reaction —
+first injected frame to the gateway's fallback brake — measured against the deadline. Resynchronisation
+after a restart of either end."""
+import itertools
+import math
+from dataclasses import replace
+
+import can
+import pytest
+
+from sim_bridge.embedded.dynamics import BicycleState, KinematicBicycle
+from sim_bridge.gateway import ByWireGateway, GatewayParams, VehicleMeasurement
+from vehicle_runtime import keys
+from vehicle_runtime.can import BusConfig, Codec, Packer, open_bus
+from vehicle_runtime.can.checksum import frame_checksum
+from vehicle_runtime.can.secoc import KEY_BYTES, Authenticator, ComputeEnd, GatewayEnd, Receiver, Sender, fields
+from vehicle_runtime.config import load_runtime_config
+from vehicle_runtime.safety.gate import SafetyGate
+from vehicle_runtime.safety.state_machine import SafetyState
+from vehicle_runtime.types import ActuatorRequest
+from vehicle_runtime.vehicle_interface import VehicleInterface
+
+CFG = load_runtime_config()
+DT = 0.01
+DEADLINE_S = 2 * DT  # the frame arrives within a period; the gateway's next step brakes
+_n = itertools.count()
+STEER_ID = Codec().message("STEERING_CMD").frame_id
+
+
+class Link:
+    """Upstream script → gate → VehicleInterface(SecOC) → bus → gateway(SecOC) → bicycle model."""
+
+    def __init__(self, tmp_path, speed_mps=10.0):
+        self.tmp = tmp_path
+        self.key = keys.write_key(tmp_path / "secoc.key", KEY_BYTES)
+        ch = f"secoc-{next(_n)}"
+        self.buses = [open_bus(BusConfig("virtual", ch)) for _ in range(4)]
+        self.compute_bus, self.vehicle_bus, self.attacker, self.tap = self.buses
+        self.plant = KinematicBicycle(CFG.vehicle, BicycleState(speed_mps=speed_mps))
+        self.start_compute()
+        self.start_gateway()
+        self.t, self.k = 0.0, 0
+        self.recorded = []  # (t, frame) of every command frame, as an attacker would log them
+
+    def start_compute(self):
+        self.gate = SafetyGate(replace(CFG.safety, auto_engage=True), clock_s=self.k * DT if hasattr(self, "k") else 0.0)
+        self.vi = VehicleInterface(self.compute_bus, self.gate, Codec(), CFG.max_command_age_s,
+                                   secoc=ComputeEnd(self.key, self.tmp / "compute.trip"))
+
+    def start_gateway(self):
+        self.gw = ByWireGateway(self.vehicle_bus, Codec(), GatewayParams(max_steer_rad=CFG.vehicle.max_steer_rad + 0.05),
+                                secoc=GatewayEnd(self.key, self.tmp / "gateway.trip"))
+
+    def step(self, n=1, before_gateway=None):
+        acts = []
+        for _ in range(n):
+            self.k += 1
+            t = self.t = round(self.k * DT, 6)
+            g = self.gate
+            for source, every in (("camera", 5), ("odometry", 2), ("route", 100)):
+                if self.k % every == 0 or self.k == 1:
+                    g.feed(source, t, t)
+            if self.k % 5 == 0 or self.k == 1:
+                g.policy_output(finite=True, arrival_s=t, stamp_s=t)
+            accel = min(max(0.5 * (12.0 - g.feedback.speed_mps), -2.0), 1.5)
+            g.set_request(ActuatorRequest(t, 0.02 * math.sin(0.4 * t), accel, source_stamp_s=t), t)
+            self.vi.tick(t)
+            if before_gateway:
+                before_gateway(t)
+            s = self.plant.state
+            act = self.gw.step(t, VehicleMeasurement(s.speed_mps, s.accel_mps2, s.yaw_rate_radps, s.steer_rad))
+            self.plant.step(DT, act.steer_rad, act.accel_mps2)
+            while (m := self.tap.recv(timeout=0.0)) is not None:
+                if m.arbitration_id < 0x200:
+                    self.recorded.append((t, m))
+            acts.append(act)
+        return acts
+
+    def engaged(self):
+        acts = self.step(60)
+        assert acts[-1].mode == "command" and self.gate.sm.state is SafetyState.ENGAGED, (acts[-1], self.gw.rejected)
+        return acts
+
+    def close(self):
+        for b in self.buses:
+            b.shutdown()
+
+
+@pytest.fixture
+def link(tmp_path):
+    lk = Link(tmp_path)
+    yield lk
+    lk.close()
+
+
+def _react(link, inject):
+    """Inject once per step (just before the gateway's step); the time to the first fallback step."""
+    t0 = link.t + DT
+    acts = link.step(1, before_gateway=inject)
+    acts += link.step(int(0.3 / DT))
+    times = [t0 + i * DT for i, a in enumerate(acts) if a.mode == "fallback"]
+    return times[0] - t0 if times else None, acts
+
+
+def test_authenticated_link_drives_and_every_frame_verifies(link):
+    link.engaged()
+    link.step(100)
+    assert link.gw.frames_ok > 400 and not link.gw.rejected and not link.gw.faults.any()
+    assert link.vi.parser.status(link.t).valid and not link.vi.parser.errors  # GATEWAY_STATUS authentic too
+    assert link.gw.secoc.receiver.trip == link.vi.secoc.sender.trip == 1
+
+
+def test_foreign_node_with_dbc_crc_and_counter_but_no_key_is_refused(link):
+    link.engaged()
+    foreign = Packer(Codec())  # copies the DBC and the CRC; continues the counter it just saw on the bus
+
+    def inject(t):
+        while (m := link.attacker.recv(timeout=0.0)) is not None:
+            if m.arbitration_id == STEER_ID:
+                foreign._counters["STEERING_CMD"] = Codec().decode(m).counter
+        link.attacker.send(foreign.pack("STEERING_CMD", {"STEER_ANGLE_CMD": 0.5, "ENABLE": 1}, t))
+
+    v0 = link.plant.state.speed_mps
+    reaction, acts = _react(link, inject)
+    assert link.gw.rejected.get("secoc_bad_mac") == 1 and link.gw.faults.auth
+    assert all(abs(a.steer_rad - 0.5) > 0.1 for a in acts)  # never executed
+    assert reaction is not None and reaction <= DEADLINE_S, reaction
+    assert acts[-1].mode == "fallback" and acts[-1].accel_mps2 < 0 and link.plant.state.speed_mps < v0 - 0.1
+
+
+def test_replayed_frames_are_refused(link):
+    link.engaged()
+    link.step(50)
+    old = [m for t, m in link.recorded if t >= link.t - 0.5][:30]  # half a second of valid traffic, 0.5 s old
+
+    def inject(t):
+        for m in old:
+            link.attacker.send(can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data), is_extended_id=False))
+
+    reaction, acts = _react(link, inject)
+    refused = link.gw.rejected.get("secoc_stale_freshness", 0) + link.gw.rejected.get("bad_counter", 0)
+    assert link.gw.rejected.get("secoc_stale_freshness", 0) >= 1 and refused >= 1 and link.gw.faults.auth
+    assert reaction is not None and reaction <= DEADLINE_S, reaction
+
+
+def test_a_stale_freshness_value_is_refused(link):
+    """A frame held back by an attacker and released later (its rolling counter chosen to fit, its
+    freshness behind the receiver's), and one whose truncated freshness the attacker rewrote to the
+    expected value (the MAC no longer fits)."""
+    link.engaged()
+    link.step(20)
+    codec = Codec()
+
+    def forge(rewrite_fv):
+        def inject(t):
+            last = None
+            while (m := link.attacker.recv(timeout=0.0)) is not None:
+                if m.arbitration_id == STEER_ID:
+                    last = m
+            want = (codec.decode(last).counter + 1) % 16  # what the gateway's counter check expects next
+            held = next(m for _, m in reversed(link.recorded)
+                        if m.arbitration_id == STEER_ID and codec.decode(m).counter == want)
+            data = bytearray(held.data)
+            if rewrite_fv:
+                v = int.from_bytes(data, "little") & ~(0xFF << 20) | ((fields(last.data)[0] + 1) & 0xFF) << 20
+                data[:] = v.to_bytes(8, "little")
+                data[7] = frame_checksum(STEER_ID, data)
+            link.attacker.send(can.Message(arbitration_id=STEER_ID, data=bytes(data), is_extended_id=False))
+        return inject
+
+    for rewrite_fv, reason in ((False, "secoc_stale_freshness"), (True, "secoc_bad_mac")):
+        link.gw.faults.auth = False
+        before = link.gw.rejected.get(reason, 0)
+        reaction, acts = _react(link, forge(rewrite_fv))
+        assert link.gw.rejected.get(reason, 0) == before + 1, link.gw.rejected
+        assert reaction is not None and reaction <= DEADLINE_S, reaction
+        assert link.gw.faults.auth
+
+
+def test_compute_box_restart_resynchronises_and_old_trip_frames_stay_refused(link):
+    link.engaged()
+    old_sync = next(m for _, m in link.recorded if m.arbitration_id == 0x103)
+    old_frames = [m for _, m in link.recorded[-6:]]
+    link.start_compute()  # the box restarts: same trip file, a new trip
+    link.step(80)
+    assert link.vi.secoc.sender.trip == 2 and link.gw.secoc.receiver.trip == 2
+    assert not link.gw.faults.auth and link.gw.last_actuation.mode in ("command", "manual")
+    ok_before = link.gw.frames_ok
+    for m in [old_sync] + old_frames:  # everything recorded in trip 1
+        link.attacker.send(can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data), is_extended_id=False))
+    link.step(1)
+    assert link.gw.rejected.get("sync_stale_freshness") == 1 and link.gw.secoc.receiver.trip == 2
+    assert link.gw.faults.auth and link.gw.frames_ok - ok_before <= 3  # only the box's own 3 frames of the step
+
+
+def test_gateway_restart_asks_for_a_new_trip_and_refuses_the_old_one(link):
+    link.engaged()
+    old = [m for _, m in link.recorded[-6:]]
+    link.start_gateway()  # the gateway restarts: it knows trip 1 was used and trusts nothing yet
+    acts = link.step(1)
+    assert acts[0].mode != "command" and link.gw.rejected.get("secoc_unsynced") == 3
+    acts = link.step(3)  # SYNC_REQUEST → the box raises its trip → SECOC_SYNC → adopted
+    assert link.gw.secoc.receiver.trip == 2 and link.vi.secoc.sender.trip == 2
+    for m in old:
+        link.attacker.send(can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data), is_extended_id=False))
+    link.step(1)
+    assert link.gw.rejected.get("secoc_stale_freshness", 0) + link.gw.rejected.get("secoc_bad_mac", 0) >= 1
+
+
+def test_receiver_tolerates_lost_frames_and_rebuilds_the_freshness():
+    auth = Authenticator(bytes(range(16)))
+    tx, rx = Sender(auth, ["STEERING_CMD"]), Receiver(auth, ["STEERING_CMD"])
+    tx.follow(7), rx.adopt(7)
+    packer = Packer(Codec(), tx)
+    frames = [packer.pack("STEERING_CMD", {"STEER_ANGLE_CMD": 0.0, "ENABLE": 1}) for _ in range(600)]
+    kept = frames[:10] + frames[10 + 255:]  # 255 frames lost in a row
+    assert all(rx.verify("STEERING_CMD", STEER_ID, bytes(m.data)) is None for m in kept)
+    assert rx.verify("STEERING_CMD", STEER_ID, bytes(frames[-2].data)) == "stale_freshness"
+    other = Receiver(Authenticator(bytes(16)), ["STEERING_CMD"])
+    other.adopt(7)
+    assert other.verify("STEERING_CMD", STEER_ID, bytes(frames[0].data)) == "bad_mac"  # another key
+
+
+def test_keys_dev_on_bench_and_sim_start_up_error_on_a_vehicle(tmp_path):
+    with pytest.raises(keys.KeyFileError, match="real vehicle"):
+        keys.provision("secoc", "", "vehicle", KEY_BYTES)
+    with pytest.raises(keys.KeyFileError, match="no secoc key provisioned"):
+        keys.provision("secoc", tmp_path / "missing.key", "vehicle", KEY_BYTES)
+    dev = keys.provision("secoc", tmp_path / "dev.key", "simulated", KEY_BYTES)
+    assert len(dev) == KEY_BYTES and (tmp_path / "dev.key").stat().st_mode & 0o777 == 0o600
+    assert keys.provision("secoc", tmp_path / "dev.key", "vehicle", KEY_BYTES) == dev  # provisioned: used as is
+    (tmp_path / "dev.key").chmod(0o644)
+    with pytest.raises(keys.KeyFileError, match="readable by group or others"):
+        keys.read_key(tmp_path / "dev.key", KEY_BYTES)
