@@ -15,6 +15,7 @@ from .can.secoc import SYNC
 from .can.feedback import FeedbackParser
 from .can.framer import command_frames
 from .can.health import BusHealth
+from .safety.engage_authority import EngageAuthority
 from .safety.gate import GateStatus, SafetyGate
 from .safety.state_machine import SafetyState
 from .types import ActuatorCommand
@@ -25,10 +26,11 @@ class VehicleInterface:
     MIN_TRIP_RAISE_INTERVAL_S = 0.5  # SYNC_REQUEST is read unauthenticated: a spoofed one only costs a file write
 
     def __init__(self, bus: can.BusABC, gate: SafetyGate, codec: Codec, max_command_age_s: float = 0.02,
-                 health: BusHealth | None = None, secoc=None):
+                 health: BusHealth | None = None, secoc=None, engage_authority: EngageAuthority | None = None):
         self.bus = bus
         self.gate = gate
         self.secoc = secoc
+        self.engage_authority = engage_authority  # None: no software request is executed
         self.packer = Packer(codec, secoc.sender if secoc else None)
         self.parser = FeedbackParser(codec, secoc=secoc.receiver if secoc else None)
         self._sync_sent_s: float | None = None
@@ -36,6 +38,7 @@ class VehicleInterface:
         self.health = health or BusHealth()
         self.max_command_age_s = max_command_age_s
         self.frames_sent = 0
+        self.requests_refused = 0
         self.stale_commands_dropped = 0
         self.last_status: GateStatus | None = None
 
@@ -54,7 +57,24 @@ class VehicleInterface:
                     self.gate.critical_fault(reason)
                 continue
             self.parser.update(frame, now_s)
-        self.gate.set_feedback(self.parser.status(now_s), now_s)
+        feedback = self.parser.status(now_s)
+        if self.engage_authority is not None:  # counted for diagnostics; the gate acts on the same edge
+            self.engage_authority.driver_edge(feedback.engage_button, feedback.valid)
+        self.gate.set_feedback(feedback, now_s)
+
+    def request(self, text: str, now_s: float) -> str | None:
+        """A software engage / disengage / reset request (a signed line, safety/engage_authority.py):
+        executed only where the configuration allows software engage and the request is authentic,
+        fresh and not a replay. Returns the executed word, or None (refused and counted)."""
+        if self.engage_authority is None:
+            self.requests_refused += 1
+            return None
+        word = self.engage_authority.software_request(text, now_s)
+        if word is None:
+            self.requests_refused += 1
+            return None
+        {"engage": self.gate.request_engage, "disengage": self.gate.request_disengage, "reset": self.gate.reset}[word]()
+        return word
 
     def tick(self, now_s: float) -> GateStatus:
         self.poll(now_s)
