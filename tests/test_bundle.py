@@ -365,3 +365,17 @@ def test_latency_gate_survives_one_spike_and_fails_a_slow_build():
     assert healthcheck.latency_verdict(fast[:26] + [15.0, 20.0, 30.0, 36.0], 10.0)[0] is False  # four: p90 over
     assert healthcheck.latency_verdict([6.0] * 30, 10.0)[0] is False  # typically over half the budget
     assert healthcheck.latency_verdict([4.0] * 30, 10.0)[0]
+
+
+def test_a_vehicle_build_without_a_provisioned_key_fails_its_health_check(keys, share, tmp_path):
+    """Keys never ship in a bundle: a build whose config says `vehicle_mode: vehicle` runs only on a box
+    that has its SecOC key; without it the trial is rolled back."""
+    p = share / "config" / "vehicle_interface.param.yaml"
+    p.write_text(p.read_text().replace("vehicle_mode: simulated", "vehicle_mode: vehicle").replace(
+        'secoc_key_file: ""', f'secoc_key_file: "{tmp_path / "box" / "secoc.key"}"'))
+    report = healthcheck.check_slot(share, runs=3)
+    checks = {n: (ok, d) for n, ok, d in report.checks}
+    assert checks["keys"][0] is False and "no secoc key provisioned" in checks["keys"][1]
+    from vehicle_runtime import keys as keyfiles
+    keyfiles.write_key(tmp_path / "box" / "secoc.key", 16)  # provisioned on the box
+    assert dict((n, ok) for n, ok, _ in healthcheck.check_slot(share, runs=3).checks)["keys"] is True

@@ -26,6 +26,21 @@ class HealthReport:
         return all(ok for _, ok, _ in self.checks)
 
 
+def _keys_check(config_dir: Path) -> tuple:
+    """A build for a real vehicle needs the box's provisioned SecOC key (keys never ship in a bundle)."""
+    from ..keys import KeyFileError
+    from ..security import secoc_key, security_config
+
+    try:
+        sec = security_config(config_dir)
+        if sec.vehicle_mode != "vehicle":
+            return ("keys", True, f"vehicle_mode {sec.vehicle_mode}: dev keys are generated where missing")
+        secoc_key(sec)
+        return ("keys", True, "SecOC key provisioned")
+    except (KeyFileError, ValueError) as exc:
+        return ("keys", False, str(exc))
+
+
 MEDIAN_SHARE_OF_BUDGET = 0.5  # typical inference must leave half the budget to the tail
 
 
@@ -53,6 +68,7 @@ def check_slot(slot_dir: Path, runs: int = 30) -> HealthReport:
         except Exception as exc:
             report.checks.append(("config", False, str(exc)))
             return report
+        report.checks.append(_keys_check(slot_dir / "config"))
         try:
             student = Student.load(cfg.model_path, cfg.session)
             report.checks.append(("model", True, f"{student.manifest.name} {student.manifest.version} on {student.provider}"))
