@@ -379,3 +379,10 @@ def test_a_vehicle_build_without_a_provisioned_key_fails_its_health_check(keys, 
     from vehicle_runtime import keys as keyfiles
     keyfiles.write_key(tmp_path / "box" / "secoc.key", 16)  # provisioned on the box
     assert dict((n, ok) for n, ok, _ in healthcheck.check_slot(share, runs=3).checks)["keys"] is True
+
+
+def test_key_files_never_ship_in_a_bundle(keys, share):
+    (share / "config" / "secoc.key").write_text("00" * 16)
+    with pytest.raises(BundleError, match=r"key files never ship in a bundle: \['config/secoc.key'\]"):
+        make(keys, share, "leaky.vrb")
+    assert not (keys / "leaky.vrb").exists()

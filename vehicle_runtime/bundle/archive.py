@@ -32,6 +32,7 @@ FORMAT = 1
 MAX_BUNDLE_BYTES = 4 << 30  # a build is a model + config: the shipped one is a few MB
 MAX_MEMBERS = 10_000
 MAX_METADATA_BYTES = 4 << 20
+KEY_SUFFIXES = (".key", ".pem", ".trip")
 # magic bytes of the compressors tarfile would otherwise undo for us (zip bombs: 300 MB from 300 kB)
 COMPRESSED_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
@@ -69,6 +70,9 @@ def collect(share_dir: Path, extra: Iterable[Tuple[str, Path]] = ()) -> Dict[str
 def create(out: Path, files: Dict[str, Path], key_path: Path, version: str, release_counter: int,
            hardware_ids: Iterable[str], runtime_min: str, runtime_max: str, expires_days: float,
            build_info: Optional[dict] = None) -> BundleInfo:
+    keyfiles = sorted(rel for rel in files if PurePosixPath(rel).suffix in KEY_SUFFIXES)
+    if keyfiles:  # SecOC / engage / signing keys are provisioned per box, never shipped (docs/security.md)
+        raise BundleError(f"key files never ship in a bundle: {keyfiles}")
     entries = {}
     for rel, path in files.items():
         data = path.read_bytes()
