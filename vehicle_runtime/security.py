@@ -6,6 +6,7 @@ simulated or on a bench to get software engage and generated dev keys.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -78,3 +79,11 @@ def engage_authority(sec: SecurityConfig, auto_engage: bool = False):
     if auto_engage and not sec.software_engage_allowed:
         raise ConfigError("auto_engage on vehicle_mode 'vehicle': only the driver engages a real vehicle")
     return EngageAuthority(sec.vehicle_mode, engage_key(sec) if sec.software_engage_allowed else None)
+
+
+def signed_request(sec: SecurityConfig, word: str) -> str:
+    """A software request line for `vehicle-runtime request WORD`: counter time.time_ns() (grows across
+    processes), stamp time.time(); the receiver verifies against its own time.time()."""
+    from .safety.engage_authority import sign_request
+
+    return sign_request(engage_key(sec), word, time.time_ns(), time.time())

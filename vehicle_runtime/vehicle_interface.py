@@ -92,6 +92,17 @@ class VehicleInterface:
         for frame in command_frames(self.packer, state, command):
             self._send(frame)
 
+    def security_report(self) -> dict:
+        """For /diagnostics: SecOC trip and refusals (feedback frames that failed authentication), the
+        engage authority's accepted / refused requests."""
+        out = {"secoc": self.secoc is not None, "requests_refused": self.requests_refused}
+        if self.secoc is not None:
+            out["secoc_trip"] = self.secoc.sender.trip
+            out["secoc_refused"] = dict(self.secoc.receiver.rejected)
+        if self.engage_authority is not None:
+            out["engage"] = self.engage_authority.report()
+        return out
+
     def _freshness_sync(self, now_s: float) -> None:
         raise_trip = self._sync_sent_s is None or (
             self.parser.sync_requested and now_s - self._trip_raised_s >= self.MIN_TRIP_RAISE_INTERVAL_S)

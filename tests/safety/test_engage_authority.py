@@ -33,6 +33,16 @@ def test_verifier_accepts_a_signed_request_once_and_refuses_every_forgery():
     assert v.refused == {"replay": 2, "stale": 2, "bad_mac": 2, "malformed": 7}
 
 
+def test_signed_request_from_the_configured_key_verifies(tmp_path):
+    from vehicle_runtime.security import signed_request
+
+    sec = SecurityConfig("bench", engage_key_file=str(tmp_path / "engage.key"))
+    line = signed_request(sec, "engage")  # generates the bench dev key on first use
+    auth = engage_authority(sec)
+    assert auth.software_request(line, time.time()) == "engage"
+    assert auth.software_request(line, time.time()) is None and auth.refused == {"replay": 1}
+
+
 def test_on_a_vehicle_software_engage_does_not_exist_and_auto_engage_is_a_config_error(tmp_path):
     auth = EngageAuthority("vehicle")
     assert auth.software_request(sign_request(KEY, "engage", 1, 0.0), 0.0) is None
@@ -110,5 +120,7 @@ def test_bench_software_engage_needs_a_signed_fresh_request(tmp_path):
         assert link.gate.sm.state is not SafetyState.ENGAGED
         assert dict(auth.refused) == {"bad_mac": 1, "stale": 1, "malformed": 1, "replay": 1}
         assert link.vi.requests_refused == 4 and auth.report()["software_engage"] is True
+        report = link.vi.security_report()
+        assert report["engage"]["refused"]["replay"] == 1 and report["secoc_trip"] == 1
     finally:
         link.close()
