@@ -36,12 +36,12 @@ class RuntimeEvents:
 
 class OnboardRuntime:
     def __init__(self, cfg: RuntimeConfig, pipeline: Pipeline, bus: can.BusABC, codec: Optional[Codec] = None,
-                 safety=None, clock_s: float = 0.0):
+                 safety=None, clock_s: float = 0.0, secoc=None):
         self.cfg = cfg
         self.pipeline = pipeline
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
         self.gate = SafetyGate(safety or cfg.safety, clock_s=clock_s)
-        self.vi = VehicleInterface(bus, self.gate, codec or Codec(), cfg.max_command_age_s)
+        self.vi = VehicleInterface(bus, self.gate, codec or Codec(), cfg.max_command_age_s, secoc=secoc)
         self.events = RuntimeEvents()
         self._ego: Optional[EgoState] = None
         self._route: Optional[Route] = None

@@ -23,6 +23,7 @@ from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.pipeline import Pipeline, Policy, validator_for
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
+from vehicle_runtime.security import compute_end, gateway_end, security_config
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
@@ -136,7 +137,12 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     injector_bus = open_bus(BusConfig("virtual", channel)) if opts.inject else None
     codec = Codec(load_dbc(cfg.dbc_path))
     tx = TamperingBus(compute_bus)
-    gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    # SecOC on the simulated link: both ends keyed from the configured provisioning path (on a simulated
+    # or bench configuration a dev key is generated there when missing); a simulated car lives one run,
+    # so its trip counters stay in memory
+    sec = security_config(cfg.config_dir)
+    gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+                            secoc=gateway_end(sec))
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)
     if opts.policy_factory is not None:
@@ -152,7 +158,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker),
                         validator_for(cfg), cfg.route_corridor_m)
     pipeline.record = []
-    runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True))
+    runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True),
+                             secoc=compute_end(sec, persist_trip=False))
     if opts.recorder is not None:  # inputs, outputs and CAN frames into the bag as the runtime sees them
         from vehicle_runtime.record.tap import RecordingRuntime
         runtime = RecordingRuntime(runtime, opts.recorder)

@@ -6,6 +6,13 @@ commands carry ENABLE. Without a valid command for `command_timeout_s`, or after
 frames, it applies its own fallback brake and reports the fault; the fallback is latched until the
 car stands still and the compute box says it is no longer in control. Driver override (steering
 torque, brake pedal) hands control to the driver at once. Feedback reports go out every step.
+
+With `secoc` (a can.secoc.GatewayEnd, keyed from the same provisioned key file as the compute box)
+every command must also carry a valid truncated AES-CMAC over a fresh freshness value. A frame that
+passes CRC and counter but fails authentication is a foreign sender, a replay or a stale frame: it is
+never executed, FAULT_AUTH is raised at once (no "3 in a row": a CRC-valid frame with a bad MAC does
+not happen by accident) and, if in control, the fallback brakes. Until a SECOC_SYNC gives it a trip
+above the last one it adopted (after its own restart), it executes nothing and sets SYNC_REQUEST.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import can
 
 from vehicle_runtime.can.checksum import frame_checksum
 from vehicle_runtime.can.codec import Codec, CounterCheck, FrameError, Packer
+from vehicle_runtime.can.secoc import SYNC
 from vehicle_runtime.safety.state_machine import SafetyState
 
 COMMANDS = ("STEERING_CMD", "LONGITUDINAL_CMD", "HEARTBEAT")
@@ -77,16 +85,20 @@ class GatewayFaults:
     checksum: bool = False
     rate: bool = False
     range: bool = False
+    auth: bool = False
 
     def any(self) -> bool:
-        return self.timeout or self.counter or self.checksum or self.rate or self.range
+        return self.timeout or self.counter or self.checksum or self.rate or self.range or self.auth
 
 
 class ByWireGateway:
-    def __init__(self, bus: can.BusABC, codec: Optional[Codec] = None, params: GatewayParams = GatewayParams()):
+    def __init__(self, bus: can.BusABC, codec: Optional[Codec] = None, params: GatewayParams = GatewayParams(),
+                 secoc=None):
         self.bus = bus
         self.codec = codec or Codec()
-        self.packer = Packer(self.codec)
+        self.secoc = secoc
+        self.packer = Packer(self.codec, secoc.sender if secoc else None)
+        self._sync_id = self.codec.message(SYNC).frame_id if SYNC in {m.name for m in self.codec.db.messages} else None
         self.p = params
         self.driver = DriverInputs()
         self.faults = GatewayFaults()
@@ -119,6 +131,9 @@ class ByWireGateway:
                 return
             if frame.is_error_frame:
                 continue
+            if self.secoc is not None and frame.arbitration_id == self._sync_id and not frame.is_extended_id:
+                self._on_sync(frame)
+                continue
             if frame.arbitration_id not in self._command_ids or frame.is_extended_id:
                 continue  # feedback from other gateways, other ECUs: not ours to judge
             try:
@@ -127,6 +142,14 @@ class ByWireGateway:
             except FrameError as exc:
                 self._bad(exc.reason, frame.arbitration_id)
                 continue
+            if self.secoc is not None:
+                reason = self.secoc.receiver.verify(decoded.name, frame.arbitration_id, frame.data)
+                if reason == "unsynced":  # after a restart: nothing is executed until a SECOC_SYNC
+                    self.rejected["secoc_unsynced"] = self.rejected.get("secoc_unsynced", 0) + 1
+                    continue
+                if reason:
+                    self._bad(f"secoc_{reason}", frame.arbitration_id)
+                    continue
             rx = self._rx[decoded.name]
             recent = self._recent[decoded.name]
             recent.append(now_s)
@@ -142,9 +165,26 @@ class ByWireGateway:
             self.frames_ok += 1
             rx.signals, rx.arrival_s = decoded.signals, now_s
 
+    def _on_sync(self, frame: can.Message) -> None:
+        try:
+            self.codec.decode(frame)
+        except FrameError as exc:
+            self.rejected[f"sync_{exc.reason}"] = self.rejected.get(f"sync_{exc.reason}", 0) + 1
+            return
+        reason = self.secoc.on_sync(frame.arbitration_id, frame.data)
+        if reason:
+            self.rejected[f"sync_{reason}"] = self.rejected.get(f"sync_{reason}", 0) + 1
+        else:
+            self._counters.reset()  # a new trip may follow a restart of the compute box
+
     def _bad(self, reason: str, frame_id: int) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         self._bad_in_a_row[frame_id] = self._bad_in_a_row.get(frame_id, 0) + 1
+        if reason.startswith("secoc_"):  # authentic CRC, forged or replayed content: an attack, at once
+            self.faults.auth = True
+            if self._was_in_control:
+                self.fallback = True
+            return
         if self._bad_in_a_row[frame_id] >= self.p.max_bad_frames:
             flag = {"bad_counter": "counter", "bad_checksum": "checksum", "bad_rate": "rate", "bad_range": "range"}.get(reason)
             if flag:
@@ -208,7 +248,9 @@ class ByWireGateway:
                 "DISENGAGE_BUTTON": int(d.disengage_button), "BRAKE_PEDAL": int(d.brake_pedal),
                 "FALLBACK_ACTIVE": int(self.fallback), "FAULT_TIMEOUT": int(self.faults.timeout),
                 "FAULT_COUNTER": int(self.faults.counter), "FAULT_CHECKSUM": int(self.faults.checksum),
-                "FAULT_RATE": int(self.faults.rate), "FAULT_RANGE": int(self.faults.range)}, now_s),
+                "FAULT_RATE": int(self.faults.rate), "FAULT_RANGE": int(self.faults.range),
+                "FAULT_AUTH": int(self.faults.auth),
+                "SYNC_REQUEST": int(self.secoc is not None and self.secoc.receiver.trip is None)}, now_s),
         ]
         for frame in frames:
             if self.report_tamper == "checksum":

@@ -70,11 +70,13 @@ def _event(state: dict, what: str) -> None:
     state.setdefault("history", []).append({"t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": what})
 
 
-def install(bundle: Path, root: Path, trusted, hardware_id: str, allow_downgrade: Optional[str] = None) -> BundleInfo:
+def install(bundle: Path, root: Path, trusted, hardware_id: str, allow_downgrade: Optional[str] = None,
+            allow_reinstall: Optional[str] = None) -> BundleInfo:
     root.mkdir(parents=True, exist_ok=True)
     (root / "slots").mkdir(exist_ok=True)
     state = load_state(root)
-    info, payload = verify(bundle, trusted, hardware_id, state.get("installed_counter"), allow_downgrade)
+    info, payload = verify(bundle, trusted, hardware_id, state.get("installed_counter"), allow_downgrade,
+                           allow_reinstall=allow_reinstall)
     _checkpoint("verified")
     target = next(s for s in SLOTS if s != state.get("active"))
     if state.get("trial") == target:  # the slot is about to be overwritten: stop pointing at it first
@@ -109,6 +111,8 @@ def install(bundle: Path, root: Path, trusted, hardware_id: str, allow_downgrade
     state["trial"], state["trial_boots"] = target, 0
     if allow_downgrade:
         _event(state, f"downgrade to {info.version} allowed: {allow_downgrade}")
+    if allow_reinstall:
+        _event(state, f"re-install of counter {info.release_counter} allowed: {allow_reinstall}")
     _event(state, f"installed {info.version} (counter {info.release_counter}) into slot {target} as a trial")
     save_state(root, state)
     _checkpoint("state_written")
@@ -159,7 +163,10 @@ def commit(root: Path) -> str:
 
 
 def rollback(root: Path, reason: str = "requested") -> Optional[str]:
-    """Drop a trial; without one, go back to the other slot's (previous) build if it is intact."""
+    """Drop a trial; without one, go back to the other slot's (previous) build if it is intact.
+    The installed release counter keeps the highest committed value (the safer rule, as Uptane): after
+    a rollback the box runs a lower counter than it accepts, and re-installing the build it now runs
+    needs --allow-downgrade with a reason."""
     state = load_state(root)
     if state.get("trial"):
         _event(state, f"trial in slot {state['trial']} rolled back: {reason}")

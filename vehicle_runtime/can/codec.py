@@ -16,6 +16,7 @@ import cantools
 from .checksum import frame_checksum
 
 COUNTER_MODULO = 16
+_FILLED_LATER = ("SECOC_FV", "SECOC_MAC", "SYNC_REQUEST", "FAULT_AUTH")
 
 
 class FrameError(ValueError):
@@ -55,6 +56,9 @@ class Codec:
     def encode(self, name: str, signals: Mapping[str, float], counter: int) -> bytearray:
         msg = self.db.get_message_by_name(name)
         values = dict(signals)
+        for name in _FILLED_LATER:  # SecOC fields are sealed after encoding (secoc.py); new flags default off
+            if name in msg.signal_tree and name not in values:
+                values[name] = 0
         values["COUNTER"] = counter % COUNTER_MODULO
         values["CHECKSUM"] = 0
         data = bytearray(msg.encode(values, strict=True, scaling=True))
@@ -83,8 +87,9 @@ class Codec:
 class Packer:
     """Builds can.Messages with a rolling counter per message (opendbc's CANPacker role)."""
 
-    def __init__(self, codec: Optional[Codec] = None):
+    def __init__(self, codec: Optional[Codec] = None, secoc=None):
         self.codec = codec or Codec()
+        self.secoc = secoc  # a secoc.Sender: seals the messages it protects (MAC, freshness, then the CRC)
         self._counters: Dict[str, int] = {}
 
     def pack(self, name: str, signals: Mapping[str, float], timestamp_s: float = 0.0) -> can.Message:
@@ -92,6 +97,8 @@ class Packer:
         self._counters[name] = counter % COUNTER_MODULO
         msg = self.codec.message(name)
         data = self.codec.encode(name, signals, counter)
+        if self.secoc is not None and self.secoc.protects(name):
+            self.secoc.protect(name, msg.frame_id, data)
         return can.Message(arbitration_id=msg.frame_id, data=data, is_extended_id=False, timestamp=timestamp_s)
 
 

@@ -13,7 +13,7 @@ from ..types import VehicleFeedback
 from .codec import Codec, CounterCheck, FrameError
 
 FEEDBACK_MESSAGES = ("SPEED_REPORT", "STEERING_REPORT", "GATEWAY_STATUS")
-GATEWAY_FAULTS = ("FAULT_TIMEOUT", "FAULT_COUNTER", "FAULT_CHECKSUM", "FAULT_RATE", "FAULT_RANGE")
+GATEWAY_FAULTS = ("FAULT_TIMEOUT", "FAULT_COUNTER", "FAULT_CHECKSUM", "FAULT_RATE", "FAULT_RANGE", "FAULT_AUTH")
 
 
 @dataclass
@@ -26,8 +26,10 @@ class _MessageState:
 
 
 class FeedbackParser:
-    def __init__(self, codec: Codec, timeout_periods: float = 10.0, max_bad: int = 5):
+    def __init__(self, codec: Codec, timeout_periods: float = 10.0, max_bad: int = 5, secoc=None):
         self.codec = codec
+        self.secoc = secoc  # a secoc.Receiver: GATEWAY_STATUS (engage button, faults) must be authentic
+        self.sync_requested = False  # the gateway's SYNC_REQUEST, read before authentication (it has no trip yet)
         self.max_bad = max_bad
         self.counters = CounterCheck()
         self.msgs: Dict[str, _MessageState] = {}
@@ -47,6 +49,12 @@ class FeedbackParser:
         try:
             decoded = self.codec.decode(frame)
             self.counters.check(decoded)
+            if "SYNC_REQUEST" in decoded.signals:
+                self.sync_requested = bool(decoded.signals["SYNC_REQUEST"])
+            if self.secoc is not None and name in self.secoc.names:
+                reason = self.secoc.verify(name, frame.arbitration_id, frame.data)
+                if reason:
+                    raise FrameError(f"secoc_{reason}", f"{name}: not authentic ({reason})")
         except FrameError as exc:
             self.errors[exc.reason] += 1
             state.bad += 1

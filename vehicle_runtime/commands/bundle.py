@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
         p.add_argument("--hardware-id", required=True)
         p.add_argument("--root", type=Path, help="the box's update root (for the installed release counter)")
         p.add_argument("--allow-downgrade", metavar="REASON", help="accept a lower release counter, for this reason")
+        p.add_argument("--reinstall", metavar="REASON",
+                       help="accept the installed release counter again (overwrites the rollback slot), for this reason")
         p.add_argument("--json", action="store_true")
         p.set_defaults(run=fn)
     for name, fn, helptext in (("status", _status, "slots, trial and history"),
@@ -60,6 +62,9 @@ def _guard(fn):
             return fn(args)
         except BundleError as exc:
             print(f"bundle: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # an unreadable key, an unwritable output: one line, not a traceback
+            print(f"bundle: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     return wrapped
 
@@ -87,7 +92,7 @@ def _counter(args):
 @_guard
 def _verify(args) -> int:
     info, payload = archive.verify(args.bundle, signing.load_public(args.key), args.hardware_id, _counter(args),
-                                   args.allow_downgrade)
+                                   args.allow_downgrade, allow_reinstall=args.reinstall)
     out = {"ok": True, "version": info.version, "release_counter": info.release_counter, "files": len(payload)}
     print(json.dumps(out) if args.json else f"ok: {info.version} (counter {info.release_counter}, {len(payload)} files)")
     return 0
@@ -97,7 +102,8 @@ def _verify(args) -> int:
 def _install(args) -> int:
     if not args.root:
         raise BundleError("install needs --root")
-    info = slots.install(args.bundle, args.root, signing.load_public(args.key), args.hardware_id, args.allow_downgrade)
+    info = slots.install(args.bundle, args.root, signing.load_public(args.key), args.hardware_id, args.allow_downgrade,
+                         args.reinstall)
     st = slots.status(args.root)
     print(json.dumps(st) if args.json else f"installed {info.version} into slot {st['trial']} as a trial; "
                                            "run `vehicle-runtime healthcheck` to commit it")
