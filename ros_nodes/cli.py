@@ -129,12 +129,20 @@ def add_engage_parser(sub) -> None:
     p.add_argument("word", choices=("engage", "disengage", "reset"))
     p.add_argument("--namespace", type=T.ros_namespace, default="")
     p.add_argument("--timeout", type=T.seconds, default=5.0, help="seconds to wait for the vehicle interface node, > 0")
+    p.add_argument("--config", type=T.existing_dir, help="config folder whose engage key signs the request "
+                   "(default: the package's config/; docs/security.md)")
     p.set_defaults(run=run_request)
 
 
 def run_request(args) -> int:
+    from vehicle_runtime.paths import share_dir
+    from vehicle_runtime.security import security_config, signed_request
     from vehicle_runtime.transport import msgs
     from vehicle_runtime.transport.dds import DdsParticipant
+
+    sec = security_config(args.config or share_dir() / "config")
+    if not sec.software_engage_allowed:
+        raise T.Error(f"vehicle_mode '{sec.vehicle_mode}': only the driver engages a real vehicle (docs/security.md)")
 
     topic = (args.namespace.strip("/") + "/" if args.namespace.strip("/") else "") + "vehicle/engage"
     participant = DdsParticipant()
@@ -145,7 +153,7 @@ def run_request(args) -> int:
             print(f"request: no vehicle interface node on '{topic}' within {args.timeout:g} s", file=sys.stderr)
             return 1
         time.sleep(0.05)
-    pub.publish(msgs.new("std_msgs/msg/String", data=args.word))
+    pub.publish(msgs.new("std_msgs/msg/String", data=signed_request(sec, args.word)))  # HMAC, fresh, once
     pub.writer.wait_for_acks(_seconds(1.0))
     participant.close()
     print(f"sent '{args.word}' on {topic}")

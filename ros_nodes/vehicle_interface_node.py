@@ -23,6 +23,7 @@ from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
+from vehicle_runtime.security import compute_end, engage_authority, security_config
 from vehicle_runtime.transport import command_channel
 from vehicle_runtime.transport.command_channel import CommandServer, Kind, Record
 from vehicle_runtime.transport.msgs import stamp_to_s
@@ -32,7 +33,6 @@ from vehicle_runtime.vehicle_interface import VehicleInterface
 
 from vehicle_runtime.transport import convert
 
-ENGAGE_WORDS = ("engage", "disengage", "reset")
 STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor
 
 
@@ -40,10 +40,15 @@ class VehicleInterfaceNode:
     def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None,
                  channel: CommandServer | None = None, cameras: Sequence[str] = ("front",)):
         self.node, self.cfg = node, cfg
+        safety = safety or cfg.safety
+        sec = security_config(cfg.config_dir)  # SecOC keys and who may engage (docs/security.md)
+        authority = engage_authority(sec, auto_engage=safety.auto_engage)  # ConfigError: auto-engage on a vehicle
         self.bus = bus or open_bus(cfg.bus)
         self.channel = channel or CommandServer(command_channel.address(node.namespace))
-        self.gate = SafetyGate(safety or cfg.safety, clock_s=time.monotonic())
-        self.vi = VehicleInterface(self.bus, self.gate, Codec(load_dbc(cfg.dbc_path)), cfg.max_command_age_s)
+        self.gate = SafetyGate(safety, clock_s=time.monotonic())
+        self.vi = VehicleInterface(self.bus, self.gate, Codec(load_dbc(cfg.dbc_path)), cfg.max_command_age_s,
+                                   secoc=compute_end(sec), engage_authority=authority)
+        self.engage_refusals, self._last_refusal_log_s = 0, -math.inf
         self.lock = threading.Lock()  # the gate between the control thread and the executor's callbacks
         self.loop = PeriodicLoop(1.0 / cfg.control_rate_hz)
         self._stop = threading.Event()
@@ -84,16 +89,17 @@ class VehicleInterfaceNode:
                 stamps[c] = None
 
     def on_engage(self, m) -> None:
-        word = m.data.strip().lower()
+        """A software request: executed only where the configuration allows software engage and the line is
+        signed with the engage key, fresh and not a replay (safety/engage_authority.py); anyone on the ROS
+        domain can publish here, so every refusal is counted in /diagnostics and logged once a second at most."""
         with self.lock:
-            if word == "engage":
-                self.gate.request_engage()
-            elif word == "disengage":
-                self.gate.request_disengage()
-            elif word == "reset":
-                self.gate.reset()
-        if word not in ENGAGE_WORDS:
-            self.node.log().warning("vehicle/engage: '%s' is not one of %s", m.data, ENGAGE_WORDS)
+            word = self.vi.request(m.data, time.time())  # wall clock: the signer's stamp is time.time()
+        if word is None:
+            self.engage_refusals += 1
+            if time.monotonic() - self._last_refusal_log_s > 1.0:
+                self._last_refusal_log_s = time.monotonic()
+                self.node.log().warning("vehicle/engage: request refused (%d so far; reasons in /diagnostics)",
+                                        self.engage_refusals)
 
     def on_status(self) -> None:
         with self.lock:
@@ -124,6 +130,7 @@ class VehicleInterfaceNode:
                      "control_lateness_p99_ms": f"{self.loop.jitter.percentile_ms(99):.3f}"
                      if self.loop.jitter.count else "",
                      "control_deadline_misses": self.loop.deadline_misses,
+                     **{f"security_{k}": v for k, v in self.vi.security_report().items()},
                      **{f"camera_to_can_{k}": f"{v:.3f}" for k, v in self.camera_to_can.summary().items()
                         if k.endswith("_ms")}}
         if status is None:

@@ -98,7 +98,10 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             cameras.models[name] = scaled
             cameras.renderers[name] = Renderer(scaled, scenario.network, seed=seed + list(cameras.models).index(name))
     bus = open_bus(bus_config)
-    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    from vehicle_runtime.security import gateway_end, security_config
+
+    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+                            secoc=gateway_end(security_config(cfg.config_dir)))  # keyed as the compute box is
     dds = DdsParticipant()
     ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""
     pubs = {name: (dds.publisher("sensor_msgs/msg/Image", ns + image, "sensor"),

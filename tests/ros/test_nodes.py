@@ -315,3 +315,52 @@ def test_the_camera_watchdog_waits_for_every_camera_of_the_model():
     finally:
         node.shutdown()
         participant.close()
+
+
+def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
+    """Anyone on the ROS domain can publish: an unsigned engage, a forged signature, a replayed signed request
+    and actuator requests on the old control/request topic. Each engage is refused and counted (in
+    /diagnostics too); the requests reach nothing, since commands travel only on the local channel."""
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.paths import share_dir
+    from vehicle_runtime.safety.state_machine import SafetyState
+    from vehicle_runtime.security import security_config, signed_request
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
+    participant, executor = DdsParticipant(29), Executor()
+    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "foreign"), cfg,
+                                bus=open_bus(BusConfig("virtual", "foreign-test")),
+                                channel=command_channel.CommandServer(command_channel.address("foreign", 29)))
+    foreign = DdsParticipant(29)  # another process on the domain, as far as DDS can tell
+    try:
+        engage = foreign.publisher("std_msgs/msg/String", "foreign/vehicle/engage", "default")
+        request = foreign.publisher("ackermann_msgs/msg/AckermannDriveStamped", "foreign/control/request", "command")
+        deadline = time.monotonic() + 20
+        while not engage.writer.get_matched_subscriptions() and time.monotonic() < deadline:
+            executor.spin_once(0.01)
+        signed = signed_request(security_config(share_dir() / "config"), "engage")
+        word, counter, stamp, mac = signed.split(":")
+        forged = ":".join([word, counter, stamp, ("0" if mac[0] != "0" else "1") + mac[1:]])
+        for line in ("engage", forged, signed, signed):  # the last: the same signed line again (a replay)
+            engage.publish(msgs.new("std_msgs/msg/String", data=line))
+        request.publish(convert.request_to_ackermann(ActuatorRequest(time.time(), 0.4, 2.0, time.time())))
+        while node.engage_refusals < 3 and time.monotonic() < deadline:
+            executor.spin_once(0.01)
+        assert node.engage_refusals == 3  # unsigned, forged, replayed; the first signed one was authentic
+        with node.lock:
+            assert node.gate._request is None  # nothing reached the gate through DDS
+            report = node.vi.security_report()
+        assert sum(report["engage"]["refused"].values()) == 3, report
+        assert node.gate.sm.state is SafetyState.DISENGAGED  # not READY here: the one authentic engage is ignored
+        diag = convert.diagnostics(0.0, "vehicle_interface", node.vi.last_status or node.gate.tick(time.monotonic()),
+                                   {}, {f"security_{k}": v for k, v in report.items()})
+        assert any(kv.key == "security_engage" for st in diag.status for kv in st.values)
+    finally:
+        node.shutdown()
+        participant.close()
+        foreign.close()
