@@ -100,7 +100,8 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     bus = open_bus(bus_config)
     from vehicle_runtime.security import gateway_end, security_config
 
-    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05,
+                                                        rate_from_arrival=True),
                             secoc=gateway_end(security_config(cfg.config_dir)))  # keyed as the compute box is
     dds = DdsParticipant()
     ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""

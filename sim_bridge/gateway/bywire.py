@@ -40,6 +40,7 @@ class GatewayParams:
     rate_window_s: float = 0.1  # FAULT_RATE when one message arrives more than max_frames_per_window
     max_frames_per_window: int = 20  # times within this window (10 expected at 100 Hz): a babbling sender,
     # while a late step's backlog of a few frames is not
+    rate_from_arrival: bool = False  # judge the rate by the frames' receive stamps (real-time buses)
     override_torque_nm: float = 3.0
     max_steer_rad: float = 0.6  # commands outside the physical range: FAULT_RANGE
     max_abs_accel_mps2: float = 8.0
@@ -152,8 +153,11 @@ class ByWireGateway:
                     continue
             rx = self._rx[decoded.name]
             recent = self._recent[decoded.name]
-            recent.append(now_s)
-            while recent and recent[0] <= now_s - self.p.rate_window_s:
+            # when the frame arrived, not when this step reads it: a late step drains a backlog of frames at
+            # once, which is no babbling sender (real-time buses only; lockstep runs use the step's time)
+            arrived_s = frame.timestamp if self.p.rate_from_arrival and frame.timestamp else now_s
+            recent.append(arrived_s)
+            while recent and recent[0] <= arrived_s - self.p.rate_window_s:
                 recent.popleft()
             if len(recent) > self.p.max_frames_per_window:
                 self._bad("bad_rate", frame.arbitration_id)

@@ -171,3 +171,25 @@ def test_car_does_not_move_when_frames_stop():
         act = gw.step(k * 0.01, STILL)
     assert act.mode == "fallback" and act.brake_hold and act.accel_mps2 < 0
     gw_bus.shutdown(), c_bus.shutdown()
+
+
+def test_a_late_gateway_step_draining_a_backlog_is_no_rate_fault_when_judged_by_arrival():
+    """Real-time buses: the gateway judges the rate by when frames arrived, not when its step read them.
+    A 100 Hz sender whose frames a late step (here 250 ms) drains at once is no babbling sender; 25 frames
+    sent back to back still are."""
+    import time
+
+    from sim_bridge.gateway import GatewayParams
+
+    for paced, want_fault in ((True, False), (False, True)):
+        gw_bus, c_bus = pair()
+        gw, compute = ByWireGateway(gw_bus, params=GatewayParams(rate_from_arrival=True)), Compute(c_bus)
+        compute.send(0.0)
+        assert gw.step(0.0, MOVING).mode == "command"
+        for k in range(25):
+            compute.send(0.01 * (k + 1))
+            if paced:
+                time.sleep(0.01)  # the sender's own 100 Hz pace (traffic shape, not synchronisation)
+        gw.step(0.26, MOVING)
+        assert gw.faults.rate is want_fault, (paced, dict(gw.rejected))
+        gw_bus.shutdown(), c_bus.shutdown()
