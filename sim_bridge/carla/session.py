@@ -161,7 +161,11 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
                                                     points[params.goal_index].location)
             mapper = ControlMapper(max_steer_rad(spawned.ego.get_physics_control()), params.calibration,
                                    params.steer_lag_s)
-            gateway = ByWireGateway(vehicle_bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+            from vehicle_runtime.security import gateway_end, security_config
+
+            gateway = ByWireGateway(vehicle_bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05,
+                                                                        rate_from_arrival=realtime),
+                                    secoc=gateway_end(security_config(cfg.config_dir)))  # keyed as the box is
             core = BridgeCore(sink, gateway, mapper, route.points_xy_m, cfg.vehicle.wheelbase_m / 2.0,
                               spawned.ego.bounding_box.extent.x, camera=next(iter(cameras)))
             sim_s = _loop(carla, world, carla_map, sync, spawned, core, params, realtime, progress, cameras)

@@ -29,7 +29,10 @@ class InProcessRuntime:
                  owns_bus: bool = False):
         pipeline = pipeline or Pipeline.from_config(cfg, model_path)
         self.pipeline, self.bus, self.owns_bus = pipeline, bus, owns_bus
-        self.runtime = OnboardRuntime(cfg, pipeline, bus, Codec(), safety=replace(cfg.safety, auto_engage=True))
+        from vehicle_runtime.security import compute_end, security_config
+
+        self.runtime = OnboardRuntime(cfg, pipeline, bus, Codec(), safety=replace(cfg.safety, auto_engage=True),
+                                      secoc=compute_end(security_config(cfg.config_dir), persist_trip=False))
         self._new_frame = False
 
     def on_camera(self, frame: CameraFrame, now_s: float) -> None:

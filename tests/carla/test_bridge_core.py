@@ -43,7 +43,10 @@ def rig(request):
     channel = f"carla-core-{request.node.name}"
     compute, vehicle = open_bus(BusConfig("virtual", channel)), open_bus(BusConfig("virtual", channel))
     sink = InProcessRuntime(cfg, compute)
-    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    from vehicle_runtime.security import gateway_end, security_config
+
+    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+                            secoc=gateway_end(security_config(cfg.config_dir)))  # the sink's runtime signs its frames
     rear = cfg.vehicle.wheelbase_m / 2
     core = BridgeCore(sink, gateway, ControlMapper(math.radians(70.0), steer_lag_s=0.1), world.route.points_xy_m,
                       rear, cfg.vehicle.length_m / 2)
@@ -172,7 +175,10 @@ def test_two_camera_model_gets_a_frame_per_camera_and_engages(request, tmp_path)
     channel = f"carla-core-{request.node.name}"
     compute, vehicle = open_bus(BusConfig("virtual", channel)), open_bus(BusConfig("virtual", channel))
     sink = InProcessRuntime(cfg, compute, pipeline=Pipeline.from_config(cfg, folder))
-    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05))
+    from vehicle_runtime.security import gateway_end, security_config
+
+    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+                            secoc=gateway_end(security_config(cfg.config_dir)))  # the sink's runtime signs its frames
     rear = cfg.vehicle.wheelbase_m / 2
     core = BridgeCore(sink, gateway, ControlMapper(math.radians(70.0), steer_lag_s=0.1), world.route.points_xy_m,
                       rear, cfg.vehicle.length_m / 2, camera="front")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from .. import cli_types as T
 from ..bundle import archive, healthcheck as health, signing, slots
 from ..bundle.signing import BundleError
 from ..paths import share_dir
@@ -22,13 +23,17 @@ def add_parser(sub) -> None:
     p.add_argument("--key", type=Path, required=True, help="private signing key (PEM)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--version", required=True)
-    p.add_argument("--release-counter", type=int, required=True, help="never decreases across releases (Uptane)")
+    p.add_argument("--release-counter", type=T.int_range(0, 2**53, "a release counter"), required=True,
+                   help="never decreases across releases (Uptane)")
     p.add_argument("--hardware-id", action="append", required=True, help="compatible box (repeatable)")
     p.add_argument("--share-dir", type=Path, help="default: this installation's share directory")
     p.add_argument("--dbc", type=Path, help="a vehicle DBC to ship as config/dbc/<name>")
     p.add_argument("--runtime-min", default=__version__)
     p.add_argument("--runtime-max", default="999.0.0")
-    p.add_argument("--expires-days", type=float, default=90.0)
+    p.add_argument("--expires-days", type=T.positive(3650.0, "days until the bundle expires"), default=90.0)
+    p.add_argument("--replay-verdict", type=T.existing_file, metavar="FILE.json",
+                   help="the last JSON line of `vehicle-runtime replay --json`: signed into the build info; a "
+                        "failing verdict is refused (docs/fleet.md: record → replay → sign → flash)")
     p.set_defaults(run=_create)
     for name, fn, helptext in (("verify", _verify, "check a bundle without installing it"),
                                ("install", _install, "verify, then install into the inactive slot as a trial")):
@@ -51,7 +56,7 @@ def add_parser(sub) -> None:
         p.set_defaults(run=fn)
     h = sub.add_parser("healthcheck", help="check the running build; commit a trial that passes, roll back one that fails")
     h.add_argument("--root", type=Path, required=True)
-    h.add_argument("--runs", type=int, default=30)
+    h.add_argument("--runs", type=T.int_range(5, 10_000, "health-check runs"), default=30)
     h.add_argument("--json", action="store_true")
     h.set_defaults(run=_healthcheck)
 
@@ -78,11 +83,28 @@ def _keygen(args) -> int:
 @_guard
 def _create(args) -> int:
     extra = [(f"config/dbc/{args.dbc.name}", args.dbc)] if args.dbc else []
+    build_info = {"runtime": __version__}
+    if args.replay_verdict:
+        build_info["replay"] = _replay_verdict(args.replay_verdict)
     files = archive.collect(args.share_dir or share_dir(), extra)
     info = archive.create(args.out, files, args.key, args.version, args.release_counter, args.hardware_id,
-                          args.runtime_min, args.runtime_max, args.expires_days, {"runtime": __version__})
+                          args.runtime_min, args.runtime_max, args.expires_days, build_info)
     print(f"{args.out}: {info.version}, counter {info.release_counter}, {len(files)} files, key {info.keyid[:16]}…")
     return 0
+
+
+def _replay_verdict(path: Path) -> dict:
+    """The replay gate's verdict, signed with the build: only a passing one (a failing build is not signed)."""
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        verdict = json.loads(lines[-1]) if lines else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"--replay-verdict {path}: not the JSON `vehicle-runtime replay --json` prints ({exc})") from None
+    if not isinstance(verdict, dict) or "pass" not in verdict:
+        raise BundleError(f"--replay-verdict {path}: no 'pass' field: not a replay verdict")
+    if verdict["pass"] is not True:
+        raise BundleError(f"--replay-verdict {path}: the candidate failed the replay gate; not signing it")
+    return verdict
 
 
 def _counter(args):
@@ -112,6 +134,8 @@ def _install(args) -> int:
 
 @_guard
 def _status(args) -> int:
+    if not args.root.is_dir():
+        raise BundleError(f"--root {args.root}: no such update root")
     st = slots.status(args.root)
     print(json.dumps(st) if args.json else json.dumps(st, indent=1))
     return 0
