@@ -136,12 +136,14 @@ def main() -> int:
 
     if args.kill_policy_after is not None:
         threading.Thread(target=killer, daemon=True).start()
+    started = []
     refused = set_realtime_priority(args.sim_priority)
     if refused:
         print(f"graph_run: simulator {refused}", file=sys.stderr)
     try:
         duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
-        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size, model=args.model)
+        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size, model=args.model,
+                           on_start=lambda *_: started.append(time.monotonic()))
     finally:
         stop.set()
         for p in procs.values():
@@ -153,7 +155,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         observer.join(2)
-    summary["bus_states"] = [s for _, s in states]
+    # the simulator's last step: past it every input stops by design, and what the nodes do then is no result
+    sim_end = started[0] + summary["ran_s"] if started else time.monotonic()
+    summary["bus_states"] = [s for t, s in states if t <= sim_end]
+    summary["bus_states_after_simulator"] = [s for t, s in states if t > sim_end]
     summary["heartbeat_period_ms"] = _periods_ms(beats)
     summary["vehicle_interface"] = diagnostics.get("vehicle_interface: runtime", {})
     summary["policy"] = diagnostics.get("policy: runtime", {})

@@ -161,6 +161,7 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
     try:
         loop.run(step, until=lambda: state["done"] or bool(stop and stop()))
     finally:
+        ran_s = time.monotonic() - t0  # the last step: every input stops here
         bus.shutdown()
         dds.close()
     m = metrics.summary()
@@ -168,4 +169,4 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             "collisions": m["collisions"], "off_road_events": m["off_road_events"], "lateral_rms_m": m["lateral_rms_m"],
             "frames": state["frames"], "engaged_after_s": state["engaged_s"], "gateway_rejected": dict(gateway.rejected),
             "gateway_events": events[:20],
-            "wall_time_s": time.monotonic() - t0, "deadline_misses": loop.deadline_misses}
+            "wall_time_s": time.monotonic() - t0, "ran_s": ran_s, "deadline_misses": loop.deadline_misses}
