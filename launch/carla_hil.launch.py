@@ -17,6 +17,7 @@ Arguments (all optional):
   can_channel     CAN channel                                          (can0)
   namespace       ROS namespace of the topics                          (none)
 """
+
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
@@ -43,17 +44,39 @@ def generate_launch_description():
     lc = LaunchConfiguration
     runtime = PathJoinSubstitution([FindPackageShare("vehicle_runtime"), "launch", "runtime.launch.py"])
     box = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(runtime), condition=_role_is("box", "both"),
-        launch_arguments={"can_interface": lc("can_interface"), "can_channel": lc("can_channel"),
-                          "namespace": lc("namespace")}.items())
+        PythonLaunchDescriptionSource(runtime),
+        condition=_role_is("box", "both"),
+        launch_arguments={
+            "can_interface": lc("can_interface"),
+            "can_channel": lc("can_channel"),
+            "namespace": lc("namespace"),
+        }.items(),
+    )
     bridge = ExecuteProcess(
-        cmd=["vehicle-runtime", "carla-bridge", "--carla-host", lc("carla_host"), "--carla-port", lc("carla_port"),
-             "--town", lc("town"), "--can-interface", lc("can_interface"), "--can-channel", lc("can_channel"),
-             "--namespace", lc("namespace")],
-        output="screen", condition=_role_is("sim_pc", "both"))
-    return LaunchDescription([
-        *[DeclareLaunchArgument(n, default_value=d, description=t) for n, (d, t) in ARGUMENTS.items()],
-        SetEnvironmentVariable("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp"),
-        box,
-        bridge,
-    ])
+        cmd=[
+            "vehicle-runtime",
+            "carla-bridge",
+            "--carla-host",
+            lc("carla_host"),
+            "--carla-port",
+            lc("carla_port"),
+            "--town",
+            lc("town"),
+            "--can-interface",
+            lc("can_interface"),
+            "--can-channel",
+            lc("can_channel"),
+            "--namespace",
+            lc("namespace"),
+        ],
+        output="screen",
+        condition=_role_is("sim_pc", "both"),
+    )
+    return LaunchDescription(
+        [
+            *[DeclareLaunchArgument(n, default_value=d, description=t) for n, (d, t) in ARGUMENTS.items()],
+            SetEnvironmentVariable("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp"),
+            box,
+            bridge,
+        ]
+    )

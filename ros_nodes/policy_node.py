@@ -7,6 +7,7 @@ output heartbeat and the route check go to the vehicle interface on the local co
 a network topic; the measured steering angle and acceleration (CAN feedback, which nav_msgs/Odometry
 cannot carry) come back on it.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -110,10 +111,13 @@ class PolicyNode:
             self.channel.send(Record(Kind.REQUEST, req.source_stamp_s, req.steer_rad, req.accel_mps2))
 
     def on_diagnostics(self) -> None:
-        extra = {"provider": getattr(getattr(self.pipeline.policy, "student", None), "provider", "n/a"),
-                 **{f"{k}_errors": v for k, v in self.errors.items()},
-                 "waiting_for": self.fusion.waiting_for, "route": self.route_problem or "ok",
-                 "command_channel_dropped": self.channel.dropped}
+        extra = {
+            "provider": getattr(getattr(self.pipeline.policy, "student", None), "provider", "n/a"),
+            **{f"{k}_errors": v for k, v in self.errors.items()},
+            "waiting_for": self.fusion.waiting_for,
+            "route": self.route_problem or "ok",
+            "command_channel_dropped": self.channel.dropped,
+        }
         for stage, stats in self.pipeline.latency.items():
             if stats.count:
                 extra[f"{stage}_p50_ms"] = f"{stats.percentile_ms(50):.3f}"

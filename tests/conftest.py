@@ -49,10 +49,15 @@ def reference_model_dir():
     return REPO / "models" / "reference_geometric"
 
 
-def make_observation(frames, stamp_s=1.0, target=(10.0, 0.0), option=RoadOption.LANEFOLLOW, speed_mps=5.0,
-                     to_end_m=100.0):
-    nav = NavigationState(route_ego_xy_m=np.array([[2.0 * (i + 1), 0.0] for i in range(10)]),
-                          target_point_ego_m=target, road_option=option, distance_to_route_end_m=to_end_m)
+def make_observation(
+    frames, stamp_s=1.0, target=(10.0, 0.0), option=RoadOption.LANEFOLLOW, speed_mps=5.0, to_end_m=100.0
+):
+    nav = NavigationState(
+        route_ego_xy_m=np.array([[2.0 * (i + 1), 0.0] for i in range(10)]),
+        target_point_ego_m=target,
+        road_option=option,
+        distance_to_route_end_m=to_end_m,
+    )
     ego = EgoState(stamp_s=stamp_s, pose=Pose2D(0.0, 0.0, 0.0), speed_mps=speed_mps)
     return Observation(stamp_s=stamp_s, frames=frames, ego=ego, nav=nav, ages_s={})
 

@@ -1,4 +1,5 @@
 """The shipped distilled student: contract, size, route input agreement, and the eval metric."""
+
 import json
 from dataclasses import replace
 

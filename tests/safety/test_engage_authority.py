@@ -1,6 +1,7 @@
 """Engage authority: on a vehicle only the driver's ENGAGE_BUTTON (in authenticated CAN feedback)
 engages; on a bench / in simulation software requests engage only when signed with the provisioned key,
 fresh and not replayed. Refusals are counted. Closed loop on the real vehicle interface and gateway."""
+
 import time
 
 import pytest
@@ -52,6 +53,7 @@ def test_on_a_vehicle_software_engage_does_not_exist_and_auto_engage_is_a_config
         engage_authority(sec, auto_engage=True)
     with pytest.raises(keys.KeyFileError, match="software engage does not exist"):
         from vehicle_runtime.security import engage_key
+
         engage_key(sec)
     assert engage_authority(sec).software_allowed is False
 

@@ -1,4 +1,5 @@
 """python-can bus from config: the interface is chosen by name, as python-can itself does."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ class BusConfigError(ValueError):
 
 def open_bus(config: BusConfig) -> can.BusABC:
     if config.interface not in SUPPORTED_INTERFACES:
-        raise BusConfigError(f"CAN interface '{config.interface}' is not supported "
-                             f"(one of: {', '.join(SUPPORTED_INTERFACES)})")
+        raise BusConfigError(
+            f"CAN interface '{config.interface}' is not supported (one of: {', '.join(SUPPORTED_INTERFACES)})"
+        )
     kwargs = dict(config.extra)
     if config.bitrate and config.interface not in ("virtual", "udp_multicast"):
         kwargs["bitrate"] = config.bitrate
@@ -36,7 +38,10 @@ def open_bus(config: BusConfig) -> can.BusABC:
     else:
         channel = config.channel
     try:
-        return can.Bus(interface=config.interface, channel=channel,
-                       receive_own_messages=config.receive_own_messages, **kwargs)
+        return can.Bus(
+            interface=config.interface, channel=channel, receive_own_messages=config.receive_own_messages, **kwargs
+        )
     except (can.CanError, OSError, ImportError, ValueError) as exc:
-        raise BusConfigError(f"cannot open CAN interface '{config.interface}' channel '{config.channel}': {exc}") from exc
+        raise BusConfigError(
+            f"cannot open CAN interface '{config.interface}' channel '{config.channel}': {exc}"
+        ) from exc

@@ -3,6 +3,7 @@
 Like opendbc's packer: signals named COUNTER and CHECKSUM are filled automatically; the packer
 keeps one counter per address. cantools has no counter/checksum hook, so we encode, then patch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,7 +77,10 @@ class Codec:
         if len(data) != msg.length:
             raise FrameError("bad_length", f"{msg.name}: {len(data)} bytes, expected {msg.length}")
         if data[7] != frame_checksum(msg.frame_id, data):
-            raise FrameError("bad_checksum", f"{msg.name}: checksum 0x{data[7]:02x}, expected 0x{frame_checksum(msg.frame_id, data):02x}")
+            raise FrameError(
+                "bad_checksum",
+                f"{msg.name}: checksum 0x{data[7]:02x}, expected 0x{frame_checksum(msg.frame_id, data):02x}",
+            )
         try:
             signals = msg.decode(data, decode_choices=False, scaling=True)
         except Exception as exc:  # cantools raises several types on garbage

@@ -1,5 +1,6 @@
 """Feedback parser in the style of opendbc's CANParser: per message an expected period, counter and
 checksum checks, a timeout of 10 periods, and an invalid flag after 5 net bad frames."""
+
 from __future__ import annotations
 
 import collections
@@ -70,16 +71,24 @@ class FeedbackParser:
             if st.signals is None:
                 return VehicleFeedback(valid=False, reason=f"{name}: nothing received")
             if now_s - st.last_valid_s > st.timeout_s:
-                return VehicleFeedback(valid=False, reason=f"{name}: timeout ({(now_s - st.last_valid_s) * 1e3:.0f} ms)")
+                return VehicleFeedback(
+                    valid=False, reason=f"{name}: timeout ({(now_s - st.last_valid_s) * 1e3:.0f} ms)"
+                )
             if st.bad >= self.max_bad:
                 return VehicleFeedback(valid=False, reason=f"{name}: {st.bad} bad frames (counter/checksum)")
         speed, steer, status = (self.msgs[n].signals for n in FEEDBACK_MESSAGES)
         faults = [f for f in GATEWAY_FAULTS if status[f]] + (["FALLBACK_ACTIVE"] if status["FALLBACK_ACTIVE"] else [])
         return VehicleFeedback(
-            valid=True, speed_mps=speed["VEHICLE_SPEED"], accel_mps2=speed["LONG_ACCEL"], steer_rad=steer["STEER_ANGLE"],
-            driver_override=bool(steer["DRIVER_OVERRIDE"]), brake_pedal=bool(status["BRAKE_PEDAL"]),
-            engage_button=bool(status["ENGAGE_BUTTON"]), disengage_button=bool(status["DISENGAGE_BUTTON"]),
-            gateway_fault=",".join(faults))
+            valid=True,
+            speed_mps=speed["VEHICLE_SPEED"],
+            accel_mps2=speed["LONG_ACCEL"],
+            steer_rad=steer["STEER_ANGLE"],
+            driver_override=bool(steer["DRIVER_OVERRIDE"]),
+            brake_pedal=bool(status["BRAKE_PEDAL"]),
+            engage_button=bool(status["ENGAGE_BUTTON"]),
+            disengage_button=bool(status["DISENGAGE_BUTTON"]),
+            gateway_fault=",".join(faults),
+        )
 
     def yaw_rate_radps(self) -> float:
         s = self.msgs["SPEED_REPORT"].signals

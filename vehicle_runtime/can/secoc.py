@@ -17,6 +17,7 @@ and sends it in SECOC_SYNC (authenticated, 1 Hz and on change). A receiver adopt
 the one it last adopted (kept in its own file), so nothing recorded in an earlier trip is accepted
 again, by either end, after a restart of either end.
 """
+
 from __future__ import annotations
 
 import os

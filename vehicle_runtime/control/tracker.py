@@ -4,6 +4,7 @@ The trajectory is in the ego frame of the observation it came from. Before track
 into the current ego frame with the odometry pose change since then (age compensation), and the
 speed target is read at the trajectory's age plus a preview time.
 """
+
 from __future__ import annotations
 
 import math

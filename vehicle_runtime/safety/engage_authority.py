@@ -14,6 +14,7 @@ A signed request is one text line, so it fits a std_msgs/String or a local socke
 `driver_edge` for the vehicle interface, which turns an accepted word into gate.request_engage() /
 request_disengage() / reset().
 """
+
 from __future__ import annotations
 
 import collections
@@ -121,5 +122,9 @@ class EngageAuthority:
 
     def report(self) -> dict:
         """For /diagnostics: mode, accepted and refused requests by reason."""
-        return {"vehicle_mode": self.vehicle_mode, "software_engage": self.software_allowed,
-                "accepted": dict(self.accepted), "refused": dict(self.refused)}
+        return {
+            "vehicle_mode": self.vehicle_mode,
+            "software_engage": self.software_allowed,
+            "accepted": dict(self.accepted),
+            "refused": dict(self.refused),
+        }

@@ -6,6 +6,7 @@ maximum speed → lateral jerk → lateral accel. Rate limits act against the la
 When a speed-dependent bound shrinks faster than a rate limit allows, the bound wins: staying
 inside the envelope beats smoothness (the step then always goes towards zero).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,15 @@ class EnvelopeParams:
 
     def __post_init__(self):
         n = len(self.reference_speeds_mps)
-        for name in ("steer_lim_rad", "steer_rate_lim_radps", "accel_lim_mps2", "decel_lim_mps2",
-                     "lon_jerk_lim_mps3", "lat_acc_lim_mps2", "lat_jerk_lim_mps3"):
+        for name in (
+            "steer_lim_rad",
+            "steer_rate_lim_radps",
+            "accel_lim_mps2",
+            "decel_lim_mps2",
+            "lon_jerk_lim_mps3",
+            "lat_acc_lim_mps2",
+            "lat_jerk_lim_mps3",
+        ):
             table = getattr(self, name)
             if len(table) != n:
                 raise ValueError(f"{name} has {len(table)} values, reference_speeds_mps has {n}")

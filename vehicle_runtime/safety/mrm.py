@@ -5,6 +5,7 @@ Laterally the stop keeps its lane (a minimal-risk condition is reached in lane):
 `step` the steering of a fresh lane-keeping request (the last valid trajectory moved into the
 current ego frame, then the route's geometry). Only when there is none is the wheel held at the
 last angle it was given."""
+
 from __future__ import annotations
 
 import math

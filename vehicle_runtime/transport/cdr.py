@@ -6,6 +6,7 @@ uint32 count + elements.
 Byte sequences (images) are copied in one piece and decoded as a view of the received buffer:
 never element by element.
 """
+
 from __future__ import annotations
 
 import functools
@@ -112,7 +113,7 @@ class CdrWriter:
         end = self.n + len(chunk)
         if end > len(self.data):
             self.data.extend(bytes(max(end - len(self.data), len(self.data))))  # grow at least twofold
-        self.data[self.n:end] = chunk
+        self.data[self.n : end] = chunk
         self.n = end
         return self
 
@@ -124,7 +125,7 @@ class CdrWriter:
         pad = (-self.n) % align_to
         if pad:
             self += b"\x00" * pad
-        return memoryview(self.data)[:self.n]
+        return memoryview(self.data)[: self.n]
 
 
 def _align(buf: bytearray, n: int) -> None:
@@ -146,7 +147,11 @@ def _write_field(buf: bytearray, t: str, value) -> None:
     if kind == "sequence":
         _align(buf, 4)
         if base in ("uint8", "byte", "char"):
-            view = memoryview(value).cast("B") if not isinstance(value, np.ndarray) else memoryview(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
+            view = (
+                memoryview(value).cast("B")
+                if not isinstance(value, np.ndarray)
+                else memoryview(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
+            )
             buf += _U32.pack(len(view))
             buf += view
             return
@@ -238,7 +243,7 @@ class _Reader:
         count = self.u32() if kind == "sequence" else n
         if kind == "sequence" and base in ("uint8", "byte", "char"):
             self.need(count)
-            out = self.v[self.pos:self.pos + count]
+            out = self.v[self.pos : self.pos + count]
             self.pos += count
             return out
         if base in PRIMITIVES:
@@ -255,7 +260,7 @@ class _Reader:
         if base == "string":
             length = self.u32()
             self.need(length)
-            raw = bytes(self.v[self.pos:self.pos + length])
+            raw = bytes(self.v[self.pos : self.pos + length])
             self.pos += length
             if not raw.endswith(b"\x00"):
                 raise CdrError("string without its terminating NUL")
