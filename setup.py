@@ -5,7 +5,6 @@ colcon installs launch/, config/ and models/ under share/vehicle_runtime via dat
 """
 
 import os
-from glob import glob
 
 from setuptools import find_packages, setup
 

@@ -20,12 +20,12 @@ import onnxruntime as ort
 
 from vehicle_runtime import synthetic
 from vehicle_runtime.config import load_runtime_config
+from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy, validator_for
 from vehicle_runtime.student import Student
 from vehicle_runtime.student.session import SessionConfig
-from vehicle_runtime.control import TrajectoryTracker
 
 
 def main() -> None:

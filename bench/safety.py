@@ -310,7 +310,7 @@ def drive_results(cfg) -> dict:
             f"{r['lane_invasions']:>10}{_f(r['mrm_lateral_max_m'], 3):>14}"
         )
     plaus = plausibility()
-    print(f"\nplausibility faults (student policy, injected at 4 s)")
+    print("\nplausibility faults (student policy, injected at 4 s)")
     for r in plaus:
         print(
             f"{r['fault']:<18}{r['scenario']:<16} caught after {_f(r['caught_after_s'], 3)} s by {','.join(r['rules'])}; "

@@ -18,12 +18,13 @@ Arguments (all optional):
   namespace       ROS namespace of the topics                          (none)
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "role": ("box", "box: the runtime nodes; sim_pc: the CARLA bridge; both: one machine"),

@@ -24,12 +24,13 @@ declared read-only from the schemas. Actuator requests never cross DDS: policy a
 talk over a local channel (docs/security.md).
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "namespace": ("", "ROS namespace for every node and topic"),

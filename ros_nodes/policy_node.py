@@ -18,11 +18,9 @@ from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.preprocess import PreprocessError
 from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.route_check import route_problem
-from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport import command_channel, convert
 from vehicle_runtime.transport.command_channel import CommandClient, Kind, Record
 from vehicle_runtime.transport.node import NodeHandle
-
-from vehicle_runtime.transport import convert
 
 
 class PolicyNode:

@@ -25,14 +25,12 @@ from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.security import compute_end, engage_authority, security_config
-from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport import command_channel, convert
 from vehicle_runtime.transport.command_channel import CommandServer, Kind, Record
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D
 from vehicle_runtime.vehicle_interface import VehicleInterface
-
-from vehicle_runtime.transport import convert
 
 STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor
 

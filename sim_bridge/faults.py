@@ -139,8 +139,9 @@ PLAUSIBILITY_FAULTS: Dict[str, str] = {
 
 def corrupt(fault: str, out, ego_speed_mps: float):
     """The policy output `out` (a PolicyOutput) as the plausibility fault `fault` turns it."""
-    import numpy as np
     from dataclasses import replace
+
+    import numpy as np
 
     traj = np.asarray(out.trajectory_ego_xy_m, dtype=np.float64)
     t = np.arange(1, len(traj) + 1) * out.dt_s

@@ -7,7 +7,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from model_factory import two_camera_graph, write_model  # noqa: E402
-
 from vehicle_runtime.types import CameraFrame, EgoState, NavigationState, Observation, Pose2D, RoadOption  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

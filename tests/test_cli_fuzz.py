@@ -23,12 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_check import BASE, STUDENT, assert_refused, places  # noqa: F401 -- places is a fixture
-
 from vehicle_runtime import cli
 from vehicle_runtime.config import ConfigError, load_params
 from vehicle_runtime.paths import share_dir
 from vehicle_runtime.schema import load_schema
-
 
 # --- arguments --------------------------------------------------------------------------------------
 

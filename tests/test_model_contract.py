@@ -7,13 +7,12 @@ import json
 import subprocess
 import sys
 
-import doc_example
 import numpy as np
 import onnx
 import pytest
-from model_factory import two_camera_graph, write_model
 from onnx import numpy_helper
 
+import doc_example
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.evaluation import NotControlledError, refuse_uncontrolled
 from vehicle_runtime.commands import model_inspect
@@ -211,7 +210,6 @@ def test_history_and_recurrent_state_restart_after_a_stall(two_camera_dir, reque
     history's means. After a gap longer than the camera watchdog both start afresh (docs/model_contract.md)."""
     from conftest import uniform_frame
     from model_factory import H, W
-
     from vehicle_runtime.can import BusConfig, open_bus
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.control import TrajectoryTracker

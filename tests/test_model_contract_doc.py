@@ -4,11 +4,11 @@ passes `model inspect` and drives the embedded simulator."""
 
 import argparse
 
-import doc_example
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+import doc_example
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from vehicle_runtime.commands import model_inspect
 
@@ -64,7 +64,6 @@ def test_two_camera_float16_student_drives_curvy_road(tmp_path):
 def test_recurrent_state_is_fed_back(tmp_path):
     """The example smooths its speed with the state: v_k = (v_target + v_{k-1}) / 2 from zero."""
     from conftest import make_observation, uniform_frame
-
     from vehicle_runtime.pipeline import StudentPolicy
     from vehicle_runtime.student import SessionConfig, Student
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vehicle_runtime.preprocess import ImageSpec, Preprocessor, PreprocessError, decode
+from vehicle_runtime.preprocess import ImageSpec, PreprocessError, Preprocessor, decode
 from vehicle_runtime.types import CameraFrame
 
 RNG = np.random.default_rng(0)

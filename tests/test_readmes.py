@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vehicle_runtime.schema import load_schema
-from vehicle_runtime.schema import tables
+from vehicle_runtime.schema import load_schema, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOMS = (

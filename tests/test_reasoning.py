@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, make_observation
 
+from conftest import REPO, make_observation
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import make_observation, uniform_frame
-from model_factory import HISTORY, H, W, two_camera_graph, write_model
 
+from conftest import make_observation, uniform_frame
+from model_factory import H, W, two_camera_graph, write_model
 from vehicle_runtime.control import TrackerParams, TrajectoryTracker, VehicleProfile
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy
 from vehicle_runtime.student import ManifestError, ProviderError, SessionConfig, Student, load_manifest

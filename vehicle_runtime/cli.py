@@ -12,9 +12,8 @@ import logging
 import re
 import sys
 import traceback
-from typing import Optional, Sequence
-
 from importlib.metadata import entry_points
+from typing import Optional, Sequence
 
 from . import cli_errors
 from .cli_signals import Interrupted, StopRequest

@@ -19,11 +19,11 @@ import numpy as np
 
 from .config import RuntimeConfig
 from .control import TrajectoryTracker
+from .fusion import FusionParams
 from .geometry import closest_arc_length, cumulative_length, world_to_ego
 from .latency import LatencyStats
-from .route_check import route_problem
 from .preprocess import Preprocessor
-from .fusion import FusionParams
+from .route_check import route_problem
 from .student import Student
 from .student.manifest import Manifest, ManifestError
 from .types import ActuatorRequest, EgoState, Observation, PolicyOutput, Route

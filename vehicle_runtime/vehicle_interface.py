@@ -12,10 +12,10 @@ from __future__ import annotations
 import can
 
 from .can.codec import Codec, Packer
-from .can.secoc import SYNC
 from .can.feedback import FeedbackParser
 from .can.framer import command_frames
 from .can.health import BusHealth
+from .can.secoc import SYNC
 from .safety.engage_authority import EngageAuthority
 from .safety.gate import GateStatus, SafetyGate
 from .safety.state_machine import SafetyState

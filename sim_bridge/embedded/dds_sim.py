@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -26,10 +25,10 @@ from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from .cameras import CameraSet, render_all
+from .cli import scenario_arg
 from .drive import DT_S
 from .metrics import DriveMetrics
 from .renderer import Renderer
-from .cli import scenario_arg
 from .scenario import DEFAULT_SCENARIO, available, load_scenario
 from .sensors import brightness_at, enu_to_geodetic
 from .variation import vary

@@ -27,8 +27,8 @@ from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.security import compute_end, gateway_end, security_config
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
 
-from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from ..faults import PLAUSIBILITY_FAULTS, corrupt
+from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from ..injector import FaultInjector, TamperingBus
 from .cameras import CameraSet, camera_model  # noqa: F401  (camera_model: the front camera, for dds_sim and tests)
 from .expert import Expert

@@ -8,7 +8,7 @@ import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import yaml
 

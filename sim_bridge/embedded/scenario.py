@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import yaml
 

@@ -3,7 +3,6 @@ runtime, a python-can virtual bus, the by-wire gateway, and the real `carla` typ
 camera image is the embedded simulator's render of curvy_road, delivered as CARLA delivers it (BGRA)."""
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -192,7 +191,6 @@ def test_two_camera_model_gets_a_frame_per_camera_and_engages(request, tmp_path)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import doc_example
-
     from sim_bridge.embedded.cameras import CameraSet
     from vehicle_runtime.pipeline import Pipeline
 

@@ -16,9 +16,9 @@ DOMAIN = 19  # a domain of its own
 
 def test_dds_sink_publishes_the_runtimes_topics():
     pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
-    from vehicle_runtime.transport.convert import horizontal_fov_deg, path_to_route
     from sim_bridge.carla.convert import focal_length_px
     from sim_bridge.carla.sinks import DdsTopics
+    from vehicle_runtime.transport.convert import horizontal_fov_deg, path_to_route
     from vehicle_runtime.transport.dds import DdsParticipant
 
     participant = DdsParticipant(DOMAIN)

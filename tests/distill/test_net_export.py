@@ -10,12 +10,12 @@ from tools.distill.export import export  # noqa: E402
 from tools.distill.net import StudentNet  # noqa: E402
 from vehicle_runtime.pipeline import StudentPolicy  # noqa: E402
 from vehicle_runtime.student import Student  # noqa: E402
-from vehicle_runtime.types import (
+from vehicle_runtime.types import (  # noqa: E402
     CameraFrame,
     EgoState,
     NavigationState,
     Observation,
-    Pose2D,  # noqa: E402
+    Pose2D,
     RoadOption,
 )
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import NETNS, REPO, netns_unavailable_reason
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")

@@ -9,8 +9,10 @@ import pytest
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
-from vehicle_runtime.transport import convert  # noqa: E402
-from vehicle_runtime.transport import msgs  # noqa: E402
+from vehicle_runtime.transport import (
+    convert,  # noqa: E402
+    msgs,  # noqa: E402
+)
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D, Route  # noqa: E402
 
 
@@ -362,6 +364,7 @@ def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
     """Anyone on the ROS domain can publish: an unsigned engage, a forged signature, a replayed signed request
     and actuator requests on the old control/request topic. Each engage is refused and counted (in
     /diagnostics too); the requests reach nothing, since commands travel only on the local channel."""
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
     from vehicle_runtime.can import BusConfig, open_bus
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.paths import share_dir
@@ -370,7 +373,6 @@ def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
     from vehicle_runtime.transport import command_channel
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
-    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
 
     cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(29), Executor()

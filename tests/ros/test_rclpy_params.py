@@ -6,9 +6,9 @@ import os
 import random
 import subprocess
 import sys
-import time
 
 import pytest
+
 from conftest import REPO
 
 pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jazzy wheels)")

@@ -9,8 +9,10 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jazzy wheels)")
 
-from vehicle_runtime.transport import convert  # noqa: E402
-from vehicle_runtime.transport import msgs  # noqa: E402
+from vehicle_runtime.transport import (
+    convert,  # noqa: E402
+    msgs,  # noqa: E402
+)
 
 
 @pytest.fixture

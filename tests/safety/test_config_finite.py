@@ -6,12 +6,13 @@ import math
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vehicle_runtime.config import ConfigError, load_params, load_vehicle_profile, safety_params, validate
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.safety.gate import INPUT_WATCHDOGS
 from vehicle_runtime.safety.envelope import EnvelopeLimiter
+from vehicle_runtime.safety.gate import INPUT_WATCHDOGS
 from vehicle_runtime.safety.watchdog import Watchdog
 from vehicle_runtime.schema import load_schema, problems
 

@@ -5,8 +5,8 @@ fresh and not replayed. Refusals are counted. Closed loop on the real vehicle in
 import time
 
 import pytest
-from secoc_link import Link
 
+from secoc_link import Link
 from vehicle_runtime import keys
 from vehicle_runtime.can import Codec, Packer
 from vehicle_runtime.safety.engage_authority import EngageAuthority, RequestVerifier, sign_request

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import NETNS as SCRIPT
 from conftest import REPO, netns_unavailable_reason
 

@@ -6,8 +6,8 @@ after a restart of either end."""
 
 import can
 import pytest
-from secoc_link import DEADLINE_S, DT, STEER_ID, Link
 
+from secoc_link import DEADLINE_S, DT, STEER_ID, Link
 from vehicle_runtime import keys
 from vehicle_runtime.can import Codec, Packer
 from vehicle_runtime.can.checksum import frame_checksum

@@ -8,7 +8,7 @@ import pytest
 from sim_bridge.embedded.dynamics import BicycleState, KinematicBicycle
 from sim_bridge.embedded.metrics import DriveMetrics
 from sim_bridge.embedded.renderer import MARK, CameraModel, Renderer
-from sim_bridge.embedded.road import RoadNetwork, build_centreline, build_lanes, project
+from sim_bridge.embedded.road import build_centreline, build_lanes, project
 from sim_bridge.embedded.route_planner import plan_route
 from sim_bridge.embedded.scenario import ScenarioError, available, load_scenario
 from vehicle_runtime.config import load_runtime_config

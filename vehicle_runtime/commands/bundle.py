@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .. import __version__
 from .. import cli_types as T
-from ..bundle import archive, healthcheck as health, signing, slots
+from ..bundle import archive, signing, slots
+from ..bundle import healthcheck as health
 from ..bundle.signing import BundleError
 from ..paths import share_dir
 

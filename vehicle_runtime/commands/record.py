@@ -7,7 +7,6 @@ import json
 import signal
 import sys
 import threading
-from pathlib import Path
 
 
 def add_parser(sub) -> None:

@@ -12,7 +12,6 @@ import math
 import os
 import sys
 
-
 from .. import cli_types as T
 from .. import synthetic
 from ..can import BusConfig, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus

@@ -20,8 +20,8 @@ from ..transport.cdr import CdrWriter
 from ..transport.msgs import Msg
 from ..types import CameraFrame
 from . import convert
-from .topics import camera_topic, topic_info
 from .background import BackgroundWriter
+from .topics import camera_topic, topic_info
 from .writer import BagWriter, WriterOptions
 
 PSNR_EVERY = 10  # frames: a PSNR costs a decode (~2 ms at 720p), not worth paying on every frame

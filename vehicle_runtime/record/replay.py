@@ -26,7 +26,8 @@ from ..config import load_runtime_config
 from ..pipeline import Pipeline
 from ..runtime import OnboardRuntime
 from ..transport.cdr import deserialize
-from . import canframe, convert, mapping as remap
+from . import canframe, convert
+from . import mapping as remap
 from .identity import build_identity
 from .reader import BagInfo, info, raw_messages
 from .recorder import MemorySink, Recorder

@@ -3,7 +3,7 @@
 from .envelope import EnvelopeLimiter, EnvelopeParams
 from .gate import GateStatus, SafetyGate, SafetyParams
 from .mrm import MrmOperator, MrmParams
-from .state_machine import Event, SafetyState, SafetyStateMachine, TRANSITIONS
+from .state_machine import TRANSITIONS, Event, SafetyState, SafetyStateMachine
 from .watchdog import Watchdog, WatchdogSet
 
 __all__ = [

@@ -9,9 +9,9 @@ from typing import Optional
 import numpy as np
 
 from vehicle_runtime.safety.gate import GateStatus
+from vehicle_runtime.safety.severity import ERROR, OK, WARN, state_level, watchdog_level  # noqa: F401 (levels)
 from vehicle_runtime.transport import msgs
 from vehicle_runtime.transport.msgs import Msg, s_to_stamp, stamp_to_s
-from vehicle_runtime.safety.severity import ERROR, OK, WARN, state_level, watchdog_level  # noqa: F401 (levels)
 from vehicle_runtime.types import ActuatorCommand, ActuatorRequest, CameraFrame, EgoState, PolicyOutput, Pose2D, Route
 
 

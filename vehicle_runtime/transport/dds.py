@@ -68,7 +68,7 @@ def type_hash(typename: str) -> Optional[str]:
     if distro in ("foxy", "galactic", "humble"):
         return None
     try:
-        from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+        from rosbags.typesys import Stores, get_types_from_msg, get_typestore
     except ImportError:
         return None
     store = getattr(Stores, f"ROS2_{distro.upper()}", Stores.ROS2_JAZZY)
