@@ -104,7 +104,8 @@ def main() -> None:
     if tr:
         print(
             f"  Ray       {out['runs_per_min_ray']:7.1f} runs/min ({out['ray_overhead_pct']:+.1f} % below the pool; "
-            f"start-up {out['ray_startup_s']:.1f} s once: {out['runs_per_min_ray_incl_startup']:.1f} runs/min with it); "
+            f"start-up {out['ray_startup_s']:.1f} s once: {out['runs_per_min_ray_incl_startup']:.1f} runs/min "
+            f"with it); "
             f"same rows as the pool: {out['same_rows_ray_and_pool']}"
         )
     else:

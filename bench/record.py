@@ -164,7 +164,8 @@ def main() -> None:
         )
     out["mode"] = "realtime" if REALTIME else "lockstep"
     print(
-        f"720p rgb8 at 20 Hz, {out['mode']}, {out['duration_s']:.1f} s drive, {out['frames']} frames, chunk compression "
+        f"720p rgb8 at 20 Hz, {out['mode']}, {out['duration_s']:.1f} s drive, {out['frames']} frames, chunk "
+        f"compression "
         f"{args.compression}"
     )
     print(

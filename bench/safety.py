@@ -121,7 +121,7 @@ def secoc_costs(cfg, seconds: float, frames: int = 3000) -> dict:
         )
         sends = []
 
-        def step(now):
+        def step(now, vi=vi, sends=sends, bus_rx=bus_rx):  # this iteration's objects, bound now
             vi.tick(now)
             sends.append(time.monotonic())
             while bus_rx.recv(timeout=0.0) is not None:
@@ -265,7 +265,8 @@ def main() -> None:
     )
     print(
         f"SecOC: seal {secoc['secoc_sign_us']:.1f} us, verify {secoc['secoc_verify_us']:.1f} us per frame; 100 Hz "
-        f"send deviation p50/p99 off {secoc['secoc_off_send_jitter_p50_ms']:.3f}/{secoc['secoc_off_send_jitter_p99_ms']:.3f}"
+        f"send deviation p50/p99 off "
+        f"{secoc['secoc_off_send_jitter_p50_ms']:.3f}/{secoc['secoc_off_send_jitter_p99_ms']:.3f}"
         f" ms, on {secoc['secoc_on_send_jitter_p50_ms']:.3f}/{secoc['secoc_on_send_jitter_p99_ms']:.3f} ms"
     )
     print(f"{'fault':<24}{'reaction ms':>12}{'deadline ms':>12}{'margin ms':>11}  end state   final v  violations")
@@ -302,7 +303,8 @@ def drive_results(cfg) -> dict:
     lanes = lane_matrix()
     print(f"\nMRM lane keeping ({len(lanes)} drives, expert policy; goal mrm_lateral_max_m <= half lane - half car)")
     print(
-        f"{'fault':<20}{'scenario':<19}{'at s':>5}  {'end state':<9}{'off-road':>9}{'invasions':>10}{'mrm lat max m':>14}"
+        f"{'fault':<20}{'scenario':<19}{'at s':>5}  "
+        f"{'end state':<9}{'off-road':>9}{'invasions':>10}{'mrm lat max m':>14}"
     )
     for r in lanes:
         print(
@@ -313,13 +315,15 @@ def drive_results(cfg) -> dict:
     print("\nplausibility faults (student policy, injected at 4 s)")
     for r in plaus:
         print(
-            f"{r['fault']:<18}{r['scenario']:<16} caught after {_f(r['caught_after_s'], 3)} s by {','.join(r['rules'])}; "
+            f"{r['fault']:<18}{r['scenario']:<16} caught after {_f(r['caught_after_s'], 3)} s by "
+            f"{','.join(r['rules'])}; "
             f"{r['final_state']}, off-road {r['off_road_events']}, invasions {r['lane_invasions']}, "
             f"collisions {r['collisions']}, lateral max {r['lateral_max_m']:.3f} m"
         )
     timing = validator_timing(cfg)
     print(
-        f"\nvalidator per check over {timing['validator_checks']} student outputs: p50 {timing['validator_p50_ms']:.3f} ms, "
+        f"\nvalidator per check over {timing['validator_checks']} student outputs: p50 "
+        f"{timing['validator_p50_ms']:.3f} ms, "
         f"p99 {timing['validator_p99_ms']:.3f} ms (CPU time p99 {timing['validator_cpu_p99_ms']:.3f} ms), "
         f"rejected {timing['validator_rejected_student']}"
     )

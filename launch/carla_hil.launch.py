@@ -3,7 +3,7 @@
     box:     ros2 launch vehicle_runtime carla_hil.launch.py role:=box can_interface:=socketcan can_channel:=can0
     sim PC:  ros2 launch vehicle_runtime carla_hil.launch.py role:=sim_pc carla_host:=127.0.0.1 can_channel:=can0
     one machine, no CAN hardware (software-only variant):
-             ros2 launch vehicle_runtime carla_hil.launch.py role:=both can_interface:=udp_multicast can_channel:=default
+      ros2 launch vehicle_runtime carla_hil.launch.py role:=both can_interface:=udp_multicast can_channel:=default
 
 The bridge publishes camera / route / odometry / GNSS with Cyclone DDS in the ROS 2 wire format, so the
 box's nodes run on rmw_cyclonedds_cpp (set here). See docs/carla_hil.md for the wiring and the checks.

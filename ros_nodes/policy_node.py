@@ -2,10 +2,10 @@
 
 Fusion runs inside this node: the model needs the image itself, and standard messages cannot carry
 a composite observation without sending every image twice. One image topic per camera of the model
-(camera/image_raw for the first, camera/<name>/image_raw for the others), matched by approximate sync. Requests (at the control rate), the model's
-output heartbeat and the route check go to the vehicle interface on the local command channel, never on
-a network topic; the measured steering angle and acceleration (CAN feedback, which nav_msgs/Odometry
-cannot carry) come back on it.
+(camera/image_raw for the first, camera/<name>/image_raw for the others), matched by approximate sync.
+Requests (at the control rate), the model's output heartbeat and the route check go to the vehicle
+interface on the local command channel, never on a network topic; the measured steering angle and
+acceleration (CAN feedback, which nav_msgs/Odometry cannot carry) come back on it.
 """
 
 from __future__ import annotations

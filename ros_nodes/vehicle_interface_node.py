@@ -1,8 +1,9 @@
 """Vehicle interface node: safety gate + CAN sender / feedback receiver + decoded vehicle status.
 
-The camera watchdog reads camera_info (header only) of every camera the model lists. The 100 Hz control loop runs on a thread of its own (real-time priority, its own CPU and locked memory
-where the box allows), never on the executor: message handling, publishing and diagnostics can be late
-without the gate or the CAN frames being late. Subscriptions here decode headers only and hand the gate a
+The camera watchdog reads camera_info (header only) of every camera the model lists. The 100 Hz control
+loop runs on a thread of its own (real-time priority, its own CPU and locked memory where the box allows),
+never on the executor: message handling, publishing and diagnostics can be late without the gate or the CAN
+frames being late. Subscriptions here decode headers only and hand the gate a
 stamp under a short lock.
 
 Actuator requests, the policy's output heartbeat and the route check arrive on the local command channel

@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cli_check import places  # noqa: E402, F401 -- the CLI fuzz tests' fixture, offered here as pytest expects
 from model_factory import two_camera_graph, write_model  # noqa: E402
 from vehicle_runtime.types import CameraFrame, EgoState, NavigationState, Observation, Pose2D, RoadOption  # noqa: E402
 

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_check import BASE, STUDENT, assert_refused, places  # noqa: F401 -- places is a fixture
+from cli_check import BASE, STUDENT, assert_refused
 from vehicle_runtime import cli
 from vehicle_runtime.config import ConfigError, load_params
 from vehicle_runtime.paths import share_dir

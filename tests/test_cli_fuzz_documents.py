@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_check import assert_refused, places  # noqa: F401 -- places is a fixture
+from cli_check import assert_refused
 from vehicle_runtime import cli
 from vehicle_runtime.paths import share_dir
 from vehicle_runtime.schema import load_schema

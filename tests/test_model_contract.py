@@ -132,7 +132,8 @@ def test_drive_refuses_a_fov_mismatch_in_one_line(tmp_path):
 
 TINY_RIG = """cameras:
   front: {width: 16, height: 16, hfov_deg: 90.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 2.0, rate_hz: 20.0}
-  front_narrow: {width: 640, height: 360, hfov_deg: 50.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 1.0, rate_hz: 20.0}
+  front_narrow: {width: 640, height: 360, hfov_deg: 50.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 1.0,
+    rate_hz: 20.0}
 """
 
 

@@ -1,7 +1,7 @@
 """Build models/reference_geometric: a hand-written (not learned) ONNX policy used until the
 distilled student ships. It steers on the arc through the route's target point, slows down for
-curvature and stops at the route's end, names the road option in its reasoning, and lowers its confidence when the image is
-dark (a dead camera). It exercises the whole model contract so the runtime can be tested end to end.
+curvature and stops at the route's end, names the road option in its reasoning, and lowers its confidence
+when the image is dark (a dead camera). It exercises the whole model contract so the runtime can be tested end to end.
 
     python tools/make_reference_model.py [--out models/reference_geometric]
 """

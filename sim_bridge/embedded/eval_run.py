@@ -53,7 +53,7 @@ def _pool_stream(jobs: Sequence[Job], blob: BuildBlob, workers: int) -> Stream:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 job = pending.pop(fut)
-                yield job, _guarded(lambda *_: fut.result(), job, blob)
+                yield job, _guarded(lambda *_: fut.result(), job, blob)  # noqa: B023 -- called at once, inside the loop
                 nxt = next(todo, None)
                 if nxt is not None:
                     pending[pool.submit(_run_with_blob, nxt)] = nxt

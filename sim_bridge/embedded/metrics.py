@@ -53,7 +53,7 @@ class DriveMetrics:
         self.progress_m = max(self.progress_m, min(route_s_m, self.route_length_m))
         self._last_s = route_s_m
         now = set(colliding)
-        for actor_id, kind in now - self._colliding:  # a collision is counted once per contact
+        for _actor_id, kind in now - self._colliding:  # a collision is counted once per contact
             self.collisions[kind] = self.collisions.get(kind, 0) + 1
         self._colliding = now
         if off_road and not self._off_road:

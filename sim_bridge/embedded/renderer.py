@@ -137,8 +137,8 @@ class Renderer:
         return img
 
     def _marking_polylines(self) -> List[tuple]:
-        """(left, right, centre) strips for every lane edge, computed once; an edge shared with a parallel lane is dashed
-        and drawn once; lanes through a junction carry no markings."""
+        """(left, right, centre) strips for every lane edge, computed once; an edge shared with a parallel lane is
+        dashed and drawn once; lanes through a junction carry no markings."""
         edges = [e for lane in self.network.lanes.values() if not lane.turn for e in lane.boundaries()]
         out, duplicates = [], set()
         for i, edge in enumerate(edges):

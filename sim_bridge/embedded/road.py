@@ -102,7 +102,7 @@ def project(xy: np.ndarray, s_m: np.ndarray, points: np.ndarray) -> Tuple[np.nda
 
 class RoadNetwork:
     def __init__(self, lanes: Sequence[Lane]):
-        self.lanes: Dict[str, Lane] = {l.id: l for l in lanes}
+        self.lanes: Dict[str, Lane] = {lane.id: lane for lane in lanes}
         if len(self.lanes) != len(lanes):
             raise ValueError("lane ids must be unique")
         for lane in lanes:

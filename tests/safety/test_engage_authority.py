@@ -79,7 +79,7 @@ def test_vehicle_driver_button_engages_and_software_or_spoofed_buttons_do_not(tm
             foreign._counters["GATEWAY_STATUS"] = codec.decode(last).counter
             sig = dict(codec.decode(last).signals, ENGAGE_BUTTON=1)
             sig = {k: v for k, v in sig.items() if k not in ("COUNTER", "CHECKSUM")}
-            link.step(1, before_gateway=lambda t: link.attacker.send(foreign.pack("GATEWAY_STATUS", sig, t)))
+            link.step(1, before_gateway=lambda t, sig=sig: link.attacker.send(foreign.pack("GATEWAY_STATUS", sig, t)))
         assert link.gate.sm.state is not SafetyState.ENGAGED
         assert link.vi.parser.errors["secoc_bad_mac"] >= 4  # refused by the box (one may fail the counter first)
         assert auth.accepted.get("driver_engage", 0) == 0

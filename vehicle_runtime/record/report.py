@@ -101,7 +101,8 @@ def write(path: Path, verdict: dict, runs: list) -> Path:
     parts = [
         "<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
         f"<h1>Replay gate: {'PASS' if verdict['pass'] else 'FAIL'}</h1>",
-        f"<p>candidate: {esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
+        f"<p>candidate: "
+        f"{esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
         f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>",
         "<table border=1 cellpadding=3><tr><th>topic</th><th>compared</th><th>ignored</th><th>thresholds</th></tr>"
         + "".join(f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>" for row in GATE_TABLE)

@@ -135,11 +135,13 @@ def _consistency_problems(m: Manifest) -> list[str]:
         s = c.image
         if s.crop_top + s.crop_bottom >= 1.0:
             out.append(
-                f"field 'cameras/{i}/image/crop': top + bottom = {s.crop_top + s.crop_bottom:g} leaves no image (must be < 1)"
+                f"field 'cameras/{i}/image/crop': top + bottom = {s.crop_top + s.crop_bottom:g} leaves no image "
+                f"(must be < 1)"
             )
         if s.crop_left + s.crop_right >= 1.0:
             out.append(
-                f"field 'cameras/{i}/image/crop': left + right = {s.crop_left + s.crop_right:g} leaves no image (must be < 1)"
+                f"field 'cameras/{i}/image/crop': left + right = {s.crop_left + s.crop_right:g} leaves no image "
+                f"(must be < 1)"
             )
         for key in ("mean", "std"):
             if len(getattr(s, key)) != s.channels:

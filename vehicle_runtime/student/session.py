@@ -74,7 +74,7 @@ class ModelSession:
         """Run with `feeds`; results are written into the preallocated `outputs` arrays."""
         if self._binding is None:
             results = self.session.run(list(outputs), dict(feeds))
-            for (name, buf), value in zip(outputs.items(), results):
+            for (_name, buf), value in zip(outputs.items(), results):
                 np.copyto(buf, value.reshape(buf.shape), casting="unsafe")
             return outputs
         b = self._binding
