@@ -54,6 +54,16 @@ def test_no_acceleration_at_max_speed():
     assert out.accel_mps2 == 0.0 and "velocity" in out.filters
 
 
+@pytest.mark.parametrize("speed_mps", [math.nan, math.inf, -math.inf])
+def test_non_finite_speed_gets_the_tightest_limits(speed_mps):
+    """An unknown speed is judged as the top speed (the tightest steering limits), not a crash."""
+    unknown, top = EnvelopeLimiter(P), EnvelopeLimiter(P)
+    out = unknown.limit(0.3, 1.0, speed_mps, DT)
+    ref = top.limit(0.3, 1.0, P.max_speed_mps, DT)
+    assert (out.steer_rad, out.accel_mps2, out.filters) == (ref.steer_rad, ref.accel_mps2, ref.filters)
+    assert "steer_lim" in out.filters or "steer_rate" in out.filters
+
+
 def test_invalid_tables_rejected():
     with pytest.raises(ValueError, match="steer_lim_rad has 2 values"):
         EnvelopeParams(

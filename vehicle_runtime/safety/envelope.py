@@ -80,7 +80,8 @@ class EnvelopeLimiter:
             self.prev_accel_mps2 = accel_mps2
 
     def limit(self, steer_rad: float, accel_mps2: float, speed_mps: float, dt_s: float) -> Limited:
-        p, v = self.p, abs(speed_mps) if math.isfinite(speed_mps) else p.max_speed_mps
+        p = self.p
+        v = abs(speed_mps) if math.isfinite(speed_mps) else p.max_speed_mps  # unknown speed: tightest limits
         active = []
         if not (math.isfinite(steer_rad) and math.isfinite(accel_mps2)):
             active.append("non_finite")
