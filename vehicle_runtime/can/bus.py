@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import can
 
@@ -28,7 +28,7 @@ def open_bus(config: BusConfig) -> can.BusABC:
         raise BusConfigError(
             f"CAN interface '{config.interface}' is not supported (one of: {', '.join(SUPPORTED_INTERFACES)})"
         )
-    kwargs = dict(config.extra)
+    kwargs: Dict[str, Any] = dict(config.extra)
     if config.bitrate and config.interface not in ("virtual", "udp_multicast"):
         kwargs["bitrate"] = config.bitrate
     if config.interface == "udp_multicast" and config.channel in ("", "default"):

@@ -31,7 +31,7 @@ class EnvelopeParams:
     lat_jerk_lim_mps3: Sequence[float]
     max_speed_mps: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = len(self.reference_speeds_mps)
         for name in (
             "steer_lim_rad",
@@ -121,14 +121,14 @@ class EnvelopeLimiter:
         return speed_mps * speed_mps * math.tan(steer_rad) / self.p.wheelbase_m
 
 
-def _clip(value: float, bound: float, name: str, active: list) -> float:
+def _clip(value: float, bound: float, name: str, active: list[str]) -> float:
     if abs(value) > bound:
         active.append(name)
         return math.copysign(bound, value)
     return value
 
 
-def _step_toward(prev: float, target: float, max_step: float, name: str, active: list) -> float:
+def _step_toward(prev: float, target: float, max_step: float, name: str, active: list[str]) -> float:
     if abs(target - prev) > max_step:
         active.append(name)
         return prev + math.copysign(max_step, target - prev)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, cast
 
 from ..types import ActuatorCommand, ActuatorRequest, VehicleFeedback
 from .envelope import EnvelopeLimiter, EnvelopeParams
@@ -65,7 +65,7 @@ class SafetyGate:
         self._software: List[Event] = []
         self._last_tick_s = clock_s
         self._prev_buttons = (False, False)
-        self.last_filters: tuple = ()
+        self.last_filters: tuple[str, ...] = ()
         self.mrm_lane_keeping_periods = 0  # MRM periods that followed a lane-keeping request
 
     # --- inputs ------------------------------------------------------------------------------
@@ -207,7 +207,8 @@ class SafetyGate:
             )
         speed = fb.speed_mps if fb.valid else self.p.envelope.max_speed_mps  # unknown speed: tightest limits
         if state is SafetyState.ENGAGED:
-            req = self._request
+            # cast: READY (so ENGAGED) needs a request (_problem), and it is never cleared
+            req = cast(ActuatorRequest, self._request)
             limited = self.envelope.limit(req.steer_rad, req.accel_mps2, speed, dt)
             self.mrm.start(limited.accel_mps2, limited.steer_rad)
             self.last_filters = limited.filters

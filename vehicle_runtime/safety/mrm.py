@@ -21,7 +21,7 @@ class MrmParams:
     hold_decel_mps2: float  # brake command while holding at standstill
     release_jerk_mps3: float  # how fast a positive acceleration is cut (the envelope's jerk limit)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"MRM {name} must be positive and finite: {value}")
