@@ -78,6 +78,10 @@ setup(
         "dev": [
             "pytest>=7",
             "pytest-timeout>=2",
+            "pytest-cov>=5",  # make test: line coverage per room (tools/coverage_rooms.py)
+            "ruff>=0.6",  # make lint: lint and format
+            "mypy>=1.10",  # make lint: types
+            "pre-commit>=3",  # .pre-commit-config.yaml runs the same checks
             "hypothesis>=6",
             "onnx>=1.15",
             "catkin_pkg>=0.5",
