@@ -7,6 +7,7 @@ import pytest
 
 from vehicle_runtime.can import BusConfig, BusConfigError, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus
 from vehicle_runtime.can.checksum import crc8_sae_j1850, frame_checksum
+from vehicle_runtime.can.feedback import FeedbackParser
 
 
 @pytest.fixture
@@ -125,3 +126,12 @@ def test_bus_factory_errors():
         open_bus(BusConfig("carrier_pigeon", "x"))
     with pytest.raises(BusConfigError, match="cannot open CAN interface 'socketcan'"):
         open_bus(BusConfig("socketcan", "vcan_does_not_exist"))
+
+
+def test_feedback_yaw_rate_is_zero_until_a_speed_report_then_the_decoded_value():
+    codec = Codec()
+    parser, packer = FeedbackParser(codec), Packer(codec)
+    assert parser.yaw_rate_radps() == 0.0  # nothing received: no rotation assumed
+    frame = packer.pack("SPEED_REPORT", {"VEHICLE_SPEED": 8.0, "LONG_ACCEL": 0.5, "YAW_RATE": -0.1234})
+    assert parser.update(frame, arrival_s=1.0) is None
+    assert parser.yaw_rate_radps() == pytest.approx(-0.1234, abs=1e-4)
