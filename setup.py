@@ -3,14 +3,20 @@
 All metadata lives here (not in pyproject.toml) so that ROS 2 Humble's setuptools 59 builds it too.
 colcon installs launch/, config/ and models/ under share/vehicle_runtime via data_files.
 """
+
 import os
-from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "vehicle_runtime"
-ROS_WHEELS = ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-std-msgs", "ros-jazzy-sensor-msgs", "ros-jazzy-nav-msgs",
-              "ros-jazzy-geometry-msgs", "ros-jazzy-diagnostic-msgs"]
+ROS_WHEELS = [
+    "ros-jazzy-rclpy[fastrtps]",
+    "ros-jazzy-std-msgs",
+    "ros-jazzy-sensor-msgs",
+    "ros-jazzy-nav-msgs",
+    "ros-jazzy-geometry-msgs",
+    "ros-jazzy-diagnostic-msgs",
+]
 
 
 def tree(folder):
@@ -29,10 +35,13 @@ setup(
     description="Onboard runtime for a distilled driving model: camera + navigation -> student -> safety gate -> CAN",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["vehicle_runtime", "vehicle_runtime.*", "ros_nodes", "ros_nodes.*",
-                                    "sim_bridge", "sim_bridge.*"]),
-    package_data={"vehicle_runtime": ["schema/*.json", "can/*.dbc"],
-                  "sim_bridge.embedded": ["scenarios/*.yaml", "*.schema.json"]},
+    packages=find_packages(
+        include=["vehicle_runtime", "vehicle_runtime.*", "ros_nodes", "ros_nodes.*", "sim_bridge", "sim_bridge.*"]
+    ),
+    package_data={
+        "vehicle_runtime": ["schema/*.json", "can/*.dbc"],
+        "sim_bridge.embedded": ["scenarios/*.yaml", "*.schema.json"],
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -66,11 +75,25 @@ setup(
         # real rclpy without a ROS install: ROS 2 Jazzy's own packages as PyPI wheels (rmw_fastrtps_cpp, no
         # sourcing). ackermann_msgs is not among them: those observability topics are left out there.
         "ros": ROS_WHEELS,
-        "dev": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "onnx>=1.15", "catkin_pkg>=0.5",
-                "colcon-common-extensions>=0.3", "cyclonedds>=0.10.5", "rosbags>=0.10", "mcap>=1.2",
-                "torch==2.13.0", "carla==0.9.16",  # tools/distill and sim_bridge/carla tests
-                "ray>=2.9",  # tests/sim/test_eval_ray.py
-                *ROS_WHEELS],
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "pytest-cov>=5",  # make test: line coverage per room (tools/coverage_rooms.py)
+            "ruff>=0.6",  # make lint: lint and format
+            "mypy>=1.10",  # make lint: types
+            "pre-commit>=3",  # .pre-commit-config.yaml runs the same checks
+            "hypothesis>=6",
+            "onnx>=1.15",
+            "catkin_pkg>=0.5",
+            "colcon-common-extensions>=0.3",
+            "cyclonedds>=0.10.5",
+            "rosbags>=0.10",
+            "mcap>=1.2",
+            "torch==2.13.0",
+            "carla==0.9.16",  # tools/distill and sim_bridge/carla tests
+            "ray>=2.9",  # tests/sim/test_eval_ray.py
+            *ROS_WHEELS,
+        ],
         # the CARLA bridge (sim_bridge/carla): the PyPI client, Python 3.10-3.12 on x86_64
         "carla": ["carla==0.9.16"],
         # `vehicle-runtime eval --cluster auto|ray://HOST:PORT` (docs/evaluation.md): a 79 MB wheel, ~240 MB installed

@@ -10,6 +10,7 @@ processes (imports, onnxruntime), which a fresh pool pays on every evaluation. A
 (seconds of one CPU) and what moves per run between the driver and a worker (the task's arguments and
 its result row, pickled as Ray sends them); the build goes once per node.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,17 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    jobs = plan(["cut_in", "lead_braking"], range(1000, 1000 + args.seeds), ["student", "expert"],
-                duration_s=args.duration)
+    jobs = plan(
+        ["cut_in", "lead_braking"], range(1000, 1000 + args.seeds), ["student", "expert"], duration_s=args.duration
+    )
     blob = pack_build()
-    out = {"runs": len(jobs), "workers": args.workers, "sim_s_per_run": args.duration, "cpus": os.cpu_count(),
-           "build_bytes": blob.size_bytes}
+    out = {
+        "runs": len(jobs),
+        "workers": args.workers,
+        "sim_s_per_run": args.duration,
+        "cpus": os.cpu_count(),
+        "build_bytes": blob.size_bytes,
+    }
     t1 = tp = tr = float("inf")  # the best of --repeat interleaved rounds: the least disturbed by other work
     ray_rows = None
     try:
@@ -63,7 +70,7 @@ def main() -> None:
             t0 = time.perf_counter()
             connect("auto", args.workers)  # started once, so that its start-up is measured apart
             out["ray_startup_s"] = time.perf_counter() - t0
-            timed(jobs[:args.workers], blob, "auto", args.workers, tmp, "-warm-up")  # workers up, build fetched
+            timed(jobs[: args.workers], blob, "auto", args.workers, tmp, "-warm-up")  # workers up, build fetched
         for k in range(args.repeat):
             cpu0 = time.process_time()
             t, rows = timed(jobs, blob, "pool", 1, tmp, f"-{k}")  # in this process: its CPU time is the runs' cost
@@ -88,18 +95,25 @@ def main() -> None:
     out["bytes_per_run"] = sum(len(pickle.dumps(j)) + len(pickle.dumps(r)) for j, r in zip(jobs, rows)) / len(rows)
     same = lambda rs: {r["key"]: {k: v for k, v in r.items() if k != "wall_time_s"} for r in rs}  # noqa: E731
     out["same_rows_ray_and_pool"] = None if ray_rows is None else same(ray_rows) == same(rows)
-    print(f"{len(jobs)} runs of {args.duration:g} s simulated ({out['cpu_s_per_run']:.2f} s of CPU each) on "
-          f"{out['cpus']} CPUs, {args.workers} workers, load average {out['load_avg_1min']:.1f}:")
+    print(
+        f"{len(jobs)} runs of {args.duration:g} s simulated ({out['cpu_s_per_run']:.2f} s of CPU each) on "
+        f"{out['cpus']} CPUs, {args.workers} workers, load average {out['load_avg_1min']:.1f}:"
+    )
     print(f"  1 worker  {out['runs_per_min_1_worker']:7.1f} runs/min")
     print(f"  pool      {out['runs_per_min_pool']:7.1f} runs/min ({out['pool_speedup']:.2f}x one worker)")
     if tr:
-        print(f"  Ray       {out['runs_per_min_ray']:7.1f} runs/min ({out['ray_overhead_pct']:+.1f} % below the pool; "
-              f"start-up {out['ray_startup_s']:.1f} s once: {out['runs_per_min_ray_incl_startup']:.1f} runs/min with it); "
-              f"same rows as the pool: {out['same_rows_ray_and_pool']}")
+        print(
+            f"  Ray       {out['runs_per_min_ray']:7.1f} runs/min ({out['ray_overhead_pct']:+.1f} % below the pool; "
+            f"start-up {out['ray_startup_s']:.1f} s once: {out['runs_per_min_ray_incl_startup']:.1f} runs/min "
+            f"with it); "
+            f"same rows as the pool: {out['same_rows_ray_and_pool']}"
+        )
     else:
         print("  Ray       not installed (pip install 'vehicle_runtime[ray]')")
-    print(f"  per run: {out['bytes_per_run']:.0f} bytes between driver and worker; the build "
-          f"({out['build_bytes'] / 1e6:.1f} MB) once per node")
+    print(
+        f"  per run: {out['bytes_per_run']:.0f} bytes between driver and worker; the build "
+        f"({out['build_bytes'] / 1e6:.1f} MB) once per node"
+    )
     if args.json:
         print(json.dumps(out))
 

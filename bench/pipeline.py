@@ -7,6 +7,7 @@ overhead = everything the runtime adds per frame except the model's own session.
 fusion + preprocess + features/decode + the trajectory validator + one control tick.
 validator = the online trajectory validator's check of each output (`validator_p99_ms`; budget 0.3 ms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,12 @@ import onnxruntime as ort
 
 from vehicle_runtime import synthetic
 from vehicle_runtime.config import load_runtime_config
+from vehicle_runtime.control import TrajectoryTracker
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy, validator_for
 from vehicle_runtime.student import Student
 from vehicle_runtime.student.session import SessionConfig
-from vehicle_runtime.control import TrajectoryTracker
 
 
 def main() -> None:
@@ -39,13 +40,18 @@ def main() -> None:
     cfg = load_runtime_config()
     session_cfg = cfg.session
     if args.providers or args.no_io_binding:
-        session_cfg = SessionConfig(providers=tuple(args.providers or cfg.session.providers),
-                                    intra_op_threads=cfg.session.intra_op_threads, io_binding=not args.no_io_binding,
-                                    trt_fp16=cfg.session.trt_fp16, trt_cache_dir=cfg.session.trt_cache_dir)
+        session_cfg = SessionConfig(
+            providers=tuple(args.providers or cfg.session.providers),
+            intra_op_threads=cfg.session.intra_op_threads,
+            io_binding=not args.no_io_binding,
+            trt_fp16=cfg.session.trt_fp16,
+            trt_cache_dir=cfg.session.trt_cache_dir,
+        )
     student = Student.load(args.model or cfg.model_path, session_cfg)
     student.warm_up(10)
-    pipe = Pipeline(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker), validator_for(cfg),
-                    cfg.route_corridor_m)
+    pipe = Pipeline(
+        StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker), validator_for(cfg), cfg.route_corridor_m
+    )
     fusion = Fusion(pipe.cameras, cfg.fusion)
     route = synthetic.curved_route(length_m=5000.0)
     fusion.set_route(route, 0.0)
@@ -54,10 +60,24 @@ def main() -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = session_cfg.intra_op_threads
     opts.inter_op_num_threads = 1
-    bare = ort.InferenceSession(str(student.manifest.model_path), opts, providers=list(student.session.active_providers))
+    bare = ort.InferenceSession(
+        str(student.manifest.model_path), opts, providers=list(student.session.active_providers)
+    )
 
-    stats = {k: LatencyStats(args.frames) for k in ("fusion", "preprocess", "session_run", "features_decode",
-                                                      "validator", "control", "pipeline", "overhead", "bare_session_run")}
+    stats = {
+        k: LatencyStats(args.frames)
+        for k in (
+            "fusion",
+            "preprocess",
+            "session_run",
+            "features_decode",
+            "validator",
+            "control",
+            "pipeline",
+            "overhead",
+            "bare_session_run",
+        )
+    }
     camera = pipe.cameras[0]
     for frame in synthetic.frames(camera, 1280, 720, args.frames, 20.0):
         now = frame.stamp_s
@@ -87,8 +107,10 @@ def main() -> None:
         stats["bare_session_run"].add(time.perf_counter() - b0)
 
     summary = {k: v.summary() for k, v in stats.items()}
-    print(f"model {student.manifest.name} on {student.provider}, io_binding={session_cfg.io_binding}, "
-          f"{args.frames} frames 1280x720 rgb8")
+    print(
+        f"model {student.manifest.name} on {student.provider}, io_binding={session_cfg.io_binding}, "
+        f"{args.frames} frames 1280x720 rgb8"
+    )
     print(f"{'stage':<18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for k, s in summary.items():
         print(f"{k:<18}{s['p50_ms']:>9.3f}{s['p99_ms']:>9.3f}{s['max_ms']:>9.3f}")
@@ -105,7 +127,9 @@ def main() -> None:
         "pipeline_p99_ms": summary["pipeline"]["p99_ms"],
         "ratio_pipeline_over_session": summary["pipeline"]["p50_ms"] / summary["bare_session_run"]["p50_ms"],
         "stages": {k: {"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"]} for k, s in summary.items()},
-        "provider": student.provider, "io_binding": session_cfg.io_binding, "frames": args.frames,
+        "provider": student.provider,
+        "io_binding": session_cfg.io_binding,
+        "frames": args.frames,
         "model": student.manifest.name,
     }
     print(f"ratio pipeline / bare session.run (p50): {result['ratio_pipeline_over_session']:.2f}")

@@ -7,6 +7,7 @@ seeds and scenarios), each node process sampled every 2 s: resident memory, fds,
 shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count (while a simulator ran),
 route_completion_min. Runs in a loopback-only network namespace (tools/in_loopback_netns.sh).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(transport: str, runs: int, run_s: float) -> dict:
-    cmd = ["unshare", "-n", str(REPO / "tools" / "in_loopback_netns.sh"), sys.executable, "-m", "sim_bridge.soak",
-           "--transport", transport, "--runs", str(runs), "--run-s", str(run_s), "--json"]
+    cmd = [
+        "unshare",
+        "-n",
+        str(REPO / "tools" / "in_loopback_netns.sh"),
+        sys.executable,
+        "-m",
+        "sim_bridge.soak",
+        "--transport",
+        transport,
+        "--runs",
+        str(runs),
+        "--run-s",
+        str(run_s),
+        "--json",
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=runs * (run_s + 60) + 120)
     if out.returncode != 0:
         raise SystemExit(f"soak on {transport} failed:\n{out.stderr[-3000:]}")
@@ -39,11 +53,15 @@ def main() -> int:
     results = {t: run(t, runs, args.run_s) for t in transports}
     for t, r in results.items():
         for name, p in r["processes"].items():
-            print(f"{t:5s} {name:17s} RSS {p['rss_start_mb']:.1f} → {p['rss_end_mb']:.1f} MB, "
-                  f"slope {p['rss_slope_mb_per_h']:+.1f} MB/h, per restart {p['rss_per_run_mb']:+.2f} MB, "
-                  f"fds {p['fd_growth']:+d}, threads {p['thread_growth']:+d}")
-        print(f"{t:5s} shm files {r['shm_files_growth']:+d}, heartbeat max {r['period_max_ms']:.1f} ms, "
-              f"MRM in runs {r['mrm_count']}, route completion min {r['route_completion_min']:.2f} ({runs} runs)")
+            print(
+                f"{t:5s} {name:17s} RSS {p['rss_start_mb']:.1f} → {p['rss_end_mb']:.1f} MB, "
+                f"slope {p['rss_slope_mb_per_h']:+.1f} MB/h, per restart {p['rss_per_run_mb']:+.2f} MB, "
+                f"fds {p['fd_growth']:+d}, threads {p['thread_growth']:+d}"
+            )
+        print(
+            f"{t:5s} shm files {r['shm_files_growth']:+d}, heartbeat max {r['period_max_ms']:.1f} ms, "
+            f"MRM in runs {r['mrm_count']}, route completion min {r['route_completion_min']:.2f} ({runs} runs)"
+        )
     summary = {
         "rss_slope_mb_per_h": {f"{t}/{n}": v for t, r in results.items() for n, v in r["rss_slope_mb_per_h"].items()},
         "fd_growth": max(r["fd_growth"] for r in results.values()),

@@ -8,6 +8,7 @@ and the naive cyclonedds `sequence[uint8]` path.
 Latency = receive time − publish time carried in the header stamp (CLOCK_REALTIME, one machine).
 The default Cyclone settings are the shipped config/cyclonedds.xml (loopback, 64 kB messages).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def _receiver(kind: str, expected: int, ready, results) -> None:
     p = DdsParticipant(image_shm=kind == "shm")
     latencies = []
     if kind in ("shm", "dds"):
+
         def on_image(msg):
             latencies.append(time.time() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+
         p.subscribe("sensor_msgs/msg/Image", "bench/image_raw", on_image, "sensor")
     else:
         core, _, _, sub, topic, _ = _dds()
@@ -41,6 +44,7 @@ def _receiver(kind: str, expected: int, ready, results) -> None:
         def on_data(reader):
             for s in reader.take(N=16):
                 latencies.append(time.time() - s.stamp_s)
+
         listener = core.Listener(on_data_available=on_data)
         t = topic.Topic(p.participant, "rt/bench/image_naive", naive_type)
         reader = sub.DataReader(p.participant, t, qos=qos("sensor"), listener=listener)  # noqa: F841
@@ -59,8 +63,9 @@ def _naive_type():
     from cyclonedds.idl import make_idl_struct
     from cyclonedds.idl import types as t
 
-    return _cached(lambda: make_idl_struct("NaiveImage", "bench::NaiveImage",
-                                           {"stamp_s": t.float64, "data": t.sequence[t.uint8]}))
+    return _cached(
+        lambda: make_idl_struct("NaiveImage", "bench::NaiveImage", {"stamp_s": t.float64, "data": t.sequence[t.uint8]})
+    )
 
 
 _CACHE = {}
@@ -92,8 +97,9 @@ def run(kind: str, frames: int, rate_hz: float = 30.0) -> dict:
         msg = msgs.new("sensor_msgs/msg/Image", height=H, width=W, encoding="rgb8", step=W * 3, data=image)
     else:
         _, _, pubm, _, topic, _ = _dds()
-        writer = pubm.DataWriter(p.participant, topic.Topic(p.participant, "rt/bench/image_naive", _naive_type()),
-                                 qos=qos("sensor"))
+        writer = pubm.DataWriter(
+            p.participant, topic.Topic(p.participant, "rt/bench/image_naive", _naive_type()), qos=qos("sensor")
+        )
         naive = _naive_type()(stamp_s=0.0, data=image.reshape(-1).tolist())
     t_end = time.time() + 10
     while not writer.get_matched_subscriptions() and time.time() < t_end:  # wait for discovery, not a fixed sleep
@@ -117,10 +123,14 @@ def run(kind: str, frames: int, rate_hz: float = 30.0) -> dict:
     results["stop"] = True
     proc.join(30)
     lat = np.array(results.get(kind, []), float) * 1e3
-    return {"sent": frames, "received": int(len(lat)), "lost_pct": 100.0 * (1 - len(lat) / frames),
-            "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
-            "write_p50_ms": float(np.percentile(write_ms, 50))}
+    return {
+        "sent": frames,
+        "received": int(len(lat)),
+        "lost_pct": 100.0 * (1 - len(lat) / frames),
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "write_p50_ms": float(np.percentile(write_ms, 50)),
+    }
 
 
 def main() -> None:
@@ -135,18 +145,33 @@ def main() -> None:
     fast = run("shm", args.frames)
     raw = run("dds", args.frames)
     naive = run("naive", args.naive_frames, rate_hz=10.0)
-    for name, r in (("shared memory + descriptor", fast), ("raw CDR on the DDS wire", raw),
-                    ("cyclonedds sequence[uint8]", naive)):
-        print(f"{name:<28} received {r['received']}/{r['sent']}  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
-              f"write p50 {r['write_p50_ms']:.2f} ms")
-    result = {"glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
-              "image_720p_p50_ms": fast["p50_ms"], "image_720p_p99_ms": fast["p99_ms"],
-              "image_720p_lost_pct": fast["lost_pct"], "image_720p_path": "shared memory (same host)",
-              "dds_wire_720p_p50_ms": raw["p50_ms"], "dds_wire_720p_p99_ms": raw["p99_ms"],
-              "naive_720p_p50_ms": naive["p50_ms"], "naive_720p_p99_ms": naive["p99_ms"],
-              "naive_720p_write_p50_ms": naive["write_p50_ms"],
-              "ratio_naive_over_image_p50": (naive["p50_ms"] / fast["p50_ms"]) if fast["p50_ms"] and naive["p50_ms"] else None,
-              "shm": fast, "dds": raw, "naive": naive}
+    for name, r in (
+        ("shared memory + descriptor", fast),
+        ("raw CDR on the DDS wire", raw),
+        ("cyclonedds sequence[uint8]", naive),
+    ):
+        print(
+            f"{name:<28} received {r['received']}/{r['sent']}  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
+            f"write p50 {r['write_p50_ms']:.2f} ms"
+        )
+    result = {
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "image_720p_p50_ms": fast["p50_ms"],
+        "image_720p_p99_ms": fast["p99_ms"],
+        "image_720p_lost_pct": fast["lost_pct"],
+        "image_720p_path": "shared memory (same host)",
+        "dds_wire_720p_p50_ms": raw["p50_ms"],
+        "dds_wire_720p_p99_ms": raw["p99_ms"],
+        "naive_720p_p50_ms": naive["p50_ms"],
+        "naive_720p_p99_ms": naive["p99_ms"],
+        "naive_720p_write_p50_ms": naive["write_p50_ms"],
+        "ratio_naive_over_image_p50": (naive["p50_ms"] / fast["p50_ms"])
+        if fast["p50_ms"] and naive["p50_ms"]
+        else None,
+        "shm": fast,
+        "dds": raw,
+        "naive": naive,
+    }
     if args.json:
         print(json.dumps(result))
 

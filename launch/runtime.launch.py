@@ -23,12 +23,14 @@ Each node's parameters come from config_dir's *.param.yaml as ROS parameters (`r
 declared read-only from the schemas. Actuator requests never cross DDS: policy and vehicle interface
 talk over a local channel (docs/security.md).
 """
-from launch import LaunchDescription
+
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "namespace": ("", "ROS namespace for every node and topic"),
@@ -55,8 +57,13 @@ GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_thresho
 
 def _args():
     out = ["--transport", "rclpy"]
-    for flag, name in (("--config", "config_dir"), ("--model", "model_path"), ("--can-interface", "can_interface"),
-                       ("--can-channel", "can_channel"), ("--vehicle-profile", "vehicle_profile")):
+    for flag, name in (
+        ("--config", "config_dir"),
+        ("--model", "model_path"),
+        ("--can-interface", "can_interface"),
+        ("--can-channel", "can_channel"),
+        ("--vehicle-profile", "vehicle_profile"),
+    ):
         out += [flag, LaunchConfiguration(name)]
     return out + ["--auto-engage", LaunchConfiguration("auto_engage")]
 
@@ -70,29 +77,62 @@ def _param_files(node):
 
 def generate_launch_description():
     lc = LaunchConfiguration
-    remappings = [("camera/image_raw", lc("camera_topic")), ("camera/camera_info", lc("camera_info_topic")),
-                  ("navigation/route", lc("route_topic")), ("navigation/odometry", lc("odometry_topic"))]
+    remappings = [
+        ("camera/image_raw", lc("camera_topic")),
+        ("camera/camera_info", lc("camera_info_topic")),
+        ("navigation/route", lc("route_topic")),
+        ("navigation/odometry", lc("odometry_topic")),
+    ]
     sim_time = {"use_sim_time": lc("use_sim_time")}
-    separate = [Node(package="vehicle_runtime", executable=exe, name=name, namespace=lc("namespace"),
-                     arguments=_args(), remappings=remappings, parameters=[*_param_files(name), sim_time],
-                     output="screen", condition=UnlessCondition(lc("single_process")))
-                for exe, name in (("fusion_node", "fusion"), ("policy_node", "policy"),
-                                  ("vehicle_interface_node", "vehicle_interface"))]
+    separate = [
+        Node(
+            package="vehicle_runtime",
+            executable=exe,
+            name=name,
+            namespace=lc("namespace"),
+            arguments=_args(),
+            remappings=remappings,
+            parameters=[*_param_files(name), sim_time],
+            output="screen",
+            condition=UnlessCondition(lc("single_process")),
+        )
+        for exe, name in (
+            ("fusion_node", "fusion"),
+            ("policy_node", "policy"),
+            ("vehicle_interface_node", "vehicle_interface"),
+        )
+    ]
     # no name= here: a node-name remap would rename all three nodes of the process alike
     all_files = [f for node in NODE_FILES for f in _param_files(node)]
-    together = Node(package="vehicle_runtime", executable="runtime_nodes", namespace=lc("namespace"),
-                    arguments=["all", *_args()], remappings=remappings, parameters=[*all_files, sim_time],
-                    output="screen", condition=IfCondition(lc("single_process")))
+    together = Node(
+        package="vehicle_runtime",
+        executable="runtime_nodes",
+        namespace=lc("namespace"),
+        arguments=["all", *_args()],
+        remappings=remappings,
+        parameters=[*all_files, sim_time],
+        output="screen",
+        condition=IfCondition(lc("single_process")),
+    )
     share = PathJoinSubstitution([FindPackageShare("vehicle_runtime")])
-    return LaunchDescription([
-        *[DeclareLaunchArgument(n, default_value=d, description=t) for n, (d, t) in ARGUMENTS.items()],
-        SetEnvironmentVariable("GLIBC_TUNABLES", GLIBC_TUNABLES),
-        SetEnvironmentVariable("VEHICLE_RUNTIME_SHARE", share),
-        SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", lc("discovery_range")),
-        # 4 MB socket buffers for images (config/fastdds.xml); the nodes keep a profile the user set
-        SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
-                               PythonExpression(["__import__('os').environ.get('FASTRTPS_DEFAULT_PROFILES_FILE') or '",
-                                                 share, "/config/fastdds.xml'"])),
-        *separate,
-        together,
-    ])
+    return LaunchDescription(
+        [
+            *[DeclareLaunchArgument(n, default_value=d, description=t) for n, (d, t) in ARGUMENTS.items()],
+            SetEnvironmentVariable("GLIBC_TUNABLES", GLIBC_TUNABLES),
+            SetEnvironmentVariable("VEHICLE_RUNTIME_SHARE", share),
+            SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", lc("discovery_range")),
+            # 4 MB socket buffers for images (config/fastdds.xml); the nodes keep a profile the user set
+            SetEnvironmentVariable(
+                "FASTRTPS_DEFAULT_PROFILES_FILE",
+                PythonExpression(
+                    [
+                        "__import__('os').environ.get('FASTRTPS_DEFAULT_PROFILES_FILE') or '",
+                        share,
+                        "/config/fastdds.xml'",
+                    ]
+                ),
+            ),
+            *separate,
+            together,
+        ]
+    )

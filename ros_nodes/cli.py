@@ -3,6 +3,7 @@ in the ROS 2 wire format), with the tuned Cyclone and malloc settings as default
 
 SIGINT / SIGTERM stop the nodes with SIGTERM (each sends its safe-state frames on the way out) and
 exit with 130 / 143."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,11 @@ def add_parser(sub) -> None:
     p.add_argument("--can-channel", type=T.non_empty)
     p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
     p.add_argument("--single-process", action="store_true", help="run the three nodes in one process")
-    p.add_argument("--root", type=T.existing_dir,
-                   help="fleet update root: run the build that `bundle boot` selects (counts trial boots)")
+    p.add_argument(
+        "--root",
+        type=T.existing_dir,
+        help="fleet update root: run the build that `bundle boot` selects (counts trial boots)",
+    )
     p.set_defaults(run=run)
 
 
@@ -69,8 +73,13 @@ def _check_before_start(args) -> None:
 
 def node_args(args) -> list:
     out = ["--transport", "dds"]
-    for flag, value in (("--config", args.config), ("--namespace", args.namespace), ("--model", args.model),
-                        ("--can-interface", args.can_interface), ("--can-channel", args.can_channel)):
+    for flag, value in (
+        ("--config", args.config),
+        ("--namespace", args.namespace),
+        ("--model", args.model),
+        ("--can-interface", args.can_interface),
+        ("--can-channel", args.can_channel),
+    ):
         if value:
             out += [flag, value]
     if args.auto_engage:
@@ -98,14 +107,20 @@ def run(args) -> int:
     procs = [subprocess.Popen([sys.executable, "-m", "ros_nodes.main", *g, *node_args(args)], env=env) for g in groups]
     stopping = {"now": False}
     args.stop.polled = True  # the first SIGINT / SIGTERM stops the nodes below
-    print(f"up: started {len(procs)} node process(es), pids {' '.join(str(p.pid) for p in procs)} "
-          "(Ctrl-C or SIGTERM stops them cleanly)", file=sys.stderr, flush=True)
+    print(
+        f"up: started {len(procs)} node process(es), pids {' '.join(str(p.pid) for p in procs)} "
+        "(Ctrl-C or SIGTERM stops them cleanly)",
+        file=sys.stderr,
+        flush=True,
+    )
     code = 0
     while not stopping["now"] and not args.stop:
         for p in procs:
             if p.poll() is not None:
-                print(f"up: node process {p.args[3:-len(node_args(args))] or p.args} exited with {p.returncode}",
-                      file=sys.stderr)
+                print(
+                    f"up: node process {p.args[3 : -len(node_args(args))] or p.args} exited with {p.returncode}",
+                    file=sys.stderr,
+                )
                 stopping["now"] = True
                 code = p.returncode or 1
         time.sleep(0.2)
@@ -118,8 +133,11 @@ def run(args) -> int:
         except subprocess.TimeoutExpired:
             p.kill()
     if args.stop:
-        print(f"up: interrupted ({args.stop.name}); nodes stopped: "
-              + ", ".join(f"{' '.join(p.args[3:4])} exit {p.returncode}" for p in procs), file=sys.stderr)
+        print(
+            f"up: interrupted ({args.stop.name}); nodes stopped: "
+            + ", ".join(f"{' '.join(p.args[3:4])} exit {p.returncode}" for p in procs),
+            file=sys.stderr,
+        )
         return args.stop.exit_code
     return code
 
@@ -129,8 +147,11 @@ def add_engage_parser(sub) -> None:
     p.add_argument("word", choices=("engage", "disengage", "reset"))
     p.add_argument("--namespace", type=T.ros_namespace, default="")
     p.add_argument("--timeout", type=T.seconds, default=5.0, help="seconds to wait for the vehicle interface node, > 0")
-    p.add_argument("--config", type=T.existing_dir, help="config folder whose engage key signs the request "
-                   "(default: the package's config/; docs/security.md)")
+    p.add_argument(
+        "--config",
+        type=T.existing_dir,
+        help="config folder whose engage key signs the request (default: the package's config/; docs/security.md)",
+    )
     p.set_defaults(run=run_request)
 
 

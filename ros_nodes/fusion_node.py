@@ -3,18 +3,17 @@ and the route, publishes the derived navigation state for observability — the 
 (geometry_msgs/PoseStamped in base_link) and the road option (CARLA RoadOption name) — and checks
 each camera's intrinsics against the model manifest's field of view. The policy node runs the same
 fusion code in-process on the images themselves."""
+
 from __future__ import annotations
 
 from typing import Dict, Optional
 
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.fusion import Fusion
-from vehicle_runtime.transport import msgs
+from vehicle_runtime.transport import convert, msgs
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import CameraFrame
-
-from vehicle_runtime.transport import convert
 
 FOV_TOLERANCE_DEG = 2.0
 
@@ -30,12 +29,21 @@ class FusionNode:
         self.pub_option = node.publisher("std_msgs/msg/String", "navigation/road_option", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         for camera, (_image, info_topic) in convert.camera_topics(cameras).items():
-            node.subscribe("sensor_msgs/msg/CameraInfo", info_topic, lambda m, c=camera: self.on_camera_info(m, c),
-                           "sensor")
-        node.subscribe("nav_msgs/msg/Path", "navigation/route",
-                       lambda m: self.fusion.set_route(convert.path_to_route(m), node.now_s()), "latched")
-        node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry",
-                       lambda m: self.fusion.add_odometry(convert.odometry_to_ego(m), node.now_s()), "sensor")
+            node.subscribe(
+                "sensor_msgs/msg/CameraInfo", info_topic, lambda m, c=camera: self.on_camera_info(m, c), "sensor"
+            )
+        node.subscribe(
+            "nav_msgs/msg/Path",
+            "navigation/route",
+            lambda m: self.fusion.set_route(convert.path_to_route(m), node.now_s()),
+            "latched",
+        )
+        node.subscribe(
+            "nav_msgs/msg/Odometry",
+            "navigation/odometry",
+            lambda m: self.fusion.add_odometry(convert.odometry_to_ego(m), node.now_s()),
+            "sensor",
+        )
         node.timer(1.0, self.on_diagnostics)
 
     def on_camera_info(self, info, camera: str = "front") -> None:
@@ -57,9 +65,13 @@ class FusionNode:
             return
         x, y = obs.nav.target_point_ego_m
         h = convert.header(obs.stamp_s, "base_link")
-        self.pub_target.publish(msgs.new("geometry_msgs/msg/PoseStamped", header=h,
-                                         pose=msgs.new("geometry_msgs/msg/Pose",
-                                                       position=msgs.new("geometry_msgs/msg/Point", x=x, y=y))))
+        self.pub_target.publish(
+            msgs.new(
+                "geometry_msgs/msg/PoseStamped",
+                header=h,
+                pose=msgs.new("geometry_msgs/msg/Pose", position=msgs.new("geometry_msgs/msg/Point", x=x, y=y)),
+            )
+        )
         self.pub_option.publish(convert.text(obs.nav.road_option.name))
 
     def on_diagnostics(self) -> None:

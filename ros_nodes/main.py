@@ -3,6 +3,7 @@
 --transport auto picks rclpy when it is importable (a sourced ROS 2 install), the ROS-free Cyclone
 DDS transport otherwise. Several node names (or `all`) run in one process on one executor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--can-interface", help="override vehicle_interface.param.yaml's can_interface")
     p.add_argument("--can-channel", help="override can_channel")
     p.add_argument("--vehicle-profile", help="override the vehicle profile parameter file")
-    p.add_argument("--auto-engage", nargs="?", const="true", default="false", type=_boolean,
-                   help="simulation only: engage as soon as READY (the launch file passes true / false)")
+    p.add_argument(
+        "--auto-engage",
+        nargs="?",
+        const="true",
+        default="false",
+        type=_boolean,
+        help="simulation only: engage as soon as READY (the launch file passes true / false)",
+    )
     p.add_argument("--use-sim-time", action="store_true")
     return p
 
@@ -47,9 +54,14 @@ def flag_overrides(args) -> dict:
     """The command line's overrides (the launch file's arguments) as {schema: {parameter: value}}; paths
     absolute (a relative one is meant from where the command runs)."""
     absolute = lambda p: str(Path(p).resolve()) if p else None  # noqa: E731
-    wanted = {"vehicle_interface": {"can_interface": args.can_interface, "can_channel": args.can_channel,
-                                    "vehicle_profile": absolute(args.vehicle_profile)},
-              "policy": {"model_path": absolute(args.model)}}
+    wanted = {
+        "vehicle_interface": {
+            "can_interface": args.can_interface,
+            "can_channel": args.can_channel,
+            "vehicle_profile": absolute(args.vehicle_profile),
+        },
+        "policy": {"model_path": absolute(args.model)},
+    }
     return {schema: {k: v for k, v in values.items() if v} for schema, values in wanted.items()}
 
 
@@ -85,15 +97,17 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
             from .vehicle_interface_node import VehicleInterfaceNode
 
             safety = replace(cfg.safety, auto_engage=args.auto_engage or cfg.safety.auto_engage)
-            nodes.append(VehicleInterfaceNode(handle, cfg, safety=safety, cameras=[c.camera for c in _manifest(cfg).cameras]))
+            nodes.append(
+                VehicleInterfaceNode(handle, cfg, safety=safety, cameras=[c.camera for c in _manifest(cfg).cameras])
+            )
     return nodes
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # ros2 launch / ros2 run append `--ros-args …` (remappings, node name, parameters): those go to rclpy
-    ros_args = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []
-    args = parser().parse_args(argv[:len(argv) - len(ros_args)] if ros_args else argv)
+    ros_args = argv[argv.index("--ros-args") :] if "--ros-args" in argv else []
+    args = parser().parse_args(argv[: len(argv) - len(ros_args)] if ros_args else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # the control thread waits at most this long for the GIL after its sleep (CPython's default: 5 ms)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -107,8 +121,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if transport == "rclpy":
             from vehicle_runtime.transport.ros import run_rclpy
 
-            return run_rclpy(names, lambda handle_for: build(names, handle_for, args), args.use_sim_time, ros_args,
-                             args.namespace)
+            return run_rclpy(
+                names, lambda handle_for: build(names, handle_for, args), args.use_sim_time, ros_args, args.namespace
+            )
         return _run_dds(names, args)
     except ConfigError as exc:
         print(f"{' '.join(names)}: {exc}", file=sys.stderr)

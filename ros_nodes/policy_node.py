@@ -2,11 +2,12 @@
 
 Fusion runs inside this node: the model needs the image itself, and standard messages cannot carry
 a composite observation without sending every image twice. One image topic per camera of the model
-(camera/image_raw for the first, camera/<name>/image_raw for the others), matched by approximate sync. Requests (at the control rate), the model's
-output heartbeat and the route check go to the vehicle interface on the local command channel, never on
-a network topic; the measured steering angle and acceleration (CAN feedback, which nav_msgs/Odometry
-cannot carry) come back on it.
+(camera/image_raw for the first, camera/<name>/image_raw for the others), matched by approximate sync.
+Requests (at the control rate), the model's output heartbeat and the route check go to the vehicle
+interface on the local command channel, never on a network topic; the measured steering angle and
+acceleration (CAN feedback, which nav_msgs/Odometry cannot carry) come back on it.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,11 +18,9 @@ from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.preprocess import PreprocessError
 from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.route_check import route_problem
-from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport import command_channel, convert
 from vehicle_runtime.transport.command_channel import CommandClient, Kind, Record
 from vehicle_runtime.transport.node import NodeHandle
-
-from vehicle_runtime.transport import convert
 
 
 class PolicyNode:
@@ -110,10 +109,13 @@ class PolicyNode:
             self.channel.send(Record(Kind.REQUEST, req.source_stamp_s, req.steer_rad, req.accel_mps2))
 
     def on_diagnostics(self) -> None:
-        extra = {"provider": getattr(getattr(self.pipeline.policy, "student", None), "provider", "n/a"),
-                 **{f"{k}_errors": v for k, v in self.errors.items()},
-                 "waiting_for": self.fusion.waiting_for, "route": self.route_problem or "ok",
-                 "command_channel_dropped": self.channel.dropped}
+        extra = {
+            "provider": getattr(getattr(self.pipeline.policy, "student", None), "provider", "n/a"),
+            **{f"{k}_errors": v for k, v in self.errors.items()},
+            "waiting_for": self.fusion.waiting_for,
+            "route": self.route_problem or "ok",
+            "command_channel_dropped": self.channel.dropped,
+        }
         for stage, stats in self.pipeline.latency.items():
             if stats.count:
                 extra[f"{stage}_p50_ms"] = f"{stats.percentile_ms(50):.3f}"

@@ -1,8 +1,9 @@
 """Vehicle interface node: safety gate + CAN sender / feedback receiver + decoded vehicle status.
 
-The camera watchdog reads camera_info (header only) of every camera the model lists. The 100 Hz control loop runs on a thread of its own (real-time priority, its own CPU and locked memory
-where the box allows), never on the executor: message handling, publishing and diagnostics can be late
-without the gate or the CAN frames being late. Subscriptions here decode headers only and hand the gate a
+The camera watchdog reads camera_info (header only) of every camera the model lists. The 100 Hz control
+loop runs on a thread of its own (real-time priority, its own CPU and locked memory where the box allows),
+never on the executor: message handling, publishing and diagnostics can be late without the gate or the CAN
+frames being late. Subscriptions here decode headers only and hand the gate a
 stamp under a short lock.
 
 Actuator requests, the policy's output heartbeat and the route check arrive on the local command channel
@@ -10,6 +11,7 @@ Actuator requests, the policy's output heartbeat and the route check arrive on t
 goes back on it. The gate's clock is monotonic; message stamps only serve the clock-jump check. On
 shutdown it sends MRM / disengage frames before the process exits.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,21 +26,26 @@ from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.security import compute_end, engage_authority, security_config
-from vehicle_runtime.transport import command_channel
+from vehicle_runtime.transport import command_channel, convert
 from vehicle_runtime.transport.command_channel import CommandServer, Kind, Record
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D
 from vehicle_runtime.vehicle_interface import VehicleInterface
 
-from vehicle_runtime.transport import convert
-
 STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor
 
 
 class VehicleInterfaceNode:
-    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, bus=None, safety=None,
-                 channel: CommandServer | None = None, cameras: Sequence[str] = ("front",)):
+    def __init__(
+        self,
+        node: NodeHandle,
+        cfg: RuntimeConfig,
+        bus=None,
+        safety=None,
+        channel: CommandServer | None = None,
+        cameras: Sequence[str] = ("front",),
+    ):
         self.node, self.cfg = node, cfg
         safety = safety or cfg.safety
         sec = security_config(cfg.config_dir)  # SecOC keys and who may engage (docs/security.md)
@@ -46,8 +53,14 @@ class VehicleInterfaceNode:
         self.bus = bus or open_bus(cfg.bus)
         self.channel = channel or CommandServer(command_channel.address(node.namespace))
         self.gate = SafetyGate(safety, clock_s=time.monotonic())
-        self.vi = VehicleInterface(self.bus, self.gate, Codec(load_dbc(cfg.dbc_path)), cfg.max_command_age_s,
-                                   secoc=compute_end(sec), engage_authority=authority)
+        self.vi = VehicleInterface(
+            self.bus,
+            self.gate,
+            Codec(load_dbc(cfg.dbc_path)),
+            cfg.max_command_age_s,
+            secoc=compute_end(sec),
+            engage_authority=authority,
+        )
         self.engage_refusals, self._last_refusal_log_s = 0, -math.inf
         self.lock = threading.Lock()  # the gate between the control thread and the executor's callbacks
         self.loop = PeriodicLoop(1.0 / cfg.control_rate_hz)
@@ -63,10 +76,20 @@ class VehicleInterfaceNode:
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         self._camera_stamps = {c: None for c in cameras}  # newest camera_info stamp per camera since the last feed
         for camera, (_image, info_topic) in convert.camera_topics(cameras).items():
-            node.subscribe("sensor_msgs/msg/CameraInfo", info_topic,
-                           lambda m, c=camera: self._camera(c, stamp_to_s(m.header.stamp)), "sensor", header_only=True)
-        node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry",
-                       lambda m: self._feed("odometry", stamp_to_s(m.header.stamp)), "sensor", header_only=True)
+            node.subscribe(
+                "sensor_msgs/msg/CameraInfo",
+                info_topic,
+                lambda m, c=camera: self._camera(c, stamp_to_s(m.header.stamp)),
+                "sensor",
+                header_only=True,
+            )
+        node.subscribe(
+            "nav_msgs/msg/Odometry",
+            "navigation/odometry",
+            lambda m: self._feed("odometry", stamp_to_s(m.header.stamp)),
+            "sensor",
+            header_only=True,
+        )
         node.subscribe("std_msgs/msg/String", "vehicle/engage", self.on_engage, "default")
         node.timer(1.0 / STATUS_RATE_HZ, self.on_status)
         node.timer(1.0, self.on_diagnostics)
@@ -98,13 +121,14 @@ class VehicleInterfaceNode:
             self.engage_refusals += 1
             if time.monotonic() - self._last_refusal_log_s > 1.0:
                 self._last_refusal_log_s = time.monotonic()
-                self.node.log().warning("vehicle/engage: request refused (%d so far; reasons in /diagnostics)",
-                                        self.engage_refusals)
+                self.node.log().warning(
+                    "vehicle/engage: request refused (%d so far; reasons in /diagnostics)", self.engage_refusals
+                )
 
     def on_status(self) -> None:
         with self.lock:
             status, fb = self.vi.last_status, self.gate.feedback
-            transitions = self.gate.sm.transitions[self._logged_transitions:]
+            transitions = self.gate.sm.transitions[self._logged_transitions :]
             self._logged_transitions += len(transitions)
             yaw_rate = self.vi.parser.yaw_rate_radps()
         for t in transitions:
@@ -121,22 +145,30 @@ class VehicleInterfaceNode:
     def on_diagnostics(self) -> None:
         with self.lock:
             status = self.vi.last_status
-            extra = {"can_frames_sent": self.vi.frames_sent, "can_feedback_errors": dict(self.vi.parser.errors),
-                     "can_error_frames": self.vi.health.error_frames,
-                     "filters_active": ",".join(self.gate.last_filters),
-                     "command_channel_peers": len(self.channel.peers),
-                     "command_channel_refused_peers": self.channel.refused_peers,
-                     "command_channel_malformed": self.channel.malformed,
-                     "control_lateness_p99_ms": f"{self.loop.jitter.percentile_ms(99):.3f}"
-                     if self.loop.jitter.count else "",
-                     "control_deadline_misses": self.loop.deadline_misses,
-                     **{f"security_{k}": v for k, v in self.vi.security_report().items()},
-                     **{f"camera_to_can_{k}": f"{v:.3f}" for k, v in self.camera_to_can.summary().items()
-                        if k.endswith("_ms")}}
+            extra = {
+                "can_frames_sent": self.vi.frames_sent,
+                "can_feedback_errors": dict(self.vi.parser.errors),
+                "can_error_frames": self.vi.health.error_frames,
+                "filters_active": ",".join(self.gate.last_filters),
+                "command_channel_peers": len(self.channel.peers),
+                "command_channel_refused_peers": self.channel.refused_peers,
+                "command_channel_malformed": self.channel.malformed,
+                "control_lateness_p99_ms": f"{self.loop.jitter.percentile_ms(99):.3f}"
+                if self.loop.jitter.count
+                else "",
+                "control_deadline_misses": self.loop.deadline_misses,
+                **{f"security_{k}": v for k, v in self.vi.security_report().items()},
+                **{
+                    f"camera_to_can_{k}": f"{v:.3f}"
+                    for k, v in self.camera_to_can.summary().items()
+                    if k.endswith("_ms")
+                },
+            }
         if status is None:
             return
-        self.pub_diag.publish(convert.diagnostics(self.node.now_s(), "vehicle_interface", status,
-                                                  dict(self.cfg.safety.timeouts_s), extra))
+        self.pub_diag.publish(
+            convert.diagnostics(self.node.now_s(), "vehicle_interface", status, dict(self.cfg.safety.timeouts_s), extra)
+        )
 
     # --- control thread ---------------------------------------------------------------------
     def _run(self) -> None:

@@ -9,6 +9,7 @@ accel_lim(v); a ≤ 0 at or above the maximum speed; |Δsteer| ≤ rate(v)·dt, 
 |Δ lateral acceleration| ≤ lat_jerk(v)·dt against the previous frame — a step larger than a rate
 limit is accepted only when it goes towards zero onto a bound that shrank (the bound wins).
 """
+
 from __future__ import annotations
 
 import math
@@ -70,14 +71,38 @@ def audit(records: Iterable[CommandRecord], p: EnvelopeParams, min_dt_s: float =
                 out.append(Violation(r.t_s, "velocity", f"accelerating at {v:.2f} m/s >= {p.max_speed_mps}"))
             if prev is not None:
                 dt = max(r.t_s - prev.t_s, min_dt_s)
-                _rate(out, r, "steer_rate", prev.steer_rad, r.steer_rad, table("steer_rate_lim_radps", v) * dt,
-                      TOL_STEER_RAD, steer_lim)
-                _rate(out, r, "lon_jerk", prev.accel_mps2, r.accel_mps2, table("lon_jerk_lim_mps3", v) * dt,
-                      TOL_ACCEL_MPS2, None)
+                _rate(
+                    out,
+                    r,
+                    "steer_rate",
+                    prev.steer_rad,
+                    r.steer_rad,
+                    table("steer_rate_lim_radps", v) * dt,
+                    TOL_STEER_RAD,
+                    steer_lim,
+                )
+                _rate(
+                    out,
+                    r,
+                    "lon_jerk",
+                    prev.accel_mps2,
+                    r.accel_mps2,
+                    table("lon_jerk_lim_mps3", v) * dt,
+                    TOL_ACCEL_MPS2,
+                    None,
+                )
                 lat_now = v * v * math.tan(r.steer_rad) / L
                 lat_prev = v * v * math.tan(prev.steer_rad) / L
-                _rate(out, r, "lat_jerk", lat_prev, lat_now, table("lat_jerk_lim_mps3", v) * dt,
-                      v_hi * v_hi * TOL_STEER_RAD * 2 / L + 1e-6, None)
+                _rate(
+                    out,
+                    r,
+                    "lat_jerk",
+                    lat_prev,
+                    lat_now,
+                    table("lat_jerk_lim_mps3", v) * dt,
+                    v_hi * v_hi * TOL_STEER_RAD * 2 / L + 1e-6,
+                    None,
+                )
         prev = r
     return out
 

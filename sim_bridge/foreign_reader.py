@@ -4,6 +4,7 @@ the wire for it, and it decodes each sample in Python. Load for the graph runs.
 
     python -m sim_bridge.foreign_reader TOPIC[:TYPE] ... [--duration S]
 """
+
 from __future__ import annotations
 
 import argparse

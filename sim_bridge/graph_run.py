@@ -11,6 +11,7 @@ Run it in a network namespace whose loopback carries multicast (tools/in_loopbac
 Prints one JSON object: the simulator's summary, the safety states seen on the bus, and with
 --kill-policy-after the time from SIGKILL of the policy node to the first MRM heartbeat.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,13 @@ def _observe(stop: threading.Event, states: list, beats: list) -> None:
 # The simulator stands for the vehicle, another machine in a real HIL rig: on this shared box it runs at a
 # real-time priority (below the vehicle interface's) so a busy core starves neither side's clock.
 SIM_PRIORITY = 5
-FOREIGN_TOPICS = ["camera/image_raw", "policy/trajectory:nav_msgs/msg/Path", "policy/reasoning:std_msgs/msg/String",
-                  "vehicle/status:nav_msgs/msg/Odometry", "diagnostics:diagnostic_msgs/msg/DiagnosticArray"]
+FOREIGN_TOPICS = [
+    "camera/image_raw",
+    "policy/trajectory:nav_msgs/msg/Path",
+    "policy/reasoning:std_msgs/msg/String",
+    "vehicle/status:nav_msgs/msg/Odometry",
+    "diagnostics:diagnostic_msgs/msg/DiagnosticArray",
+]
 
 
 def _periods_ms(beats: list) -> dict:
@@ -66,8 +72,12 @@ def _periods_ms(beats: list) -> dict:
     if len(beats) < 3:
         return {}
     periods = np.diff(np.array(beats)) * 1e3
-    return {"p50": float(np.percentile(periods, 50)), "p99": float(np.percentile(periods, 99)),
-            "max": float(periods.max()), "count": int(len(periods))}
+    return {
+        "p50": float(np.percentile(periods, 50)),
+        "p99": float(np.percentile(periods, 99)),
+        "max": float(periods.max()),
+        "count": int(len(periods)),
+    }
 
 
 def _watch_diagnostics() -> dict:
@@ -93,31 +103,47 @@ def main() -> int:
     ap.add_argument("--kill-policy-after", type=float)
     ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
     ap.add_argument("--model", help="student model folder for the nodes; the simulator renders its cameras")
-    ap.add_argument("--camera-size", default="640x360", help="rendered camera size (the 720p path is measured by "
-                    "bench/transport.py; a 2-core machine runs the whole graph at 640x360)")
-    ap.add_argument("--foreign-reader", action="store_true",
-                    help="load: a reader that is not ours on the camera, trajectory, reasoning, status and diagnostics")
+    ap.add_argument(
+        "--camera-size",
+        default="640x360",
+        help="rendered camera size (the 720p path is measured by "
+        "bench/transport.py; a 2-core machine runs the whole graph at 640x360)",
+    )
+    ap.add_argument(
+        "--foreign-reader",
+        action="store_true",
+        help="load: a reader that is not ours on the camera, trajectory, reasoning, status and diagnostics",
+    )
     ap.add_argument("--busy-core", action="store_true", help="load: another process keeps one core busy")
     ap.add_argument("--record", metavar="DIR", help="load: `vehicle-runtime record DIR` beside the graph")
-    ap.add_argument("--sim-priority", type=int, default=SIM_PRIORITY,
-                    help="SCHED_FIFO priority of the simulator (the vehicle; 0: normal scheduling)")
+    ap.add_argument(
+        "--sim-priority",
+        type=int,
+        default=SIM_PRIORITY,
+        help="SCHED_FIFO priority of the simulator (the vehicle; 0: normal scheduling)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
     model = ["--model", args.model] if args.model else []
     node_args = ["--transport", args.transport, *NODE_ARGS[2:], *model]
     if args.kill_policy_after is None and args.transport == "dds":
-        procs = {"up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:], *model],
-                                        env=env)}
+        procs = {
+            "up": subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "up", *NODE_ARGS[2:], *model], env=env)
+        }
     else:
-        procs = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *node_args], env=env)
-                 for n in ("fusion", "policy", "vehicle_interface")}
+        procs = {
+            n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, *node_args], env=env)
+            for n in ("fusion", "policy", "vehicle_interface")
+        }
     if args.foreign_reader:
-        procs["foreign_reader"] = subprocess.Popen([sys.executable, "-m", "sim_bridge.foreign_reader", *FOREIGN_TOPICS],
-                                                   env=env)
+        procs["foreign_reader"] = subprocess.Popen(
+            [sys.executable, "-m", "sim_bridge.foreign_reader", *FOREIGN_TOPICS], env=env
+        )
     if args.record:
-        procs["recorder"] = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "record", args.record],
-                                             env=env)
+        procs["recorder"] = subprocess.Popen(
+            [sys.executable, "-m", "vehicle_runtime.cli", "record", args.record], env=env
+        )
     if args.busy_core:
         procs["busy_core"] = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     stop, states, beats = threading.Event(), [], []
@@ -142,8 +168,14 @@ def main() -> int:
         print(f"graph_run: simulator {refused}", file=sys.stderr)
     try:
         duration = args.duration or (args.kill_policy_after + 15 if args.kill_policy_after is not None else None)
-        summary = simulate(args.scenario, duration, BUS, camera_size=args.camera_size, model=args.model,
-                           on_start=lambda *_: started.append(time.monotonic()))
+        summary = simulate(
+            args.scenario,
+            duration,
+            BUS,
+            camera_size=args.camera_size,
+            model=args.model,
+            on_start=lambda *_: started.append(time.monotonic()),
+        )
     finally:
         stop.set()
         for p in procs.values():

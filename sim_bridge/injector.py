@@ -3,6 +3,7 @@
 The loop asks the injector what to do: which inputs to withhold, how to shift stamps, what the
 model does, whether the control loop runs. Bus-level faults act on the real buses and the gateway.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,10 @@ import can
 from .faults import FAULTS, PLAUSIBILITY_FAULTS
 from .gateway import ByWireGateway
 
-EXTRA_FAULTS = ("gate_killed",  # no safe heartbeat: the gateway's fallback is the reaction
-                "route_stall")  # the route stops being republished: harmless, a latched route stays valid
+EXTRA_FAULTS = (
+    "gate_killed",  # no safe heartbeat: the gateway's fallback is the reaction
+    "route_stall",
+)  # the route stops being republished: harmless, a latched route stays valid
 STALLS = {"camera_stall": "camera", "route_stall": "route", "route_lost": "route", "odometry_stall": "odometry"}
 
 
@@ -27,8 +30,12 @@ class TamperingBus:
 
     def send(self, msg: can.Message, timeout=None):
         if self.corrupt:
-            msg = can.Message(arbitration_id=msg.arbitration_id, data=bytes(msg.data[:7]) + bytes([msg.data[7] ^ 0xA5]),
-                              is_extended_id=False, timestamp=msg.timestamp)
+            msg = can.Message(
+                arbitration_id=msg.arbitration_id,
+                data=bytes(msg.data[:7]) + bytes([msg.data[7] ^ 0xA5]),
+                is_extended_id=False,
+                timestamp=msg.timestamp,
+            )
         self.bus.send(msg, timeout)
 
     def recv(self, timeout=None):
@@ -100,8 +107,12 @@ class FaultInjector:
     @property
     def model_mode(self) -> str:
         """'ok' | 'hang' | 'nan' | 'exception' | 'out_of_envelope' | a plausibility fault's name."""
-        for fault, mode in (("model_hang", "hang"), ("model_nan", "nan"), ("model_exception", "exception"),
-                            ("out_of_envelope", "out_of_envelope")):
+        for fault, mode in (
+            ("model_hang", "hang"),
+            ("model_nan", "nan"),
+            ("model_exception", "exception"),
+            ("out_of_envelope", "out_of_envelope"),
+        ):
             if fault in self.active:
                 return mode
         for fault in PLAUSIBILITY_FAULTS:

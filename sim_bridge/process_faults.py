@@ -11,6 +11,7 @@ safe frame on the bus (MRM heartbeat, or the gateway's FALLBACK_ACTIVE) and audi
 Multicast must stay on this machine: run it in a network namespace whose loopback carries
 multicast (the tests do: `unshare -n` + `ip link set lo up multicast on` + a 224.0.0.0/4 route).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,9 +105,11 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
     start = time.monotonic()
     stop_at = start + 0.5 + kill_after_s + after_kill_s
     rx, tx = ctx.Pipe(duplex=False)
-    procs = {"vehicle": ctx.Process(target=_vehicle, args=(stop_at, 8.0), daemon=True),
-             "gate": ctx.Process(target=_gate, args=(rx, stop_at), daemon=True),
-             "policy": ctx.Process(target=_policy, args=(tx, stop_at), daemon=True)}
+    procs = {
+        "vehicle": ctx.Process(target=_vehicle, args=(stop_at, 8.0), daemon=True),
+        "gate": ctx.Process(target=_gate, args=(rx, stop_at), daemon=True),
+        "policy": ctx.Process(target=_policy, args=(tx, stop_at), daemon=True),
+    }
     for p in procs.values():
         p.start()
     events = {"engaged_s": None, "kill_s": None, "safe_s": None, "last_state": None, "last_speed": None}
@@ -132,10 +135,16 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
                 events["last_state"] = state.name
                 if state is SafetyState.ENGAGED and events["engaged_s"] is None:
                     events["engaged_s"] = now
-                if (fault == "policy_killed" and events["kill_s"] and events["safe_s"] is None
-                        and state in (SafetyState.MRM, SafetyState.STOPPED)):
+                if (
+                    fault == "policy_killed"
+                    and events["kill_s"]
+                    and events["safe_s"] is None
+                    and state in (SafetyState.MRM, SafetyState.STOPPED)
+                ):
                     events["safe_s"] = now
-            elif msg.arbitration_id == st_id and fault == "gate_killed" and events["kill_s"] and events["safe_s"] is None:
+            elif (
+                msg.arbitration_id == st_id and fault == "gate_killed" and events["kill_s"] and events["safe_s"] is None
+            ):
                 if db.decode_message(st_id, bytes(msg.data))["FALLBACK_ACTIVE"]:
                     events["safe_s"] = now
             elif msg.arbitration_id == sp_id:
@@ -145,14 +154,24 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
         p.join(timeout=2.0)
         if p.is_alive():
             p.kill()
-    deadline = (min(cfg.safety.max_request_age_s, cfg.safety.timeouts_s["policy"]) if fault == "policy_killed"
-                else GatewayParams().command_timeout_s) + PERIOD_S
+    deadline = (
+        min(cfg.safety.max_request_age_s, cfg.safety.timeouts_s["policy"])
+        if fault == "policy_killed"
+        else GatewayParams().command_timeout_s
+    ) + PERIOD_S
     reaction = None if events["safe_s"] is None or events["kill_s"] is None else events["safe_s"] - events["kill_s"]
     violations = audit(records_from_log(log_path), cfg.safety.envelope, min_dt_s=PERIOD_S)
-    return {"fault": fault, "reaction_ms": None if reaction is None else reaction * 1e3, "deadline_ms": deadline * 1e3,
-            "engaged": events["engaged_s"] is not None, "killed": events["kill_s"] is not None,
-            "final_state": events["last_state"], "final_speed_mps": events["last_speed"],
-            "envelope_violations": len(violations), "log": str(log_path)}
+    return {
+        "fault": fault,
+        "reaction_ms": None if reaction is None else reaction * 1e3,
+        "deadline_ms": deadline * 1e3,
+        "engaged": events["engaged_s"] is not None,
+        "killed": events["kill_s"] is not None,
+        "final_state": events["last_state"],
+        "final_speed_mps": events["last_speed"],
+        "envelope_violations": len(violations),
+        "log": str(log_path),
+    }
 
 
 def main() -> int:

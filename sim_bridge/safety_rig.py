@@ -6,6 +6,7 @@ written with python-can's Logger, so a run can be audited from its log alone. Fa
 `sim_bridge.faults` are injected at a given time; the result reports the time from the fault to the
 first safe frame on the bus and the end state.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -51,8 +52,9 @@ class RigResult:
 
 
 class SafetyRig:
-    def __init__(self, cfg: RuntimeConfig, log_path: Path, initial_speed_mps: float = 10.0,
-                 target_speed_mps: float = 12.0):
+    def __init__(
+        self, cfg: RuntimeConfig, log_path: Path, initial_speed_mps: float = 10.0, target_speed_mps: float = 12.0
+    ):
         self.cfg = cfg
         self.log_path = Path(log_path)
         channel = f"safety-rig-{id(self)}-{next(_channels)}"
@@ -145,12 +147,21 @@ class SafetyRig:
             deadline = self.gateway.p.command_timeout_s + CONTROL_PERIOD_S
             safe_s = next((t for t in fallbacks if t >= fault_at), None)
         violations = audit(records_from_log(self.log_path, self.cfg.dbc_path), self.cfg.safety.envelope)
-        return RigResult(fault=fault, fault_at_s=fault_at if fault else None, safe_frame_s=safe_s,
-                         reaction_s=None if safe_s is None else safe_s - fault_at, deadline_s=deadline,
-                         end_state=self.gate.sm.state, final_speed_mps=self.plant.state.speed_mps,
-                         engaged_at_s=engaged_at, envelope_violations=violations,
-                         transitions=list(self.gate.sm.transitions), gateway_modes=modes, filters_seen=filters,
-                         log_path=self.log_path)
+        return RigResult(
+            fault=fault,
+            fault_at_s=fault_at if fault else None,
+            safe_frame_s=safe_s,
+            reaction_s=None if safe_s is None else safe_s - fault_at,
+            deadline_s=deadline,
+            end_state=self.gate.sm.state,
+            final_speed_mps=self.plant.state.speed_mps,
+            engaged_at_s=engaged_at,
+            envelope_violations=violations,
+            transitions=list(self.gate.sm.transitions),
+            gateway_modes=modes,
+            filters_seen=filters,
+            log_path=self.log_path,
+        )
 
     def close(self) -> None:
         for bus in self._buses:

@@ -9,6 +9,7 @@ seconds each node process is sampled: resident memory, open file descriptors, th
 Between two simulator runs the vehicle interface gets a `reset` (the stop at the end of a run is an MRM
 by design: every input went silent). An MRM while a simulator runs counts in `mrm_count`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ def sample(pid: int) -> dict:
     proc = Path(f"/proc/{pid}")
     status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
     maps = (proc / "maps").read_text().splitlines()
-    return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024.0, "fds": len(os.listdir(proc / "fd")),
-            "threads": int(status["Threads"]), "shm_maps": sum(" /dev/shm/" in m for m in maps)}
+    return {
+        "rss_mb": int(status["VmRSS"].split()[0]) / 1024.0,
+        "fds": len(os.listdir(proc / "fd")),
+        "threads": int(status["Threads"]),
+        "shm_maps": sum(" /dev/shm/" in m for m in maps),
+    }
 
 
 def shm_files() -> int:
@@ -51,11 +56,16 @@ def slope_mb_per_h(t_s: list, rss_mb: list) -> float:
     return float(np.polyfit(np.array(t_s) - t_s[0], np.array(rss_mb), 1)[0] * 3600.0)
 
 
-def soak(transport: str, runs: int, run_s: float, camera_size: str = "640x360", warm_up_runs: int = 1,
-         log=sys.stderr) -> dict:
+def soak(
+    transport: str, runs: int, run_s: float, camera_size: str = "640x360", warm_up_runs: int = 1, log=sys.stderr
+) -> dict:
     env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
-    nodes = {n: subprocess.Popen([sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]],
-                                 env=env) for n in NODES}
+    nodes = {
+        n: subprocess.Popen(
+            [sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]], env=env
+        )
+        for n in NODES
+    }
     stop, states, beats = threading.Event(), [], []
     observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
@@ -66,10 +76,30 @@ def soak(transport: str, runs: int, run_s: float, camera_size: str = "640x360", 
         for k in range(runs):
             scenario = SCENARIOS[k % len(SCENARIOS)]
             start = time.monotonic()
-            sim = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "sim", "--scenario", scenario,
-                                    "--seed", str(k + 1), "--duration", str(run_s), "--camera-size", camera_size,
-                                    "--can-interface", BUS.interface, "--can-channel", BUS.channel, "--json"],
-                                   env=env, stdout=subprocess.PIPE, text=True)
+            sim = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "vehicle_runtime.cli",
+                    "sim",
+                    "--scenario",
+                    scenario,
+                    "--seed",
+                    str(k + 1),
+                    "--duration",
+                    str(run_s),
+                    "--camera-size",
+                    camera_size,
+                    "--can-interface",
+                    BUS.interface,
+                    "--can-channel",
+                    BUS.channel,
+                    "--json",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             next_sample = 0.0
             while sim.poll() is None:
                 now = time.monotonic() - t0
@@ -87,10 +117,17 @@ def soak(transport: str, runs: int, run_s: float, camera_size: str = "640x360", 
             mrm_in_runs += sum(1 for t, s in states if start <= t < end - SHUTDOWN_S and s == "MRM")
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
-            print(f"soak run {k + 1}/{runs} {scenario}: route {completions[-1]:.2f}, shm files {shm_counts[-1]}, "
-                  + ", ".join(f"{n} {samples[n][-1][1]['rss_mb']:.1f} MB" for n in NODES if samples[n]), file=log)
-            subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "request", "reset", "--timeout", "10"],
-                           env=env, capture_output=True, timeout=60)
+            print(
+                f"soak run {k + 1}/{runs} {scenario}: route {completions[-1]:.2f}, shm files {shm_counts[-1]}, "
+                + ", ".join(f"{n} {samples[n][-1][1]['rss_mb']:.1f} MB" for n in NODES if samples[n]),
+                file=log,
+            )
+            subprocess.run(
+                [sys.executable, "-m", "vehicle_runtime.cli", "request", "reset", "--timeout", "10"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            )
     finally:
         stop.set()
         for p in nodes.values():
@@ -107,21 +144,29 @@ def soak(transport: str, runs: int, run_s: float, camera_size: str = "640x360", 
     for n, rows in samples.items():
         after = [(t, s) for t, s in rows if t >= warm]
         result["processes"][n] = {
-            "rss_start_mb": rows[0][1]["rss_mb"] if rows else None, "rss_end_mb": rows[-1][1]["rss_mb"] if rows else None,
+            "rss_start_mb": rows[0][1]["rss_mb"] if rows else None,
+            "rss_end_mb": rows[-1][1]["rss_mb"] if rows else None,
             "rss_slope_mb_per_h": slope_mb_per_h([t for t, _ in after], [s["rss_mb"] for _, s in after]),
             "rss_per_run_mb": per_run([s for t, s in after], "rss_mb", runs - warm_up_runs),
             "fd_growth": after[-1][1]["fds"] - after[0][1]["fds"] if after else None,
             "thread_growth": after[-1][1]["threads"] - after[0][1]["threads"] if after else None,
-            "shm_maps_end": rows[-1][1]["shm_maps"] if rows else None}
+            "shm_maps_end": rows[-1][1]["shm_maps"] if rows else None,
+        }
     periods = np.diff(np.array(beats)) * 1e3 if len(beats) > 2 else np.array([np.nan])
     procs = result["processes"].values()
-    result.update({
-        "rss_slope_mb_per_h": {n: p["rss_slope_mb_per_h"] for n, p in result["processes"].items()},
-        "fd_growth": max((p["fd_growth"] or 0) for p in procs),
-        "shm_files_growth": shm_counts[-1] - shm_counts[min(warm_up_runs, len(shm_counts)) - 1] if shm_counts else None,
-        "period_max_ms": float(np.nanmax(periods)), "period_p99_ms": float(np.nanpercentile(periods, 99)),
-        "mrm_count": mrm_in_runs, "route_completion_min": min(completions) if completions else None,
-    })
+    result.update(
+        {
+            "rss_slope_mb_per_h": {n: p["rss_slope_mb_per_h"] for n, p in result["processes"].items()},
+            "fd_growth": max((p["fd_growth"] or 0) for p in procs),
+            "shm_files_growth": shm_counts[-1] - shm_counts[min(warm_up_runs, len(shm_counts)) - 1]
+            if shm_counts
+            else None,
+            "period_max_ms": float(np.nanmax(periods)),
+            "period_p99_ms": float(np.nanpercentile(periods, 99)),
+            "mrm_count": mrm_in_runs,
+            "route_completion_min": min(completions) if completions else None,
+        }
+    )
     return result
 
 

@@ -1,5 +1,6 @@
 """Shared by the CLI fuzz tests: run `vehicle-runtime` in-process under a watchdog and check that a bad
 value was refused the way every refusal must be (one line naming it, no traceback, the JSON object)."""
+
 import io
 import json
 import signal
@@ -59,14 +60,15 @@ def assert_refused(argv, names, json_flag: bool):
         assert set(obj) == {"error", "input"} and obj["error"] in lines[0]
 
 
-
 @pytest.fixture(scope="module")
 def places():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "adir").mkdir()
         (tmp / "afile.txt").write_text("hello\n")
-        yield {"tmp": tmp, "dir": str(tmp / "adir"), "file": str(tmp / "afile.txt"),
-               "missing": str(tmp / "missing" / "nothing")}
-
-
+        yield {
+            "tmp": tmp,
+            "dir": str(tmp / "adir"),
+            "file": str(tmp / "afile.txt"),
+            "missing": str(tmp / "missing" / "nothing"),
+        }

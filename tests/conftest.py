@@ -6,8 +6,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cli_check import places  # noqa: E402, F401 -- the CLI fuzz tests' fixture, offered here as pytest expects
 from model_factory import two_camera_graph, write_model  # noqa: E402
-
 from vehicle_runtime.types import CameraFrame, EgoState, NavigationState, Observation, Pose2D, RoadOption  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,10 +49,15 @@ def reference_model_dir():
     return REPO / "models" / "reference_geometric"
 
 
-def make_observation(frames, stamp_s=1.0, target=(10.0, 0.0), option=RoadOption.LANEFOLLOW, speed_mps=5.0,
-                     to_end_m=100.0):
-    nav = NavigationState(route_ego_xy_m=np.array([[2.0 * (i + 1), 0.0] for i in range(10)]),
-                          target_point_ego_m=target, road_option=option, distance_to_route_end_m=to_end_m)
+def make_observation(
+    frames, stamp_s=1.0, target=(10.0, 0.0), option=RoadOption.LANEFOLLOW, speed_mps=5.0, to_end_m=100.0
+):
+    nav = NavigationState(
+        route_ego_xy_m=np.array([[2.0 * (i + 1), 0.0] for i in range(10)]),
+        target_point_ego_m=target,
+        road_option=option,
+        distance_to_route_end_m=to_end_m,
+    )
     ego = EgoState(stamp_s=stamp_s, pose=Pose2D(0.0, 0.0, 0.0), speed_mps=speed_mps)
     return Observation(stamp_s=stamp_s, frames=frames, ego=ego, nav=nav, ages_s={})
 

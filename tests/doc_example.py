@@ -1,5 +1,6 @@
 """The model builder printed in docs/model_contract.md, run as printed: the code block after the
 `<!-- example: build -->` marker is executed as a module."""
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ recurrent state. Outputs, by construction:
   reasoning logits = a constant table whose argmax is REASONING_IDS
   confidence       = [[0.5]] (a [1, 1] tensor; the contract accepts it for [1])
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,31 +40,47 @@ def two_camera_graph(cam_a_height: int = H) -> onnx.ModelProto:
     nodes = [
         n("ReduceMean", ["cam_a", "axes_chw"], ["mean_a"], keepdims=0),  # [1, K]
         n("ReduceMean", ["cam_b", "axes_chw"], ["mean_b"], keepdims=0),
-        n("Unsqueeze", ["mean_a", "minus1"], ["mean_a3"]), n("Unsqueeze", ["mean_b", "minus1"], ["mean_b3"]),
+        n("Unsqueeze", ["mean_a", "minus1"], ["mean_a3"]),
+        n("Unsqueeze", ["mean_b", "minus1"], ["mean_b3"]),
         n("Concat", ["mean_a3", "mean_b3"], ["trajectory"], axis=2),
-        n("Slice", ["nav", "zero", "one", "one"], ["tx"]), n("Slice", ["state_in", "zero", "one", "one"], ["s0"]),
-        n("Add", ["tx", "s0"], ["base"]), n("Expand", ["base", "speed_shape"], ["speed"]),
+        n("Slice", ["nav", "zero", "one", "one"], ["tx"]),
+        n("Slice", ["state_in", "zero", "one", "one"], ["s0"]),
+        n("Add", ["tx", "s0"], ["base"]),
+        n("Expand", ["base", "speed_shape"], ["speed"]),
         n("Add", ["state_in", "one_f"], ["state_out"]),
         n("Identity", ["logits_c"], ["reasoning_logits"]),
-        n("Mul", ["ego", "zero_f"], ["ego0"]), n("Sigmoid", ["ego0"], ["confidence"]),
+        n("Mul", ["ego", "zero_f"], ["ego0"]),
+        n("Sigmoid", ["ego0"], ["confidence"]),
     ]
-    inits = [c("axes_chw", np.array([2, 3, 4], np.int64)), c("minus1", np.array([-1], np.int64)),
-             c("zero", np.array([0], np.int64)), c("one", np.array([1], np.int64)),
-             c("speed_shape", np.array([1, HISTORY], np.int64)), c("one_f", np.float32(1.0)),
-             c("zero_f", np.float32(0.0)), c("logits_c", _logits())]
+    inits = [
+        c("axes_chw", np.array([2, 3, 4], np.int64)),
+        c("minus1", np.array([-1], np.int64)),
+        c("zero", np.array([0], np.int64)),
+        c("one", np.array([1], np.int64)),
+        c("speed_shape", np.array([1, HISTORY], np.int64)),
+        c("one_f", np.float32(1.0)),
+        c("zero_f", np.float32(0.0)),
+        c("logits_c", _logits()),
+    ]
     graph = helper.make_graph(
-        nodes, "two_camera_test",
-        inputs=[helper.make_tensor_value_info("cam_a", f, [1, HISTORY, 3, cam_a_height, W]),
-                helper.make_tensor_value_info("cam_b", f, [1, HISTORY, 1, H, W]),
-                helper.make_tensor_value_info("nav", f, [1, 8]),
-                helper.make_tensor_value_info("ego", f, [1, 1]),
-                helper.make_tensor_value_info("state_in", f, [1, STATE])],
-        outputs=[helper.make_tensor_value_info("trajectory", f, [1, HISTORY, 2]),
-                 helper.make_tensor_value_info("speed", f, [1, HISTORY]),
-                 helper.make_tensor_value_info("reasoning_logits", f, [1, len(REASONING_IDS), len(VOCAB)]),
-                 helper.make_tensor_value_info("confidence", f, [1, 1]),
-                 helper.make_tensor_value_info("state_out", f, [1, STATE])],
-        initializer=inits)
+        nodes,
+        "two_camera_test",
+        inputs=[
+            helper.make_tensor_value_info("cam_a", f, [1, HISTORY, 3, cam_a_height, W]),
+            helper.make_tensor_value_info("cam_b", f, [1, HISTORY, 1, H, W]),
+            helper.make_tensor_value_info("nav", f, [1, 8]),
+            helper.make_tensor_value_info("ego", f, [1, 1]),
+            helper.make_tensor_value_info("state_in", f, [1, STATE]),
+        ],
+        outputs=[
+            helper.make_tensor_value_info("trajectory", f, [1, HISTORY, 2]),
+            helper.make_tensor_value_info("speed", f, [1, HISTORY]),
+            helper.make_tensor_value_info("reasoning_logits", f, [1, len(REASONING_IDS), len(VOCAB)]),
+            helper.make_tensor_value_info("confidence", f, [1, 1]),
+            helper.make_tensor_value_info("state_out", f, [1, STATE]),
+        ],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
@@ -74,20 +91,33 @@ def two_camera_manifest(sha256: str) -> dict:
     identity = {"scale": 1.0, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
     identity_gray = {"scale": 1.0, "mean": [0.0], "std": [1.0]}
     return {
-        "name": "two_camera_test", "version": "1.0.0", "model_file": "model.onnx", "sha256": sha256,
+        "name": "two_camera_test",
+        "version": "1.0.0",
+        "model_file": "model.onnx",
+        "sha256": sha256,
         "cameras": [
-            {"camera": "front", "input": "cam_a", "history": HISTORY,
-             "image": {"width": W, "height": H, "colour_order": "rgb", **identity}},
-            {"camera": "rear", "input": "cam_b", "history": HISTORY,
-             "image": {"width": W, "height": H, "colour_order": "gray", **identity_gray}},
+            {
+                "camera": "front",
+                "input": "cam_a",
+                "history": HISTORY,
+                "image": {"width": W, "height": H, "colour_order": "rgb", **identity},
+            },
+            {
+                "camera": "rear",
+                "input": "cam_b",
+                "history": HISTORY,
+                "image": {"width": W, "height": H, "colour_order": "gray", **identity_gray},
+            },
         ],
         "nav": {"input": "nav", "features": ["target_point_ego_m", "road_option_one_hot"]},
         "ego": {"input": "ego", "features": ["speed_mps"]},
         "recurrent_state": [{"input": "state_in", "output": "state_out", "shape": [1, STATE]}],
-        "outputs": {"trajectory": {"name": "trajectory", "points": HISTORY, "dt_s": 0.1},
-                    "speed_profile": {"name": "speed"},
-                    "reasoning": {"name": "reasoning_logits", "kind": "logits", "max_tokens": len(REASONING_IDS)},
-                    "confidence": {"name": "confidence"}},
+        "outputs": {
+            "trajectory": {"name": "trajectory", "points": HISTORY, "dt_s": 0.1},
+            "speed_profile": {"name": "speed"},
+            "reasoning": {"name": "reasoning_logits", "kind": "logits", "max_tokens": len(REASONING_IDS)},
+            "confidence": {"name": "confidence"},
+        },
         "tokenizer": "vocab.txt",
         "latency_budget_ms": 5.0,
     }

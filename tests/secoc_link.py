@@ -1,6 +1,7 @@
 """A closed loop in lockstep for the SecOC and engage-authority tests: the real vehicle interface
 (safety gate + CAN writer) and the real by-wire gateway on a python-can `virtual` bus, both with SecOC
 keyed from a key file generated in a tmp dir, and a bicycle model."""
+
 import itertools
 import math
 from dataclasses import replace
@@ -40,15 +41,25 @@ class Link:
         self.recorded = []  # (t, frame) of every command frame, as an attacker would log them
 
     def start_compute(self):
-        self.gate = SafetyGate(replace(CFG.safety, auto_engage=self.auto_engage),
-                               clock_s=self.k * DT if hasattr(self, "k") else 0.0)
-        self.vi = VehicleInterface(self.compute_bus, self.gate, Codec(), CFG.max_command_age_s,
-                                   secoc=ComputeEnd(self.key, self.tmp / "compute.trip"),
-                                   engage_authority=self.engage_authority)
+        self.gate = SafetyGate(
+            replace(CFG.safety, auto_engage=self.auto_engage), clock_s=self.k * DT if hasattr(self, "k") else 0.0
+        )
+        self.vi = VehicleInterface(
+            self.compute_bus,
+            self.gate,
+            Codec(),
+            CFG.max_command_age_s,
+            secoc=ComputeEnd(self.key, self.tmp / "compute.trip"),
+            engage_authority=self.engage_authority,
+        )
 
     def start_gateway(self):
-        self.gw = ByWireGateway(self.vehicle_bus, Codec(), GatewayParams(max_steer_rad=CFG.vehicle.max_steer_rad + 0.05),
-                                secoc=GatewayEnd(self.key, self.tmp / "gateway.trip"))
+        self.gw = ByWireGateway(
+            self.vehicle_bus,
+            Codec(),
+            GatewayParams(max_steer_rad=CFG.vehicle.max_steer_rad + 0.05),
+            secoc=GatewayEnd(self.key, self.tmp / "gateway.trip"),
+        )
 
     def step(self, n=1, before_gateway=None):
         acts = []

@@ -1,5 +1,6 @@
 """Fleet bundles: every kind of bad bundle is refused by name with the active slot untouched; the
 installer killed (SIGKILL) at every step leaves a working build; health check commits or rolls back."""
+
 import hashlib
 import io
 import json
@@ -41,8 +42,9 @@ def share(tmp_path):
 
 def make(keys, share, name, version="1.0.0", counter=1, hw=(HW,), expires_days=30.0, files=None):
     out = keys / name
-    archive.create(out, files or archive.collect(share), keys / "k.pem", version, counter, hw, "0.1.0", "9.0.0",
-                   expires_days)
+    archive.create(
+        out, files or archive.collect(share), keys / "k.pem", version, counter, hw, "0.1.0", "9.0.0", expires_days
+    )
     return out
 
 
@@ -77,8 +79,13 @@ def _rewrite(src: Path, dst: Path, change):
 
 def tampered_file(keys, share):
     src = make(keys, share, "v2.vrb", "2.0.0", 2)
-    return _rewrite(src, keys / "bad.vrb", lambda n, d: d.replace(b"wheelbase_m: 2.8", b"wheelbase_m: 9.9")
-                    if n.endswith("generic_sedan.param.yaml") else d)
+    return _rewrite(
+        src,
+        keys / "bad.vrb",
+        lambda n, d: (
+            d.replace(b"wheelbase_m: 2.8", b"wheelbase_m: 9.9") if n.endswith("generic_sedan.param.yaml") else d
+        ),
+    )
 
 
 def tampered_metadata(keys, share):
@@ -90,6 +97,7 @@ def tampered_metadata(keys, share):
         env = json.loads(data)
         env["signed"]["hardware_ids"].append("any-box")
         return json.dumps(env).encode()
+
     return _rewrite(src, keys / "bad.vrb", change)
 
 
@@ -141,8 +149,20 @@ def test_unsafe_archive_members_are_refused(keys, share, box):
 @pytest.mark.parametrize("step", slots.STEPS)
 def test_installer_killed_at_every_step_leaves_a_working_box(step, keys, share, box):
     v2 = make(keys, share, "v2.vrb", "2.0.0", 2)
-    cmd = [sys.executable, "-m", "vehicle_runtime.cli", "bundle", "install", str(v2), "--key", str(keys / "k.pub"),
-           "--hardware-id", HW, "--root", str(box)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vehicle_runtime.cli",
+        "bundle",
+        "install",
+        str(v2),
+        "--key",
+        str(keys / "k.pub"),
+        "--hardware-id",
+        HW,
+        "--root",
+        str(box),
+    ]
     r = subprocess.run(cmd, env={**os.environ, slots.KILL_ENV: step}, capture_output=True, text=True, timeout=120)
     assert r.returncode == -9, r.stderr  # SIGKILL at the step
     st = slots.status(box)
@@ -192,11 +212,17 @@ def test_a_trial_that_keeps_crashing_is_rolled_back_on_the_next_start(keys, shar
 def test_cli_round_trip(keys, share, tmp_path):
     v = [sys.executable, "-m", "vehicle_runtime.cli"]
     b = make(keys, share, "cli.vrb")
-    r = subprocess.run(v + ["bundle", "verify", str(b), "--key", str(keys / "k.pub"), "--hardware-id", HW, "--json"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        v + ["bundle", "verify", str(b), "--key", str(keys / "k.pub"), "--hardware-id", HW, "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["version"] == "1.0.0"
-    r = subprocess.run(v + ["bundle", "verify", str(b), "--key", str(keys / "other.pub"), "--hardware-id", HW],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        v + ["bundle", "verify", str(b), "--key", str(keys / "other.pub"), "--hardware-id", HW],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "not by the trusted key" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -223,6 +249,7 @@ def test_systemd_unit_uses_the_watchdog_and_the_update_root():
 
 
 # --- malformed archives, compression bombs, equal counters (issue 19) ---------------------------------------
+
 
 class _Zeros(io.RawIOBase):
     """`n` zero bytes, produced as read: a 300 MB member without 300 MB in memory."""
@@ -254,7 +281,7 @@ def _cut(keys, share, frac):
     with tarfile.open(src) as tar:
         last = tar.getmembers()[-1]
     out = keys / "cut.vrb"
-    out.write_bytes(src.read_bytes()[:max(1, int((last.offset_data + last.size) * frac))])
+    out.write_bytes(src.read_bytes()[: max(1, int((last.offset_data + last.size) * frac))])
     return out
 
 
@@ -275,8 +302,23 @@ def test_every_malformed_archive_is_one_message_never_a_traceback(case, keys, sh
     with pytest.raises(BundleError) as err:
         archive.verify(bundle, signing.load_public(keys / "k.pub"), HW)
     assert "\n" not in str(err.value) and str(err.value)
-    r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "bundle", "verify", str(bundle), "--key",
-                        str(keys / "k.pub"), "--hardware-id", HW], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_runtime.cli",
+            "bundle",
+            "verify",
+            str(bundle),
+            "--key",
+            str(keys / "k.pub"),
+            "--hardware-id",
+            HW,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("bundle: "), r.stderr
 
@@ -311,11 +353,13 @@ def test_gzip_bomb_is_refused_with_bounded_memory(keys, tmp_path):
         tracemalloc.stop()
     assert peak < 1 << 20, peak  # under 1 MB of Python allocations (the old reader peaked at 456 MB RSS)
     # the CLI, as on the box: its peak RSS grows by less than 32 MB while it refuses the bomb
-    probe = ("import resource, sys; from vehicle_runtime import cli; "
-             "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-             f"rc = cli.main(['bundle', 'verify', {str(bomb)!r}, '--key', {str(keys / 'k.pub')!r}, "
-             f"'--hardware-id', {HW!r}]); "
-             "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0)")
+    probe = (
+        "import resource, sys; from vehicle_runtime import cli; "
+        "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        f"rc = cli.main(['bundle', 'verify', {str(bomb)!r}, '--key', {str(keys / 'k.pub')!r}, "
+        f"'--hardware-id', {HW!r}]); "
+        "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0)"
+    )
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     rc, grown_kib = r.stdout.split()
     assert rc == "1" and "gzip-compressed" in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -373,12 +417,16 @@ def test_a_vehicle_build_without_a_provisioned_key_fails_its_health_check(keys, 
     """Keys never ship in a bundle: a build whose config says `vehicle_mode: vehicle` runs only on a box
     that has its SecOC key; without it the trial is rolled back."""
     p = share / "config" / "vehicle_interface.param.yaml"
-    p.write_text(p.read_text().replace("vehicle_mode: simulated", "vehicle_mode: vehicle").replace(
-        'secoc_key_file: ""', f'secoc_key_file: "{tmp_path / "box" / "secoc.key"}"'))
+    p.write_text(
+        p.read_text()
+        .replace("vehicle_mode: simulated", "vehicle_mode: vehicle")
+        .replace('secoc_key_file: ""', f'secoc_key_file: "{tmp_path / "box" / "secoc.key"}"')
+    )
     report = healthcheck.check_slot(share, runs=3)
     checks = {n: (ok, d) for n, ok, d in report.checks}
     assert checks["keys"][0] is False and "no secoc key provisioned" in checks["keys"][1]
     from vehicle_runtime import keys as keyfiles
+
     keyfiles.write_key(tmp_path / "box" / "secoc.key", 16)  # provisioned on the box
     assert dict((n, ok) for n, ok, _ in healthcheck.check_slot(share, runs=3).checks)["keys"] is True
 
@@ -399,8 +447,20 @@ def test_a_passing_replay_verdict_is_signed_into_the_build_and_a_failing_one_ref
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text("replay output\n" + json.dumps(verdict) + "\n")
     bad.write_text(json.dumps({**verdict, "pass": False}) + "\n")
-    base = ["bundle", "create", "--key", str(keys / "k.pem"), "--version", "2.0.0", "--release-counter", "2",
-            "--hardware-id", HW, "--share-dir", str(share)]
+    base = [
+        "bundle",
+        "create",
+        "--key",
+        str(keys / "k.pem"),
+        "--version",
+        "2.0.0",
+        "--release-counter",
+        "2",
+        "--hardware-id",
+        HW,
+        "--share-dir",
+        str(share),
+    ]
     assert cli.main(base + ["--out", str(tmp_path / "ok.vrb"), "--replay-verdict", str(good)]) == 0
     info, _ = archive.verify(tmp_path / "ok.vrb", signing.load_public(keys / "k.pub"), HW)
     assert info.signed["build_info"]["replay"] == verdict

@@ -1,12 +1,13 @@
 """The by-wire DBC round trip on python-can `virtual` buses, with counter and checksum checks."""
+
 import os
 
 import can
 import pytest
 
-from vehicle_runtime.can import (BusConfig, BusConfigError, Codec, CounterCheck, FrameError, Packer, load_dbc,
-                                 open_bus)
+from vehicle_runtime.can import BusConfig, BusConfigError, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus
 from vehicle_runtime.can.checksum import crc8_sae_j1850, frame_checksum
+from vehicle_runtime.can.feedback import FeedbackParser
 
 
 @pytest.fixture
@@ -26,7 +27,14 @@ def test_crc8_sae_j1850_check_value():
 def test_dbc_has_the_contract_messages_with_counter_checksum_and_cycle_time():
     db = load_dbc()
     names = {m.name for m in db.messages}
-    assert {"STEERING_CMD", "LONGITUDINAL_CMD", "HEARTBEAT", "SPEED_REPORT", "STEERING_REPORT", "GATEWAY_STATUS"} <= names
+    assert {
+        "STEERING_CMD",
+        "LONGITUDINAL_CMD",
+        "HEARTBEAT",
+        "SPEED_REPORT",
+        "STEERING_REPORT",
+        "GATEWAY_STATUS",
+    } <= names
     for m in db.messages:
         signals = {s.name for s in m.signals}
         assert {"COUNTER", "CHECKSUM"} <= signals, m.name
@@ -87,12 +95,15 @@ def test_bad_counter_repeated_and_skipped(buses):
         check.check(codec.decode(rx.recv(timeout=1.0)))
 
 
-@pytest.mark.parametrize("msg,reason", [
-    (can.Message(arbitration_id=0x7FF, data=bytes(8), is_extended_id=False), "unknown_id"),
-    (can.Message(arbitration_id=0x100, data=bytes(8), is_extended_id=True), "unknown_id"),
-    (can.Message(arbitration_id=0x100, data=bytes(5), is_extended_id=False), "bad_length"),
-    (can.Message(is_error_frame=True), "error_frame"),
-])
+@pytest.mark.parametrize(
+    "msg,reason",
+    [
+        (can.Message(arbitration_id=0x7FF, data=bytes(8), is_extended_id=False), "unknown_id"),
+        (can.Message(arbitration_id=0x100, data=bytes(8), is_extended_id=True), "unknown_id"),
+        (can.Message(arbitration_id=0x100, data=bytes(5), is_extended_id=False), "bad_length"),
+        (can.Message(is_error_frame=True), "error_frame"),
+    ],
+)
 def test_malformed_frames_get_a_reason(msg, reason):
     with pytest.raises(FrameError) as err:
         Codec().decode(msg)
@@ -115,3 +126,12 @@ def test_bus_factory_errors():
         open_bus(BusConfig("carrier_pigeon", "x"))
     with pytest.raises(BusConfigError, match="cannot open CAN interface 'socketcan'"):
         open_bus(BusConfig("socketcan", "vcan_does_not_exist"))
+
+
+def test_feedback_yaw_rate_is_zero_until_a_speed_report_then_the_decoded_value():
+    codec = Codec()
+    parser, packer = FeedbackParser(codec), Packer(codec)
+    assert parser.yaw_rate_radps() == 0.0  # nothing received: no rotation assumed
+    frame = packer.pack("SPEED_REPORT", {"VEHICLE_SPEED": 8.0, "LONG_ACCEL": 0.5, "YAW_RATE": -0.1234})
+    assert parser.update(frame, arrival_s=1.0) is None
+    assert parser.yaw_rate_radps() == pytest.approx(-0.1234, abs=1e-4)

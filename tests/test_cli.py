@@ -1,4 +1,5 @@
 """The `vehicle-runtime` command: selftest and model inspect, run as a user runs them."""
+
 import json
 import subprocess
 import sys
@@ -7,7 +8,9 @@ from model_factory import two_camera_graph, write_model
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_selftest_passes_and_reports_stages():

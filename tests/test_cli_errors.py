@@ -1,6 +1,7 @@
 """The one error path of `vehicle-runtime`: bad arguments are one line and status 2, refused inputs one
 line and status 1 (plus one JSON object with --json), tracebacks only with --debug; relative paths in a
 parameter file are read from the file's folder."""
+
 import io
 import json
 import shutil
@@ -92,12 +93,19 @@ def test_a_bug_is_one_line_marked_internal(monkeypatch):
     assert json.loads(out.strip().splitlines()[-1])["input"] is None
 
 
-@pytest.mark.parametrize("exc, text, named", [
-    (FileNotFoundError(2, "No such file or directory", "/x/y.yaml"), "/x/y.yaml: No such file or directory", "/x/y.yaml"),
-    (IsADirectoryError(21, "Is a directory", "runs"), "runs: Is a directory", "runs"),
-    (ValueError("config/a.yaml: bad\n  first\n  second"), "config/a.yaml: bad; first; second", "config/a.yaml"),
-    (cli_errors.Refused("too late", "--inject"), "too late", "--inject"),
-])
+@pytest.mark.parametrize(
+    "exc, text, named",
+    [
+        (
+            FileNotFoundError(2, "No such file or directory", "/x/y.yaml"),
+            "/x/y.yaml: No such file or directory",
+            "/x/y.yaml",
+        ),
+        (IsADirectoryError(21, "Is a directory", "runs"), "runs: Is a directory", "runs"),
+        (ValueError("config/a.yaml: bad\n  first\n  second"), "config/a.yaml: bad; first; second", "config/a.yaml"),
+        (cli_errors.Refused("too late", "--inject"), "too late", "--inject"),
+    ],
+)
 def test_describe_names_the_input(exc, text, named):
     assert cli_errors.is_refusal(exc)
     assert cli_errors.describe(exc) == (text, named)
@@ -125,16 +133,29 @@ def test_only_inputs_count_as_refusals():
 
 
 def test_a_fault_after_the_end_of_the_run_is_refused():
-    rc, _, err = run_cli("drive", "--policy", "expert", "--scenario", "lead_braking", "--duration", "3",
-                         "--inject", "camera_stall@500")
+    rc, _, err = run_cli(
+        "drive", "--policy", "expert", "--scenario", "lead_braking", "--duration", "3", "--inject", "camera_stall@500"
+    )
     assert rc == 1
     line = one_line(err)
     assert "camera_stall@500" in line and "after the run's end at 3 s" in line
 
 
 def test_injected_reports_what_fired_and_when(tmp_path):
-    rc, out, err = run_cli("drive", "--policy", "expert", "--scenario", "lead_braking", "--duration", "1",
-                           "--inject", "driver_override@0.505", "--out", tmp_path / "run", "--json")
+    rc, out, err = run_cli(
+        "drive",
+        "--policy",
+        "expert",
+        "--scenario",
+        "lead_braking",
+        "--duration",
+        "1",
+        "--inject",
+        "driver_override@0.505",
+        "--out",
+        tmp_path / "run",
+        "--json",
+    )
     assert rc == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["injected"] == ["driver_override@0.51"]  # the first 10 ms step at or after 0.505 s
@@ -168,9 +189,11 @@ def test_selftest_config_never_falls_back_to_the_share_directory(config_copy, tm
     rc, _, err = run_cli("selftest", "--config", config_copy, "--frames", "1")
     assert rc == 1
     assert str(config_copy / "vehicles" / "generic_sedan.param.yaml") in one_line(err)
-    edit_params(config_copy / "vehicle_interface.param.yaml", vehicle_profile=str(share_dir() / "config" / "vehicles"
-                                                                                  / "generic_sedan.param.yaml"),
-                dbc_path="missing.dbc")
+    edit_params(
+        config_copy / "vehicle_interface.param.yaml",
+        vehicle_profile=str(share_dir() / "config" / "vehicles" / "generic_sedan.param.yaml"),
+        dbc_path="missing.dbc",
+    )
     (tmp_path / "models").symlink_to(share_dir() / "models")
     rc, _, err = run_cli("selftest", "--config", config_copy, "--frames", "1")
     assert rc == 1 and str(config_copy / "missing.dbc") in one_line(err)
@@ -187,8 +210,12 @@ def test_a_broken_dbc_is_named(config_copy, tmp_path):
 
 def test_request_with_a_nan_timeout_returns_at_once():
     """It waited forever before: NaN never compares greater than the clock."""
-    r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--timeout", "nan", "--json"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--timeout", "nan", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "--timeout" in one_line(r.stderr)
     assert json.loads(r.stdout.strip().splitlines()[-1])["input"] == "--timeout"
 
@@ -202,8 +229,12 @@ def test_a_model_onnxruntime_cannot_load_is_one_line_before_any_bus_opens(tmp_pa
     manifest = json.loads((model / "manifest.json").read_text())
     manifest["sha256"] = hashlib.sha256(b"not a protobuf").hexdigest()  # the file is what the manifest says
     (model / "manifest.json").write_text(json.dumps(manifest))
-    r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--model", str(model), "--duration", "1",
-                        "--json"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", "drive", "--model", str(model), "--duration", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line = one_line(r.stderr)  # a real process: no "VirtualBus was not properly shut down" after it either
     assert r.returncode == 1 and line.startswith("drive: onnxruntime: ") and str(model / "model.onnx") in line
     assert json.loads(r.stdout.strip().splitlines()[-1])["input"] == str(model / "model.onnx")

@@ -9,6 +9,7 @@ takes (vehicle_runtime.cli_types.kind).
 Calls are in-process (`cli.main`) to keep the whole file fast; the one case that used to hang is also
 run as a real process (tests/test_cli_errors.py).
 """
+
 import argparse
 import math
 import re
@@ -21,15 +22,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_check import BASE, STUDENT, assert_refused, places  # noqa: F401 -- places is a fixture
-
+from cli_check import BASE, STUDENT, assert_refused
 from vehicle_runtime import cli
 from vehicle_runtime.config import ConfigError, load_params
 from vehicle_runtime.paths import share_dir
 from vehicle_runtime.schema import load_schema
 
-
 # --- arguments --------------------------------------------------------------------------------------
+
 
 def typed_arguments():
     """(command words, option, kind, has --json) for every argument with a kind-tagged type."""
@@ -43,6 +43,7 @@ def typed_arguments():
                     walk(sub, words + [name])
             elif action.option_strings and getattr(action.type, "kind", None):
                 found.append((tuple(words), action.option_strings[-1], action.type.kind, "--json" in opts))
+
     walk(cli.build_parser(), [])
     return found
 
@@ -82,8 +83,9 @@ def command_line(words, option, value, json_flag, p) -> list:
     return [*words, *base, f"{option}={value}", *(["--json"] if json_flag else [])]
 
 
-@pytest.mark.parametrize("words, option, kind, has_json", ARGUMENTS,
-                         ids=[f"{' '.join(w)} {o}" for w, o, _, _ in ARGUMENTS])
+@pytest.mark.parametrize(
+    "words, option, kind, has_json", ARGUMENTS, ids=[f"{' '.join(w)} {o}" for w, o, _, _ in ARGUMENTS]
+)
 def test_every_argument_refuses_bad_values(words, option, kind, has_json, places):
     for i, value in enumerate(bad_values(kind, places)):
         json_flag = has_json and i % 2 == 0
@@ -91,15 +93,18 @@ def test_every_argument_refuses_bad_values(words, option, kind, has_json, places
 
 
 def _number_text():
-    out_of_range = st.one_of(st.floats(max_value=0.0), st.floats(min_value=86_400.001),
-                             st.sampled_from([math.nan, math.inf, -math.inf]))
+    out_of_range = st.one_of(
+        st.floats(max_value=0.0), st.floats(min_value=86_400.001), st.sampled_from([math.nan, math.inf, -math.inf])
+    )
     return st.one_of(out_of_range.map(repr), st.text(max_size=8).filter(lambda t: not _is_float(t)))
 
 
 def _int_text():
-    return st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32)).map(str) | \
-        st.floats().filter(lambda x: not (math.isfinite(x) and x.is_integer())).map(repr) | \
-        st.text(max_size=8).filter(lambda t: not re.fullmatch(r"\s*[+-]?[0-9]+\s*", t))
+    return (
+        st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32)).map(str)
+        | st.floats().filter(lambda x: not (math.isfinite(x) and x.is_integer())).map(repr)
+        | st.text(max_size=8).filter(lambda t: not re.fullmatch(r"\s*[+-]?[0-9]+\s*", t))
+    )
 
 
 def _is_float(text: str) -> bool:
@@ -134,17 +139,20 @@ def test_numbers_are_never_read_without_a_check():
                     walk(sub, words + [name])
             elif action.type in (int, float) and (*words, action.option_strings[-1]) not in pending:
                 plain.append(" ".join([*words, action.option_strings[-1]]))
+
     walk(cli.build_parser(), [])
     assert plain == []
 
 
 # --- schema fields ----------------------------------------------------------------------------------
 
-PARAM_FILES = {"fusion.param.yaml": "fusion", "policy.param.yaml": "policy",
-               "vehicle_interface.param.yaml": "vehicle_interface",
-               "vehicles/generic_sedan.param.yaml": "vehicle_profile"}
-PATH_FIELDS = {"model_path": ("file", "missing"), "vehicle_profile": ("dir", "missing"),
-               "dbc_path": ("dir", "missing")}
+PARAM_FILES = {
+    "fusion.param.yaml": "fusion",
+    "policy.param.yaml": "policy",
+    "vehicle_interface.param.yaml": "vehicle_interface",
+    "vehicles/generic_sedan.param.yaml": "vehicle_profile",
+}
+PATH_FIELDS = {"model_path": ("file", "missing"), "vehicle_profile": ("dir", "missing"), "dbc_path": ("dir", "missing")}
 
 
 def field_cases(finite: bool):
@@ -207,8 +215,11 @@ def write_field(config_dir: Path, file: str, field: str, value, places) -> Path:
     path = config_dir / file
     doc = yaml.safe_load((share_dir() / "config" / file).read_text())
     params = doc["/**"]["ros__parameters"]
-    value = {"file": places["file"], "dir": places["dir"], "missing": places["missing"]}.get(value, value) \
-        if isinstance(value, str) else value
+    value = (
+        {"file": places["file"], "dir": places["dir"], "missing": places["missing"]}.get(value, value)
+        if isinstance(value, str)
+        else value
+    )
     if value is ...:
         params.pop(field)
     else:
@@ -229,8 +240,9 @@ def check_field(config_dir, file, field, value, places):
 FINITE_CASES = list(field_cases(finite=True))
 
 
-@pytest.mark.parametrize("file, field, label, value", FINITE_CASES,
-                         ids=[f"{f}:{k}:{lab}" for f, k, lab, _ in FINITE_CASES])
+@pytest.mark.parametrize(
+    "file, field, label, value", FINITE_CASES, ids=[f"{f}:{k}:{lab}" for f, k, lab, _ in FINITE_CASES]
+)
 def test_every_schema_field_refuses_bad_values(file, field, label, value, config_dir, places):
     check_field(config_dir, file, field, value, places)
 
@@ -248,27 +260,35 @@ def _loader_refuses_non_finite() -> bool:
     return False
 
 
-@pytest.mark.xfail(not _loader_refuses_non_finite(), run=False, strict=True,
-                   reason="NaN / inf parameter values pass the JSON schema's bounds; config.py's finite check "
-                          "(issue 17's validation work) is merged separately")
+@pytest.mark.xfail(
+    not _loader_refuses_non_finite(),
+    run=False,
+    strict=True,
+    reason="NaN / inf parameter values pass the JSON schema's bounds; config.py's finite check "
+    "(issue 17's validation work) is merged separately",
+)
 def test_every_numeric_schema_field_refuses_non_finite_values(config_dir, places):
     for file, field, _, value in field_cases(finite=False):
         check_field(config_dir, file, field, value, places)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=st.sampled_from([c for c in FINITE_CASES if c[2] in ("below minimum", "huge", "at exclusive minimum")]),
-       data=st.data())
+@given(
+    case=st.sampled_from([c for c in FINITE_CASES if c[2] in ("below minimum", "huge", "at exclusive minimum")]),
+    data=st.data(),
+)
 def test_generated_out_of_range_field_values_are_refused(case, data, config_dir, places):
     file, field, label, edge = case
     spec = load_schema(PARAM_FILES[file])["properties"][field]
     big = spec.get("maximum", 0) * 1e6 + 1
-    value = data.draw(st.floats(max_value=edge, allow_nan=False, allow_infinity=False) if label != "huge"
-                      else st.floats(min_value=big, max_value=1e300), label="value")
+    value = data.draw(
+        st.floats(max_value=edge, allow_nan=False, allow_infinity=False)
+        if label != "huge"
+        else st.floats(min_value=big, max_value=1e300),
+        label="value",
+    )
     if label == "below minimum" and value > edge:
         return
     if spec["type"] == "integer":
         value = int(value) if label == "huge" else math.floor(value)
     check_field(config_dir, file, field, value, places)
-
-

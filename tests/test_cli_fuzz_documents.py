@@ -2,6 +2,7 @@
 (selftest --model), CARLA parameters (carla-bridge --carla-params). Each field of the document gets values
 its schema refuses (wrong type, out of range) and, once the loader checks them, NaN and ±inf; every one
 must be refused as tests/cli_check.py says."""
+
 import json
 import math
 import shutil
@@ -13,12 +14,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_check import assert_refused, places  # noqa: F401 -- places is a fixture
+from cli_check import assert_refused
 from vehicle_runtime import cli
 from vehicle_runtime.paths import share_dir
 from vehicle_runtime.schema import load_schema
 
 # --- documents: scenario, model manifest, CARLA parameters -------------------------------------------
+
 
 def leaves(doc, path=()):
     """Every scalar in a document with its path."""
@@ -71,14 +73,17 @@ def set_at(doc, path, value):
 
 
 def document_cases(doc, schema):
-    return [(path, value) for path, _ in leaves(doc) if (spec := subschema(schema, path))
-            for value in bad_leaf_values(spec)]
+    return [
+        (path, value) for path, _ in leaves(doc) if (spec := subschema(schema, path)) for value in bad_leaf_values(spec)
+    ]
 
 
-SCENARIO = yaml.safe_load((Path(cli.__file__).parents[1] / "sim_bridge" / "embedded" / "scenarios"
-                           / "lead_braking.yaml").read_text())
-SCENARIO_SCHEMA = json.loads((Path(cli.__file__).parents[1] / "sim_bridge" / "embedded"
-                              / "scenario.schema.json").read_text())
+SCENARIO = yaml.safe_load(
+    (Path(cli.__file__).parents[1] / "sim_bridge" / "embedded" / "scenarios" / "lead_braking.yaml").read_text()
+)
+SCENARIO_SCHEMA = json.loads(
+    (Path(cli.__file__).parents[1] / "sim_bridge" / "embedded" / "scenario.schema.json").read_text()
+)
 MANIFEST = json.loads((share_dir() / "models" / "distilled_student" / "manifest.json").read_text())
 CARLA = yaml.safe_load((share_dir() / "config" / "carla_hil.param.yaml").read_text())["/**"]["ros__parameters"]
 
@@ -91,8 +96,11 @@ def test_generated_bad_scenario_fields_are_refused(case, places):
     set_at(doc, path, value)
     file = places["tmp"] / "scenario.yaml"
     file.write_text(yaml.safe_dump(doc))
-    assert_refused(["drive", "--policy=expert", f"--scenario={file}", "--duration=0.05", f"--out={places['tmp']}/r",
-                    "--json"], [str(file)], True)
+    assert_refused(
+        ["drive", "--policy=expert", f"--scenario={file}", "--duration=0.05", f"--out={places['tmp']}/r", "--json"],
+        [str(file)],
+        True,
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -116,8 +124,18 @@ def test_generated_bad_carla_parameters_are_refused(case, places):
     set_at(doc["/**"]["ros__parameters"], path, value)
     file = places["tmp"] / "carla_hil.param.yaml"
     file.write_text(yaml.safe_dump(doc))
-    assert_refused(["carla-bridge", f"--carla-params={file}", "--carla-host=127.0.0.1", "--carla-port=2",
-                    "--carla-timeout=0.5", "--json"], [str(file), "carla_hil.param.yaml"], True)
+    assert_refused(
+        [
+            "carla-bridge",
+            f"--carla-params={file}",
+            "--carla-host=127.0.0.1",
+            "--carla-port=2",
+            "--carla-timeout=0.5",
+            "--json",
+        ],
+        [str(file), "carla_hil.param.yaml"],
+        True,
+    )
 
 
 def numeric_leaves(doc, schema):
@@ -141,8 +159,13 @@ def _manifest_argv(doc, places):
 def _carla_argv(doc, places):
     file = places["tmp"] / "carla_hil.param.yaml"
     file.write_text(yaml.safe_dump({"/**": {"ros__parameters": doc}}))
-    return ["carla-bridge", f"--carla-params={file}", "--carla-host=127.0.0.1", "--carla-port=2",
-            "--carla-timeout=0.5"], str(file)
+    return [
+        "carla-bridge",
+        f"--carla-params={file}",
+        "--carla-host=127.0.0.1",
+        "--carla-port=2",
+        "--carla-timeout=0.5",
+    ], str(file)
 
 
 def _loader_refuses_nan(kind: str) -> bool:
@@ -162,23 +185,38 @@ def _loader_refuses_nan(kind: str) -> bool:
                 (tmp / "m" / "manifest.json").write_text(json.dumps({**MANIFEST, "latency_budget_ms": math.nan}))
                 load_manifest(tmp / "m")
             else:
-                (tmp / "c.yaml").write_text(yaml.safe_dump({"/**": {"ros__parameters": {**CARLA, "timeout_s": math.nan}}}))
+                (tmp / "c.yaml").write_text(
+                    yaml.safe_dump({"/**": {"ros__parameters": {**CARLA, "timeout_s": math.nan}}})
+                )
                 load_bridge_params(tmp / "c.yaml")
         except Exception:  # noqa: BLE001 -- any refusal counts
             return True
     return False
 
 
-DOCUMENTS = {"scenario": (SCENARIO, SCENARIO_SCHEMA, _scenario_argv),
-             "manifest": (MANIFEST, load_schema("model_manifest"), _manifest_argv),
-             "carla": (CARLA, load_schema("carla_bridge"), _carla_argv)}
+DOCUMENTS = {
+    "scenario": (SCENARIO, SCENARIO_SCHEMA, _scenario_argv),
+    "manifest": (MANIFEST, load_schema("model_manifest"), _manifest_argv),
+    "carla": (CARLA, load_schema("carla_bridge"), _carla_argv),
+}
 
 
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=pytest.mark.xfail(not _loader_refuses_nan(k), run=False, strict=True,
-                                            reason=f"the {k} loader lets NaN / inf through the JSON schema's bounds; "
-                                                   "the finite check belongs to the validation work of issue 17"))
-    for k in DOCUMENTS])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(
+            k,
+            marks=pytest.mark.xfail(
+                not _loader_refuses_nan(k),
+                run=False,
+                strict=True,
+                reason=f"the {k} loader lets NaN / inf through the JSON schema's bounds; "
+                "the finite check belongs to the validation work of issue 17",
+            ),
+        )
+        for k in DOCUMENTS
+    ],
+)
 def test_non_finite_document_fields_are_refused(kind, places):
     doc0, schema, argv_for = DOCUMENTS[kind]
     for path in numeric_leaves(doc0, schema):

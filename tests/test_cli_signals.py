@@ -1,5 +1,6 @@
 """SIGINT and SIGTERM end a run cleanly, as a user's Ctrl-C or systemd's stop would: real processes,
 real signals, and the files they leave checked."""
+
 import json
 import os
 import signal
@@ -16,8 +17,13 @@ from vehicle_runtime.safety.state_machine import SafetyState
 
 
 def start(*args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vehicle_runtime.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition, proc, what: str, timeout_s: float = 120.0) -> None:
@@ -35,8 +41,22 @@ def wait_for(condition, proc, what: str, timeout_s: float = 120.0) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_drive_realtime_interrupted_keeps_report_and_closed_can_log(tmp_path, sig):
     log = tmp_path / "bus.asc"
-    proc = start("drive", "--policy", "expert", "--scenario", "lead_braking", "--realtime", "--duration", "30",
-                 "--can-log", log.name, "--out", "run", "--json", cwd=tmp_path)
+    proc = start(
+        "drive",
+        "--policy",
+        "expert",
+        "--scenario",
+        "lead_braking",
+        "--realtime",
+        "--duration",
+        "30",
+        "--can-log",
+        log.name,
+        "--out",
+        "run",
+        "--json",
+        cwd=tmp_path,
+    )
     # the frames of about a second of driving are in the log: the loop runs
     wait_for(lambda: log.exists() and log.stat().st_size > 40_000, proc, "CAN frames in the log")
     proc.send_signal(sig)
@@ -56,8 +76,21 @@ def test_drive_realtime_interrupted_keeps_report_and_closed_can_log(tmp_path, si
 
 
 def test_eval_interrupted_writes_its_partial_results(tmp_path):
-    proc = start("eval", "--policy", "expert", "--scenarios", "lead_braking,cut_in", "--seeds", "1", "--workers", "2",
-                 "--out", "partial.json", "--json", cwd=tmp_path)
+    proc = start(
+        "eval",
+        "--policy",
+        "expert",
+        "--scenarios",
+        "lead_braking,cut_in",
+        "--seeds",
+        "1",
+        "--workers",
+        "2",
+        "--out",
+        "partial.json",
+        "--json",
+        cwd=tmp_path,
+    )
     first = proc.stderr.readline()
     assert "4" not in first and "2 runs planned" in first, first
     proc.send_signal(signal.SIGTERM)
@@ -95,9 +128,23 @@ def test_stop_request_not_polled_raises_at_once():
 
 def test_sim_terminated_prints_its_partial_summary(tmp_path):
     pytest.importorskip("cyclonedds")
-    proc = start("sim", "--scenario", "lead_braking", "--can-interface", "virtual", "--can-channel", "sigtest",
-                 "--camera-size", "320x180", "--namespace", f"sig{os.getpid()}", "--duration", "60", "--json",
-                 cwd=tmp_path)
+    proc = start(
+        "sim",
+        "--scenario",
+        "lead_braking",
+        "--can-interface",
+        "virtual",
+        "--can-channel",
+        "sigtest",
+        "--camera-size",
+        "320x180",
+        "--namespace",
+        f"sig{os.getpid()}",
+        "--duration",
+        "60",
+        "--json",
+        cwd=tmp_path,
+    )
     first = proc.stderr.readline()
     assert "sim: running for 60 s" in first, first + proc.stderr.read()
     proc.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
 """Parameter files: the shipped ones load; a bad parameter is named in the error."""
+
 import shutil
 
 import pytest
@@ -31,13 +32,26 @@ def _edit(path, key, value):
     path.write_text(yaml.safe_dump(doc))
 
 
-@pytest.mark.parametrize("file,key,value,message", [
-    ("fusion.param.yaml", "sync_slop_s", -1, "parameter 'sync_slop_s': -1 is less than or equal to the minimum of 0"),
-    ("fusion.param.yaml", "route_points", None, "'route_points' is a required property"),
-    ("policy.param.yaml", "providers", ["GPU"], "parameter 'providers.0': 'GPU' is not one of"),
-    ("vehicle_interface.param.yaml", "can_interface", "can0", "parameter 'can_interface': 'can0' is not one of"),
-    ("vehicle_interface.param.yaml", "typo_param", 1, "Additional properties are not allowed ('typo_param' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    "file,key,value,message",
+    [
+        (
+            "fusion.param.yaml",
+            "sync_slop_s",
+            -1,
+            "parameter 'sync_slop_s': -1 is less than or equal to the minimum of 0",
+        ),
+        ("fusion.param.yaml", "route_points", None, "'route_points' is a required property"),
+        ("policy.param.yaml", "providers", ["GPU"], "parameter 'providers.0': 'GPU' is not one of"),
+        ("vehicle_interface.param.yaml", "can_interface", "can0", "parameter 'can_interface': 'can0' is not one of"),
+        (
+            "vehicle_interface.param.yaml",
+            "typo_param",
+            1,
+            "Additional properties are not allowed ('typo_param' was unexpected)",
+        ),
+    ],
+)
 def test_bad_parameter_is_named(config_copy, file, key, value, message):
     _edit(config_copy / file, key, value)
     with pytest.raises(ConfigError) as err:

@@ -1,4 +1,5 @@
 """Trajectory tracking: pure pursuit geometry, age compensation, speed PI."""
+
 import math
 
 import numpy as np
@@ -8,8 +9,9 @@ from vehicle_runtime.control import TrackerParams, TrajectoryTracker, VehiclePro
 from vehicle_runtime.types import EgoState, PolicyOutput, Pose2D
 
 PROFILE = VehicleProfile("t", 2.8, 15.0, 0.55, 0.6, 3.0, 8.0, 1.8, 4.6, 0.1, 0.3)
-PARAMS = TrackerParams(lookahead_min_m=5.0, lookahead_time_s=1.0, speed_preview_s=0.0, speed_kp=1.0, speed_ki=0.0,
-                       integral_limit_mps=1.0)
+PARAMS = TrackerParams(
+    lookahead_min_m=5.0, lookahead_time_s=1.0, speed_preview_s=0.0, speed_kp=1.0, speed_ki=0.0, integral_limit_mps=1.0
+)
 
 
 def arc(radius_m, n=40, step_m=1.0):
@@ -18,8 +20,9 @@ def arc(radius_m, n=40, step_m=1.0):
 
 
 def policy(traj, stamp=0.0, pose=Pose2D(0, 0, 0), speeds=None, dt=0.1):
-    return PolicyOutput(stamp_s=stamp, ego_pose_at_stamp=pose, trajectory_ego_xy_m=traj, dt_s=dt,
-                        speed_profile_mps=speeds)
+    return PolicyOutput(
+        stamp_s=stamp, ego_pose_at_stamp=pose, trajectory_ego_xy_m=traj, dt_s=dt, speed_profile_mps=speeds
+    )
 
 
 def ego(v, pose=Pose2D(0, 0, 0), t=0.0):

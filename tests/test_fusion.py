@@ -1,4 +1,5 @@
 """Fusion: matching by stamp, stale / out-of-order / future inputs, route handling, road options."""
+
 import math
 
 import numpy as np
@@ -7,9 +8,18 @@ import pytest
 from vehicle_runtime.fusion import Fusion, FusionParams
 from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, RoadOption, Route
 
-PARAMS = FusionParams(sync_slop_s=0.02, max_future_s=0.05, buffer_size=10, lookahead_min_m=8.0, lookahead_time_s=1.0,
-                      road_option_horizon_m=30.0, turn_threshold_rad=0.5, lane_change_offset_m=2.0,
-                      route_points=5, route_spacing_m=2.0)
+PARAMS = FusionParams(
+    sync_slop_s=0.02,
+    max_future_s=0.05,
+    buffer_size=10,
+    lookahead_min_m=8.0,
+    lookahead_time_s=1.0,
+    road_option_horizon_m=30.0,
+    turn_threshold_rad=0.5,
+    lane_change_offset_m=2.0,
+    route_points=5,
+    route_spacing_m=2.0,
+)
 
 
 def frame(cam, t):

@@ -1,18 +1,18 @@
 """The manifest closes the holes a model team fell into, `model inspect` means "it runs", fov is checked
 for every camera, and a drive or an eval that the model never controlled says so instead of passing."""
+
 import argparse
 import hashlib
 import json
 import subprocess
 import sys
 
-import doc_example
 import numpy as np
 import onnx
 import pytest
-from model_factory import two_camera_graph, write_model
 from onnx import numpy_helper
 
+import doc_example
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.evaluation import NotControlledError, refuse_uncontrolled
 from vehicle_runtime.commands import model_inspect
@@ -37,18 +37,22 @@ def _set(path, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return fn
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("cameras", 0, "image", "mean"), [0.5], "field 'cameras/0/image/mean': [0.5] is too short"),
-    (("cameras", 1, "image", "std"), [1.0, 1.0, 1.0], "field 'cameras/1/image/std'"),
-    (("cameras", 0, "image", "crop"), {"top": 0.6, "bottom": 0.5}, "top + bottom = 1.1 leaves no image"),
-    (("cameras", 1, "image", "crop"), {"left": 0.5, "right": 0.5}, "left + right = 1 leaves no image"),
-    (("cameras", 1, "camera"), "front", "camera(s) ['front'] listed more than once"),
-    (("cameras", 0, "dtype"), "int8", "field 'cameras/0/dtype': 'int8' is not one of"),
-    (("outputs", "reasoning", "dtype"), "int64", "does not fit kind logits"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("cameras", 0, "image", "mean"), [0.5], "field 'cameras/0/image/mean': [0.5] is too short"),
+        (("cameras", 1, "image", "std"), [1.0, 1.0, 1.0], "field 'cameras/1/image/std'"),
+        (("cameras", 0, "image", "crop"), {"top": 0.6, "bottom": 0.5}, "top + bottom = 1.1 leaves no image"),
+        (("cameras", 1, "image", "crop"), {"left": 0.5, "right": 0.5}, "left + right = 1 leaves no image"),
+        (("cameras", 1, "camera"), "front", "camera(s) ['front'] listed more than once"),
+        (("cameras", 0, "dtype"), "int8", "field 'cameras/0/dtype': 'int8' is not one of"),
+        (("outputs", "reasoning", "dtype"), "int64", "does not fit kind logits"),
+    ],
+)
 def test_manifest_refuses_what_the_runtime_cannot_run(two_camera_dir, path, value, message):
     _edit(two_camera_dir, _set(path, value))
     with pytest.raises(ManifestError) as err:
@@ -71,7 +75,9 @@ def test_float16_slot_gets_the_float32_result_rounded_once():
 def test_fov_checked_for_every_camera(tmp_path):
     m = load_manifest(EXAMPLE.build(tmp_path / "m", "token_ids", "float32"))
     check_fov(m, {"front": 90.0, "front_narrow": 51.5})
-    with pytest.raises(ManifestError, match="expects camera 'front_narrow' with a 50 deg field of view; rig gives 90 deg"):
+    with pytest.raises(
+        ManifestError, match="expects camera 'front_narrow' with a 50 deg field of view; rig gives 90 deg"
+    ):
         check_fov(m, {"front": 90.0, "front_narrow": 90.0}, "rig")
     with pytest.raises(ManifestError, match="reads camera 'front_narrow', which rig does not have"):
         check_fov(m, {"front": 90.0}, "rig")
@@ -98,7 +104,11 @@ def test_inspect_is_ok_only_when_the_model_runs(tmp_path, capsys, two_camera_dir
     (folder / "model.onnx").write_bytes(data)
     _edit(folder, _set(("sha256",), hashlib.sha256(data).hexdigest()))
     code, out, err = _inspect(folder, capsys)
-    assert code == 1 and out == "" and err.strip() == "model inspect: decode: trajectory is not finite; speed profile is not finite"
+    assert (
+        code == 1
+        and out == ""
+        and err.strip() == "model inspect: decode: trajectory is not finite; speed profile is not finite"
+    )
     # a model expecting 50 deg on a 90 deg front camera: refused in one line
     folder = _edit(EXAMPLE.build(tmp_path / "fov", "logits", "float32"), _set(("cameras", 0, "fov_deg"), 50.0))
     code, _, err = _inspect(folder, capsys)
@@ -112,31 +122,55 @@ def test_inspect_is_ok_only_when_the_model_runs(tmp_path, capsys, two_camera_dir
 
 def test_drive_refuses_a_fov_mismatch_in_one_line(tmp_path):
     folder = _edit(EXAMPLE.build(tmp_path / "fov", "logits", "float32"), _set(("cameras", 1, "fov_deg"), 90.0))
-    with pytest.raises(ManifestError, match="expects camera 'front_narrow' with a 90 deg field of view; "
-                                            r"the camera rig \(config/camera_rig.yaml\) gives 50 deg"):
+    with pytest.raises(
+        ManifestError,
+        match="expects camera 'front_narrow' with a 90 deg field of view; "
+        r"the camera rig \(config/camera_rig.yaml\) gives 50 deg",
+    ):
         run_drive(DriveOptions(scenario="curvy_road", policy="student", model_path=folder, duration_s=1.0))
 
 
 TINY_RIG = """cameras:
   front: {width: 16, height: 16, hfov_deg: 90.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 2.0, rate_hz: 20.0}
-  front_narrow: {width: 640, height: 360, hfov_deg: 50.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 1.0, rate_hz: 20.0}
+  front_narrow: {width: 640, height: 360, hfov_deg: 50.0, mount_x_m: 1.6, mount_height_m: 1.4, pitch_deg: 1.0,
+    rate_hz: 20.0}
 """
 
 
 def test_drive_whose_frames_all_fail_preprocessing_exits_non_zero_with_the_reason(tmp_path):
     # a 16 px camera and crops of 0.49 + 0.49: round(7.84) rows off each side leave nothing
-    folder = _edit(EXAMPLE.build(tmp_path / "m", "logits", "float32"),
-                   _set(("cameras", 0, "image", "crop"), {"top": 0.49, "bottom": 0.49}))
+    folder = _edit(
+        EXAMPLE.build(tmp_path / "m", "logits", "float32"),
+        _set(("cameras", 0, "image", "crop"), {"top": 0.49, "bottom": 0.49}),
+    )
     rig = tmp_path / "rig.yaml"
     rig.write_text(TINY_RIG)
-    r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--model", str(folder), "--camera-rig",
-                        str(rig), "--duration", "1", "--json", "--out", str(tmp_path / "run")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_runtime.cli",
+            "drive",
+            "--model",
+            str(folder),
+            "--camera-rig",
+            str(rig),
+            "--duration",
+            "1",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["policy_outputs"] == 0 and summary["preprocess_failures"] == 21 and not summary["engaged"]
-    assert summary["failure"].startswith("the policy never produced an output; 21 frame(s) failed preprocessing "
-                                         "(crop leaves nothing of a 16x16 image)")
+    assert summary["failure"].startswith(
+        "the policy never produced an output; 21 frame(s) failed preprocessing (crop leaves nothing of a 16x16 image)"
+    )
     assert "drive: the policy never produced an output" in r.stderr and "Traceback" not in r.stderr
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["failure"] == summary["failure"]
@@ -159,8 +193,11 @@ def test_eval_refuses_a_run_the_student_never_controlled(tmp_path, monkeypatch):
         from sim_bridge.embedded import cameras
 
         due = cameras.CameraSet.due
-        monkeypatch.setattr(cameras.CameraSet, "due", lambda self, k: (
-            (n, r) for n, r in due(self, k) if n == self.reference or k > 10 ** 6))
+        monkeypatch.setattr(
+            cameras.CameraSet,
+            "due",
+            lambda self, k: ((n, r) for n, r in due(self, k) if n == self.reference or k > 10**6),
+        )
         return real(opts)
 
     monkeypatch.setattr(evaluation, "run_drive", late_second_camera)
@@ -174,7 +211,6 @@ def test_history_and_recurrent_state_restart_after_a_stall(two_camera_dir, reque
     history's means. After a gap longer than the camera watchdog both start afresh (docs/model_contract.md)."""
     from conftest import uniform_frame
     from model_factory import H, W
-
     from vehicle_runtime.can import BusConfig, open_bus
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.control import TrajectoryTracker

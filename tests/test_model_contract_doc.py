@@ -1,13 +1,14 @@
 """docs/model_contract.md is enough to build a student: its own example (two cameras of different size,
 crop, colour order and fov, history 3, recurrent state; reasoning as logits or ids; float32 or float16)
 passes `model inspect` and drives the embedded simulator."""
+
 import argparse
 
-import doc_example
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+import doc_example
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from vehicle_runtime.commands import model_inspect
 
@@ -26,7 +27,8 @@ def test_graph_types_are_the_manifests(example_model):
     sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     want = "tensor(float16)" if dtype == "float16" else "tensor(float)"
     assert {i.name: i.type for i in sess.get_inputs()} == dict.fromkeys(
-        ["image_front", "image_narrow", "nav", "ego", "state_in"], want)
+        ["image_front", "image_narrow", "nav", "ego", "state_in"], want
+    )
     outputs = {o.name: o.type for o in sess.get_outputs()}
     assert outputs["reasoning"] == ("tensor(int64)" if reasoning == "token_ids" else want)
 
@@ -62,18 +64,20 @@ def test_two_camera_float16_student_drives_curvy_road(tmp_path):
 def test_recurrent_state_is_fed_back(tmp_path):
     """The example smooths its speed with the state: v_k = (v_target + v_{k-1}) / 2 from zero."""
     from conftest import make_observation, uniform_frame
-
     from vehicle_runtime.pipeline import StudentPolicy
     from vehicle_runtime.student import SessionConfig, Student
 
-    student = Student.load(EXAMPLE.build(tmp_path / "m", "token_ids", "float32"),
-                           SessionConfig(providers=("CPUExecutionProvider",)))
+    student = Student.load(
+        EXAMPLE.build(tmp_path / "m", "token_ids", "float32"), SessionConfig(providers=("CPUExecutionProvider",))
+    )
     policy = StudentPolicy(student)
     nav = np.array([[2.0 * (i + 1), 0.0] for i in range(10)])  # straight: v_target = cruise
     speeds = []
     for k in range(3):
-        frames = {"front": uniform_frame("front", 120, 320, 180, stamp_s=k), "front_narrow":
-                  uniform_frame("front_narrow", 120, 160, 90, encoding="bgr8", stamp_s=k)}
+        frames = {
+            "front": uniform_frame("front", 120, 320, 180, stamp_s=k),
+            "front_narrow": uniform_frame("front_narrow", 120, 160, 90, encoding="bgr8", stamp_s=k),
+        }
         obs = make_observation(frames, stamp_s=float(k))
         obs.nav.route_ego_xy_m[:] = nav
         speeds.append(float(policy.infer(obs).speed_profile_mps[0]))

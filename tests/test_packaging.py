@@ -1,5 +1,6 @@
 """Packaging for both worlds: package.xml as ROS tools parse it, a real colcon build of the
 package, and the layering rule (the core never imports ROS, CARLA, ros_nodes or sim_bridge)."""
+
 import ast
 import os
 import shutil
@@ -21,18 +22,35 @@ def test_package_xml_is_a_valid_ament_python_package():
     assert pkg.package_format == 3 and pkg.name == "vehicle_runtime"
     assert [e.content for e in pkg.exports if e.tagname == "build_type"] == ["ament_python"]
     deps = {d.name for d in pkg.exec_depends}
-    assert {"rclpy", "std_msgs", "sensor_msgs", "nav_msgs", "geometry_msgs", "diagnostic_msgs",
-            "ackermann_msgs", "launch_ros"} <= deps
+    assert {
+        "rclpy",
+        "std_msgs",
+        "sensor_msgs",
+        "nav_msgs",
+        "geometry_msgs",
+        "diagnostic_msgs",
+        "ackermann_msgs",
+        "launch_ros",
+    } <= deps
 
 
 def _imports(path: Path, module_level_only: bool = False):
     tree = ast.parse(path.read_text())
     nodes = ast.walk(tree)
     if module_level_only:  # statements run at import: the module body, not function bodies
-        nodes = [n for top in tree.body if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                 for n in ast.walk(top)]
-        nodes += [n for top in tree.body if isinstance(top, ast.ClassDef) for n in top.body
-                  if isinstance(n, (ast.Import, ast.ImportFrom))]
+        nodes = [
+            n
+            for top in tree.body
+            if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            for n in ast.walk(top)
+        ]
+        nodes += [
+            n
+            for top in tree.body
+            if isinstance(top, ast.ClassDef)
+            for n in top.body
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+        ]
     for node in nodes:
         if isinstance(node, ast.Import):
             yield from (a.name.split(".")[0] for a in node.names)
@@ -55,8 +73,11 @@ def test_no_module_shadows_ros_packages():
 
 
 def test_modules_stay_small():
-    big = [str(p.relative_to(REPO)) for p in REPO.glob("[!.]*/**/*.py")
-           if ".venv" not in p.parts and len(p.read_text().splitlines()) > 450]
+    big = [
+        str(p.relative_to(REPO))
+        for p in REPO.glob("[!.]*/**/*.py")
+        if ".venv" not in p.parts and len(p.read_text().splitlines()) > 450
+    ]
     assert not big, big
 
 
@@ -66,19 +87,42 @@ def test_colcon_build_installs_scripts_launch_config_models(tmp_path):
     if not os.path.exists(colcon):
         pytest.skip("colcon (dev extra colcon-common-extensions) not installed")
     src = tmp_path / "src" / "vehicle_runtime"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "*.egg-info",
-                                                             "__pycache__", ".pytest_cache", ".hypothesis", "runs"))
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "build",
+            "install",
+            "log",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+            "runs",
+        ),
+    )
     listing = subprocess.run([colcon, "list"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert "(ros.ament_python)" in listing, listing
-    subprocess.run([colcon, "build", "--event-handlers", "console_cohesion-"], cwd=tmp_path, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [colcon, "build", "--event-handlers", "console_cohesion-"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     prefix = tmp_path / "install" / "vehicle_runtime"
     share = prefix / "share" / "vehicle_runtime"
     assert (prefix / "lib" / "vehicle_runtime" / "vehicle-runtime").is_file()
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "vehicle_runtime").is_file()
     assert (share / "package.xml").is_file()
-    for rel in ("config/policy.param.yaml", "config/vehicles/generic_sedan.param.yaml",
-                "models/reference_geometric/model.onnx", "models/reference_geometric/manifest.json"):
+    for rel in (
+        "config/policy.param.yaml",
+        "config/vehicles/generic_sedan.param.yaml",
+        "models/reference_geometric/model.onnx",
+        "models/reference_geometric/manifest.json",
+    ):
         assert (share / rel).is_file(), rel
     for launch in (REPO / "launch").glob("*.launch.py"):
         assert (share / "launch" / launch.name).is_file()
@@ -86,6 +130,12 @@ def test_colcon_build_installs_scripts_launch_config_models(tmp_path):
     site = next(prefix.glob("lib/python3*/site-packages"))
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("VEHICLE_RUNTIME_SHARE", None)
-    out = subprocess.run([sys.executable, "-c", "from vehicle_runtime.paths import share_dir; print(share_dir())"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", "from vehicle_runtime.paths import share_dir; print(share_dir())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert Path(out) == share

@@ -1,9 +1,10 @@
 """Preprocessing against a direct numpy computation, and clear errors for bad frames."""
+
 import cv2
 import numpy as np
 import pytest
 
-from vehicle_runtime.preprocess import ImageSpec, Preprocessor, PreprocessError, decode
+from vehicle_runtime.preprocess import ImageSpec, PreprocessError, Preprocessor, decode
 from vehicle_runtime.types import CameraFrame
 
 RNG = np.random.default_rng(0)
@@ -17,8 +18,13 @@ def _frame(img, encoding, **kw):
 def _expected(rgb, spec):
     """Straight numpy/cv2 reference: crop, resize, colour order, (x*scale - mean)/std, CHW."""
     h, w = rgb.shape[:2]
-    crop = rgb[round(h * spec.crop_top): h - round(h * spec.crop_bottom), round(w * spec.crop_left): w - round(w * spec.crop_right)]
-    small = cv2.resize(np.ascontiguousarray(crop), (spec.width, spec.height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    crop = rgb[
+        round(h * spec.crop_top) : h - round(h * spec.crop_bottom),
+        round(w * spec.crop_left) : w - round(w * spec.crop_right),
+    ]
+    small = cv2.resize(np.ascontiguousarray(crop), (spec.width, spec.height), interpolation=cv2.INTER_LINEAR).astype(
+        np.float32
+    )
     if spec.colour_order == "bgr":
         small = small[..., ::-1]
     mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
@@ -30,8 +36,17 @@ def _expected(rgb, spec):
 def test_raw_matches_numpy(order, encoding):
     rgb = RNG.integers(0, 256, (72, 128, 3), dtype=np.uint8)
     src = rgb if encoding == "rgb8" else rgb[..., ::-1].copy()
-    spec = ImageSpec(width=32, height=16, colour_order=order, crop_top=0.25, crop_bottom=0.125, crop_left=0.0625,
-                     scale=1 / 255, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    spec = ImageSpec(
+        width=32,
+        height=16,
+        colour_order=order,
+        crop_top=0.25,
+        crop_bottom=0.125,
+        crop_left=0.0625,
+        scale=1 / 255,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+    )
     out = np.empty((3, 16, 32), np.float32)
     Preprocessor(spec).process(_frame(src, encoding), out)
     np.testing.assert_allclose(out, _expected(rgb, spec), rtol=1e-5, atol=1e-5)
@@ -51,7 +66,9 @@ def test_mono_to_gray_and_rgb():
     gray = RNG.integers(0, 256, (20, 40), dtype=np.uint8)
     frame = CameraFrame("front", 1.0, "mono8", gray.tobytes(), width=40, height=20)
     out = np.empty((1, 20, 40), np.float32)
-    Preprocessor(ImageSpec(width=40, height=20, colour_order="gray", scale=1.0, mean=(0,), std=(1,))).process(frame, out)
+    Preprocessor(ImageSpec(width=40, height=20, colour_order="gray", scale=1.0, mean=(0,), std=(1,))).process(
+        frame, out
+    )
     np.testing.assert_array_equal(out[0], gray.astype(np.float32))
     out3 = np.empty((3, 20, 40), np.float32)
     Preprocessor(ImageSpec(width=40, height=20, colour_order="rgb", scale=1.0)).process(frame, out3)
@@ -62,7 +79,9 @@ def test_mono_to_gray_and_rgb():
 def test_rgb_to_gray_uses_luma():
     rgb = RNG.integers(0, 256, (20, 40, 3), dtype=np.uint8)
     out = np.empty((1, 20, 40), np.float32)
-    Preprocessor(ImageSpec(width=40, height=20, colour_order="gray", scale=1.0, mean=(0,), std=(1,))).process(_frame(rgb, "rgb8"), out)
+    Preprocessor(ImageSpec(width=40, height=20, colour_order="gray", scale=1.0, mean=(0,), std=(1,))).process(
+        _frame(rgb, "rgb8"), out
+    )
     np.testing.assert_array_equal(out[0], cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32))
 
 

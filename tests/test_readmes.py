@@ -3,6 +3,7 @@
 A README marks a generated table with `<!-- params:NAME -->` … `<!-- /params -->`; when a schema or a
 shipped parameter file changes, `python -m vehicle_runtime.schema.tables --write <README>` brings it back.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,13 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from vehicle_runtime.schema import load_schema
-from vehicle_runtime.schema import tables
+from vehicle_runtime.schema import load_schema, tables
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("vehicle_runtime/safety", "vehicle_runtime/can", "vehicle_runtime/student", "vehicle_runtime/transport",
-         "vehicle_runtime/bundle", "ros_nodes", "sim_bridge/gateway", "sim_bridge/embedded", "sim_bridge/carla",
-         "tools/distill")
+ROOMS = (
+    "vehicle_runtime/safety",
+    "vehicle_runtime/can",
+    "vehicle_runtime/student",
+    "vehicle_runtime/transport",
+    "vehicle_runtime/bundle",
+    "ros_nodes",
+    "sim_bridge/gateway",
+    "sim_bridge/embedded",
+    "sim_bridge/carla",
+    "tools/distill",
+)
 SECTIONS = ("Purpose", "Inputs / Outputs", "Parameters", "Assumptions / Known limits")
 READMES = [ROOT / room / "README.md" for room in ROOMS]
 FIX = "run: python -m vehicle_runtime.schema.tables --write {}"
@@ -54,17 +63,20 @@ def test_parameter_tables_agree_with_the_schemas(readme):
     for old, new in zip(marked, tables.MARKED.finditer(fresh)):
         assert old.group("body") == new.group("body"), (
             f"{readme.relative_to(ROOT)}: table params:{old.group('name')} differs from the schema; "
-            + FIX.format(readme.relative_to(ROOT)))
+            + FIX.format(readme.relative_to(ROOT))
+        )
 
 
 def test_node_readme_lists_every_node_parameter():
     """The node README carries the nodes' whole parameter files; rooms show the subsets they use."""
-    names = {m.group("name") for m in tables.MARKED.finditer(_text(ROOT / "ros_nodes/README.md"))
-             if not m.group("keys")}
+    names = {
+        m.group("name") for m in tables.MARKED.finditer(_text(ROOT / "ros_nodes/README.md")) if not m.group("keys")
+    }
     assert {"fusion", "policy", "vehicle_interface", "vehicle_profile"} <= names
 
 
 # --- the generator ------------------------------------------------------------------------------
+
 
 def _count_properties(node, root) -> int:
     """Rows a schema must give, counted apart from the generator: every key under `properties`, through
@@ -103,7 +115,12 @@ def test_every_schema_renders_one_row_per_property(name):
 
 def test_nested_manifest_fields_are_flattened():
     body = tables.table("model_manifest", ROOT)
-    for key in ("outputs.trajectory.dt_s", "cameras[].image.crop.top", "recurrent_state[].shape", "nav.route_spacing_m"):
+    for key in (
+        "outputs.trajectory.dt_s",
+        "cameras[].image.crop.top",
+        "recurrent_state[].shape",
+        "nav.route_spacing_m",
+    ):
         assert f"| `{key}` |" in body, key
     assert "| `cameras[].history` | integer | ≥ 1, ≤ 16 |" in body
 
@@ -111,10 +128,14 @@ def test_nested_manifest_fields_are_flattened():
 def test_refs_maps_alternatives_and_nested_defaults():
     schema = {
         "$defs": {"limit": {"type": "number", "exclusiveMinimum": 0, "description": "a | b"}},
-        "type": "object", "required": ["timeouts_s"],
+        "type": "object",
+        "required": ["timeouts_s"],
         "properties": {
-            "timeouts_s": {"type": "object", "required": ["camera"],
-                           "properties": {"camera": {"$ref": "#/$defs/limit"}, "route": {"$ref": "#/$defs/limit"}}},
+            "timeouts_s": {
+                "type": "object",
+                "required": ["camera"],
+                "properties": {"camera": {"$ref": "#/$defs/limit"}, "route": {"$ref": "#/$defs/limit"}},
+            },
             "keys": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
             "mode": {"enum": ["road", "test_track"]},
             "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
@@ -123,7 +144,9 @@ def test_refs_maps_alternatives_and_nested_defaults():
             "anything": True,
             "level": {"enum": [0, 1, "auto"]},
         },
-        "if": {"properties": {"mode": {"const": "road"}}}, "then": {"properties": {"either": {"const": 0}}}}
+        "if": {"properties": {"mode": {"const": "road"}}},
+        "then": {"properties": {"either": {"const": 0}}},
+    }
     body = tables.render(schema, tables._flatten({"timeouts_s": {"camera": 0.2}, "mode": "road"}))
     assert "| `timeouts_s` | object |  |  |  |" in body
     assert "| `timeouts_s.camera` | number | > 0 | 0.2 | a \\| b |" in body
@@ -164,6 +187,7 @@ def test_a_drifted_table_is_caught_and_rewritten(tmp_path, capsys):
 
 # --- hand-written tables and links that could drift ---------------------------------------------
 
+
 def test_gateway_readme_lists_every_gateway_parameter_with_its_default():
     from sim_bridge.gateway.bywire import GatewayParams
 
@@ -175,9 +199,15 @@ def test_gateway_readme_lists_every_gateway_parameter_with_its_default():
 
 def test_distill_readme_lists_every_command_line_flag():
     tree = ast.parse((ROOT / "tools/distill/__main__.py").read_text())
-    flags = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and getattr(node.func, "attr", "") == "add_argument" and node.args
-             and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("--")}
+    flags = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "add_argument"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).startswith("--")
+    }
     listed = set(re.findall(r"^\| `(--[\w-]+)`", _text(ROOT / "tools/distill/README.md"), re.M))
     assert flags and listed == flags
 
@@ -190,9 +220,12 @@ def test_links_resolve_and_environment_variables_exist(readme):
             continue
         assert "shared" not in Path(target).parts, f"{readme.relative_to(ROOT)} links outside the repo: {target}"
         assert (readme.parent / target).resolve().exists(), f"{readme.relative_to(ROOT)}: broken link {target}"
-    code = "".join(p.read_text(errors="replace") for d in ("vehicle_runtime", "ros_nodes", "sim_bridge", "tools",
-                                                          "config", "launch") for p in (ROOT / d).rglob("*")
-                   if p.is_file() and p.suffix in (".py", ".xml", ".yaml", ".service", ".sh"))
+    code = "".join(
+        p.read_text(errors="replace")
+        for d in ("vehicle_runtime", "ros_nodes", "sim_bridge", "tools", "config", "launch")
+        for p in (ROOT / d).rglob("*")
+        if p.is_file() and p.suffix in (".py", ".xml", ".yaml", ".service", ".sh")
+    )
     for var in set(re.findall(r"`((?:VEHICLE_RUNTIME|ROS|CYCLONEDDS)_[A-Z_]+)", text)):
         assert var in code, f"{readme.relative_to(ROOT)} names {var}, which no code reads"
 
@@ -215,8 +248,11 @@ def test_node_readme_topics_match_the_code(node):
         kind = getattr(getattr(call, "func", None), "attr", "")
         if isinstance(call, ast.Call) and kind in ("publisher", "subscribe", "create_publisher", "create_subscription"):
             args = [a.value if isinstance(a, ast.Constant) else None for a in call.args] + [None] * 4
-            args += [k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)
-                     and k.arg in ("profile", "qos", "qos_profile")]
+            args += [
+                k.value.value
+                for k in call.keywords
+                if isinstance(k.value, ast.Constant) and k.arg in ("profile", "qos", "qos_profile")
+            ]
             profile = args[2] if kind.endswith("publisher") else args[3]
             profile = profile if profile in QOS_WORDS else next((a for a in args[4:] if a in QOS_WORDS), None)
             if isinstance(args[1], str):
@@ -229,7 +265,8 @@ def test_node_readme_topics_match_the_code(node):
         short = typename.replace("/msg/", "/")
         qos = QOS_WORDS.get(profile, "")  # a profile the code computes is not checked
         assert any((short in r or "header only" in r) and qos in r for r in rows), (
-            f"ros_nodes/README.md, {node}: {topic} should say {short} and QoS '{qos}'")
+            f"ros_nodes/README.md, {node}: {topic} should say {short} and QoS '{qos}'"
+        )
 
 
 def test_transport_readme_qos_depths_match_the_code():

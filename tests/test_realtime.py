@@ -1,4 +1,5 @@
 """The periodic loop keeps absolute deadlines (checked by counting, not by timing thresholds)."""
+
 import threading
 
 from vehicle_runtime.realtime import PeriodicLoop

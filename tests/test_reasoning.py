@@ -1,12 +1,13 @@
 """Reasoning text never shows a phrase with a hole: on the shipped student, over many frames (drives on
 unseen seeds, and frames unlike anything it was trained on), every emitted phrase has each number
 with its unit and each unit with its number; otherwise no phrase is emitted for that frame."""
+
 import re
 
 import numpy as np
 import pytest
-from conftest import REPO, make_observation
 
+from conftest import REPO, make_observation
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy
@@ -30,13 +31,21 @@ def holes(text: str) -> list:
     return out
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("following the lead vehicle 15 m ahead", True), ("following the lane at 7 m/s", True),
-    ("turning left at the junction", True), ("", True),
-    ("following the lead vehicle m m ahead", False), ("following the lead vehicle m ahead", False),
-    ("lead vehicle stopped 0 0 ahead: waiting", False), ("following the lead vehicle 15 m 15", False),
-    ("m/s", False), ("slowing down for the 15 vehicle 15 m ahead", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("following the lead vehicle 15 m ahead", True),
+        ("following the lane at 7 m/s", True),
+        ("turning left at the junction", True),
+        ("", True),
+        ("following the lead vehicle m m ahead", False),
+        ("following the lead vehicle m ahead", False),
+        ("lead vehicle stopped 0 0 ahead: waiting", False),
+        ("following the lead vehicle 15 m 15", False),
+        ("m/s", False),
+        ("slowing down for the 15 vehicle 15 m ahead", False),
+    ],
+)
 def test_phrase_complete(text, ok):
     assert phrase_complete(text) is ok
     assert (not holes(text)) is ok
@@ -55,7 +64,7 @@ def test_a_phrase_with_a_missing_number_is_not_emitted(student):
     out["reasoning_ids"] = np.array([ids + [0] * (12 - len(ids))], np.int64)
     before = student.reasoning_dropped
     decoded = student.decode(obs, out)
-    assert decoded.reasoning_text == "" and decoded.reasoning_token_ids[:len(ids)] == tuple(ids)
+    assert decoded.reasoning_text == "" and decoded.reasoning_token_ids[: len(ids)] == tuple(ids)
     assert student.reasoning_dropped == before + 1
     ids = student.tokenizer.encode("following the lead vehicle 15 m ahead <eos>")
     out["reasoning_ids"] = np.array([ids + [0] * (12 - len(ids))], np.int64)
@@ -90,7 +99,9 @@ def test_numbers_always_filled_over_drives_on_unseen_seeds():
 
     dropped_counts = []
     for scenario, seed in (("lead_braking", 2001), ("cut_in", 2002)):
-        r = run_drive(DriveOptions(scenario=scenario, seed=seed, policy="student", duration_s=25.0, policy_factory=factory))
+        r = run_drive(
+            DriveOptions(scenario=scenario, seed=seed, policy="student", duration_s=25.0, policy_factory=factory)
+        )
         dropped_counts.append(r.outcome["reasoning_dropped"])
     emitted = [t for r in recorders for t in r.emitted]
     raw = [t for r in recorders for t in r.raw]
@@ -123,8 +134,14 @@ def test_numbers_always_filled_on_frames_unlike_the_training_data(student):
             img = np.ascontiguousarray(rng.integers(0, 256, (h, w, 3), np.uint8)[::-1] // 2 + 100)
         frame = CameraFrame("front", float(k), "rgb8", img.tobytes(), w, h)
         option = list(RoadOption)[int(rng.integers(0, len(RoadOption)))]
-        obs = make_observation({"front": frame}, stamp_s=float(k), target=tuple(rng.uniform(-20, 40, 2)), option=option,
-                               speed_mps=float(rng.uniform(0, 40)), to_end_m=float(rng.uniform(0, 500)))
+        obs = make_observation(
+            {"front": frame},
+            stamp_s=float(k),
+            target=tuple(rng.uniform(-20, 40, 2)),
+            option=option,
+            speed_mps=float(rng.uniform(0, 40)),
+            to_end_m=float(rng.uniform(0, 500)),
+        )
         out = policy.infer(obs)
         emitted.append(out.reasoning_text)
         raw.append(student.tokenizer.decode(out.reasoning_token_ids))

@@ -1,4 +1,5 @@
 """The route watchdog's meaning: on the corridor and before the end, whatever the route's age."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,8 +11,18 @@ STRAIGHT = np.array([[0.0, 0.0], [50.0, 0.0], [100.0, 0.0]])
 BEND = np.array([[0.0, 0.0], [50.0, 0.0], [50.0, 50.0]])
 
 
-@pytest.mark.parametrize("x, y, ok", [(10.0, 0.0, True), (10.0, 4.9, True), (10.0, -5.1, False), (99.0, 1.0, True),
-                                      (101.0, 0.0, False), (-1.0, 0.0, True), (-6.0, 0.0, False)])
+@pytest.mark.parametrize(
+    "x, y, ok",
+    [
+        (10.0, 0.0, True),
+        (10.0, 4.9, True),
+        (10.0, -5.1, False),
+        (99.0, 1.0, True),
+        (101.0, 0.0, False),
+        (-1.0, 0.0, True),
+        (-6.0, 0.0, False),
+    ],
+)
 def test_corridor_and_end(x, y, ok):
     assert (route_problem(STRAIGHT, x, y, 5.0) is None) is ok
 

@@ -1,12 +1,13 @@
 """The student contract and session on real ONNX graphs whose outputs are known exactly."""
+
 import json
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import make_observation, uniform_frame
-from model_factory import HISTORY, H, W, two_camera_graph, write_model
 
+from conftest import make_observation, uniform_frame
+from model_factory import H, W, two_camera_graph, write_model
 from vehicle_runtime.control import TrackerParams, TrajectoryTracker, VehicleProfile
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy
 from vehicle_runtime.student import ManifestError, ProviderError, SessionConfig, Student, load_manifest
@@ -25,8 +26,10 @@ def _pipeline(folder, io_binding=True):
 
 
 def _step(pipe, value_a, value_b, stamp, target_x=10.0):
-    frames = {"front": uniform_frame("front", value_a, W, H, stamp_s=stamp),
-              "rear": uniform_frame("rear", value_b, W, H, encoding="mono8", stamp_s=stamp)}
+    frames = {
+        "front": uniform_frame("front", value_a, W, H, stamp_s=stamp),
+        "rear": uniform_frame("rear", value_b, W, H, encoding="mono8", stamp_s=stamp),
+    }
     return pipe.infer(make_observation(frames, stamp_s=stamp, target=(target_x, 0.0)))
 
 
@@ -63,8 +66,10 @@ def test_io_binding_inputs_are_the_history_buffer_without_copies(two_camera_dir)
 def test_bad_frame_leaves_history_untouched(two_camera_dir):
     pipe = _pipeline(two_camera_dir)
     _step(pipe, 10, 100, 1.0)
-    bad = {"front": uniform_frame("front", 99, W, H, stamp_s=1.05),  # good, processed first
-           "rear": CameraFrame("rear", 1.05, "mono8", b"\0" * 5, width=W, height=H)}  # truncated
+    bad = {
+        "front": uniform_frame("front", 99, W, H, stamp_s=1.05),  # good, processed first
+        "rear": CameraFrame("rear", 1.05, "mono8", b"\0" * 5, width=W, height=H),
+    }  # truncated
     with pytest.raises(ValueError, match="truncated"):
         pipe.infer(make_observation(bad, stamp_s=1.05))
     out = _step(pipe, 20, 110, 1.10)
@@ -102,8 +107,7 @@ def test_manifest_missing_and_extra_tensors(tmp_path):
 
 
 def test_feature_width_mismatch(tmp_path):
-    folder = write_model(tmp_path / "m", two_camera_graph(),
-                         nav={"input": "nav", "features": ["target_point_ego_m"]})
+    folder = write_model(tmp_path / "m", two_camera_graph(), nav={"input": "nav", "features": ["target_point_ego_m"]})
     with pytest.raises(ManifestError, match=r"input 'nav': manifest shape \[1, 2\], graph shape \[1, 8\]"):
         Student.load(folder, CPU)
 
@@ -125,7 +129,9 @@ def test_sha256_and_schema_errors(tmp_path, two_camera_dir):
 def test_provider_preference_and_report(two_camera_dir):
     student = Student.load(two_camera_dir, SessionConfig())  # TensorRT → CUDA → CPU
     available = ort.get_available_providers()
-    first = next(p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider") if p in available)
+    first = next(
+        p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+    )
     assert student.session.requested_providers[0] == first
     assert student.provider in available
     with pytest.raises(ProviderError, match="none of the requested providers"):
@@ -179,8 +185,9 @@ def test_reference_model_behaviour(reference_model_dir):
     assert straight.speed_profile_mps[0] > 4.0 and straight.speed_profile_mps[-1] == pytest.approx(8.0)
     assert left.speed_profile_mps[-1] < straight.speed_profile_mps[-1]  # slows for the curve
     assert straight.confidence > 0.9
-    near_end = pipe.infer(make_observation({"front": uniform_frame("front", 128, 320, 180)}, to_end_m=6.0,
-                                           speed_mps=4.0))
+    near_end = pipe.infer(
+        make_observation({"front": uniform_frame("front", 128, 320, 180)}, to_end_m=6.0, speed_mps=4.0)
+    )
     assert near_end.speed_profile_mps[-1] == pytest.approx(np.sqrt(3.0), rel=1e-5)  # stops at the route's end
     pipe.reset()  # history of 2 frames: start the dark camera from a clean history
     assert infer((10.0, 0.0), RoadOption.LANEFOLLOW, value=0).confidence < 0.5  # dark camera
@@ -195,4 +202,6 @@ def test_shipped_reference_model_is_reproducible(tmp_path, reference_model_dir):
 
     make_reference_model.write(tmp_path)
     assert (tmp_path / "model.onnx").read_bytes() == (reference_model_dir / "model.onnx").read_bytes()
-    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads((reference_model_dir / "manifest.json").read_text())
+    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads(
+        (reference_model_dir / "manifest.json").read_text()
+    )

@@ -3,6 +3,7 @@ clear (non-zero exit, at most two stderr lines, no traceback), traceback, silent
 
     python tools/cli_bad_inputs.py [--json]      # last line with --json: one JSON object
 """
+
 from __future__ import annotations
 
 import json
@@ -50,38 +51,72 @@ def cases(f: dict) -> list:
     d, fl, miss = str(f["dir"]), str(f["file"]), str(f["missing"])
     drive = ["drive", "--policy", "expert", "--scenario", "lead_braking"]
     return [
-        drive + ["--duration", "-5"], drive + ["--duration", "0"], drive + ["--duration", "nan"],
-        drive + ["--duration", "inf"], drive + ["--duration", "abc"], drive + ["--seed", "-1"],
-        drive + ["--duration", "3", "--inject", "camera_stall@500"], drive + ["--duration", "1", "--can-log", miss + ".asc"],
-        drive + ["--duration", "1", "--can-log", str(f["dir"] / "bus.xyz")], drive + ["--duration", "1", "--out", fl],
-        drive + ["--duration", "1", "--can-log", d], ["drive", "--model", d, "--duration", "1"],
-        ["drive", "--model", fl, "--duration", "1"], ["drive", "--scenario", d], ["drive", "--scenario", fl],
+        drive + ["--duration", "-5"],
+        drive + ["--duration", "0"],
+        drive + ["--duration", "nan"],
+        drive + ["--duration", "inf"],
+        drive + ["--duration", "abc"],
+        drive + ["--seed", "-1"],
+        drive + ["--duration", "3", "--inject", "camera_stall@500"],
+        drive + ["--duration", "1", "--can-log", miss + ".asc"],
+        drive + ["--duration", "1", "--can-log", str(f["dir"] / "bus.xyz")],
+        drive + ["--duration", "1", "--out", fl],
+        drive + ["--duration", "1", "--can-log", d],
+        ["drive", "--model", d, "--duration", "1"],
+        ["drive", "--model", fl, "--duration", "1"],
+        ["drive", "--scenario", d],
+        ["drive", "--scenario", fl],
         ["drive", "--scenario", str(f["neg_scenario"]), "--policy", "expert"],
-        drive + ["--inject", "camera_stall@nan"], drive + ["--inject", "camera_stall"],
+        drive + ["--inject", "camera_stall@nan"],
+        drive + ["--inject", "camera_stall"],
         ["eval", "--seeds", "-1", "--scenarios", "lead_braking", "--policy", "expert"],
-        ["eval", "--workers", "0", "--scenarios", "lead_braking"], ["eval", "--workers", "-3"],
+        ["eval", "--workers", "0", "--scenarios", "lead_braking"],
+        ["eval", "--workers", "-3"],
         ["eval", "--model", d, "--scenarios", "lead_braking", "--seeds", "1", "--workers", "1"],
-        ["eval", "--seeds", "a,b"], ["eval", "--scenarios", "atlantis"],
-        ["sim", "--duration", "-1", "--can-interface", "virtual"], ["sim", "--duration", "nan", "--can-interface", "virtual"],
-        ["sim", "--can-interface", "bogus", "--duration", "1"], ["sim", "--camera-size", "abc", "--duration", "1"],
-        ["sim", "--camera-size", "0x0", "--duration", "1", "--can-interface", "virtual"], ["sim", "--seed", "-4"],
-        ["up", "--config", d], ["up", "--config", fl], ["up", "--can-interface", "bogus"], ["up", "--model", d],
-        ["request", "engage", "--timeout", "nan"], ["request", "engage", "--timeout", "-1"],
+        ["eval", "--seeds", "a,b"],
+        ["eval", "--scenarios", "atlantis"],
+        ["sim", "--duration", "-1", "--can-interface", "virtual"],
+        ["sim", "--duration", "nan", "--can-interface", "virtual"],
+        ["sim", "--can-interface", "bogus", "--duration", "1"],
+        ["sim", "--camera-size", "abc", "--duration", "1"],
+        ["sim", "--camera-size", "0x0", "--duration", "1", "--can-interface", "virtual"],
+        ["sim", "--seed", "-4"],
+        ["up", "--config", d],
+        ["up", "--config", fl],
+        ["up", "--can-interface", "bogus"],
+        ["up", "--model", d],
+        ["request", "engage", "--timeout", "nan"],
+        ["request", "engage", "--timeout", "-1"],
         ["request", "engage", "--timeout", "inf"],
-        ["selftest", "--config", str(f["bad_dbc"]), "--frames", "2"], ["selftest", "--config", str(f["bad_yaml"])],
-        ["selftest", "--config", d], ["selftest", "--config", fl], ["selftest", "--config", miss],
-        ["selftest", "--model", str(f["notonnx"]), "--frames", "2"], ["selftest", "--model", d],
-        ["selftest", "--frames", "0"], ["selftest", "--frames", "-5"], ["selftest", "--frames", "nan"],
-        ["model", "inspect", str(f["notok"])], ["model", "inspect", d], ["model", "inspect", fl],
-        ["model", "inspect", miss], ["model", "inspect", str(f["notonnx"])],
+        ["selftest", "--config", str(f["bad_dbc"]), "--frames", "2"],
+        ["selftest", "--config", str(f["bad_yaml"])],
+        ["selftest", "--config", d],
+        ["selftest", "--config", fl],
+        ["selftest", "--config", miss],
+        ["selftest", "--model", str(f["notonnx"]), "--frames", "2"],
+        ["selftest", "--model", d],
+        ["selftest", "--frames", "0"],
+        ["selftest", "--frames", "-5"],
+        ["selftest", "--frames", "nan"],
+        ["model", "inspect", str(f["notok"])],
+        ["model", "inspect", d],
+        ["model", "inspect", fl],
+        ["model", "inspect", miss],
+        ["model", "inspect", str(f["notonnx"])],
         ["bundle", "keygen", "--private", miss, "--public", miss + ".pub"],
-        ["bundle", "keygen", "--private", d, "--public", d], ["bundle", "status", "--root", fl],
-        ["bundle", "status", "--root", miss], ["bundle", "verify", fl, "--key", fl, "--hardware-id", "x"],
-        ["bundle", "verify", d, "--key", d, "--hardware-id", "x"], ["healthcheck", "--root", miss],
+        ["bundle", "keygen", "--private", d, "--public", d],
+        ["bundle", "status", "--root", fl],
+        ["bundle", "status", "--root", miss],
+        ["bundle", "verify", fl, "--key", fl, "--hardware-id", "x"],
+        ["bundle", "verify", d, "--key", d, "--hardware-id", "x"],
+        ["healthcheck", "--root", miss],
         ["healthcheck", "--root", d, "--runs", "0"],
-        ["carla-bridge", "--carla-port", "99999"], ["carla-bridge", "--carla-port", "-1"],
-        ["carla-bridge", "--carla-timeout", "nan"], ["carla-bridge", "--duration", "-1"],
-        ["carla-bridge", "--carla-params", d], ["drive", "--sim", "carla", "--carla-port", "0"],
+        ["carla-bridge", "--carla-port", "99999"],
+        ["carla-bridge", "--carla-port", "-1"],
+        ["carla-bridge", "--carla-timeout", "nan"],
+        ["carla-bridge", "--duration", "-1"],
+        ["carla-bridge", "--carla-params", d],
+        ["drive", "--sim", "carla", "--carla-port", "0"],
     ]
 
 
@@ -103,14 +138,22 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         for argv in cases(f):
             try:
-                r = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", *argv], capture_output=True, text=True,
-                                   timeout=90, cwd=tmp, env=env)
+                r = subprocess.run(
+                    [sys.executable, "-m", "vehicle_runtime.cli", *argv],
+                    capture_output=True,
+                    text=True,
+                    timeout=90,
+                    cwd=tmp,
+                    env=env,
+                )
             except subprocess.TimeoutExpired:
                 r = None
             kind = classify(r)
             out.setdefault(kind, []).append(" ".join(argv).replace(tmp, "$TMP"))
             last = (r.stderr.strip().splitlines() or [""])[-1][:160] if r else "(timeout)"
-            print(f"{kind:<10} {' '.join(argv).replace(tmp, '$TMP')}\n           {last.replace(tmp, '$TMP')}", flush=True)
+            print(
+                f"{kind:<10} {' '.join(argv).replace(tmp, '$TMP')}\n           {last.replace(tmp, '$TMP')}", flush=True
+            )
     counts = {k: len(v) for k, v in out.items()}
     print(f"total {sum(counts.values())}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if "--json" in sys.argv:

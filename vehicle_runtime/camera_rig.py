@@ -1,6 +1,7 @@
 """The vehicle's cameras: name, image size, horizontal field of view and mounting, from a rig file
 (config/camera_rig.yaml) validated against its schema. The simulators render these cameras and the
 model's manifest is checked against them (`student.contract.check_fov`)."""
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 One error path for every command (cli_errors): a refused input is one line and exit status 1, a
 bad argument one line and status 2, SIGINT / SIGTERM 130 / 143; a traceback only with --debug.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,8 @@ import logging
 import re
 import sys
 import traceback
-from typing import Optional, Sequence
-
 from importlib.metadata import entry_points
+from typing import Optional, Sequence
 
 from . import cli_errors
 from .cli_signals import Interrupted, StopRequest
@@ -46,11 +46,16 @@ def _plugins() -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vehicle-runtime", description="Onboard runtime for a distilled driving model.",
-                     epilog="Exit status: 0 ok, 1 input refused, 2 bad arguments, 130 / 143 interrupted "
-                            "(SIGINT / SIGTERM). --debug (anywhere) or VEHICLE_RUNTIME_DEBUG=1: tracebacks.")
+    parser = _Parser(
+        prog="vehicle-runtime",
+        description="Onboard runtime for a distilled driving model.",
+        epilog="Exit status: 0 ok, 1 input refused, 2 bad arguments, 130 / 143 interrupted "
+        "(SIGINT / SIGTERM). --debug (anywhere) or VEHICLE_RUNTIME_DEBUG=1: tracebacks.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also anywhere on the line)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (also anywhere on the line)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (*COMMANDS, *_plugins()):
         module.add_parser(sub)
@@ -66,10 +71,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, already reported)
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    command = " ".join(str(getattr(args, k)) for k in ("command", "model_command", "bundle_command")
-                       if getattr(args, k, None))
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    command = " ".join(
+        str(getattr(args, k)) for k in ("command", "model_command", "bundle_command") if getattr(args, k, None)
+    )
     as_json = bool(getattr(args, "json", False))
     args.stop = StopRequest().install()
     try:

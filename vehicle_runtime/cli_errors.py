@@ -12,6 +12,7 @@ instead of file), YAML / JSON / tar / ONNX / python-can / cryptography errors. A
 bug of ours: still one line, marked "internal error", so that it is reported and not mistaken for
 a user's mistake.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,29 @@ from typing import Optional, Tuple
 REFUSED = 1
 BAD_ARGUMENTS = 2
 # libraries whose exceptions mean "this input cannot be used" (matched by module, never imported here)
-_LIBRARIES = ("argparse", "onnxruntime", "onnx", "google", "yaml", "cantools", "textparser", "can", "tarfile", "zipfile", "json", "cryptography",
-              "jsonschema", "cyclonedds", "cv2", "PIL", "gzip", "lzma", "zlib", "binascii", "carla")
+_LIBRARIES = (
+    "argparse",
+    "onnxruntime",
+    "onnx",
+    "google",
+    "yaml",
+    "cantools",
+    "textparser",
+    "can",
+    "tarfile",
+    "zipfile",
+    "json",
+    "cryptography",
+    "jsonschema",
+    "cyclonedds",
+    "cv2",
+    "PIL",
+    "gzip",
+    "lzma",
+    "zlib",
+    "binascii",
+    "carla",
+)
 _OURS = ("vehicle_runtime", "sim_bridge", "ros_nodes")
 _PATHISH = re.compile(r"^(?P<input>(?:[A-Za-z]:)?[^\s:'\"]*[/.][^\s:'\"]*|--[\w-]+(?: '[^']*')?)\s*:\s")
 
@@ -54,9 +76,9 @@ def debug_enabled(argv) -> bool:
 
 
 def is_refusal(exc: BaseException) -> bool:
-    if isinstance(exc, (Refused, ValueError, OSError, EOFError, UnicodeError, LookupError, OverflowError,
-                        RecursionError)) and \
-            not isinstance(exc, (KeyError, IndexError)):
+    if isinstance(
+        exc, (Refused, ValueError, OSError, EOFError, UnicodeError, LookupError, OverflowError, RecursionError)
+    ) and not isinstance(exc, (KeyError, IndexError)):
         return True
     module = type(exc).__module__ or ""
     root = module.split(".")[0]
@@ -123,6 +145,8 @@ def printable(text: str) -> str:
 
 
 def internal(command: str, exc: BaseException, as_json: bool) -> None:
-    message = f"internal error, please report it (rerun with --debug for the traceback): " \
-              f"{type(exc).__name__}: {_one_line(str(exc))}"
+    message = (
+        f"internal error, please report it (rerun with --debug for the traceback): "
+        f"{type(exc).__name__}: {_one_line(str(exc))}"
+    )
     report(command, message, None, as_json)

@@ -7,6 +7,7 @@ else, and on a second signal, the handler raises `Interrupted` (a KeyboardInterr
 blocks still run. Either way the exit status is 128 + the signal number: 130 for SIGINT, 143 for
 SIGTERM.
 """
+
 from __future__ import annotations
 
 import os

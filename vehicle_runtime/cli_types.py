@@ -5,6 +5,7 @@ written) at parse time, before the command does any work, with argparse's exit s
 Paths that a command will write are checked here too, so that a run is never lost at its end
 because its report folder or CAN log cannot be created.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,11 @@ Error = argparse.ArgumentTypeError
 def kind(name: str):
     """Tags an argument type with what it accepts ('seconds', 'int', 'file-in', ...): the CLI fuzz
     test reads the tag from the parser to generate values that every such type must refuse."""
+
     def tag(fn):
         fn.kind = name
         return fn
+
     return tag
 
 
@@ -72,17 +75,20 @@ def int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
         if not lo <= value <= hi:
             raise Error(f"{text} is out of range for {what}: expected {lo}..{hi}")
         return value
+
     parse.__name__ = what.replace(" ", "_")  # argparse names the type in some messages
     return kind("int")(parse)
 
 
 def positive(hi: float, what: str) -> Callable[[str], float]:
     """A finite number > 0 and <= hi (sizes in MB, rates)."""
+
     def parse(text: str) -> float:
         value = _number(text, what)
         if not 0.0 < value <= hi:
             raise Error(f"{text} is out of range for {what}: expected > 0 and <= {hi:g}")
         return value
+
     parse.__name__ = what.replace(" ", "_")
     return kind("positive")(parse)
 
@@ -109,11 +115,13 @@ def size_wxh(text: str) -> tuple:
 
 def csv_of(item: Callable[[str], object], what: str) -> Callable[[str], list]:
     """'1,2,3' → [item('1'), ...]; at least one element."""
+
     def parse(text: str) -> list:
         parts = [p.strip() for p in (text or "").split(",") if p.strip()]
         if not parts:
             raise Error(f"'{text}': expected comma-separated {what}")
         return [item(p) for p in parts]
+
     return kind("csv")(parse)
 
 
@@ -132,6 +140,7 @@ def choice_of(names: Iterable[str], what: str) -> Callable[[str], str]:
         if text not in known:
             raise Error(f"unknown {what} '{text}' (one of: {', '.join(known)})")
         return text
+
     return kind("choice")(parse)
 
 
@@ -143,6 +152,7 @@ def non_empty(text: str) -> str:
 
 
 # --- paths ------------------------------------------------------------------------------------------
+
 
 @kind("file-in")
 def existing_file(text: str) -> Path:
@@ -228,6 +238,7 @@ def output_file(suffixes: Optional[Iterable[str]] = None, parent_must_exist: boo
             raise Error(f"{text}: not writable")
         _writable_parent(p, text)
         return p
+
     return kind("file-out")(parse)
 
 

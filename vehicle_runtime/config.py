@@ -1,6 +1,7 @@
 """Parameter files in ROS 2 form (`/**: ros__parameters:`), validated against the package's JSON
 schemas, turned into typed parameter objects. One source of truth for `ros2 launch` and the
 ROS-free runner: the ROS nodes load the same files through the launch system."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,11 @@ from .schema import load_schema, problems
 from .student.session import SessionConfig
 from .validation import ValidatorParams, params_from
 
-NODE_FILES = {"fusion": "fusion.param.yaml", "policy": "policy.param.yaml",
-              "vehicle_interface": "vehicle_interface.param.yaml"}
+NODE_FILES = {
+    "fusion": "fusion.param.yaml",
+    "policy": "policy.param.yaml",
+    "vehicle_interface": "vehicle_interface.param.yaml",
+}
 
 
 class ConfigError(ValueError):
@@ -112,9 +116,13 @@ def runtime_config(params: dict, config_dir: Path) -> RuntimeConfig:
     return RuntimeConfig(
         fusion=FusionParams(**f),
         model_path=resolve(p["model_path"]),
-        session=SessionConfig(providers=tuple(p["providers"]), intra_op_threads=p["intra_op_threads"],
-                              io_binding=p["io_binding"], trt_fp16=p["trt_fp16"],
-                              trt_cache_dir=str(resolve(p["trt_cache_dir"])) if p["trt_cache_dir"] else None),
+        session=SessionConfig(
+            providers=tuple(p["providers"]),
+            intra_op_threads=p["intra_op_threads"],
+            io_binding=p["io_binding"],
+            trt_fp16=p["trt_fp16"],
+            trt_cache_dir=str(resolve(p["trt_cache_dir"])) if p["trt_cache_dir"] else None,
+        ),
         warm_up_runs=p["warm_up_runs"],
         policy_realtime_priority=p["realtime_priority"],
         tracker=TrackerParams(**{k: p[k] for k in TrackerParams.__dataclass_fields__}),
@@ -141,20 +149,38 @@ def validator_params(v: dict, vehicle: VehicleProfile, where: str = "vehicle_int
 
 
 def safety_params(v: dict, wheelbase_m: float, where: str = "vehicle_interface") -> SafetyParams:
-    tables = ("steer_lim_rad", "steer_rate_lim_radps", "accel_lim_mps2", "decel_lim_mps2", "lon_jerk_lim_mps3",
-              "lat_acc_lim_mps2", "lat_jerk_lim_mps3")
+    tables = (
+        "steer_lim_rad",
+        "steer_rate_lim_radps",
+        "accel_lim_mps2",
+        "decel_lim_mps2",
+        "lon_jerk_lim_mps3",
+        "lat_acc_lim_mps2",
+        "lat_jerk_lim_mps3",
+    )
     try:
-        envelope = EnvelopeParams(wheelbase_m=wheelbase_m, reference_speeds_mps=tuple(v["reference_speeds_mps"]),
-                                  max_speed_mps=v["max_speed_mps"], **{k: tuple(v[k]) for k in tables})
+        envelope = EnvelopeParams(
+            wheelbase_m=wheelbase_m,
+            reference_speeds_mps=tuple(v["reference_speeds_mps"]),
+            max_speed_mps=v["max_speed_mps"],
+            **{k: tuple(v[k]) for k in tables},
+        )
     except ValueError as exc:
         raise ConfigError(f"{where}: envelope: {exc}") from None
     return SafetyParams(
         timeouts_s={n: v[f"timeout_{n}_s"] for n in (*INPUT_WATCHDOGS, "control_loop")},
-        max_clock_jump_s=v["max_clock_jump_s"], max_request_age_s=v["max_request_age_s"],
-        auto_engage=v["auto_engage"], envelope=envelope,
-        mrm=MrmParams(target_decel_mps2=v["mrm_target_decel_mps2"], jerk_mps3=v["mrm_jerk_mps3"],
-                      standstill_speed_mps=v["standstill_speed_mps"], hold_decel_mps2=v["mrm_hold_decel_mps2"],
-                      release_jerk_mps3=v["mrm_release_jerk_mps3"]))
+        max_clock_jump_s=v["max_clock_jump_s"],
+        max_request_age_s=v["max_request_age_s"],
+        auto_engage=v["auto_engage"],
+        envelope=envelope,
+        mrm=MrmParams(
+            target_decel_mps2=v["mrm_target_decel_mps2"],
+            jerk_mps3=v["mrm_jerk_mps3"],
+            standstill_speed_mps=v["standstill_speed_mps"],
+            hold_decel_mps2=v["mrm_hold_decel_mps2"],
+            release_jerk_mps3=v["mrm_release_jerk_mps3"],
+        ),
+    )
 
 
 def load_vehicle_profile(path: str | Path) -> VehicleProfile:

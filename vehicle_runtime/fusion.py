@@ -1,5 +1,6 @@
 """Fusion: match the newest camera frames with each other and with odometry, put the route in the
 ego frame, and derive the target point and the road option. Reports the age of every input."""
+
 from __future__ import annotations
 
 import collections
@@ -39,7 +40,8 @@ class Fusion:
         self.cameras = tuple(cameras)
         self.params = params
         self._frames: Dict[str, Deque[CameraFrame]] = {
-            c: collections.deque(maxlen=params.buffer_size) for c in self.cameras}
+            c: collections.deque(maxlen=params.buffer_size) for c in self.cameras
+        }
         self._odometry: Deque[EgoState] = collections.deque(maxlen=params.buffer_size)
         self._route: Optional[Route] = None
         self._route_s_m: Optional[np.ndarray] = None
@@ -151,8 +153,12 @@ class Fusion:
         target = point_at_distance(route_ego, s, s0 + lookahead_m)
         ahead = _points_at(route_ego, s, s0 + p.route_spacing_m * np.arange(1, p.route_points + 1))
         option = road_option_from_geometry(route_ego, s, s0, p)
-        return NavigationState(route_ego_xy_m=ahead, target_point_ego_m=(float(target[0]), float(target[1])),
-                               road_option=option, distance_to_route_end_m=float(self._route_s_m[-1] - s0))
+        return NavigationState(
+            route_ego_xy_m=ahead,
+            target_point_ego_m=(float(target[0]), float(target[1])),
+            road_option=option,
+            distance_to_route_end_m=float(self._route_s_m[-1] - s0),
+        )
 
     def _route_window(self, ego: EgoState, reach_m: float):
         """The part of the route around the ego: routes can be kilometres long, a frame needs
@@ -178,8 +184,7 @@ class Fusion:
         return pts[lo:hi], s[lo:hi]
 
 
-def road_option_from_geometry(route_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float,
-                              p: FusionParams) -> RoadOption:
+def road_option_from_geometry(route_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float, p: FusionParams) -> RoadOption:
     """LEFT/RIGHT when the route turns by more than the threshold within the horizon; a lane
     change when it shifts sideways without turning; LANEFOLLOW otherwise. (A path carries no
     junction information, so STRAIGHT-through-a-junction is never derived from geometry.)"""

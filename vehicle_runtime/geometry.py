@@ -1,4 +1,5 @@
 """2-D frame transforms between the world frame and the ego frame (x forward, y left)."""
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ Where the configuration says the vehicle is simulated or on a test bench, a miss
 created with a fresh random *development* key (the embedded simulator and the DDS graph do this for
 their run); on a real vehicle a missing or unreadable key is a start-up error.
 """
+
 from __future__ import annotations
 
 import os

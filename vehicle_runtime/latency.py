@@ -1,4 +1,5 @@
 """Latency samples per stage in a fixed ring (no allocation per sample), with percentiles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,5 +31,10 @@ class LatencyStats:
         v = self.values_s()
         if not len(v):
             return {"count": 0}
-        return {"count": self.count, "p50_ms": self.percentile_ms(50), "p99_ms": self.percentile_ms(99),
-                "max_ms": float(v.max() * 1e3), "mean_ms": float(v.mean() * 1e3)}
+        return {
+            "count": self.count,
+            "p50_ms": self.percentile_ms(50),
+            "p99_ms": self.percentile_ms(99),
+            "max_ms": float(v.max() * 1e3),
+            "mean_ms": float(v.mean() * 1e3),
+        }

@@ -4,6 +4,7 @@ Order: $VEHICLE_RUNTIME_SHARE; the source checkout (pip install -e, or running f
 <prefix>/share/vehicle_runtime beside the installed module (colcon and `pip install .` both put
 data_files there); ament_index, when it is importable.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ def share_dir() -> Path:
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "config").is_dir() and (checkout / "package.xml").is_file():
         return checkout
-    installed = Path(__file__).resolve().parents[4] / "share" / "vehicle_runtime"  # <prefix>/lib/pythonX/site-packages/vehicle_runtime
+    installed = (
+        Path(__file__).resolve().parents[4] / "share" / "vehicle_runtime"
+    )  # <prefix>/lib/pythonX/site-packages/vehicle_runtime
     if (installed / "config").is_dir():
         return installed
     try:
@@ -27,7 +30,8 @@ def share_dir() -> Path:
     except Exception:  # ament_index missing or package not installed: say where we looked
         raise FileNotFoundError(
             "cannot find vehicle_runtime's share directory (config/, models/): set VEHICLE_RUNTIME_SHARE, "
-            f"run from a source checkout (looked in {checkout}), or source a colcon install") from None
+            f"run from a source checkout (looked in {checkout}), or source a colcon install"
+        ) from None
 
 
 def resolve(path: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ Lane keeping for the safety gate's MRM: `control` keeps tracking the last valid 
 into the current ego frame by odometry, while any of it lies ahead; then the route's geometry
 (braking to a stop) while the route is fresh. Only then does it return None.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,11 +19,11 @@ import numpy as np
 
 from .config import RuntimeConfig
 from .control import TrajectoryTracker
+from .fusion import FusionParams
 from .geometry import closest_arc_length, cumulative_length, world_to_ego
 from .latency import LatencyStats
-from .route_check import route_problem
 from .preprocess import Preprocessor
-from .fusion import FusionParams
+from .route_check import route_problem
 from .student import Student
 from .student.manifest import Manifest, ManifestError
 from .types import ActuatorRequest, EgoState, Observation, PolicyOutput, Route
@@ -75,22 +76,35 @@ def check_route_input(m: Manifest, fusion: FusionParams) -> None:
     """The fusion must resample the route as the model was trained: as many points, same spacing
     (too few points would be padded with the last one and silently shorten the route the model sees)."""
     if m.route_points > fusion.route_points:
-        raise ManifestError(f"model '{m.name}' reads {m.route_points} route points; the fusion gives "
-                            f"{fusion.route_points} (fusion parameter route_points)")
+        raise ManifestError(
+            f"model '{m.name}' reads {m.route_points} route points; the fusion gives "
+            f"{fusion.route_points} (fusion parameter route_points)"
+        )
     if m.route_spacing_m is not None and abs(m.route_spacing_m - fusion.route_spacing_m) > 1e-6:
-        raise ManifestError(f"model '{m.name}' was trained with route points every {m.route_spacing_m} m; the "
-                            f"fusion gives {fusion.route_spacing_m} m (fusion parameter route_spacing_m)")
+        raise ManifestError(
+            f"model '{m.name}' was trained with route points every {m.route_spacing_m} m; the "
+            f"fusion gives {fusion.route_spacing_m} m (fusion parameter route_spacing_m)"
+        )
 
 
 class Pipeline:
-    def __init__(self, policy: Policy, tracker: TrajectoryTracker, validator: Optional[TrajectoryValidator] = None,
-                 route_corridor_m: float = 0.0):
+    def __init__(
+        self,
+        policy: Policy,
+        tracker: TrajectoryTracker,
+        validator: Optional[TrajectoryValidator] = None,
+        route_corridor_m: float = 0.0,
+    ):
         self.policy = policy
         self.tracker = tracker
         self.validator = validator
         self.route_corridor_m = route_corridor_m  # the route is followed while the ego is this close (0: never)
-        self.latency: Dict[str, LatencyStats] = {**policy.latency, "inference_total": LatencyStats(),
-                                                 "validator": LatencyStats(), "control": LatencyStats()}
+        self.latency: Dict[str, LatencyStats] = {
+            **policy.latency,
+            "inference_total": LatencyStats(),
+            "validator": LatencyStats(),
+            "control": LatencyStats(),
+        }
         self.latest: Optional[PolicyOutput] = None  # the last valid output: what the tracker follows
         self.following = "none"  # trajectory | route | none: what `control` tracked last
         self._route: Optional[tuple] = None  # (points, arc lengths, arrival time)
@@ -102,8 +116,12 @@ class Pipeline:
         check_route_input(student.manifest, cfg.fusion)
         if cfg.warm_up_runs:
             student.warm_up(cfg.warm_up_runs)
-        return cls(StudentPolicy(student), TrajectoryTracker(cfg.vehicle, cfg.tracker), validator_for(cfg),
-                   cfg.route_corridor_m)
+        return cls(
+            StudentPolicy(student),
+            TrajectoryTracker(cfg.vehicle, cfg.tracker),
+            validator_for(cfg),
+            cfg.route_corridor_m,
+        )
 
     @property
     def cameras(self) -> Sequence[str]:
@@ -178,8 +196,13 @@ class Pipeline:
         if at[0] > s[-1]:
             return None
         ahead = np.stack((np.interp(at, s, local[:, 0]), np.interp(at, s, local[:, 1])), axis=1)
-        return PolicyOutput(stamp_s=now_s, ego_pose_at_stamp=ego.pose, trajectory_ego_xy_m=ahead, dt_s=0.5,
-                            speed_profile_mps=np.zeros(len(ahead)))
+        return PolicyOutput(
+            stamp_s=now_s,
+            ego_pose_at_stamp=ego.pose,
+            trajectory_ego_xy_m=ahead,
+            dt_s=0.5,
+            speed_profile_mps=np.zeros(len(ahead)),
+        )
 
     def reset(self) -> None:
         self.policy.reset()

@@ -1,5 +1,6 @@
 """Camera frame → model input: decode, crop, resize, colour order and normalisation, written into a
 preallocated float32 or float16 (C, H, W) tensor slot. Every per-frame buffer is allocated once."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ class Preprocessor:
             raise ValueError(f"unknown colour order '{spec.colour_order}' (rgb, bgr or gray)")
         for key in ("mean", "std"):
             if len(getattr(spec, key)) != spec.channels:
-                raise ValueError(f"{key} has {len(getattr(spec, key))} value(s) for {spec.channels} channel(s) ({spec.colour_order})")
+                raise ValueError(
+                    f"{key} has {len(getattr(spec, key))} value(s) for {spec.channels} channel(s) ({spec.colour_order})"
+                )
         if spec.crop_top + spec.crop_bottom >= 1.0 or spec.crop_left + spec.crop_right >= 1.0:
             raise ValueError("crop leaves no image: top + bottom and left + right must each be < 1")
         if spec.interpolation not in INTERPOLATION:
@@ -60,8 +63,10 @@ class Preprocessor:
         self._interpolation = INTERPOLATION[spec.interpolation]
         self.spec = spec
         c = spec.channels
-        self._resized = {1: np.empty((spec.height, spec.width), np.uint8),
-                         3: np.empty((spec.height, spec.width, 3), np.uint8)}
+        self._resized = {
+            1: np.empty((spec.height, spec.width), np.uint8),
+            3: np.empty((spec.height, spec.width, 3), np.uint8),
+        }
         self._converted = np.empty((spec.height, spec.width, c) if c == 3 else (spec.height, spec.width), np.uint8)
         self._scratch = np.empty((c, spec.height, spec.width), np.float32)
         scale = np.asarray(spec.scale / np.asarray(spec.std, np.float32)[:c], np.float32)
@@ -71,8 +76,10 @@ class Preprocessor:
     def process(self, frame: CameraFrame, out: np.ndarray) -> None:
         spec = self.spec
         if out.shape != (spec.channels, spec.height, spec.width) or out.dtype not in (np.float32, np.float16):
-            raise ValueError(f"output slot must be float32 or float16 {(spec.channels, spec.height, spec.width)}, "
-                             f"got {out.dtype} {out.shape}")
+            raise ValueError(
+                f"output slot must be float32 or float16 {(spec.channels, spec.height, spec.width)}, "
+                f"got {out.dtype} {out.shape}"
+            )
         image, order = decode(frame)
         image = self._crop(image)
         resized = self._resized[1 if image.ndim == 2 else 3]
@@ -116,8 +123,10 @@ def decode(frame: CameraFrame) -> tuple[np.ndarray, str]:
         return _raw_view(frame), {"rgb8": "rgb", "bgr8": "bgr", "mono8": "gray"}[frame.encoding]
     if frame.encoding in COMPRESSED:
         return _decode_compressed(frame)
-    raise PreprocessError(f"camera '{frame.camera}': unsupported encoding '{frame.encoding}' "
-                          f"(raw: {', '.join(RAW_CHANNELS)}; compressed: {', '.join(COMPRESSED)})")
+    raise PreprocessError(
+        f"camera '{frame.camera}': unsupported encoding '{frame.encoding}' "
+        f"(raw: {', '.join(RAW_CHANNELS)}; compressed: {', '.join(COMPRESSED)})"
+    )
 
 
 def _raw_view(frame: CameraFrame) -> np.ndarray:
@@ -128,12 +137,16 @@ def _raw_view(frame: CameraFrame) -> np.ndarray:
     step = frame.step or w * c
     if step < w * c:
         raise PreprocessError(f"camera '{frame.camera}': step {step} is smaller than width×channels = {w * c}")
-    buf = np.frombuffer(frame.data, dtype=np.uint8) if not isinstance(frame.data, np.ndarray) else frame.data.reshape(-1)
+    buf = (
+        np.frombuffer(frame.data, dtype=np.uint8) if not isinstance(frame.data, np.ndarray) else frame.data.reshape(-1)
+    )
     expected = h * step
     if buf.size != expected:
         kind = "truncated" if buf.size < expected else "too long"
-        raise PreprocessError(f"camera '{frame.camera}': {frame.encoding} data {kind}: {buf.size} bytes, "
-                              f"expected height×step = {h}×{step} = {expected}")
+        raise PreprocessError(
+            f"camera '{frame.camera}': {frame.encoding} data {kind}: {buf.size} bytes, "
+            f"expected height×step = {h}×{step} = {expected}"
+        )
     rows = buf.reshape(h, step)[:, : w * c]
     return rows.reshape(h, w) if c == 1 else rows.reshape(h, w, c)
 
@@ -146,12 +159,16 @@ def _decode_compressed(frame: CameraFrame) -> tuple[np.ndarray, str]:
         raise PreprocessError(f"camera '{frame.camera}': data is not {frame.encoding} (starts with {head[:4].hex()})")
     tail = bytes(data[-64:]).rstrip(b"\x00")  # some encoders pad JPEG with zeros
     if not tail.endswith(end):
-        raise PreprocessError(f"camera '{frame.camera}': {frame.encoding} data truncated ({data.size} bytes, no end marker)")
+        raise PreprocessError(
+            f"camera '{frame.camera}': {frame.encoding} data truncated ({data.size} bytes, no end marker)"
+        )
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise PreprocessError(f"camera '{frame.camera}': corrupt {frame.encoding} data ({data.size} bytes)")
     if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if image.dtype != np.uint8:
-        raise PreprocessError(f"camera '{frame.camera}': {image.dtype} {frame.encoding} images are not supported (8-bit only)")
+        raise PreprocessError(
+            f"camera '{frame.camera}': {image.dtype} {frame.encoding} images are not supported (8-bit only)"
+        )
     return image, "gray" if image.ndim == 2 else "bgr"

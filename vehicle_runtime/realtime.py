@@ -3,6 +3,7 @@
 onnxruntime releases the GIL while it runs, so this plain Python loop keeps its period even beside
 an inference thread (DESIGN.md: p99 jitter 0.05–0.06 ms measured here).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -26,14 +27,22 @@ class PeriodicLoop:
         self.jitter = LatencyStats(1 << 16)  # |actual start − deadline|
         self.deadline_misses = 0  # starts later than one whole period
 
-    def run(self, step: Callable[[float], None], stop: Optional[threading.Event] = None,
-            ticks: Optional[int] = None, start_s: Optional[float] = None,
-            until: Optional[Callable[[], bool]] = None) -> None:
+    def run(
+        self,
+        step: Callable[[float], None],
+        stop: Optional[threading.Event] = None,
+        ticks: Optional[int] = None,
+        start_s: Optional[float] = None,
+        until: Optional[Callable[[], bool]] = None,
+    ) -> None:
         """Call step(now) once per period until `stop` is set, `until()` is true or `ticks` calls were made."""
         deadline = self.clock() if start_s is None else start_s
         k = 0
-        while ((ticks is None or k < ticks) and not (stop is not None and stop.is_set())
-               and not (until is not None and until())):
+        while (
+            (ticks is None or k < ticks)
+            and not (stop is not None and stop.is_set())
+            and not (until is not None and until())
+        ):
             remaining = deadline - self.clock()
             if remaining > self.spin_s:
                 time.sleep(remaining - self.spin_s)

@@ -4,6 +4,7 @@ A route is published once and latched (Autoware's mission planner, Nav2): its ag
 stops being good when the ego has left its corridor or driven past its end; then the component that
 holds both route and odometry stops vouching for it and the gate's route watchdog expires.
 """
+
 from __future__ import annotations
 
 from typing import Optional

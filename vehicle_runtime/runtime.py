@@ -5,6 +5,7 @@ arrive through `on_camera / on_odometry / on_route`; `step_policy(now)` runs the
 matched observation (camera rate); `tick(now)` is one 10 ms control period. Model failures never
 reach the bus: they become watchdog and model-fault events for the gate.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,16 @@ class RuntimeEvents:
 
 
 class OnboardRuntime:
-    def __init__(self, cfg: RuntimeConfig, pipeline: Pipeline, bus: can.BusABC, codec: Optional[Codec] = None,
-                 safety=None, clock_s: float = 0.0, secoc=None):
+    def __init__(
+        self,
+        cfg: RuntimeConfig,
+        pipeline: Pipeline,
+        bus: can.BusABC,
+        codec: Optional[Codec] = None,
+        safety=None,
+        clock_s: float = 0.0,
+        secoc=None,
+    ):
         self.cfg = cfg
         self.pipeline = pipeline
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
@@ -62,8 +71,11 @@ class OnboardRuntime:
             self._ego, self._ego_arrival_s = ego, now_s
             # the route watchdog: fed while the ego is on the route's corridor and before its end, whatever
             # the route message's age (a route is published once and latched); as the policy node does
-            if self._route is not None and route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m,
-                                                         self.cfg.route_corridor_m) is None:
+            if (
+                self._route is not None
+                and route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m, self.cfg.route_corridor_m)
+                is None
+            ):
                 self.gate.feed("route", now_s, ego.stamp_s)
         else:
             self.events.rejected_inputs += 1

@@ -2,6 +2,7 @@
 
 The vehicle interface sends READY=1 once its control loop runs and WATCHDOG=1 from that loop, so
 systemd (WatchdogSec=) restarts the service when the loop hangs; the gateway brakes meanwhile."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ vehicle interface's parameter file, and the SecOC ends built from them. docs/sec
 A missing `vehicle_mode` counts as `vehicle` (the strict one): a configuration must say that it is
 simulated or on a bench to get software engage and generated dev keys.
 """
+
 from __future__ import annotations
 
 import time
@@ -51,8 +52,10 @@ def secoc_key(sec: SecurityConfig) -> bytes:
 
 def engage_key(sec: SecurityConfig) -> bytes:
     if not sec.software_engage_allowed:
-        raise keys.KeyFileError(f"vehicle_mode '{sec.vehicle_mode}': software engage does not exist here "
-                                "(only the driver's ENGAGE_BUTTON engages)")
+        raise keys.KeyFileError(
+            f"vehicle_mode '{sec.vehicle_mode}': software engage does not exist here "
+            "(only the driver's ENGAGE_BUTTON engages)"
+        )
     return keys.provision("engage", _path(sec.engage_key_file), sec.vehicle_mode, ENGAGE_KEY_BYTES)
 
 
@@ -61,8 +64,9 @@ def compute_end(sec: SecurityConfig, persist_trip: bool = True) -> ComputeEnd:
     (`persist_trip=False`: in memory, for a simulated car that lives one run)."""
     trip = None
     if persist_trip:
-        trip = _path(sec.secoc_trip_file) or Path(str(_path(sec.secoc_key_file) or
-                                                      keys.dev_key_dir() / "secoc.key") + ".trip")
+        trip = _path(sec.secoc_trip_file) or Path(
+            str(_path(sec.secoc_key_file) or keys.dev_key_dir() / "secoc.key") + ".trip"
+        )
     return ComputeEnd(secoc_key(sec), trip)
 
 

@@ -1,5 +1,6 @@
 """Synthetic inputs for `selftest` and the benchmarks: a drawn road image, a curving route and
 odometry along it. Deterministic; no simulator needed."""
+
 from __future__ import annotations
 
 import math
@@ -17,11 +18,20 @@ def road_image(width: int, height: int, lateral_shift_px: int = 0) -> np.ndarray
     img[:horizon] = (135, 180, 235)
     img[horizon:] = (70, 120, 60)
     cx = width // 2 + lateral_shift_px
-    road = np.array([[cx - width // 40, horizon], [cx + width // 40, horizon],
-                     [cx + width // 2, height - 1], [cx - width // 2, height - 1]], np.int32)
+    road = np.array(
+        [
+            [cx - width // 40, horizon],
+            [cx + width // 40, horizon],
+            [cx + width // 2, height - 1],
+            [cx - width // 2, height - 1],
+        ],
+        np.int32,
+    )
     cv2.fillConvexPoly(img, road, (90, 90, 90))
     for side in (-1, 1):
-        cv2.line(img, (cx + side * width // 50, horizon), (cx + side * int(width * 0.45), height - 1), (240, 240, 240), 6)
+        cv2.line(
+            img, (cx + side * width // 50, horizon), (cx + side * int(width * 0.45), height - 1), (240, 240, 240), 6
+        )
     return img
 
 
@@ -29,8 +39,9 @@ def frames(camera: str, width: int, height: int, count: int, rate_hz: float, t0_
     """`count` rgb8 CameraFrames with a slowly swaying road (a few distinct images, reused)."""
     images = [road_image(width, height, int(40 * math.sin(i / 4))).tobytes() for i in range(8)]
     for i in range(count):
-        yield CameraFrame(camera=camera, stamp_s=t0_s + i / rate_hz, encoding="rgb8", data=images[i % 8],
-                          width=width, height=height)
+        yield CameraFrame(
+            camera=camera, stamp_s=t0_s + i / rate_hz, encoding="rgb8", data=images[i % 8], width=width, height=height
+        )
 
 
 def curved_route(length_m: float = 300.0, radius_m: float = 80.0, straight_m: float = 40.0) -> Route:

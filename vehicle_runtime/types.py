@@ -1,4 +1,5 @@
 """Plain data passed between the stages of one frame's path (DESIGN.md). Units are in the names."""
+
 from __future__ import annotations
 
 import enum

@@ -6,15 +6,16 @@ three command frames on the bus. The gate and the writer share this process on p
 With `secoc` (a can.secoc.ComputeEnd) the commands are sealed (AES-CMAC + freshness), GATEWAY_STATUS
 must be authentic, and SECOC_SYNC goes out at start, at 1 Hz, and when the gateway asks for it.
 """
+
 from __future__ import annotations
 
 import can
 
 from .can.codec import Codec, Packer
-from .can.secoc import SYNC
 from .can.feedback import FeedbackParser
 from .can.framer import command_frames
 from .can.health import BusHealth
+from .can.secoc import SYNC
 from .safety.engage_authority import EngageAuthority
 from .safety.gate import GateStatus, SafetyGate
 from .safety.state_machine import SafetyState
@@ -25,8 +26,16 @@ class VehicleInterface:
     SYNC_PERIOD_S = 1.0
     MIN_TRIP_RAISE_INTERVAL_S = 0.5  # SYNC_REQUEST is read unauthenticated: a spoofed one only costs a file write
 
-    def __init__(self, bus: can.BusABC, gate: SafetyGate, codec: Codec, max_command_age_s: float = 0.02,
-                 health: BusHealth | None = None, secoc=None, engage_authority: EngageAuthority | None = None):
+    def __init__(
+        self,
+        bus: can.BusABC,
+        gate: SafetyGate,
+        codec: Codec,
+        max_command_age_s: float = 0.02,
+        health: BusHealth | None = None,
+        secoc=None,
+        engage_authority: EngageAuthority | None = None,
+    ):
         self.bus = bus
         self.gate = gate
         self.secoc = secoc
@@ -105,7 +114,8 @@ class VehicleInterface:
 
     def _freshness_sync(self, now_s: float) -> None:
         raise_trip = self._sync_sent_s is None or (
-            self.parser.sync_requested and now_s - self._trip_raised_s >= self.MIN_TRIP_RAISE_INTERVAL_S)
+            self.parser.sync_requested and now_s - self._trip_raised_s >= self.MIN_TRIP_RAISE_INTERVAL_S
+        )
         if raise_trip:  # a start, or the gateway restarted: a trip above every one it has seen
             self.secoc.start()
             self._trip_raised_s = now_s

@@ -7,6 +7,7 @@ control period: the sink's runtime (when in-process), then the by-wire gateway o
 accepted steering / acceleration becomes carla.VehicleControl. The car moves only through CAN frames
 the gateway accepts, as in the embedded simulator. `session.py` is the part that talks to the server.
 """
+
 from __future__ import annotations
 
 import time
@@ -82,8 +83,9 @@ class RouteProgress:
         self._last_s = float(s[0])
         return float(s[0]), float(d[0])
 
-    def lead_gap_m(self, ego_s_m: float, half_length_m: float, others_xy_m: np.ndarray,
-                   others_half_length_m: np.ndarray) -> Optional[float]:
+    def lead_gap_m(
+        self, ego_s_m: float, half_length_m: float, others_xy_m: np.ndarray, others_half_length_m: np.ndarray
+    ) -> Optional[float]:
         """Bumper-to-bumper distance to the nearest vehicle ahead within our lane (None: nobody ahead)."""
         if len(others_xy_m) == 0:
             return None
@@ -96,16 +98,26 @@ class RouteProgress:
 
 
 class BridgeCore:
-    def __init__(self, sink: RuntimeSink, gateway: ByWireGateway, mapper: ControlMapper, route_xy_m: np.ndarray,
-                 rear_axle_offset_m: float, half_length_m: float, camera: str = "front",  # the reference camera
-                 snapshot_every_s: float = 4.0, dt_s: float = 0.01):
+    def __init__(
+        self,
+        sink: RuntimeSink,
+        gateway: ByWireGateway,
+        mapper: ControlMapper,
+        route_xy_m: np.ndarray,
+        rear_axle_offset_m: float,
+        half_length_m: float,
+        camera: str = "front",  # the reference camera
+        snapshot_every_s: float = 4.0,
+        dt_s: float = 0.01,
+    ):
         self.sink, self.gateway, self.mapper = sink, gateway, mapper
         self.route = RouteProgress(route_xy_m)
         self.rear_axle_offset_m, self.half_length_m, self.camera = rear_axle_offset_m, half_length_m, camera
         self.metrics = DriveMetrics(self.route.length_m, dt_s=dt_s)
         self.snapshot_every_s = snapshot_every_s
-        self.timeline: Dict[str, list] = {k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel",
-                                                          "accel_cmd", "state", "lateral")}
+        self.timeline: Dict[str, list] = {
+            k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel", "accel_cmd", "state", "lateral")
+        }
         self.snapshots: List[Tuple[float, np.ndarray]] = []
         self.frames = 0
         self._route_sent_s: Optional[float] = None
@@ -118,8 +130,12 @@ class BridgeCore:
         """`now_s`: the runtime's and gateway's clock; `stamp_s`: the messages' stamps (default now_s;
         wall-clock time when they travel to a box over DDS, as ROS stamps do)."""
         stamp_s = now_s if stamp_s is None else stamp_s
-        frames = {name: convert.image_to_frame(img, name, stamp_s) for name, img in tick.camera_images(self.camera).items()}
-        ego = convert.ego_state(stamp_s, tick.transform, tick.velocity, tick.imu, tick.steer_rad, self.rear_axle_offset_m)
+        frames = {
+            name: convert.image_to_frame(img, name, stamp_s) for name, img in tick.camera_images(self.camera).items()
+        }
+        ego = convert.ego_state(
+            stamp_s, tick.transform, tick.velocity, tick.imu, tick.steer_rad, self.rear_axle_offset_m
+        )
         for f in frames.values():
             self.sink.on_camera(f, now_s)
         frame = frames[self.camera]
@@ -130,8 +146,9 @@ class BridgeCore:
         self.frames += 1
         if not self.snapshots or tick.t_s - self.snapshots[-1][0] >= self.snapshot_every_s - 1e-9:
             img = np.asarray(frame.data)
-            self.snapshots.append((tick.t_s, cv2.resize(img, (img.shape[1] // 4, img.shape[0] // 4),
-                                                        interpolation=cv2.INTER_AREA)))
+            self.snapshots.append(
+                (tick.t_s, cv2.resize(img, (img.shape[1] // 4, img.shape[0] // 4), interpolation=cv2.INTER_AREA))
+            )
         self._measurement = VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad)
         self._score(tick, ego)
         return ego
@@ -160,19 +177,37 @@ class BridgeCore:
         gap = self.route.lead_gap_m(s, self.half_length_m, tick.others_xy_m, tick.others_half_length_m)
         self.metrics.update(s, lateral, tick.collisions, tick.off_road, tick.lane_invasion, gap, ego.accel_mps2)
         act = self._last
-        append_row(self.timeline, t=tick.t_s, x=centre.x_m, y=centre.y_m, speed=ego.speed_mps, steer=ego.steer_rad,
-                   steer_cmd=act.steer_rad if act else 0.0, accel=ego.accel_mps2,
-                   accel_cmd=act.accel_mps2 if act else 0.0, state=getattr(self.sink, "safety_state", "REMOTE"),
-                   lateral=lateral)
+        append_row(
+            self.timeline,
+            t=tick.t_s,
+            x=centre.x_m,
+            y=centre.y_m,
+            speed=ego.speed_mps,
+            steer=ego.steer_rad,
+            steer_cmd=act.steer_rad if act else 0.0,
+            accel=ego.accel_mps2,
+            accel_cmd=act.accel_mps2 if act else 0.0,
+            state=getattr(self.sink, "safety_state", "REMOTE"),
+            lateral=lateral,
+        )
 
     def result(self, name: str, policy: str, sim_time_s: float, wall0: float) -> DriveResult:
         sink = self.sink
         return DriveResult(
-            scenario=name, policy=policy, metrics=self.metrics.summary(),
-            safety_state_final=getattr(sink, "safety_state", "REMOTE"), frames=self.frames, sim_time_s=sim_time_s,
-            wall_time_s=time.monotonic() - wall0, timeline=self.timeline, transitions=getattr(sink, "transitions", []),
-            reasoning=getattr(sink, "reasoning", []), snapshots=self.snapshots, latency_ms=getattr(sink, "latency_ms", {}),
-            route_xy_m=self.route.xy)
+            scenario=name,
+            policy=policy,
+            metrics=self.metrics.summary(),
+            safety_state_final=getattr(sink, "safety_state", "REMOTE"),
+            frames=self.frames,
+            sim_time_s=sim_time_s,
+            wall_time_s=time.monotonic() - wall0,
+            timeline=self.timeline,
+            transitions=getattr(sink, "transitions", []),
+            reasoning=getattr(sink, "reasoning", []),
+            snapshots=self.snapshots,
+            latency_ms=getattr(sink, "latency_ms", {}),
+            route_xy_m=self.route.xy,
+        )
 
 
 def collision_kind(type_id: str) -> str:

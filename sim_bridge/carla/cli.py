@@ -10,6 +10,7 @@ Every failure to reach or use the server is one line on stderr and exit status 2
 a refused parameter file or model is one line and status 1 (vehicle_runtime.cli_errors). SIGINT /
 SIGTERM: CARLA's settings are restored, the ego's safe-state frames sent, exit status 130 / 143.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,15 +28,21 @@ def add_connection_args(p) -> None:
     p.add_argument("--carla-port", type=T.port, help="CARLA server RPC port, 1..65535 (default 2000)")
     p.add_argument("--carla-timeout", type=T.seconds, help="seconds to wait for the server, > 0")
     p.add_argument("--town", help="map to load, e.g. Town01 ('' keeps the loaded one)")
-    p.add_argument("--carla-take-over", action="store_true", default=None,
-                   help="drive a world another client already ticks synchronously")
+    p.add_argument(
+        "--carla-take-over",
+        action="store_true",
+        default=None,
+        help="drive a world another client already ticks synchronously",
+    )
     p.add_argument("--carla-params", type=T.existing_file, help="a carla_hil.param.yaml other than the package's")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("carla-bridge", help="HIL: CARLA → ROS 2 topics for the compute box, CAN → CARLA control")
     add_connection_args(p)
-    p.add_argument("--can-interface", type=_interface, help="the gateway's CAN adapter (default: carla_hil.param.yaml's)")
+    p.add_argument(
+        "--can-interface", type=_interface, help="the gateway's CAN adapter (default: carla_hil.param.yaml's)"
+    )
     p.add_argument("--can-channel", type=T.non_empty)
     p.add_argument("--namespace", type=T.ros_namespace)
     p.add_argument("--duration", type=T.seconds, help="seconds, > 0")
@@ -54,9 +61,16 @@ def _interface(text: str) -> str:
 def _params(args, **extra):
     from .params import load_bridge_params
 
-    return load_bridge_params(args.carla_params, host=args.carla_host, port=args.carla_port,
-                              timeout_s=args.carla_timeout, town=args.town, take_over=args.carla_take_over,
-                              duration_s=args.duration, **extra)
+    return load_bridge_params(
+        args.carla_params,
+        host=args.carla_host,
+        port=args.carla_port,
+        timeout_s=args.carla_timeout,
+        town=args.town,
+        take_over=args.carla_take_over,
+        duration_s=args.duration,
+        **extra,
+    )
 
 
 def run_drive(args) -> int:
@@ -66,8 +80,10 @@ def run_drive(args) -> int:
     from .sinks import InProcessRuntime
 
     if args.policy != "student":
-        print("drive: --policy expert needs the embedded simulator's privileged world; on CARLA the student drives",
-              file=sys.stderr)
+        print(
+            "drive: --policy expert needs the embedded simulator's privileged world; on CARLA the student drives",
+            file=sys.stderr,
+        )
         return 2
 
     recorder = None
@@ -98,8 +114,16 @@ def run_bridge(args) -> int:
     def sink(cfg, bus_cfg, params, cameras):
         return DdsTopics(params.namespace, {name: c.focal_length_px for name, c in cameras.items()})
 
-    return _run(args, sink, policy="remote", realtime=True, default_out="carla-hil",
-                can_interface=args.can_interface, can_channel=args.can_channel, namespace=args.namespace)
+    return _run(
+        args,
+        sink,
+        policy="remote",
+        realtime=True,
+        default_out="carla-hil",
+        can_interface=args.can_interface,
+        can_channel=args.can_channel,
+        namespace=args.namespace,
+    )
 
 
 def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra) -> int:
@@ -112,15 +136,24 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     cameras = _model_cameras(getattr(args, "model", None))
     out = args.out or T.output_dir(str(Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
-        result = run_carla(params, make_sink, policy, realtime=realtime, cameras=cameras,
-                           gateway_bus=params.bus if policy == "remote" else None)
+        result = run_carla(
+            params,
+            make_sink,
+            policy,
+            realtime=realtime,
+            cameras=cameras,
+            gateway_bus=params.bus if policy == "remote" else None,
+        )
     except CarlaUnavailable as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # SIGINT / SIGTERM (cli_signals.Interrupted): run_carla's finally ran
         stop = getattr(args, "stop", None)
-        print(f"{args.command}: interrupted ({stop.name if stop else 'SIGINT'}); CARLA's settings were restored, "
-              "safe-state frames sent; no report (the run did not finish)", file=sys.stderr)
+        print(
+            f"{args.command}: interrupted ({stop.name if stop else 'SIGINT'}); CARLA's settings were restored, "
+            "safe-state frames sent; no report (the run did not finish)",
+            file=sys.stderr,
+        )
         return stop.exit_code if stop else 130
     except RuntimeError as exc:  # the server went away mid-run (carla raises RuntimeError for RPC failures)
         print(f"{args.command}: CARLA: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)

@@ -5,6 +5,7 @@ sign flips (CARLA steers right for positive values). Acceleration goes through a
 throttle or brake, as a real by-wire ECU's pedal maps do. CARLA turns the wheels almost at once, so an
 optional first-order lag gives the steering the rack dynamics the controllers were tuned for.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,10 @@ class Calibration:
     coast_band_mps2: float = -0.3
 
     def __post_init__(self):
-        for xs, ys, name in ((self.throttle_accel_mps2, self.throttle, "throttle"),
-                             (self.brake_decel_mps2, self.brake, "brake")):
+        for xs, ys, name in (
+            (self.throttle_accel_mps2, self.throttle, "throttle"),
+            (self.brake_decel_mps2, self.brake, "brake"),
+        ):
             if len(xs) != len(ys) or len(xs) < 2:
                 raise ValueError(f"calibration '{name}': the two columns need the same length (>= 2)")
             if any(b <= a for a, b in zip(xs, xs[1:])):

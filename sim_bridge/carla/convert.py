@@ -4,6 +4,7 @@ CARLA (Unreal) is left-handed: x forward, y right, z up, yaw in degrees clockwis
 The runtime follows ROS REP 103 (right-handed, y left, yaw counter-clockwise in radians), as
 carla-ros-bridge does: y and yaw change sign, as do the IMU's x / z rates and its y acceleration.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ def pose_from_transform(transform) -> Pose2D:
 def rear_axle_pose(transform, rear_axle_offset_m: float) -> Pose2D:
     """The ego reference point is the rear axle; a CARLA vehicle's transform is its centre."""
     p = pose_from_transform(transform)
-    return Pose2D(p.x_m - rear_axle_offset_m * math.cos(p.yaw_rad), p.y_m - rear_axle_offset_m * math.sin(p.yaw_rad),
-                  p.yaw_rad)
+    return Pose2D(
+        p.x_m - rear_axle_offset_m * math.cos(p.yaw_rad), p.y_m - rear_axle_offset_m * math.sin(p.yaw_rad), p.yaw_rad
+    )
 
 
 def speed_mps(velocity, transform) -> float:
@@ -48,8 +50,9 @@ class ImuReading:
 
 def imu_reading(measurement) -> ImuReading:
     """carla.IMUMeasurement → REP 103 body rates / accelerations."""
-    return ImuReading(-float(measurement.gyroscope.z), float(measurement.accelerometer.x),
-                      -float(measurement.accelerometer.y))
+    return ImuReading(
+        -float(measurement.gyroscope.z), float(measurement.accelerometer.x), -float(measurement.accelerometer.y)
+    )
 
 
 def image_to_frame(image, camera: str, stamp_s: float) -> CameraFrame:
@@ -62,7 +65,9 @@ def image_to_frame(image, camera: str, stamp_s: float) -> CameraFrame:
     return CameraFrame(camera, stamp_s, "rgb8", rgb, w, h)
 
 
-def camera_sensor(spec, rear_axle_offset_m: float) -> Tuple[Dict[str, str], Tuple[float, float, float], Tuple[float, float]]:
+def camera_sensor(
+    spec, rear_axle_offset_m: float
+) -> Tuple[Dict[str, str], Tuple[float, float, float], Tuple[float, float]]:
     """A camera of the rig (vehicle_runtime.camera_rig.CameraSpec) as a CARLA rgb sensor: blueprint
     attributes, location (x, y, z) relative to the vehicle's centre and rotation (pitch, yaw) in CARLA's
     left-handed frame (y right, yaw clockwise, pitch positive up), where the rig's are REP 103."""
@@ -77,7 +82,14 @@ def focal_length_px(width_px: int, fov_deg: float) -> float:
     return width_px / (2.0 * math.tan(math.radians(fov_deg) / 2.0))
 
 
-def ego_state(stamp_s: float, transform, velocity, imu: ImuReading, steer_rad: float,
-              rear_axle_offset_m: float) -> EgoState:
-    return EgoState(stamp_s, rear_axle_pose(transform, rear_axle_offset_m), speed_mps(velocity, transform),
-                    imu.yaw_rate_radps, imu.accel_x_mps2, steer_rad)
+def ego_state(
+    stamp_s: float, transform, velocity, imu: ImuReading, steer_rad: float, rear_axle_offset_m: float
+) -> EgoState:
+    return EgoState(
+        stamp_s,
+        rear_axle_pose(transform, rear_axle_offset_m),
+        speed_mps(velocity, transform),
+        imu.yaw_rate_radps,
+        imu.accel_x_mps2,
+        steer_rad,
+    )

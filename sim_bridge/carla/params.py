@@ -1,4 +1,5 @@
 """config/carla_hil.param.yaml → typed bridge parameters (validated against carla_bridge.schema.json)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -47,8 +48,13 @@ class BridgeParams:
     @property
     def calibration(self) -> Calibration:
         try:
-            return Calibration(tuple(self.throttle_accel_mps2), tuple(self.throttle), tuple(self.brake_decel_mps2),
-                               tuple(self.brake), self.coast_band_mps2)
+            return Calibration(
+                tuple(self.throttle_accel_mps2),
+                tuple(self.throttle),
+                tuple(self.brake_decel_mps2),
+                tuple(self.brake),
+                self.coast_band_mps2,
+            )
         except ValueError as exc:
             raise ConfigError(f"{PARAM_FILE}: {exc}") from None
 

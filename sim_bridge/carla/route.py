@@ -7,6 +7,7 @@ A goal on a lane that leads nowhere (no segment starts there) is reached by foll
 the segment that enters it. Segments inside a junction get LEFT / RIGHT / STRAIGHT from their heading
 change, all others LANEFOLLOW (no lane changes are planned).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -102,7 +103,11 @@ class TopologyPlanner:
             full = path[:-1] if path[-1] in into_goal else path
             for n, seg in enumerate(full):
                 entry, exit_ = self.segments[seg]
-                wps = _sample(entry, exit_.transform.location, self.spacing_m, start=start) if n == 0 else self._samples[seg]
+                wps = (
+                    _sample(entry, exit_.transform.location, self.spacing_m, start=start)
+                    if n == 0
+                    else self._samples[seg]
+                )
                 waypoints += wps
                 options += [_option(entry, exit_)] * len(wps)
             tail_from = self.segments[path[-1]][0 if path[-1] in into_goal else 1]

@@ -6,6 +6,7 @@ sample of frame F, drops older ones (late leftovers of earlier ticks), and keeps
 next tick. A sensor that has not delivered frame F within the timeout is an error naming it: in
 synchronous mode the server sends every sensor's data for every tick, so a gap means a broken sensor.
 """
+
 from __future__ import annotations
 
 import queue
@@ -42,7 +43,9 @@ class SensorSync:
             try:
                 data = q.get(timeout=self.timeout_s)
             except queue.Empty:
-                raise SensorTimeout(f"sensor '{name}' sent nothing for frame {frame} within {self.timeout_s} s") from None
+                raise SensorTimeout(
+                    f"sensor '{name}' sent nothing for frame {frame} within {self.timeout_s} s"
+                ) from None
             if data.frame == frame:
                 found = data
             elif data.frame < frame:

@@ -5,6 +5,7 @@ Lockstep (`drive --sim carla`): each 50 ms CARLA tick is followed by five 10 ms 
 in-process runtime and the gateway on simulation time. Real time (`carla-bridge`, HIL): the gateway
 steps every 10 ms of wall time and CARLA ticks every fifth step, while the box runs on its own clock.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -77,8 +78,10 @@ def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, cameras: M
     points = world.get_map().get_spawn_points()
     for name in ("spawn_index", "goal_index"):
         if getattr(params, name) >= len(points):
-            raise ConfigError(f"carla_hil.param.yaml: {name} {getattr(params, name)} is out of range "
-                              f"(map '{world.get_map().name}' has {len(points)} spawn points)")
+            raise ConfigError(
+                f"carla_hil.param.yaml: {name} {getattr(params, name)} is out of range "
+                f"(map '{world.get_map().name}' has {len(points)} spawn points)"
+            )
     try:
         bp = library.find(params.vehicle_blueprint)
     except (IndexError, RuntimeError):
@@ -98,8 +101,13 @@ def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, cameras: M
             attrs, (x, y, z), (pitch, yaw) = convert.camera_sensor(spec, rear)
             for key, value in attrs.items():
                 cam.set_attribute(key, value)
-            mounted.append((camera_sensor_name(name), cam,
-                            carla.Transform(carla.Location(x=x, y=y, z=z), carla.Rotation(pitch=pitch, yaw=yaw))))
+            mounted.append(
+                (
+                    camera_sensor_name(name),
+                    cam,
+                    carla.Transform(carla.Location(x=x, y=y, z=z), carla.Rotation(pitch=pitch, yaw=yaw)),
+                )
+            )
         imu = library.find("sensor.other.imu")
         for axis in "xyz":
             imu.set_attribute(f"noise_accel_stddev_{axis}", str(params.imu_noise_accel_std_mps2))
@@ -113,9 +121,13 @@ def spawn_ego(carla, world, params: BridgeParams, cfg: RuntimeConfig, cameras: M
             sensors.append(actor)
             actor.listen(sync.listener(name))
         for blueprint, events, item in (
-                ("sensor.other.collision", collisions,
-                 lambda e: (e.frame, (e.other_actor.id, collision_kind(e.other_actor.type_id)))),
-                ("sensor.other.lane_invasion", invasions, lambda e: (e.frame, True))):
+            (
+                "sensor.other.collision",
+                collisions,
+                lambda e: (e.frame, (e.other_actor.id, collision_kind(e.other_actor.type_id))),
+            ),
+            ("sensor.other.lane_invasion", invasions, lambda e: (e.frame, True)),
+        ):
             actor = world.spawn_actor(library.find(blueprint), centre, attach_to=ego)
             sensors.append(actor)
             actor.listen(lambda e, events=events, item=item: events.add(item(e)))
@@ -135,10 +147,16 @@ def destroy(actors) -> None:
             log.warning("could not destroy %s: %s", a, exc)
 
 
-def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: bool = False,
-              cfg: Optional[RuntimeConfig] = None, cameras: Optional[Mapping[str, CameraSpec]] = None,
-              gateway_bus: Optional[BusConfig] = None,
-              progress: Optional[Callable[[float, float], None]] = None) -> DriveResult:
+def run_carla(
+    params: BridgeParams,
+    make_sink: Callable,
+    policy: str,
+    realtime: bool = False,
+    cfg: Optional[RuntimeConfig] = None,
+    cameras: Optional[Mapping[str, CameraSpec]] = None,
+    gateway_bus: Optional[BusConfig] = None,
+    progress: Optional[Callable[[float, float], None]] = None,
+) -> DriveResult:
     """One run; `make_sink(cfg, compute_bus_config, params, cameras)` builds where the runtime's inputs go.
     `cameras`: name → rig camera, the model's first camera first (default: the rig's front camera)."""
     carla = import_carla()
@@ -157,17 +175,29 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
         with SynchronousMode(world, client.get_trafficmanager(), params.fixed_delta_s, params.take_over) as sync:
             spawned = spawn_ego(carla, world, params, cfg, cameras)
             points = carla_map.get_spawn_points()
-            route = TopologyPlanner(carla_map).plan(points[params.spawn_index].location,
-                                                    points[params.goal_index].location)
-            mapper = ControlMapper(max_steer_rad(spawned.ego.get_physics_control()), params.calibration,
-                                   params.steer_lag_s)
+            route = TopologyPlanner(carla_map).plan(
+                points[params.spawn_index].location, points[params.goal_index].location
+            )
+            mapper = ControlMapper(
+                max_steer_rad(spawned.ego.get_physics_control()), params.calibration, params.steer_lag_s
+            )
             from vehicle_runtime.security import gateway_end, security_config
 
-            gateway = ByWireGateway(vehicle_bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05,
-                                                                        rate_from_arrival=realtime),
-                                    secoc=gateway_end(security_config(cfg.config_dir)))  # keyed as the box is
-            core = BridgeCore(sink, gateway, mapper, route.points_xy_m, cfg.vehicle.wheelbase_m / 2.0,
-                              spawned.ego.bounding_box.extent.x, camera=next(iter(cameras)))
+            gateway = ByWireGateway(
+                vehicle_bus,
+                Codec(),
+                GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05, rate_from_arrival=realtime),
+                secoc=gateway_end(security_config(cfg.config_dir)),
+            )  # keyed as the box is
+            core = BridgeCore(
+                sink,
+                gateway,
+                mapper,
+                route.points_xy_m,
+                cfg.vehicle.wheelbase_m / 2.0,
+                spawned.ego.bounding_box.extent.x,
+                camera=next(iter(cameras)),
+            )
             sim_s = _loop(carla, world, carla_map, sync, spawned, core, params, realtime, progress, cameras)
     finally:
         if spawned is not None:
@@ -177,25 +207,43 @@ def run_carla(params: BridgeParams, make_sink: Callable, policy: str, realtime: 
     return core.result(f"carla-{carla_map.name.split('/')[-1]}", policy, sim_s, wall0)
 
 
-def _tick_input(carla, world, carla_map, frame: int, t_s: float, spawned: Spawned, data: dict,
-                cameras: Mapping[str, CameraSpec]) -> TickInput:
+def _tick_input(
+    carla, world, carla_map, frame: int, t_s: float, spawned: Spawned, data: dict, cameras: Mapping[str, CameraSpec]
+) -> TickInput:
     ego = spawned.ego
     transform, velocity = ego.get_transform(), ego.get_velocity()
     others = [a for a in world.get_actors().filter("vehicle.*") if a.id != ego.id]
     steer_deg = ego.get_wheel_steer_angle(carla.VehicleWheelLocation.FL_Wheel)
     on_road = carla_map.get_waypoint(transform.location, project_to_road=False, lane_type=carla.LaneType.Driving)
     return TickInput(
-        frame=frame, t_s=t_s, image=None, images={c: data[camera_sensor_name(c)] for c in cameras},
-        transform=transform, velocity=velocity,
-        imu=convert.imu_reading(data["imu"]), steer_rad=-math.radians(steer_deg),
-        collisions=[c for _, c in spawned.collisions.take(frame)], lane_invasion=bool(spawned.invasions.take(frame)),
+        frame=frame,
+        t_s=t_s,
+        image=None,
+        images={c: data[camera_sensor_name(c)] for c in cameras},
+        transform=transform,
+        velocity=velocity,
+        imu=convert.imu_reading(data["imu"]),
+        steer_rad=-math.radians(steer_deg),
+        collisions=[c for _, c in spawned.collisions.take(frame)],
+        lane_invasion=bool(spawned.invasions.take(frame)),
         off_road=on_road is None,
         others_xy_m=np.array([convert.location_to_xy(a.get_location()) for a in others]).reshape(-1, 2),
-        others_half_length_m=np.array([a.bounding_box.extent.x for a in others]))
+        others_half_length_m=np.array([a.bounding_box.extent.x for a in others]),
+    )
 
 
-def _loop(carla, world, carla_map, sync: SynchronousMode, spawned: Spawned, core: BridgeCore, params: BridgeParams,
-          realtime: bool, progress, cameras: Mapping[str, CameraSpec]) -> float:
+def _loop(
+    carla,
+    world,
+    carla_map,
+    sync: SynchronousMode,
+    spawned: Spawned,
+    core: BridgeCore,
+    params: BridgeParams,
+    realtime: bool,
+    progress,
+    cameras: Mapping[str, CameraSpec],
+) -> float:
     n = params.substeps
     state = {"k": 0, "t0": None, "t": 0.0, "done": False, "control": carla.VehicleControl(brake=1.0)}
 
@@ -219,6 +267,7 @@ def _loop(carla, world, carla_map, sync: SynchronousMode, spawned: Spawned, core
             progress(state["t"], params.duration_s)
 
     if realtime:
+
         def step(now_s: float) -> None:
             if state["k"] % n == 0:
                 world_tick(now_s)

@@ -8,6 +8,7 @@
   compute box running `ros2 launch vehicle_runtime runtime.launch.py` or `vehicle-runtime up`; the
   box answers on the real CAN bus, to the gateway.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,14 +26,26 @@ from vehicle_runtime.types import CameraFrame, EgoState, Route
 class InProcessRuntime:
     """The runtime, stepped by the bridge: the model at camera rate, control every period."""
 
-    def __init__(self, cfg: RuntimeConfig, bus: can.BusABC, model_path=None, pipeline: Optional[Pipeline] = None,
-                 owns_bus: bool = False):
+    def __init__(
+        self,
+        cfg: RuntimeConfig,
+        bus: can.BusABC,
+        model_path=None,
+        pipeline: Optional[Pipeline] = None,
+        owns_bus: bool = False,
+    ):
         pipeline = pipeline or Pipeline.from_config(cfg, model_path)
         self.pipeline, self.bus, self.owns_bus = pipeline, bus, owns_bus
         from vehicle_runtime.security import compute_end, security_config
 
-        self.runtime = OnboardRuntime(cfg, pipeline, bus, Codec(), safety=replace(cfg.safety, auto_engage=True),
-                                      secoc=compute_end(security_config(cfg.config_dir), persist_trip=False))
+        self.runtime = OnboardRuntime(
+            cfg,
+            pipeline,
+            bus,
+            Codec(),
+            safety=replace(cfg.safety, auto_engage=True),
+            secoc=compute_end(security_config(cfg.config_dir), persist_trip=False),
+        )
         self._new_frame = False
 
     def on_camera(self, frame: CameraFrame, now_s: float) -> None:
@@ -90,8 +103,11 @@ class DdsTopics:
         self._cameras = {}  # camera name (None: any) → (image publisher, camera_info publisher, fx)
         for i, (name, f) in enumerate(self.fx.items()):
             base = ns + ("camera/" if i == 0 else f"camera/{name}/")
-            self._cameras[name] = (self.dds.publisher("sensor_msgs/msg/Image", base + "image_raw", "sensor"),
-                                   self.dds.publisher("sensor_msgs/msg/CameraInfo", base + "camera_info", "sensor"), f)
+            self._cameras[name] = (
+                self.dds.publisher("sensor_msgs/msg/Image", base + "image_raw", "sensor"),
+                self.dds.publisher("sensor_msgs/msg/CameraInfo", base + "camera_info", "sensor"),
+                f,
+            )
         self._route = self.dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
         self._odom = self.dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
         self._gnss = self.dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")

@@ -5,6 +5,7 @@ world that is already synchronous when we connect means another client is (or wa
 refuse unless told to take over. On exit (normal, error, Ctrl-C) the settings found at the start
 are applied again and the Traffic Manager leaves synchronous mode, so the server never stays frozen.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,10 @@ class SynchronousMode:
     def __enter__(self) -> "SynchronousMode":
         current = self.world.get_settings()
         if current.synchronous_mode and not self.take_over:
-            raise AlreadySynchronous("the CARLA world is already in synchronous mode: another client may be ticking "
-                                     "it (exactly one may); stop it, or pass --carla-take-over")
+            raise AlreadySynchronous(
+                "the CARLA world is already in synchronous mode: another client may be ticking "
+                "it (exactly one may); stop it, or pass --carla-take-over"
+            )
         self._original = (bool(current.synchronous_mode), current.fixed_delta_seconds)
         settings = self.world.get_settings()
         settings.synchronous_mode = True
@@ -58,4 +61,3 @@ class SynchronousMode:
             log.warning("could not restore CARLA's settings: %s", exc)
         finally:
             self._original = None
-

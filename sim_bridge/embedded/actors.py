@@ -1,5 +1,6 @@
 """Other road users: scripted vehicles (speed profile along their lane, optional lane change) and
 static obstacles. Positions are box centres."""
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,9 @@ class ScriptedActor:
             sign = 1.0 if (-(math.sin(yaw)) * (x2 - x) + math.cos(yaw) * (y2 - y)) > 0 else -1.0
             yaw += sign * math.atan2(lateral_rate, max(self.speed_mps, 0.5))
             x, y = x + dx, y + dy
-        return ActorState(self.spec["id"], self.spec["kind"], x, y, yaw, self.speed_mps, self.accel_mps2,
-                          self.length_m, self.width_m)
+        return ActorState(
+            self.spec["id"], self.spec["kind"], x, y, yaw, self.speed_mps, self.accel_mps2, self.length_m, self.width_m
+        )
 
 
 def _pose_on(lane: Lane, s_m: float):

@@ -1,6 +1,7 @@
 """The cameras a drive renders: every camera the policy reads, each with its own size, field of view,
 mounting and rate from the camera rig (config/camera_rig.yaml). A model that names a camera the rig
 lacks, or states a field of view its camera does not have, is refused here in one line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,17 @@ def camera_model(name: str = "front", rig_path: Optional[Path] = None) -> Camera
 class CameraSet:
     """One renderer per camera; the first camera sets the policy's rate (it is the fusion's reference)."""
 
-    def __init__(self, names: Sequence[str], network, dt_s: float, rig_path: Optional[Path] = None,
-                 manifest: Optional[Manifest] = None, brightness: float = 1.0, noise_std: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        names: Sequence[str],
+        network,
+        dt_s: float,
+        rig_path: Optional[Path] = None,
+        manifest: Optional[Manifest] = None,
+        brightness: float = 1.0,
+        noise_std: float = 0.0,
+        seed: int = 0,
+    ):
         rig = load_camera_rig(rig_path)
         where = f"the camera rig ({rig_path or 'config/camera_rig.yaml'})"
         if manifest is not None:
@@ -35,8 +45,10 @@ class CameraSet:
         if missing:
             raise CameraRigError(f"{where} has no camera {missing} (it has {', '.join(rig)})")
         self.models: Dict[str, CameraModel] = {n: CameraModel.from_spec(rig[n]) for n in names}
-        self.renderers = {n: Renderer(m, network, brightness=brightness, noise_std=noise_std, seed=seed + i)
-                          for i, (n, m) in enumerate(self.models.items())}
+        self.renderers = {
+            n: Renderer(m, network, brightness=brightness, noise_std=noise_std, seed=seed + i)
+            for i, (n, m) in enumerate(self.models.items())
+        }
         self.every = {n: max(1, int(round(1.0 / (m.rate_hz * dt_s)))) for n, m in self.models.items()}
         self.reference = names[0]
 
@@ -55,6 +67,8 @@ class CameraSet:
         return self.renderers[self.reference].brightness
 
 
-def render_all(cameras: CameraSet, k: int, ego_pose, actors, brightness: float) -> Iterator[Tuple[str, CameraModel, np.ndarray]]:
+def render_all(
+    cameras: CameraSet, k: int, ego_pose, actors, brightness: float
+) -> Iterator[Tuple[str, CameraModel, np.ndarray]]:
     for name, renderer in cameras.due(k):
         yield name, cameras.models[name], renderer.render(ego_pose, actors, brightness)

@@ -4,6 +4,7 @@ Arguments are checked before the drive starts (the report folder and the CAN log
 every injected fault must fall inside the run). SIGINT / SIGTERM stop the loop: the runtime sends its
 safe-state frames, the CAN log is closed, and the partial report is written and named.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,26 +49,52 @@ def model_arg(text: str) -> Path:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("drive", help="drive a scenario of the embedded simulator in closed loop over CAN")
-    p.add_argument("--scenario", type=scenario_arg, default=DEFAULT_SCENARIO,
-                   help=f"one of {', '.join(available())}, or a YAML path")
-    p.add_argument("--policy", choices=("expert", "student"), default="student",
-                   help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml")
+    p.add_argument(
+        "--scenario",
+        type=scenario_arg,
+        default=DEFAULT_SCENARIO,
+        help=f"one of {', '.join(available())}, or a YAML path",
+    )
+    p.add_argument(
+        "--policy",
+        choices=("expert", "student"),
+        default="student",
+        help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml",
+    )
     p.add_argument("--model", type=model_arg, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--camera-rig", type=T.existing_file, help="camera rig file (default: config/camera_rig.yaml)")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")
     p.add_argument("--realtime", action="store_true", help="pace to the wall clock and measure real latency")
-    p.add_argument("--inject", type=injection_arg, action="append", default=[], metavar="FAULT@SECONDS",
-                   help="inject a fault at a time inside the run, e.g. camera_stall@12 (repeatable)")
+    p.add_argument(
+        "--inject",
+        type=injection_arg,
+        action="append",
+        default=[],
+        metavar="FAULT@SECONDS",
+        help="inject a fault at a time inside the run, e.g. camera_stall@12 (repeatable)",
+    )
     p.add_argument("--can-log", type=T.can_log_file, help=f"write every CAN frame ({', '.join(T.CAN_LOG_SUFFIXES)})")
-    p.add_argument("--record", type=T.new_dir, metavar="DIR",
-                   help="record the run as a rosbag2 (MCAP) bag; see docs/record_replay.md")
-    p.add_argument("--record-jpeg", type=T.int_range(1, 100, "JPEG quality"), metavar="QUALITY",
-                   help="store camera frames as JPEG (1-100; lossy: PSNR in the bag)")
+    p.add_argument(
+        "--record",
+        type=T.new_dir,
+        metavar="DIR",
+        help="record the run as a rosbag2 (MCAP) bag; see docs/record_replay.md",
+    )
+    p.add_argument(
+        "--record-jpeg",
+        type=T.int_range(1, 100, "JPEG quality"),
+        metavar="QUALITY",
+        help="store camera frames as JPEG (1-100; lossy: PSNR in the bag)",
+    )
     p.add_argument("--out", type=T.output_dir, help="output folder (default: runs/<scenario>-<policy>-<time>)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
-    p.add_argument("--sim", choices=("embedded", "carla"), default="embedded",
-                   help="carla: drive a CARLA server's world instead (see docs/carla_hil.md)")
+    p.add_argument(
+        "--sim",
+        choices=("embedded", "carla"),
+        default="embedded",
+        help="carla: drive a CARLA server's world instead (see docs/carla_hil.md)",
+    )
     from ..carla.cli import add_connection_args  # no carla import: only the flags
 
     add_connection_args(p)
@@ -97,17 +124,29 @@ def run(args) -> int:
     late = [f"{n}@{t:g}" for n, t in args.inject if t > duration_s + 1e-9]
     if late:
         raise Refused(f"--inject {', '.join(late)}: after the run's end at {duration_s:g} s", late[0])
-    out = args.out or T.output_dir(str(Path("runs") / f"{Path(args.scenario).stem}-{args.policy}-"
-                                       f"{time.strftime('%Y%m%d-%H%M%S')}"))
+    out = args.out or T.output_dir(
+        str(Path("runs") / f"{Path(args.scenario).stem}-{args.policy}-{time.strftime('%Y%m%d-%H%M%S')}")
+    )
     try:
         recorder = _recorder(args) if args.record else None
     except RuntimeError as exc:  # record.writer.BagError: e.g. the bag folder exists
         raise Refused(f"--record {args.record}: {exc}", "--record") from None
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
-    opts = DriveOptions(scenario=args.scenario, policy=args.policy, seed=args.seed, duration_s=args.duration,
-                        realtime=args.realtime, inject=args.inject, can_log=args.can_log, model_path=args.model,
-                        camera_rig=args.camera_rig, progress=progress, stop=args.stop, policy_factory=factory,
-                        recorder=recorder)
+    opts = DriveOptions(
+        scenario=args.scenario,
+        policy=args.policy,
+        seed=args.seed,
+        duration_s=args.duration,
+        realtime=args.realtime,
+        inject=args.inject,
+        can_log=args.can_log,
+        model_path=args.model,
+        camera_rig=args.camera_rig,
+        progress=progress,
+        stop=args.stop,
+        policy_factory=factory,
+        recorder=recorder,
+    )
     args.stop.polled = True  # a signal now ends the loop cleanly instead of raising
     try:
         result = run_drive(opts, cfg)
@@ -161,15 +200,25 @@ def finish(args, result, summary: dict, out: Path) -> int:
 def summarise(result, realtime: bool) -> dict:
     m = result.metrics
     s = {
-        "scenario": result.scenario, "policy": result.policy,
-        "driving_score": m["driving_score"], "route_completion": m["route_completion"],
-        "infraction_penalty": m["infraction_penalty"], "collisions": m["collisions"],
-        "off_road_events": m["off_road_events"], "lane_invasions": m["lane_invasions"],
-        "lateral_rms_m": m["lateral_rms_m"], "lateral_max_m": m["lateral_max_m"], "min_gap_m": m["min_gap_m"],
-        "jerk_rms_mps3": m["jerk_rms_mps3"], "safety_state_final": result.safety_state_final, "frames": result.frames,
-        "sim_time_s": result.sim_time_s, "wall_time_s": result.wall_time_s,
+        "scenario": result.scenario,
+        "policy": result.policy,
+        "driving_score": m["driving_score"],
+        "route_completion": m["route_completion"],
+        "infraction_penalty": m["infraction_penalty"],
+        "collisions": m["collisions"],
+        "off_road_events": m["off_road_events"],
+        "lane_invasions": m["lane_invasions"],
+        "lateral_rms_m": m["lateral_rms_m"],
+        "lateral_max_m": m["lateral_max_m"],
+        "min_gap_m": m["min_gap_m"],
+        "jerk_rms_mps3": m["jerk_rms_mps3"],
+        "safety_state_final": result.safety_state_final,
+        "frames": result.frames,
+        "sim_time_s": result.sim_time_s,
+        "wall_time_s": result.wall_time_s,
         "realtime_factor": result.sim_time_s / max(result.wall_time_s, 1e-9),
-        "reasoning_samples": len(result.reasoning), "last_reasoning": result.reasoning[-1][1] if result.reasoning else "",
+        "reasoning_samples": len(result.reasoning),
+        "last_reasoning": result.reasoning[-1][1] if result.reasoning else "",
         "injected": [f"{n}@{t:.2f}" for n, t in result.injected],  # what fired, at the time it fired
         **result.outcome,  # policy_outputs, frames_rejected, preprocess_failures, waiting_for, failure
     }
@@ -188,7 +237,9 @@ def _print_table(summary: dict) -> None:
     for key, value in summary.items():
         if key in ("scenario", "policy") or isinstance(value, dict):
             continue
-        shown = f"{value:.3f}" if isinstance(value, float) else ", ".join(value) if isinstance(value, list) else str(value)
+        shown = (
+            f"{value:.3f}" if isinstance(value, float) else ", ".join(value) if isinstance(value, list) else str(value)
+        )
         if isinstance(value, list) and not value:
             continue
         print(f"  {key:<22} {shown}")
@@ -220,5 +271,12 @@ def _recorder(args):
     from .drive import DT_S, camera_model
 
     cam = camera_model()
-    return for_run(args.record, load_runtime_config(), args.model, args.policy, args.record_jpeg,
-                   (cam.width, cam.height, cam.fx), lockstep_dt_s=None if args.realtime else DT_S)
+    return for_run(
+        args.record,
+        load_runtime_config(),
+        args.model,
+        args.policy,
+        args.record_jpeg,
+        (cam.width, cam.height, cam.fx),
+        lockstep_dt_s=None if args.realtime else DT_S,
+    )

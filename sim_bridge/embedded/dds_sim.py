@@ -7,13 +7,13 @@ time and moves the car only through the by-wire gateway on the CAN bus.
 SIGINT / SIGTERM end the run cleanly: the bus and DDS are closed and the summary so far is printed,
 exit status 130 / 143.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -25,10 +25,10 @@ from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from .cameras import CameraSet, render_all
+from .cli import scenario_arg
 from .drive import DT_S
 from .metrics import DriveMetrics
 from .renderer import Renderer
-from .cli import scenario_arg
 from .scenario import DEFAULT_SCENARIO, available, load_scenario
 from .sensors import brightness_at, enu_to_geodetic
 from .variation import vary
@@ -37,17 +37,30 @@ from .world import World
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sim", help="run the embedded simulator on ROS 2 topics (DDS) and a CAN bus")
-    p.add_argument("--scenario", type=scenario_arg, default=DEFAULT_SCENARIO,
-                   help=f"one of {', '.join(available())}, or a YAML path")
+    p.add_argument(
+        "--scenario",
+        type=scenario_arg,
+        default=DEFAULT_SCENARIO,
+        help=f"one of {', '.join(available())}, or a YAML path",
+    )
     p.add_argument("--duration", type=T.seconds, help="seconds, > 0 (default: the scenario's)")
     p.add_argument("--can-interface", type=T.choice_of(SUPPORTED_INTERFACES, "CAN interface"), default="udp_multicast")
     p.add_argument("--can-channel", type=T.non_empty, default="default")
     p.add_argument("--namespace", type=T.ros_namespace, default="")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
-    p.add_argument("--camera-size", type=T.size_wxh, metavar="WxH", help="render the first camera at this size "
-                   "instead of the rig's, the others scaled alike (same fields of view), e.g. 640x360 on a small machine")
-    p.add_argument("--model", type=T.file_or_dir, help="render the cameras this model lists (default: "
-                   "policy.param.yaml's model): the first on camera/image_raw, others on camera/<name>/image_raw")
+    p.add_argument(
+        "--camera-size",
+        type=T.size_wxh,
+        metavar="WxH",
+        help="render the first camera at this size "
+        "instead of the rig's, the others scaled alike (same fields of view), e.g. 640x360 on a small machine",
+    )
+    p.add_argument(
+        "--model",
+        type=T.file_or_dir,
+        help="render the cameras this model lists (default: "
+        "policy.param.yaml's model): the first on camera/image_raw, others on camera/<name>/image_raw",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -55,9 +68,17 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     args.stop.polled = True  # a signal ends the loop; the summary so far is printed
     try:
-        summary = simulate(args.scenario, args.duration, BusConfig(args.can_interface, args.can_channel),
-                           args.namespace, args.seed, args.camera_size, stop=args.stop, on_start=_started,
-                           model=args.model)
+        summary = simulate(
+            args.scenario,
+            args.duration,
+            BusConfig(args.can_interface, args.can_channel),
+            args.namespace,
+            args.seed,
+            args.camera_size,
+            stop=args.stop,
+            on_start=_started,
+            model=args.model,
+        )
     finally:
         args.stop.polled = False
     if args.stop:
@@ -65,20 +86,34 @@ def run(args) -> int:
     for k, v in summary.items():
         print(f"  {k:<20} {v}")
     if args.stop:
-        print(f"sim: interrupted ({args.stop.name}) at {summary['wall_time_s']:.1f} s; partial summary above",
-              file=sys.stderr)
+        print(
+            f"sim: interrupted ({args.stop.name}) at {summary['wall_time_s']:.1f} s; partial summary above",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(summary))
     return args.stop.exit_code if args.stop else 0
 
 
 def _started(camera_topic: str, duration_s: float) -> None:
-    print(f"sim: running for {duration_s:g} s, camera on {camera_topic} (Ctrl-C ends it cleanly)", file=sys.stderr,
-          flush=True)
+    print(
+        f"sim: running for {duration_s:g} s, camera on {camera_topic} (Ctrl-C ends it cleanly)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
-def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: str = "", seed: int = 0,
-             camera_size=None, stop=None, on_start=None, model=None) -> dict:
+def simulate(
+    scenario_name: str,
+    duration_s,
+    bus_config: BusConfig,
+    namespace: str = "",
+    seed: int = 0,
+    camera_size=None,
+    stop=None,
+    on_start=None,
+    model=None,
+) -> dict:
     from vehicle_runtime.transport import convert  # the sim speaks the same messages as the nodes
     from vehicle_runtime.transport.dds import DdsParticipant, Restamped
 
@@ -94,20 +129,29 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         w, h = T.size_wxh(camera_size) if isinstance(camera_size, str) else camera_size
         ref = cameras.models[cameras.reference]
         for name, m in list(cameras.models.items()):
-            scaled = replace(m, width=max(16, round(m.width * w / ref.width)), height=max(16, round(m.height * h / ref.height)))
+            scaled = replace(
+                m, width=max(16, round(m.width * w / ref.width)), height=max(16, round(m.height * h / ref.height))
+            )
             cameras.models[name] = scaled
             cameras.renderers[name] = Renderer(scaled, scenario.network, seed=seed + list(cameras.models).index(name))
     bus = open_bus(bus_config)
     from vehicle_runtime.security import gateway_end, security_config
 
-    gateway = ByWireGateway(bus, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05,
-                                                        rate_from_arrival=True),
-                            secoc=gateway_end(security_config(cfg.config_dir)))  # keyed as the compute box is
+    gateway = ByWireGateway(
+        bus,
+        Codec(),
+        GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05, rate_from_arrival=True),
+        secoc=gateway_end(security_config(cfg.config_dir)),
+    )  # keyed as the compute box is
     dds = DdsParticipant()
     ns = (namespace.strip("/") + "/") if namespace.strip("/") else ""
-    pubs = {name: (dds.publisher("sensor_msgs/msg/Image", ns + image, "sensor"),
-                   dds.publisher("sensor_msgs/msg/CameraInfo", ns + info, "sensor"))
-            for name, (image, info) in convert.camera_topics(cameras.models).items()}
+    pubs = {
+        name: (
+            dds.publisher("sensor_msgs/msg/Image", ns + image, "sensor"),
+            dds.publisher("sensor_msgs/msg/CameraInfo", ns + info, "sensor"),
+        )
+        for name, (image, info) in convert.camera_topics(cameras.models).items()
+    }
     pub_route = dds.publisher("nav_msgs/msg/Path", ns + "navigation/route", "latched")
     pub_odom = dds.publisher("nav_msgs/msg/Odometry", ns + "navigation/odometry", "sensor")
     pub_gnss = dds.publisher("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss", "sensor")
@@ -129,15 +173,24 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
             pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx, name))
             state["frames"] += name == cameras.reference
         if k % 2 == 0:
-            pub_odom.publish(convert.ego_to_odometry(EgoState(wall, Pose2D(ego.x_m + rng.normal(0, 0.02),
-                                                                         ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),
-                                                              ego.speed_mps, ego.yaw_rate_radps)))
+            pub_odom.publish(
+                convert.ego_to_odometry(
+                    EgoState(
+                        wall,
+                        Pose2D(ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),
+                        ego.speed_mps,
+                        ego.yaw_rate_radps,
+                    )
+                )
+            )
         if k % 10 == 0:  # GNSS at 10 Hz, 0.5 m noise
             lat, lon, alt = enu_to_geodetic(ego.x_m + rng.normal(0, 0.5), ego.y_m + rng.normal(0, 0.5))
             pub_gnss.publish(convert.gnss(wall, lat, lon, alt, 0.25))
         if k % 100 == 0:
             route.publish(wall)
-        act = gateway.step(now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad))
+        act = gateway.step(
+            now_mono, VehicleMeasurement(ego.speed_mps, ego.accel_mps2, ego.yaw_rate_radps, ego.steer_rad)
+        )
         if act.mode != state["mode"]:
             state["mode"] = act.mode
             faults = [k for k, v in vars(gateway.faults).items() if v]
@@ -147,9 +200,15 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         world.step(DT_S, act.steer_rad, act.accel_mps2)
         s, lateral = world.route_position()
         lead = world.lead(s)
-        metrics.update(s, lateral, [(a.id, a.kind) for a in world.colliding_with()],
-                       not bool(scenario.network.on_road(world.ego_corners()).all()), False,
-                       lead.gap_m if lead else None, world.ego.state.accel_mps2)
+        metrics.update(
+            s,
+            lateral,
+            [(a.id, a.kind) for a in world.colliding_with()],
+            not bool(scenario.network.on_road(world.ego_corners()).all()),
+            False,
+            lead.gap_m if lead else None,
+            world.ego.state.accel_mps2,
+        )
         state["k"] = k + 1
         if metrics.completed and world.ego.state.speed_mps < 0.05:
             state["stopped"] += DT_S
@@ -165,8 +224,18 @@ def simulate(scenario_name: str, duration_s, bus_config: BusConfig, namespace: s
         bus.shutdown()
         dds.close()
     m = metrics.summary()
-    return {"scenario": scenario.name, "driving_score": m["driving_score"], "route_completion": m["route_completion"],
-            "collisions": m["collisions"], "off_road_events": m["off_road_events"], "lateral_rms_m": m["lateral_rms_m"],
-            "frames": state["frames"], "engaged_after_s": state["engaged_s"], "gateway_rejected": dict(gateway.rejected),
-            "gateway_events": events[:20],
-            "wall_time_s": time.monotonic() - t0, "ran_s": ran_s, "deadline_misses": loop.deadline_misses}
+    return {
+        "scenario": scenario.name,
+        "driving_score": m["driving_score"],
+        "route_completion": m["route_completion"],
+        "collisions": m["collisions"],
+        "off_road_events": m["off_road_events"],
+        "lateral_rms_m": m["lateral_rms_m"],
+        "frames": state["frames"],
+        "engaged_after_s": state["engaged_s"],
+        "gateway_rejected": dict(gateway.rejected),
+        "gateway_events": events[:20],
+        "wall_time_s": time.monotonic() - t0,
+        "ran_s": ran_s,
+        "deadline_misses": loop.deadline_misses,
+    }

@@ -4,6 +4,7 @@ safety gate) → CAN frames on a python-can `virtual` bus → by-wire gateway �
 The ego moves only because of the CAN frames the gateway accepts. Lockstep by default (10 ms steps,
 deterministic for a seed); `realtime=True` paces the loop to the wall clock and measures latency.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,8 +27,8 @@ from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.security import compute_end, gateway_end, security_config
 from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
 
-from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from ..faults import PLAUSIBILITY_FAULTS, corrupt
+from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from ..injector import FaultInjector, TamperingBus
 from .cameras import CameraSet, camera_model  # noqa: F401  (camera_model: the front camera, for dds_sim and tests)
 from .expert import Expert
@@ -141,8 +142,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     # or bench configuration a dev key is generated there when missing); a simulated car lives one run,
     # so its trip counters stay in memory
     sec = security_config(cfg.config_dir)
-    gateway = ByWireGateway(vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
-                            secoc=gateway_end(sec))
+    gateway = ByWireGateway(
+        vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05), secoc=gateway_end(sec)
+    )
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)
     if opts.policy_factory is not None:
@@ -152,23 +154,42 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     else:
         policy = Pipeline.from_config(cfg, opts.model_path).policy
     # every camera the policy reads, from the rig; a model whose camera or fov the rig lacks is refused here
-    cameras = CameraSet(policy.cameras, scenario.network, DT_S, opts.camera_rig, _manifest_of(policy),
-                        brightness=scenario.camera.get("brightness", 1.0),
-                        noise_std=scenario.camera.get("noise_std", 0.0), seed=opts.seed)
-    pipeline = Pipeline(_FaultyPolicy(policy, injector), TrajectoryTracker(cfg.vehicle, cfg.tracker),
-                        validator_for(cfg), cfg.route_corridor_m)
+    cameras = CameraSet(
+        policy.cameras,
+        scenario.network,
+        DT_S,
+        opts.camera_rig,
+        _manifest_of(policy),
+        brightness=scenario.camera.get("brightness", 1.0),
+        noise_std=scenario.camera.get("noise_std", 0.0),
+        seed=opts.seed,
+    )
+    pipeline = Pipeline(
+        _FaultyPolicy(policy, injector),
+        TrajectoryTracker(cfg.vehicle, cfg.tracker),
+        validator_for(cfg),
+        cfg.route_corridor_m,
+    )
     pipeline.record = []
-    runtime = OnboardRuntime(cfg, pipeline, tx, codec, safety=replace(cfg.safety, auto_engage=True),
-                             secoc=compute_end(sec, persist_trip=False))
+    runtime = OnboardRuntime(
+        cfg,
+        pipeline,
+        tx,
+        codec,
+        safety=replace(cfg.safety, auto_engage=True),
+        secoc=compute_end(sec, persist_trip=False),
+    )
     if opts.recorder is not None:  # inputs, outputs and CAN frames into the bag as the runtime sees them
         from vehicle_runtime.record.tap import RecordingRuntime
+
         runtime = RecordingRuntime(runtime, opts.recorder)
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(opts.seed)
     camera_every = cameras.policy_every
     pending = sorted(opts.inject, key=lambda x: x[1])
-    timeline: Dict[str, list] = {k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel", "accel_cmd",
-                                                 "state", "lateral")}
+    timeline: Dict[str, list] = {
+        k: [] for k in ("t", "x", "y", "speed", "steer", "steer_cmd", "accel", "accel_cmd", "state", "lateral")
+    }
     snapshots: List[Tuple[float, np.ndarray]] = []
     e2e: List[float] = []
     frames = 0
@@ -195,13 +216,26 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                 img = renderer.render(world.ego_pose, world.actor_states, bright)
                 frames += name == cameras.reference
                 runtime.on_camera(CameraFrame(name, stamp, "rgb8", img, cam.width, cam.height), t)
-                if name == cameras.reference and (not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9):
-                    snapshots.append((t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA)))
+                if name == cameras.reference and (
+                    not snapshots or t - snapshots[-1][0] >= opts.snapshot_every_s - 1e-9
+                ):
+                    snapshots.append(
+                        (t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA))
+                    )
         if k % 2 == 0 and not injector.withholds("odometry"):
-            runtime.on_odometry(EgoState(stamp, Pose2D(ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02),
-                                                       ego.yaw_rad + rng.normal(0, 0.002)),
-                                         max(0.0, ego.speed_mps + rng.normal(0, 0.05)), ego.yaw_rate_radps,
-                                         ego.accel_mps2, ego.steer_rad), t)
+            runtime.on_odometry(
+                EgoState(
+                    stamp,
+                    Pose2D(
+                        ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02), ego.yaw_rad + rng.normal(0, 0.002)
+                    ),
+                    max(0.0, ego.speed_mps + rng.normal(0, 0.05)),
+                    ego.yaw_rate_radps,
+                    ego.accel_mps2,
+                    ego.steer_rad,
+                ),
+                t,
+            )
         if k % 100 == 0 and injector.route_withdrawn:
             runtime.on_route(Route(stamp, np.zeros((0, 2))), t)
         elif k % 100 == 0 and not injector.withholds("route"):
@@ -222,7 +256,9 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         off_road = not bool(world.scenario.network.on_road(corners).all())
         half_lane = world.scenario.network.lanes[world.route.lane_at(s_centre)].width_m / 2
         invading = abs(lateral) + cfg.vehicle.width_m / 2 > half_lane + 0.2 and not _in_lane_change(world, s_centre)
-        metrics.update(s_centre, lateral, hits, off_road, invading, lead.gap_m if lead else None, world.ego.state.accel_mps2)
+        metrics.update(
+            s_centre, lateral, hits, off_road, invading, lead.gap_m if lead else None, world.ego.state.accel_mps2
+        )
         if k % 10 == 0:
             _record(timeline, t, world, act, runtime, lateral)
         if opts.progress and k % 50 == 0:
@@ -251,14 +287,27 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         if bus is not None:
             bus.shutdown()
     lat = {k: v.summary() for k, v in pipeline.latency.items() if v.count}
-    return DriveResult(scenario=scenario.name, policy=opts.policy, metrics=metrics.summary(),
-                       safety_state_final=runtime.gate.sm.state.name, frames=frames, sim_time_s=state["k"] * DT_S,
-                       wall_time_s=wall, timeline=timeline, transitions=list(runtime.gate.sm.transitions),
-                       reasoning=list(runtime.events.reasoning), snapshots=snapshots, latency_ms=lat,
-                       e2e_latency_ms=e2e, deadline_misses=loop.deadline_misses, world=world,
-                       injected=tuple(fired), outcome=runtime_outcome(runtime, bool(opts.inject)),
-                       policy_record=pipeline.record,
-                       validator_status=pipeline.validator.status.as_dict() if pipeline.validator else {})
+    return DriveResult(
+        scenario=scenario.name,
+        policy=opts.policy,
+        metrics=metrics.summary(),
+        safety_state_final=runtime.gate.sm.state.name,
+        frames=frames,
+        sim_time_s=state["k"] * DT_S,
+        wall_time_s=wall,
+        timeline=timeline,
+        transitions=list(runtime.gate.sm.transitions),
+        reasoning=list(runtime.events.reasoning),
+        snapshots=snapshots,
+        latency_ms=lat,
+        e2e_latency_ms=e2e,
+        deadline_misses=loop.deadline_misses,
+        world=world,
+        injected=tuple(fired),
+        outcome=runtime_outcome(runtime, bool(opts.inject)),
+        policy_record=pipeline.record,
+        validator_status=pipeline.validator.status.as_dict() if pipeline.validator else {},
+    )
 
 
 def _manifest_of(policy):
@@ -290,9 +339,19 @@ def _in_lane_change(world: World, s_m: float) -> bool:
 def _record(tl, t, world, act, runtime, lateral) -> None:
     s = world.ego.state
     cmd = runtime.vi.last_status.command if runtime.vi.last_status else None
-    append_row(tl, t=t, x=s.x_m, y=s.y_m, speed=s.speed_mps, steer=s.steer_rad, steer_cmd=act.steer_rad,
-               accel=s.accel_mps2, accel_cmd=cmd.accel_mps2 if cmd else 0.0, state=runtime.gate.sm.state.name,
-               lateral=lateral)
+    append_row(
+        tl,
+        t=t,
+        x=s.x_m,
+        y=s.y_m,
+        speed=s.speed_mps,
+        steer=s.steer_rad,
+        steer_cmd=act.steer_rad,
+        accel=s.accel_mps2,
+        accel_cmd=cmd.accel_mps2 if cmd else 0.0,
+        state=runtime.gate.sm.state.name,
+        lateral=lateral,
+    )
 
 
 def append_row(timeline: Dict[str, list], **row) -> None:

@@ -1,4 +1,5 @@
 """Kinematic bicycle with first-order actuator lag and steering-rate / acceleration limits."""
+
 from __future__ import annotations
 
 import math

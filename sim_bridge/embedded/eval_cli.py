@@ -7,6 +7,7 @@ finished are summarised, written to --out (default runs/eval-<time>.json) and na
 A refused input found once the evaluation starts (a thresholds file, a run that fails) exits 2: with
 --check, 1 means "worse than the baseline".
 """
+
 from __future__ import annotations
 
 import json
@@ -41,17 +42,29 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("eval", help="student vs teacher on the scenario suite, held-out seeds (pool or Ray)")
     p.add_argument("--policy", choices=("student", "expert", "both"), default="both")
-    p.add_argument("--seeds", type=seeds_arg, default=list(HELD_OUT_SEEDS),
-                   help="comma-separated, ranges A-B allowed, e.g. 1000-1999 (default: held-out seeds never used "
-                        "in training)")
-    p.add_argument("--scenarios", type=T.csv_of(scenario_arg, "scenarios"), default=available(),
-                   help="comma-separated names or YAML paths (default: all shipped)")
+    p.add_argument(
+        "--seeds",
+        type=seeds_arg,
+        default=list(HELD_OUT_SEEDS),
+        help="comma-separated, ranges A-B allowed, e.g. 1000-1999 (default: held-out seeds never used in training)",
+    )
+    p.add_argument(
+        "--scenarios",
+        type=T.csv_of(scenario_arg, "scenarios"),
+        default=available(),
+        help="comma-separated names or YAML paths (default: all shipped)",
+    )
     p.add_argument("--model", type=model_arg, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--workers", type=T.workers, default=os.cpu_count() or 1, help="runs in parallel processes")
     p.add_argument("--out", type=T.output_file((".json",)), help="also write the result here (JSON)")
-    p.add_argument("--check", nargs="?", const=True, metavar="THRESHOLDS",
-                   help="exit 1 unless the issue's targets are met; with a THRESHOLDS YAML: exit 1 when the candidate "
-                        "is worse than the baseline (teacher or --baseline) with 95 %% significance")
+    p.add_argument(
+        "--check",
+        nargs="?",
+        const=True,
+        metavar="THRESHOLDS",
+        help="exit 1 unless the issue's targets are met; with a THRESHOLDS YAML: exit 1 when the candidate "
+        "is worse than the baseline (teacher or --baseline) with 95 %% significance",
+    )
     from .eval_fleet import add_arguments
 
     add_arguments(p)  # cluster, grid, results file, report (docs/evaluation.md)
@@ -88,8 +101,12 @@ def run(args) -> int:
 
         resolve_cluster(args.cluster)  # Ray missing or no address: refused before anything runs
         planned = len(plan(scenarios, seeds, policies, parse_grid(args.grid), args.duration, args.bags))
-        print(f"eval: {planned} runs planned ({args.workers} worker(s), {args.cluster or 'pool'}); results in "
-              f"{args.results}", file=sys.stderr, flush=True)
+        print(
+            f"eval: {planned} runs planned ({args.workers} worker(s), {args.cluster or 'pool'}); results in "
+            f"{args.results}",
+            file=sys.stderr,
+            flush=True,
+        )
         result = eval_fleet.evaluate_args(args, scenarios, seeds, policies)
     except KeyboardInterrupt:  # SIGINT / SIGTERM: the finished runs are in the results file
         if not args.stop:
@@ -112,8 +129,11 @@ def run(args) -> int:
     if fails:
         return 1
     if args.check is True and not result["targets_met"]:
-        print(f"eval: targets not met (score ratio >= {SCORE_RATIO_TARGET} on every scenario, no collisions, "
-              f"token accuracy >= {TOKEN_ACCURACY_TARGET})", file=sys.stderr)
+        print(
+            f"eval: targets not met (score ratio >= {SCORE_RATIO_TARGET} on every scenario, no collisions, "
+            f"token accuracy >= {TOKEN_ACCURACY_TARGET})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -123,12 +143,17 @@ def _interrupted(args, planned: int, stamp: str) -> int:
 
     done = len(list(ResultsFile(args.results))) if args.results.is_file() else 0
     out = args.out or Path("runs") / f"eval-{stamp}.json"
-    result = {"interrupted": {"signal": args.stop.name, "runs_done": done, "runs_planned": planned},
-              "results_file": str(args.results)}
+    result = {
+        "interrupted": {"signal": args.stop.name, "runs_done": done, "runs_planned": planned},
+        "results_file": str(args.results),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"eval: interrupted ({args.stop.name}) after {done}/{planned} runs; partial results: {out} "
-          f"(resume with --results {args.results})", file=sys.stderr)
+    print(
+        f"eval: interrupted ({args.stop.name}) after {done}/{planned} runs; partial results: {out} "
+        f"(resume with --results {args.results})",
+        file=sys.stderr,
+    )
     if args.json:
         print(json.dumps(result))
     return args.stop.exit_code
@@ -139,16 +164,22 @@ def _fmt(v, spec=".3f") -> str:
 
 
 def _print_table(r: dict, seeds) -> None:
-    shown = ', '.join(map(str, seeds)) if len(seeds) <= 10 else f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
+    shown = ", ".join(map(str, seeds)) if len(seeds) <= 10 else f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
     print(f"seeds {shown}: student vs teacher (driving score, collisions, lateral RMS m, min gap m)")
-    print(f"  {'scenario':<18} {'student':>8} {'teacher':>8} {'ratio':>6} {'coll s/t':>9} {'lat s':>6} {'lat t':>6} "
-          f"{'gap s':>6} {'gap t':>6} {'tokens':>7}")
+    print(
+        f"  {'scenario':<18} {'student':>8} {'teacher':>8} {'ratio':>6} {'coll s/t':>9} {'lat s':>6} {'lat t':>6} "
+        f"{'gap s':>6} {'gap t':>6} {'tokens':>7}"
+    )
     for row in r["per_scenario"]:
-        print(f"  {row['scenario']:<18} {_fmt(row['student_driving_score']):>8} {_fmt(row['teacher_driving_score']):>8} "
-              f"{_fmt(row['score_ratio'], '.2f'):>6} {row['student_collisions']:>4}/{row['teacher_collisions']:<4} "
-              f"{_fmt(row['student_lateral_rms_m'], '.2f'):>6} {_fmt(row['teacher_lateral_rms_m'], '.2f'):>6} "
-              f"{_fmt(row['student_min_gap_m'], '.1f'):>6} {_fmt(row['teacher_min_gap_m'], '.1f'):>6} "
-              f"{_fmt(row['reasoning_token_accuracy'], '.3f'):>7}")
-    print(f"  mean driving score: student {_fmt(r['student_driving_score_mean'])}, teacher "
-          f"{_fmt(r['teacher_driving_score_mean'])}; student collisions {r['student_collisions']}; "
-          f"reasoning token accuracy {_fmt(r['reasoning_token_accuracy'])}; targets met: {r['targets_met']}")
+        print(
+            f"  {row['scenario']:<18} {_fmt(row['student_driving_score']):>8} {_fmt(row['teacher_driving_score']):>8} "
+            f"{_fmt(row['score_ratio'], '.2f'):>6} {row['student_collisions']:>4}/{row['teacher_collisions']:<4} "
+            f"{_fmt(row['student_lateral_rms_m'], '.2f'):>6} {_fmt(row['teacher_lateral_rms_m'], '.2f'):>6} "
+            f"{_fmt(row['student_min_gap_m'], '.1f'):>6} {_fmt(row['teacher_min_gap_m'], '.1f'):>6} "
+            f"{_fmt(row['reasoning_token_accuracy'], '.3f'):>7}"
+        )
+    print(
+        f"  mean driving score: student {_fmt(r['student_driving_score_mean'])}, teacher "
+        f"{_fmt(r['teacher_driving_score_mean'])}; student collisions {r['student_collisions']}; "
+        f"reasoning token accuracy {_fmt(r['reasoning_token_accuracy'])}; targets met: {r['targets_met']}"
+    )

@@ -1,5 +1,6 @@
 """`vehicle-runtime eval` at scale: the options eval_cli adds, the run on a backend, statistics, re-run
 commands, the HTML report and the significance check (docs/evaluation.md)."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import yaml
 
@@ -17,21 +18,49 @@ from .eval_run import RunFailed  # noqa: F401 - eval_cli reports it in one line
 def add_arguments(p) -> None:
     from vehicle_runtime import cli_types as T
 
-    p.add_argument("--cluster", metavar="pool|auto|ADDRESS",
-                   help="pool: processes on this machine (default); auto: start a local Ray runtime; ray://HOST:PORT "
-                        "or HOST:PORT: an existing Ray cluster (default: $RAY_ADDRESS when set)")
-    p.add_argument("--bundle", type=T.existing_file, help="candidate bundle file (its config/ and models/) instead of --model")
+    p.add_argument(
+        "--cluster",
+        metavar="pool|auto|ADDRESS",
+        help="pool: processes on this machine (default); auto: start a local Ray runtime; ray://HOST:PORT "
+        "or HOST:PORT: an existing Ray cluster (default: $RAY_ADDRESS when set)",
+    )
+    p.add_argument(
+        "--bundle", type=T.existing_file, help="candidate bundle file (its config/ and models/) instead of --model"
+    )
     p.add_argument("--config", type=T.existing_dir, help="candidate config folder (default: the installed config/)")
-    p.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2",
-                   help="scenario variation axis, e.g. target_speed_mps=8,10 or actors.*.speed_mps=5,7 (repeatable: "
-                        "every combination, each with every seed)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2",
+        help="scenario variation axis, e.g. target_speed_mps=8,10 or actors.*.speed_mps=5,7 (repeatable: "
+        "every combination, each with every seed)",
+    )
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time per run (default: the scenario's)")
-    p.add_argument("--bags", nargs="+", type=T.file_or_dir, default=[], metavar="BAG",
-                   help="recorded drives replayed through the candidate, one task each (vehicle-runtime replay)")
-    p.add_argument("--results", type=T.output_file((".jsonl",)), help="JSON lines of finished runs; an interrupted evaluation resumes from it")
-    p.add_argument("--baseline", type=T.existing_file, metavar="RESULTS",
-                   help="results file of the baseline build on the same seeds (paired comparison, --check)")
-    p.add_argument("--report", type=T.output_file((".html",)), help="write the HTML report (distributions, intervals, worst runs) here")
+    p.add_argument(
+        "--bags",
+        nargs="+",
+        type=T.file_or_dir,
+        default=[],
+        metavar="BAG",
+        help="recorded drives replayed through the candidate, one task each (vehicle-runtime replay)",
+    )
+    p.add_argument(
+        "--results",
+        type=T.output_file((".jsonl",)),
+        help="JSON lines of finished runs; an interrupted evaluation resumes from it",
+    )
+    p.add_argument(
+        "--baseline",
+        type=T.existing_file,
+        metavar="RESULTS",
+        help="results file of the baseline build on the same seeds (paired comparison, --check)",
+    )
+    p.add_argument(
+        "--report",
+        type=T.output_file((".html",)),
+        help="write the HTML report (distributions, intervals, worst runs) here",
+    )
     p.add_argument("--worst", type=T.count, default=10, help="worst runs listed per policy")
 
 
@@ -67,7 +96,9 @@ def evaluate_args(args, scenarios: Sequence[str], seeds: Sequence[int], policies
     result = summarise(runs, labels)
     baseline = list(ResultsFile(args.baseline)) if args.baseline else None
     result["statistics"] = stats = statistics(rows, baseline, args.worst)
-    result["rerun"] = {pol: [rerun_command(w, args, _where(args)) for w in worst] for pol, worst in stats["worst"].items()}
+    result["rerun"] = {
+        pol: [rerun_command(w, args, _where(args)) for w in worst] for pol, worst in stats["worst"].items()
+    }
     result["cluster"], result["build"], result["results_file"] = cluster, blob.digest, str(args.results or "")
     if thresholds is not None:
         from .eval_stats import check
@@ -143,19 +174,28 @@ def print_statistics(result: dict, out=sys.stdout) -> None:
     for pol, per in stats["per_scenario"].items():
         print(f"{pol}: driving score mean [95 % bootstrap CI], collision rate [Wilson 95 % CI]", file=out)
         for sc, g in list(per.items()) + [("overall", stats["overall"][pol])]:
-            print(f"  {sc:<40} {g['driving_score_mean']:.3f} {_ci(g['driving_score_ci95'])}  "
-                  f"{g['collision_rate']:.3f} {_ci(g['collision_rate_ci95'])}  n={g['runs']}", file=out)
+            print(
+                f"  {sc:<40} {g['driving_score_mean']:.3f} {_ci(g['driving_score_ci95'])}  "
+                f"{g['collision_rate']:.3f} {_ci(g['collision_rate_ci95'])}  n={g['runs']}",
+                file=out,
+            )
     for name, comp in stats["paired"].items():
         p = comp["overall"]
         if p["pairs"]:
-            print(f"{name.replace('_', ' ')}: score difference {p['score_diff_mean']:+.3f} "
-                  f"{_ci(p['score_diff_ci95'], '+.3f')}, collision rate difference {p['collision_rate_diff']:+.3f} "
-                  f"{_ci(p['collision_rate_diff_ci95'], '+.3f')} over {p['pairs']} paired runs", file=out)
+            print(
+                f"{name.replace('_', ' ')}: score difference {p['score_diff_mean']:+.3f} "
+                f"{_ci(p['score_diff_ci95'], '+.3f')}, collision rate difference {p['collision_rate_diff']:+.3f} "
+                f"{_ci(p['collision_rate_diff_ci95'], '+.3f')} over {p['pairs']} paired runs",
+                file=out,
+            )
     for pol, cmds in result["rerun"].items():
         worst = stats["worst"][pol][:3]
         for w, cmd in zip(worst, cmds):
-            print(f"worst {pol}: {w['scenario']} seed {w['seed']} score {w['driving_score']:.3f} "
-                  f"collisions {w['collisions']}: {cmd}", file=out)
+            print(
+                f"worst {pol}: {w['scenario']} seed {w['seed']} score {w['driving_score']:.3f} "
+                f"collisions {w['collisions']}: {cmd}",
+                file=out,
+            )
     if "replay" in stats:
         r = stats["replay"]
         print(f"replayed drives: {r['passed']}/{r['drives']} passed {_ci(r['pass_rate_ci95'])}", file=out)

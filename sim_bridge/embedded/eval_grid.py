@@ -4,6 +4,7 @@ A job is one (scenario, grid point, seed, policy) or one recorded drive. Each is
 (scenario, seed, build): the grid point's overrides are applied to the scenario's YAML before the seed's
 variation (variation.py), whose random stream depends only on the scenario's name and the seed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -116,12 +117,23 @@ class Job:
         return f"{self.label}|{self.seed}|{self.policy}"
 
 
-def plan(scenarios: Sequence[str], seeds: Sequence[int], policies: Sequence[str], grid=((),),
-         duration_s: Optional[float] = None, bags: Sequence[Path] = ()) -> List[Job]:
+def plan(
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    policies: Sequence[str],
+    grid=((),),
+    duration_s: Optional[float] = None,
+    bags: Sequence[Path] = (),
+) -> List[Job]:
     """Seeds outermost, so that a stopped evaluation has every scenario and both policies on the seeds it ran
     (the paired student-teacher comparison needs both runs of a seed)."""
-    jobs = [Job(sc, seed, pol, tuple(point), duration_s)
-            for seed in seeds for sc in scenarios for point in grid for pol in policies]
+    jobs = [
+        Job(sc, seed, pol, tuple(point), duration_s)
+        for seed in seeds
+        for sc in scenarios
+        for point in grid
+        for pol in policies
+    ]
     jobs += [Job(str(b), 0, "replay") for b in bags]
     if len(jobs) > MAX_RUNS:
         raise ValueError(f"{len(jobs)} runs planned, more than {MAX_RUNS}")

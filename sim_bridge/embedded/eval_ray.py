@@ -6,6 +6,7 @@ dies (killed, out of memory, node lost) is retried by Ray (max_retries); the res
 once, so a retry that races a finished attempt cannot count twice. Results stream back with ray.wait
 as they finish; a bounded window of tasks in flight keeps the driver small for 10 000s of runs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,15 +27,22 @@ def connect(cluster: str, num_cpus: int) -> bool:
     if ray.is_initialized():
         return False
     if cluster == "auto":
-        ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False,
-                 object_store_memory=OBJECT_STORE_BYTES, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=max(1, num_cpus),
+            include_dashboard=False,
+            object_store_memory=OBJECT_STORE_BYTES,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
     else:
         ray.init(address=cluster, logging_level=logging.WARNING, log_to_driver=False)
     return True
 
 
-def ray_stream(jobs: Sequence[Job], blob: BuildBlob, cluster: str, workers: int,
-               task: Callable[[Job, BuildBlob], dict] = run_job) -> Iterator[Tuple[Job, dict]]:
+def ray_stream(
+    jobs: Sequence[Job], blob: BuildBlob, cluster: str, workers: int, task: Callable[[Job, BuildBlob], dict] = run_job
+) -> Iterator[Tuple[Job, dict]]:
     import ray
 
     started = connect(cluster, workers)

@@ -1,4 +1,5 @@
 """The evaluation's HTML report: one self-contained file (plots inline as PNG), for a release review."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 COLOURS = {"student": "tab:blue", "expert": "tab:orange"}
 # boxplot's `vert` became `orientation` in matplotlib 3.10 (setup.py allows >= 3.7)
-HORIZONTAL = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
-              else {"vert": False})
+HORIZONTAL = (
+    {"orientation": "horizontal"}
+    if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
+    else {"vert": False}
+)
 
 
 def _png(fig) -> str:
@@ -37,23 +41,40 @@ def _distributions(rows: Sequence[dict]) -> str:
     policies = sorted({r["policy"] for r in drives})
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(scenarios) + 3))
     for pol in policies:
-        axes[0].hist([r["driving_score"] for r in drives if r["policy"] == pol], bins=20, range=(0, 1), alpha=0.6,
-                     label=pol, color=COLOURS.get(pol))
+        axes[0].hist(
+            [r["driving_score"] for r in drives if r["policy"] == pol],
+            bins=20,
+            range=(0, 1),
+            alpha=0.6,
+            label=pol,
+            color=COLOURS.get(pol),
+        )
     axes[0].set(xlabel="driving score", ylabel="runs", title="driving score, all runs")
     axes[0].legend()
     width = 0.8 / max(1, len(policies))
     for i, pol in enumerate(policies):
-        data = [[r["driving_score"] for r in drives if r["policy"] == pol and r["scenario"] == sc] or [float("nan")]
-                for sc in scenarios]
+        data = [
+            [r["driving_score"] for r in drives if r["policy"] == pol and r["scenario"] == sc] or [float("nan")]
+            for sc in scenarios
+        ]
         pos = [k + i * width for k in range(len(scenarios))]
-        axes[1].boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, **HORIZONTAL,
-                        boxprops={"facecolor": COLOURS.get(pol, "grey"), "alpha": 0.6})
+        axes[1].boxplot(
+            data,
+            positions=pos,
+            widths=width * 0.9,
+            patch_artist=True,
+            **HORIZONTAL,
+            boxprops={"facecolor": COLOURS.get(pol, "grey"), "alpha": 0.6},
+        )
     axes[1].set_yticks([k + width * (len(policies) - 1) / 2 for k in range(len(scenarios))], scenarios)
     axes[1].set(xlabel="driving score", title="per scenario (" + ", ".join(policies) + ")")
     out = _png(fig)
     teacher = {(r["scenario"], r["seed"]): r["driving_score"] for r in drives if r["policy"] == "expert"}
-    diffs = [r["driving_score"] - teacher[(r["scenario"], r["seed"])] for r in drives
-             if r["policy"] == "student" and (r["scenario"], r["seed"]) in teacher]
+    diffs = [
+        r["driving_score"] - teacher[(r["scenario"], r["seed"])]
+        for r in drives
+        if r["policy"] == "student" and (r["scenario"], r["seed"]) in teacher
+    ]
     if diffs:
         fig, ax = plt.subplots(figsize=(6.5, 3))
         ax.hist(diffs, bins=30, color="tab:purple")
@@ -75,47 +96,89 @@ def write_report(path: Path, result: dict, rows: Sequence[dict]) -> Path:
     if path.suffix != ".html":
         path = path / "evaluation.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>Evaluation of build {html.escape(result['build'])}</h1>",
-             f"<p>{len(rows)} runs on {html.escape(result['cluster'])}; seeds {html.escape(_seeds(rows))}. "
-             "Driving score: mean with a 95 % percentile-bootstrap interval; collision rate: share of runs with a "
-             "collision, Wilson 95 % interval; paired differences on the same scenario and seed.</p>"]
+    parts = [
+        f"<h1>Evaluation of build {html.escape(result['build'])}</h1>",
+        f"<p>{len(rows)} runs on {html.escape(result['cluster'])}; seeds {html.escape(_seeds(rows))}. "
+        "Driving score: mean with a 95 % percentile-bootstrap interval; collision rate: share of runs with a "
+        "collision, Wilson 95 % interval; paired differences on the same scenario and seed.</p>",
+    ]
     for pol, per in stats["per_scenario"].items():
-        table = [(sc, g["runs"], f"{g['driving_score_mean']:.3f}", _ci(g["driving_score_ci95"]),
-                  f"{g['collision_rate']:.3f}", _ci(g["collision_rate_ci95"]),
-                  "-" if g["reasoning_token_accuracy"] is None else f"{g['reasoning_token_accuracy']:.3f}")
-                 for sc, g in list(per.items()) + [("overall", stats["overall"][pol])]]
-        parts += [f"<h2>{html.escape(pol)}</h2>", _table(("scenario", "runs", "score", "95 % CI", "collision rate",
-                                                          "95 % CI", "token accuracy"), table)]
+        table = [
+            (
+                sc,
+                g["runs"],
+                f"{g['driving_score_mean']:.3f}",
+                _ci(g["driving_score_ci95"]),
+                f"{g['collision_rate']:.3f}",
+                _ci(g["collision_rate_ci95"]),
+                "-" if g["reasoning_token_accuracy"] is None else f"{g['reasoning_token_accuracy']:.3f}",
+            )
+            for sc, g in list(per.items()) + [("overall", stats["overall"][pol])]
+        ]
+        parts += [
+            f"<h2>{html.escape(pol)}</h2>",
+            _table(("scenario", "runs", "score", "95 % CI", "collision rate", "95 % CI", "token accuracy"), table),
+        ]
         metrics = stats["overall"][pol].get("metrics", {})
-        parts.append(_table(("metric (all runs)", "mean", "95 % CI", "runs"),
-                            [(k, f"{m['mean']:.3f}", _ci(m["ci95"]), m["n"]) for k, m in metrics.items()]))
+        parts.append(
+            _table(
+                ("metric (all runs)", "mean", "95 % CI", "runs"),
+                [(k, f"{m['mean']:.3f}", _ci(m["ci95"]), m["n"]) for k, m in metrics.items()],
+            )
+        )
     for name, comp in stats["paired"].items():
-        table = [(sc, p["pairs"], "-" if p["score_diff_mean"] is None else f"{p['score_diff_mean']:+.3f}",
-                  _ci(p["score_diff_ci95"]), "-" if p["collision_rate_diff"] is None else f"{p['collision_rate_diff']:+.3f}",
-                  _ci(p["collision_rate_diff_ci95"]), p["worse"], p["better"])
-                 for sc, p in list(comp["per_scenario"].items()) + [("overall", comp["overall"])]]
-        parts += [f"<h2>{html.escape(name.replace('_', ' '))} (paired)</h2>",
-                  _table(("scenario", "pairs", "score diff", "95 % CI", "collision rate diff", "95 % CI", "worse",
-                          "better"), table)]
+        table = [
+            (
+                sc,
+                p["pairs"],
+                "-" if p["score_diff_mean"] is None else f"{p['score_diff_mean']:+.3f}",
+                _ci(p["score_diff_ci95"]),
+                "-" if p["collision_rate_diff"] is None else f"{p['collision_rate_diff']:+.3f}",
+                _ci(p["collision_rate_diff_ci95"]),
+                p["worse"],
+                p["better"],
+            )
+            for sc, p in list(comp["per_scenario"].items()) + [("overall", comp["overall"])]
+        ]
+        parts += [
+            f"<h2>{html.escape(name.replace('_', ' '))} (paired)</h2>",
+            _table(
+                ("scenario", "pairs", "score diff", "95 % CI", "collision rate diff", "95 % CI", "worse", "better"),
+                table,
+            ),
+        ]
     if result.get("check_failures") is not None:
-        parts += ["<h2>Check</h2>", "<p>" + ("passed" if not result["check_failures"] else
-                                            "<br>".join(map(html.escape, result["check_failures"]))) + "</p>"]
+        parts += [
+            "<h2>Check</h2>",
+            "<p>"
+            + ("passed" if not result["check_failures"] else "<br>".join(map(html.escape, result["check_failures"])))
+            + "</p>",
+        ]
     parts += ["<h2>Distributions</h2>", _distributions(rows)]
     for pol, worst in stats["worst"].items():
         cmds = result["rerun"].get(pol, [])
-        table = [(w["scenario"], w["seed"], f"{w['driving_score']:.3f}", w["collisions"], cmd)
-                 for w, cmd in zip(worst, cmds)]
-        parts += [f"<h2>Worst {html.escape(pol)} runs</h2>",
-                  _table(("scenario", "seed", "score", "collisions", "re-run locally with its report"), table)]
+        table = [
+            (w["scenario"], w["seed"], f"{w['driving_score']:.3f}", w["collisions"], cmd) for w, cmd in zip(worst, cmds)
+        ]
+        parts += [
+            f"<h2>Worst {html.escape(pol)} runs</h2>",
+            _table(("scenario", "seed", "score", "collisions", "re-run locally with its report"), table),
+        ]
     if "replay" in stats:
         r = stats["replay"]
-        parts += ["<h2>Recorded drives (replay)</h2>",
-                  f"<p>{r['passed']}/{r['drives']} passed (Wilson 95 % {_ci(r['pass_rate_ci95'])}); failed: "
-                  f"{html.escape(', '.join(r['failed']) or 'none')}</p>"]
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}td:last-child{font-family:monospace}")
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>evaluation</title><style>{style}"
-                    f"</style></head><body>{''.join(parts)}</body></html>")
+        parts += [
+            "<h2>Recorded drives (replay)</h2>",
+            f"<p>{r['passed']}/{r['drives']} passed (Wilson 95 % {_ci(r['pass_rate_ci95'])}); failed: "
+            f"{html.escape(', '.join(r['failed']) or 'none')}</p>",
+        ]
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}td:last-child{font-family:monospace}"
+    )
+    path.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>evaluation</title><style>{style}"
+        f"</style></head><body>{''.join(parts)}</body></html>"
+    )
     return path
 
 

@@ -4,6 +4,7 @@ A run is counted under its key (scenario with grid point, seed, policy) once: a 
 already there (a retried task, a resumed evaluation) is ignored. A torn last line (the process was
 killed mid-write) is dropped on load, so that run simply runs again.
 """
+
 from __future__ import annotations
 
 import json

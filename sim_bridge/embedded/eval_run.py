@@ -5,6 +5,7 @@ runtime started for this evaluation) or a Ray address ('ray://HOST:10001', 'HOST
 is read when --cluster is not given). Every backend runs the same task (eval_tasks.run_job), so the
 same (scenario, seed, build) gives the same row wherever it ran.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,9 @@ def resolve_cluster(cluster: Optional[str]) -> str:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ValueError(f"--cluster {cluster}: Ray is not installed (pip install 'vehicle_runtime[ray]')") from None
+            raise ValueError(
+                f"--cluster {cluster}: Ray is not installed (pip install 'vehicle_runtime[ray]')"
+            ) from None
     return cluster
 
 
@@ -50,7 +53,7 @@ def _pool_stream(jobs: Sequence[Job], blob: BuildBlob, workers: int) -> Stream:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 job = pending.pop(fut)
-                yield job, _guarded(lambda *_: fut.result(), job, blob)
+                yield job, _guarded(lambda *_: fut.result(), job, blob)  # noqa: B023 -- called at once, inside the loop
                 nxt = next(todo, None)
                 if nxt is not None:
                     pending[pool.submit(_run_with_blob, nxt)] = nxt
@@ -81,8 +84,15 @@ def _run_with_blob(job: Job) -> dict:
     return run_job(job, _blob)
 
 
-def execute(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFile, cluster: str = "pool", workers: int = 1,
-            progress: bool = True, on_result: Optional[Callable[[dict], None]] = None) -> List[dict]:
+def execute(
+    jobs: Sequence[Job],
+    blob: BuildBlob,
+    results: ResultsFile,
+    cluster: str = "pool",
+    workers: int = 1,
+    progress: bool = True,
+    on_result: Optional[Callable[[dict], None]] = None,
+) -> List[dict]:
     """Runs the jobs whose key the results file does not hold yet; returns every row for `jobs`."""
     _refuse_other_runs(jobs, blob, results)
     todo = [j for j in jobs if j.key not in results.done()]
@@ -115,9 +125,11 @@ def _refuse_other_runs(jobs: Sequence[Job], blob: BuildBlob, results: ResultsFil
         row = results.rows.get(job.key)
         if row is not None and (row.get("build"), row.get("duration_s")) != (blob.digest, job.duration_s):
             results.close()
-            raise ValueError(f"{results.path} holds {job.key} from build {row.get('build')} with duration "
-                             f"{row.get('duration_s')}, not build {blob.digest} with duration {job.duration_s}: "
-                             "give another --results file")
+            raise ValueError(
+                f"{results.path} holds {job.key} from build {row.get('build')} with duration "
+                f"{row.get('duration_s')}, not build {blob.digest} with duration {job.duration_s}: "
+                "give another --results file"
+            )
 
 
 def _bar(total: int, initial: int, enabled: bool):
@@ -125,5 +137,6 @@ def _bar(total: int, initial: int, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="run", desc="eval", file=sys.stderr, dynamic_ncols=True,
-                disable=None)  # None: off when stderr is not a terminal
+    return tqdm(
+        total=total, initial=initial, unit="run", desc="eval", file=sys.stderr, dynamic_ncols=True, disable=None
+    )  # None: off when stderr is not a terminal

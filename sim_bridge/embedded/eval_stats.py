@@ -10,6 +10,7 @@ and keeps its coverage at 0 collisions, where the normal approximation gives a z
 Student vs teacher (or a candidate vs a baseline build): paired by (scenario, seed), the mean paired
 difference with its bootstrap interval: the same situations, so the seed-to-seed variance cancels.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,7 @@ def bootstrap_ci(values: Sequence[float], level: float = 0.95) -> Optional[tuple
     chunk = max(1, 4_000_000 // len(x))  # bounded memory for 10 000s of runs
     for i in range(0, BOOTSTRAP_RESAMPLES, chunk):
         n = min(chunk, BOOTSTRAP_RESAMPLES - i)
-        means[i:i + n] = x[rng.integers(0, len(x), size=(n, len(x)))].mean(axis=1)
+        means[i : i + n] = x[rng.integers(0, len(x), size=(n, len(x)))].mean(axis=1)
     a = (1 - level) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
@@ -55,8 +56,14 @@ NOT_METRICS = {"seed", "driving_score", "collisions", "token_hits", "token_posit
 def metric_stats(rows: Sequence[dict]) -> Dict[str, dict]:
     """Mean and bootstrap interval of every other numeric per-run field (route completion, lateral RMS, min gap,
     and any score a drive adds to evaluation.EvalRun, such as a validator's or a rule-based score)."""
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    keys = sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
     out = {}
     for k in keys:
         vals = [r[k] for r in rows if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
@@ -67,9 +74,14 @@ def metric_stats(rows: Sequence[dict]) -> Dict[str, dict]:
 def group_stats(rows: Sequence[dict]) -> dict:
     scores = [r["driving_score"] for r in rows]
     crashed = sum(1 for r in rows if r.get("collisions", 0) > 0)
-    out = {"runs": len(rows), "driving_score_mean": float(np.mean(scores)) if scores else None,
-           "driving_score_ci95": bootstrap_ci(scores), "collision_runs": crashed,
-           "collision_rate": crashed / len(rows) if rows else None, "collision_rate_ci95": wilson_ci(crashed, len(rows))}
+    out = {
+        "runs": len(rows),
+        "driving_score_mean": float(np.mean(scores)) if scores else None,
+        "driving_score_ci95": bootstrap_ci(scores),
+        "collision_runs": crashed,
+        "collision_rate": crashed / len(rows) if rows else None,
+        "collision_rate_ci95": wilson_ci(crashed, len(rows)),
+    }
     hits = sum(r.get("token_hits", 0) for r in rows)
     positions = sum(r.get("token_positions", 0) for r in rows)
     out["reasoning_token_accuracy"] = hits / positions if positions else None
@@ -83,11 +95,15 @@ def paired(cand: Sequence[dict], base: Sequence[dict]) -> dict:
     pairs = [(r, b[(r["scenario"], r["seed"])]) for r in cand if (r["scenario"], r["seed"]) in b]
     d_score = [c["driving_score"] - t["driving_score"] for c, t in pairs]
     d_coll = [int(c.get("collisions", 0) > 0) - int(t.get("collisions", 0) > 0) for c, t in pairs]
-    return {"pairs": len(pairs),
-            "score_diff_mean": float(np.mean(d_score)) if pairs else None, "score_diff_ci95": bootstrap_ci(d_score),
-            "collision_rate_diff": float(np.mean(d_coll)) if pairs else None,
-            "collision_rate_diff_ci95": bootstrap_ci(d_coll),
-            "worse": sum(1 for d in d_score if d < 0), "better": sum(1 for d in d_score if d > 0)}
+    return {
+        "pairs": len(pairs),
+        "score_diff_mean": float(np.mean(d_score)) if pairs else None,
+        "score_diff_ci95": bootstrap_ci(d_score),
+        "collision_rate_diff": float(np.mean(d_coll)) if pairs else None,
+        "collision_rate_diff_ci95": bootstrap_ci(d_coll),
+        "worse": sum(1 for d in d_score if d < 0),
+        "better": sum(1 for d in d_score if d > 0),
+    }
 
 
 def statistics(rows: Sequence[dict], baseline: Optional[Sequence[dict]] = None, worst: int = 10) -> dict:
@@ -105,8 +121,22 @@ def statistics(rows: Sequence[dict], baseline: Optional[Sequence[dict]] = None, 
         out["overall"][pol] = group_stats(mine)
         out["per_scenario"][pol] = {sc: group_stats(by[(pol, sc)]) for sc in scenarios if by[(pol, sc)]}
         ranked = sorted(mine, key=lambda r: (r["driving_score"], -r.get("collisions", 0), r["scenario"], r["seed"]))
-        out["worst"][pol] = [{k: r.get(k) for k in ("scenario", "source", "seed", "policy", "params", "driving_score", "collisions",
-                                                   "route_completion")} for r in ranked[:worst]]
+        out["worst"][pol] = [
+            {
+                k: r.get(k)
+                for k in (
+                    "scenario",
+                    "source",
+                    "seed",
+                    "policy",
+                    "params",
+                    "driving_score",
+                    "collisions",
+                    "route_completion",
+                )
+            }
+            for r in ranked[:worst]
+        ]
     student = [r for r in rows if r["policy"] == "student"]
     comparisons = {}
     if student and "expert" in policies:
@@ -114,14 +144,19 @@ def statistics(rows: Sequence[dict], baseline: Optional[Sequence[dict]] = None, 
     if student and baseline:
         comparisons["candidate_vs_baseline"] = [r for r in baseline if r["policy"] == "student"]
     for name, base in comparisons.items():
-        out["paired"][name] = {"overall": paired(student, base),
-                               "per_scenario": {sc: paired([r for r in student if r["scenario"] == sc], base)
-                                                for sc in scenarios}}
+        out["paired"][name] = {
+            "overall": paired(student, base),
+            "per_scenario": {sc: paired([r for r in student if r["scenario"] == sc], base) for sc in scenarios},
+        }
     replays = [r for r in rows if r["policy"] == "replay"]
     if replays:
         ok = sum(1 for r in replays if r["replay_pass"])
-        out["replay"] = {"drives": len(replays), "passed": ok, "pass_rate_ci95": wilson_ci(ok, len(replays)),
-                         "failed": [r["scenario"] for r in replays if not r["replay_pass"]]}
+        out["replay"] = {
+            "drives": len(replays),
+            "passed": ok,
+            "pass_rate_ci95": wilson_ci(ok, len(replays)),
+            "failed": [r["scenario"] for r in replays if not r["replay_pass"]],
+        }
     return out
 
 
@@ -153,15 +188,21 @@ def check(stats: dict, thresholds: dict) -> List[str]:
     for where, p in groups:
         ci, cc = p["score_diff_ci95"], p["collision_rate_diff_ci95"]
         if ci and ci[1] < -th["score_drop_max"]:
-            fails.append(f"{where}: driving score {p['score_diff_mean']:+.3f} vs {name.split('_vs_')[1]} "
-                         f"(95 % CI {ci[0]:+.3f}..{ci[1]:+.3f}, {p['pairs']} paired runs) is below -{th['score_drop_max']}")
+            fails.append(
+                f"{where}: driving score {p['score_diff_mean']:+.3f} vs {name.split('_vs_')[1]} "
+                f"(95 % CI {ci[0]:+.3f}..{ci[1]:+.3f}, {p['pairs']} paired runs) is below -{th['score_drop_max']}"
+            )
         if cc and cc[0] > th["collision_rate_increase_max"]:
-            fails.append(f"{where}: collision rate {p['collision_rate_diff']:+.3f} vs {name.split('_vs_')[1]} "
-                         f"(95 % CI {cc[0]:+.3f}..{cc[1]:+.3f}) is above +{th['collision_rate_increase_max']}")
+            fails.append(
+                f"{where}: collision rate {p['collision_rate_diff']:+.3f} vs {name.split('_vs_')[1]} "
+                f"(95 % CI {cc[0]:+.3f}..{cc[1]:+.3f}) is above +{th['collision_rate_increase_max']}"
+            )
     cand = stats["overall"].get("student")
     if th["collision_rate_max"] is not None and cand and cand["collision_rate_ci95"]:
         lo = cand["collision_rate_ci95"][0]
         if lo > th["collision_rate_max"]:
-            fails.append(f"overall: collision rate {cand['collision_rate']:.3f} (Wilson 95 % CI from {lo:.3f}) is "
-                         f"above {th['collision_rate_max']}")
+            fails.append(
+                f"overall: collision rate {cand['collision_rate']:.3f} (Wilson 95 % CI from {lo:.3f}) is "
+                f"above {th['collision_rate_max']}"
+            )
     return fails

@@ -4,6 +4,7 @@ The build (config folder + model folder, or a bundle's) travels as bytes so that
 machine needs only the installed package: Ray puts it in its object store once, a local process pool
 hands it to each worker process once. A worker unpacks it once per build digest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,11 @@ class BuildBlob:
 
 
 def _files(folder: Path) -> Dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def pack_build(model: Optional[Path] = None, bundle: Optional[Path] = None, config: Optional[Path] = None) -> BuildBlob:
@@ -82,8 +86,15 @@ def run_job(job: Job, blob: BuildBlob) -> dict:
     t0 = time.perf_counter()
     run = asdict(run_one(materialise(job), job.seed, job.policy, str(model_dir), job.duration_s, config_dir))
     # wall_time_s is the only field that differs between two runs of the same job (the cost of a run)
-    run.update(key=job.key, scenario=job.label, source=job.scenario, params=dict(job.params), build=blob.digest,
-               duration_s=job.duration_s, wall_time_s=time.perf_counter() - t0)
+    run.update(
+        key=job.key,
+        scenario=job.label,
+        source=job.scenario,
+        params=dict(job.params),
+        build=blob.digest,
+        duration_s=job.duration_s,
+        wall_time_s=time.perf_counter() - t0,
+    )
     return run
 
 
@@ -94,10 +105,19 @@ def _replay_row(job: Job, config_dir: Path, model_dir: Path, blob_digest: str) -
     verdict = replay_verdict([Path(job.scenario)], load_build(model_dir, None, config_dir))
     bag = verdict["bags"][0]
     d = bag["differences"]
-    return {"key": job.key, "scenario": job.label, "seed": 0, "policy": "replay", "params": {}, "build": blob_digest,
-            "duration_s": None,
-            "replay_pass": bool(verdict["pass"]), "failures": bag["failures"],
-            "trajectory_max_m": d["/policy/trajectory"]["max_m"],
-            "steer_max_rad": d["/vehicle/command"]["steer_max_rad"],
-            "replay_speed_x_realtime": bag["replay_speed_x_realtime"], "sim_time_s": bag["sim_time_s"],
-            "wall_time_s": bag["wall_time_s"]}
+    return {
+        "key": job.key,
+        "scenario": job.label,
+        "seed": 0,
+        "policy": "replay",
+        "params": {},
+        "build": blob_digest,
+        "duration_s": None,
+        "replay_pass": bool(verdict["pass"]),
+        "failures": bag["failures"],
+        "trajectory_max_m": d["/policy/trajectory"]["max_m"],
+        "steer_max_rad": d["/vehicle/command"]["steer_max_rad"],
+        "replay_speed_x_realtime": bag["replay_speed_x_realtime"],
+        "sim_time_s": bag["sim_time_s"],
+        "wall_time_s": bag["wall_time_s"],
+    }

@@ -4,6 +4,7 @@ student's reasoning agrees with the expert's reason on the same frames.
 Seeds from 1000 up are never used to train the student (tools/distill refuses them), and every seed
 other than 0 is a varied scenario (variation.py), so these runs are situations the student never saw.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
@@ -33,8 +34,9 @@ class NotControlledError(ScenarioError):
 def refuse_uncontrolled(result, what: str) -> None:
     o = result.outcome
     if o and (o["policy_outputs"] == 0 or not o["engaged"]):
-        raise NotControlledError(f"{what}: the {result.policy} never controlled the car, nothing to score "
-                                 f"({o['failure']})")
+        raise NotControlledError(
+            f"{what}: the {result.policy} never controlled the car, nothing to score ({o['failure']})"
+        )
 
 
 def token_hits(predicted: Sequence[int], expected: Sequence[int]) -> Tuple[int, int]:
@@ -79,8 +81,14 @@ class EvalRun:
     token_positions: int = 0
 
 
-def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = None,
-            duration_s: Optional[float] = None, config_dir: Optional[Path] = None) -> EvalRun:
+def run_one(
+    scenario: str,
+    seed: int,
+    policy: str,
+    model_path: Optional[str] = None,
+    duration_s: Optional[float] = None,
+    config_dir: Optional[Path] = None,
+) -> EvalRun:
     probes: List[ReasoningProbe] = []
 
     def student(expert, cfg):
@@ -90,8 +98,13 @@ def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = N
         probes.append(ReasoningProbe(pipeline.policy, expert, pipeline.student.tokenizer))
         return probes[0]
 
-    opts = DriveOptions(scenario=scenario, seed=seed, policy=policy, duration_s=duration_s,
-                        policy_factory=student if policy == "student" else None)
+    opts = DriveOptions(
+        scenario=scenario,
+        seed=seed,
+        policy=policy,
+        duration_s=duration_s,
+        policy_factory=student if policy == "student" else None,
+    )
     cfg = None
     if config_dir is not None:  # a shipped build's config (eval_tasks); else the installed one
         from vehicle_runtime.config import load_runtime_config
@@ -101,14 +114,33 @@ def run_one(scenario: str, seed: int, policy: str, model_path: Optional[str] = N
     refuse_uncontrolled(result, f"{scenario} seed {seed}")
     m = result.metrics
     probe = probes[0] if probes else None
-    return EvalRun(scenario, seed, policy, m["driving_score"], m["route_completion"], m["collisions"],
-                   m["lateral_rms_m"], m["min_gap_m"], probe.hits if probe else 0, probe.positions if probe else 0)
+    return EvalRun(
+        scenario,
+        seed,
+        policy,
+        m["driving_score"],
+        m["route_completion"],
+        m["collisions"],
+        m["lateral_rms_m"],
+        m["min_gap_m"],
+        probe.hits if probe else 0,
+        probe.positions if probe else 0,
+    )
 
 
-def evaluate(scenarios: Sequence[str], seeds: Sequence[int], policies: Sequence[str],
-             model_path: Optional[Path] = None, workers: int = 1) -> dict:
-    jobs = [(sc, seed, pol, str(model_path) if model_path else None)
-            for sc in scenarios for seed in seeds for pol in policies]
+def evaluate(
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    policies: Sequence[str],
+    model_path: Optional[Path] = None,
+    workers: int = 1,
+) -> dict:
+    jobs = [
+        (sc, seed, pol, str(model_path) if model_path else None)
+        for sc in scenarios
+        for seed in seeds
+        for pol in policies
+    ]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             runs = list(pool.map(run_one, *zip(*jobs)))
@@ -119,8 +151,11 @@ def evaluate(scenarios: Sequence[str], seeds: Sequence[int], policies: Sequence[
 
 def summarise(runs: Sequence[EvalRun], scenarios: Sequence[str]) -> dict:
     def mean(policy, key, scenario=None):
-        vals = [getattr(r, key) for r in runs if r.policy == policy and (scenario is None or r.scenario == scenario)
-                and getattr(r, key) is not None]
+        vals = [
+            getattr(r, key)
+            for r in runs
+            if r.policy == policy and (scenario is None or r.scenario == scenario) and getattr(r, key) is not None
+        ]
         return float(np.mean(vals)) if vals else None
 
     per_scenario = []
@@ -145,17 +180,23 @@ def summarise(runs: Sequence[EvalRun], scenarios: Sequence[str]) -> dict:
     out = {
         "student_driving_score_mean": mean("student", "driving_score"),
         "teacher_driving_score_mean": mean("expert", "driving_score"),
-        "student_collisions": sum(r.collisions for r in runs if r.policy == "student") if any(
-            r.policy == "student" for r in runs) else None,
-        "teacher_collisions": sum(r.collisions for r in runs if r.policy == "expert") if any(
-            r.policy == "expert" for r in runs) else None,
+        "student_collisions": sum(r.collisions for r in runs if r.policy == "student")
+        if any(r.policy == "student" for r in runs)
+        else None,
+        "teacher_collisions": sum(r.collisions for r in runs if r.policy == "expert")
+        if any(r.policy == "expert" for r in runs)
+        else None,
         "reasoning_token_accuracy": hits / positions if positions else None,
         "min_score_ratio": min(ratios) if ratios else None,
         "seeds": sorted({r.seed for r in runs}),
         "per_scenario": per_scenario,
         "runs": [asdict(r) for r in runs],
     }
-    out["targets_met"] = (bool(ratios) and out["min_score_ratio"] >= SCORE_RATIO_TARGET and out["student_collisions"] == 0
-                          and out["reasoning_token_accuracy"] is not None
-                          and out["reasoning_token_accuracy"] >= TOKEN_ACCURACY_TARGET)
+    out["targets_met"] = (
+        bool(ratios)
+        and out["min_score_ratio"] >= SCORE_RATIO_TARGET
+        and out["student_collisions"] == 0
+        and out["reasoning_token_accuracy"] is not None
+        and out["reasoning_token_accuracy"] >= TOKEN_ACCURACY_TARGET
+    )
     return out

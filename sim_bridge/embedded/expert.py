@@ -4,6 +4,7 @@ a speed plan (curves, turns, the route's end) and IDM car following, and says wh
 It answers the same call as the student (`infer(observation) → PolicyOutput`), so the runtime's
 tracker, safety gate and CAN path are the same whichever drives.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,14 @@ class Expert:
         self.last_reason = reason
         # expressed in the frame of the pose the runtime saw (odometry), as a model's output is
         traj = world_to_ego(traj_world, obs.ego.pose)
-        return PolicyOutput(stamp_s=obs.stamp_s, ego_pose_at_stamp=obs.ego.pose, trajectory_ego_xy_m=traj,
-                            dt_s=self.p.dt_s, speed_profile_mps=speeds, reasoning_text=reason)
+        return PolicyOutput(
+            stamp_s=obs.stamp_s,
+            ego_pose_at_stamp=obs.ego.pose,
+            trajectory_ego_xy_m=traj,
+            dt_s=self.p.dt_s,
+            speed_profile_mps=speeds,
+            reasoning_text=reason,
+        )
 
     def plan(self) -> Tuple[np.ndarray, np.ndarray, str]:
         w, p = self.world, self.p
@@ -99,8 +106,10 @@ class Expert:
         along = np.maximum(np.asarray(dists), np.arange(1, p.points + 1) * 1.0)
         route = w.route
         at = s_rear + along
-        traj = np.stack((np.interp(at, route.s_m, route.points_xy_m[:, 0]),
-                         np.interp(at, route.s_m, route.points_xy_m[:, 1])), axis=1)
+        traj = np.stack(
+            (np.interp(at, route.s_m, route.points_xy_m[:, 0]), np.interp(at, route.s_m, route.points_xy_m[:, 1])),
+            axis=1,
+        )
         first_accel = (speeds[0] - state.speed_mps) / p.dt_s
         return traj, np.asarray(speeds), self._reason(s_centre, state.speed_mps, lead, first_accel)
 
@@ -112,9 +121,13 @@ class Expert:
             v_lead_now = max(0.0, la.speed_mps + la.accel_mps2 * t) if la.kind == "vehicle" else 0.0
             lead_travel = (la.speed_mps * t + 0.5 * la.accel_mps2 * t * t) if la.kind == "vehicle" else 0.0
             if la.kind == "vehicle" and la.accel_mps2 < 0 and la.speed_mps + la.accel_mps2 * t < 0:
-                lead_travel = la.speed_mps ** 2 / (2 * -la.accel_mps2)  # it stops and stays
+                lead_travel = la.speed_mps**2 / (2 * -la.accel_mps2)  # it stops and stays
             gap = max(lead.gap_m + lead_travel - travelled, 0.1)
-            s_star = p.min_gap_m + v * p.time_headway_s + v * (v - v_lead_now) / (2 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
+            s_star = (
+                p.min_gap_m
+                + v * p.time_headway_s
+                + v * (v - v_lead_now) / (2 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
+            )
             a = min(a, p.accel_max_mps2 * (1 - (max(s_star, 0.0) / gap) ** 2))
         return float(np.clip(a, -p.decel_max_mps2, p.accel_max_mps2))
 
@@ -126,7 +139,11 @@ class Expert:
             la = lead.actor
             _, lateral = r.locate((la.x_m, la.y_m))
             if la.kind == "static":
-                return f"obstacle {gap} m ahead in our lane: stopping" if accel < -0.3 else f"obstacle {gap} m ahead in our lane"
+                return (
+                    f"obstacle {gap} m ahead in our lane: stopping"
+                    if accel < -0.3
+                    else f"obstacle {gap} m ahead in our lane"
+                )
             if abs(lateral) > 0.8:
                 return f"vehicle cutting in {gap} m ahead: slowing down"
             if la.accel_mps2 < -2.0:
@@ -140,8 +157,13 @@ class Expert:
         lane = self.world.scenario.network.lanes[r.lane_at(s_m)]
         if option in TURN_WORD:
             if lane.turn:
-                return "turning left at the junction" if option is RoadOption.LEFT else \
-                    "turning right at the junction" if option is RoadOption.RIGHT else "going straight through the junction"
+                return (
+                    "turning left at the junction"
+                    if option is RoadOption.LEFT
+                    else "turning right at the junction"
+                    if option is RoadOption.RIGHT
+                    else "going straight through the junction"
+                )
             return f"approaching the junction: preparing to {TURN_WORD[option]}"
         if option is RoadOption.CHANGELANELEFT:
             return "changing lanes to the left"

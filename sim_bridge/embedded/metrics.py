@@ -6,6 +6,7 @@ leaderboard 2.0 does); infraction penalty = 0.60 per vehicle collision × 0.65 p
 Lane invasions and off-road events are counted. Plus lateral error to the route, the smallest gap
 to the vehicle ahead, and comfort (jerk).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,16 @@ class DriveMetrics:
     accel_mps2: List[float] = field(default_factory=list)
     dt_s: float = 0.01
 
-    def update(self, route_s_m: float, lateral_m: float, colliding: Iterable[tuple], off_road: bool,
-               lane_invasion: bool, lead_gap_m: Optional[float], accel_mps2: float) -> None:
+    def update(
+        self,
+        route_s_m: float,
+        lateral_m: float,
+        colliding: Iterable[tuple],
+        off_road: bool,
+        lane_invasion: bool,
+        lead_gap_m: Optional[float],
+        accel_mps2: float,
+    ) -> None:
         """One sample per control period. `colliding`: (actor id, kind) pairs touching the ego now."""
         if self._last_s is not None and route_s_m > self.progress_m:
             if off_road:
@@ -44,7 +53,7 @@ class DriveMetrics:
         self.progress_m = max(self.progress_m, min(route_s_m, self.route_length_m))
         self._last_s = route_s_m
         now = set(colliding)
-        for actor_id, kind in now - self._colliding:  # a collision is counted once per contact
+        for _actor_id, kind in now - self._colliding:  # a collision is counted once per contact
             self.collisions[kind] = self.collisions.get(kind, 0) + 1
         self._colliding = now
         if off_road and not self._off_road:
@@ -60,7 +69,9 @@ class DriveMetrics:
 
     @property
     def route_completion(self) -> float:
-        progress = self.route_length_m if self.progress_m >= self.route_length_m - COMPLETE_WITHIN_M else self.progress_m
+        progress = (
+            self.route_length_m if self.progress_m >= self.route_length_m - COMPLETE_WITHIN_M else self.progress_m
+        )
         return max(0.0, (progress - self.off_road_m) / self.route_length_m)
 
     @property
@@ -88,10 +99,10 @@ class DriveMetrics:
             "off_road_events": self.off_road_events,
             "off_road_m": self.off_road_m,
             "lane_invasions": self.lane_invasions,
-            "lateral_rms_m": float(math.sqrt(float(np.mean(lat ** 2)))),
+            "lateral_rms_m": float(math.sqrt(float(np.mean(lat**2)))),
             "lateral_max_m": float(lat.max()),
             "min_gap_m": float(min(self.gaps_m)) if self.gaps_m else None,
-            "jerk_rms_mps3": float(math.sqrt(float(np.mean(jerk ** 2)))),
+            "jerk_rms_mps3": float(math.sqrt(float(np.mean(jerk**2)))),
             "jerk_max_mps3": float(np.abs(jerk).max()),
             "accel_min_mps2": float(acc.min()),
             "accel_max_mps2": float(acc.max()),

@@ -1,5 +1,6 @@
 """Did the policy drive at all? What a run's inputs and outputs came to, and the reason a run that the
 policy never controlled (or whose frames were refused) must not pass as a result."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -15,8 +16,10 @@ def runtime_outcome(runtime, injected: bool) -> dict:
     only a run with no policy output at all fails."""
     ev, fusion = runtime.events, runtime.fusion
     rejected = dict(fusion.rejected)
-    engaged = any(t.after is SafetyState.ENGAGED for t in runtime.gate.sm.transitions) or \
-        runtime.gate.sm.state is SafetyState.ENGAGED
+    engaged = (
+        any(t.after is SafetyState.ENGAGED for t in runtime.gate.sm.transitions)
+        or runtime.gate.sm.state is SafetyState.ENGAGED
+    )
     out = {
         "policy_outputs": ev.policy_outputs,
         "engaged": engaged,
@@ -54,6 +57,8 @@ def failure_reason(o: dict, preprocess_error: str = "", injected: bool = False) 
         why = ", ".join(f"{k} ×{v}" for k, v in o["frames_rejected_by_reason"].items() if "camera" in k)
         parts.append(f"{o['frames_rejected']} frame(s) rejected ({why})")
     if o["preprocess_failures"] and (parts or not injected):
-        parts.append(f"{o['preprocess_failures']} frame(s) failed preprocessing"
-                     + (f" ({preprocess_error})" if preprocess_error else ""))
+        parts.append(
+            f"{o['preprocess_failures']} frame(s) failed preprocessing"
+            + (f" ({preprocess_error})" if preprocess_error else "")
+        )
     return "; ".join(parts) or None

@@ -1,6 +1,7 @@
 """Camera renderer: a pinhole camera, mounted anywhere on the car and looking any way (from the camera
 rig), drawing sky, ground, road surface, lane markings and other road users as boxes with OpenCV.
 Frames go into a small ring of preallocated buffers."""
+
 from __future__ import annotations
 
 import math
@@ -37,15 +38,26 @@ class CameraModel:
 
     @classmethod
     def from_spec(cls, spec: CameraSpec) -> "CameraModel":
-        return cls(width=spec.width, height=spec.height, hfov_deg=spec.hfov_deg, mount_x_m=spec.mount_x_m,
-                   mount_height_m=spec.mount_height_m, pitch_deg=spec.pitch_deg, rate_hz=spec.rate_hz,
-                   mount_y_m=spec.mount_y_m, yaw_deg=spec.yaw_deg)
+        return cls(
+            width=spec.width,
+            height=spec.height,
+            hfov_deg=spec.hfov_deg,
+            mount_x_m=spec.mount_x_m,
+            mount_height_m=spec.mount_height_m,
+            pitch_deg=spec.pitch_deg,
+            rate_hz=spec.rate_hz,
+            mount_y_m=spec.mount_y_m,
+            yaw_deg=spec.yaw_deg,
+        )
 
     def view_pose(self, ego: Pose2D) -> Pose2D:
         """The pose of the camera's footprint on the ground, looking along the camera's heading."""
         c, s = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
-        return Pose2D(ego.x_m + c * self.mount_x_m - s * self.mount_y_m, ego.y_m + s * self.mount_x_m + c * self.mount_y_m,
-                      ego.yaw_rad + math.radians(self.yaw_deg))
+        return Pose2D(
+            ego.x_m + c * self.mount_x_m - s * self.mount_y_m,
+            ego.y_m + s * self.mount_x_m + c * self.mount_y_m,
+            ego.yaw_rad + math.radians(self.yaw_deg),
+        )
 
     @property
     def fx(self) -> float:
@@ -83,8 +95,15 @@ _NOISE_FRAMES, _NOISE_MARGIN = 4, 32
 
 
 class Renderer:
-    def __init__(self, camera: CameraModel, network: RoadNetwork, buffers: int = 12,
-                 brightness: float = 1.0, noise_std: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        camera: CameraModel,
+        network: RoadNetwork,
+        buffers: int = 12,
+        brightness: float = 1.0,
+        noise_std: float = 0.0,
+        seed: int = 0,
+    ):
         self.camera = camera
         # drawing happens in the camera's footprint frame (view_pose): culling "ahead" means ahead of the camera
         self._view = replace(camera, mount_x_m=0.0, mount_y_m=0.0, yaw_deg=0.0)
@@ -118,15 +137,18 @@ class Renderer:
         return img
 
     def _marking_polylines(self) -> List[tuple]:
-        """(left, right, centre) strips for every lane edge, computed once; an edge shared with a parallel lane is dashed
-        and drawn once; lanes through a junction carry no markings."""
+        """(left, right, centre) strips for every lane edge, computed once; an edge shared with a parallel lane is
+        dashed and drawn once; lanes through a junction carry no markings."""
         edges = [e for lane in self.network.lanes.values() if not lane.turn for e in lane.boundaries()]
         out, duplicates = [], set()
         for i, edge in enumerate(edges):
             if i in duplicates:
                 continue
-            same = {j for j in range(i + 1, len(edges)) if len(edges[j]) == len(edge)
-                    and float(np.mean(np.linalg.norm(edges[j] - edge, axis=1))) < 0.3}
+            same = {
+                j
+                for j in range(i + 1, len(edges))
+                if len(edges[j]) == len(edge) and float(np.mean(np.linalg.norm(edges[j] - edge, axis=1))) < 0.3
+            }
             duplicates |= same
             out.extend(_marking_strips(edge, dashed=bool(same)))
         return out
@@ -199,8 +221,12 @@ class Renderer:
         for a in actors:
             c, s = math.cos(a.yaw_rad), math.sin(a.yaw_rad)
             hl, hw = a.length_m / 2, a.width_m / 2
-            base = np.array([[a.x_m + c * dx - s * dy, a.y_m + s * dx + c * dy]
-                             for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))])
+            base = np.array(
+                [
+                    [a.x_m + c * dx - s * dy, a.y_m + s * dx + c * dy]
+                    for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))
+                ]
+            )
             e = world_to_ego(base, ego)
             if e[:, 0].max() + self._axis_offset_m < NEAR_M or e[:, 0].min() + self._axis_offset_m > FAR_M:
                 continue
@@ -212,8 +238,10 @@ class Renderer:
         for _, px, e, a in sorted(boxes, key=lambda b: -b[0]):  # far first: painter's algorithm
             body = (200, 40, 40) if a.kind == "vehicle" else (230, 140, 30)
             shade = tuple(int(v * 0.7) for v in body)
-            sides = sorted([(0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)],
-                           key=lambda f: -float(np.hypot(*e[[f[0], f[1]]].mean(axis=0))))
+            sides = sorted(
+                [(0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)],
+                key=lambda f: -float(np.hypot(*e[[f[0], f[1]]].mean(axis=0))),
+            )
             for k, face in enumerate(sides):  # the nearest side last, in the body colour
                 colour = body if k == len(sides) - 1 else shade
                 cv2.fillConvexPoly(img, np.round(px[list(face)]).astype(np.int32), colour, lineType=cv2.LINE_AA)
@@ -234,7 +262,7 @@ class Renderer:
 
     def _noise_frame(self) -> np.ndarray:
         k, dy, dx = self._rng.integers(0, (_NOISE_FRAMES, _NOISE_MARGIN, _NOISE_MARGIN))
-        return self._noise[k, dy:dy + self.camera.height, dx:dx + self.camera.width]
+        return self._noise[k, dy : dy + self.camera.height, dx : dx + self.camera.width]
 
     def _effects(self, img: np.ndarray, brightness: float) -> None:
         cv2.convertScaleAbs(img, img, alpha=brightness)

@@ -3,6 +3,7 @@
 Top-down trajectory over the lanes, speed / steering / acceleration against time, the safety-state
 timeline, the reasoning texts on a timeline, a latency histogram and a strip of camera frames.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,10 +27,14 @@ STATES = ["DISENGAGED", "READY", "ENGAGED", "MRM", "STOPPED", "FAULT"]
 def validation_summary(result, record) -> dict:
     pens = [penalty(v.ratios) for _, _, v in record if v is not None]
     status = getattr(result, "validator_status", None) or {}
-    return {"validator_checked": status.get("checked", 0), "validator_rejected": status.get("rejected", 0),
-            "validator_rejected_by_rule": status.get("rejected_by_rule", {}),
-            "validator_mrm_requests": status.get("mrm_requests", 0),
-            "validator_low_confidence": status.get("low_confidence", 0), "rule_penalty": statistics(pens)}
+    return {
+        "validator_checked": status.get("checked", 0),
+        "validator_rejected": status.get("rejected", 0),
+        "validator_rejected_by_rule": status.get("rejected_by_rule", {}),
+        "validator_mrm_requests": status.get("mrm_requests", 0),
+        "validator_low_confidence": status.get("low_confidence", 0),
+        "rule_penalty": statistics(pens),
+    }
 
 
 def write_report(result, out_dir: Path, summary: dict) -> Path:
@@ -40,26 +45,35 @@ def write_report(result, out_dir: Path, summary: dict) -> Path:
     summary.update(validation_summary(result, record))
     save_outputs(out_dir / RECORD_FILE, [o for o, _, _ in record], [v for _, v, _ in record])
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    figures = [("Top-down: trajectory over the lanes", _top_down(result)),
-               ("Speed, steering and acceleration", _signals(result)),
-               ("Safety state and reasoning", _timeline(result)),
-               ("Trajectory validator: rule penalty per trajectory", _penalty(record)),
-               ("Latency", _latency(result))]
-    strip = "".join(f'<figure><img src="data:image/png;base64,{_png(img)}"><figcaption>t = {t:.1f} s</figcaption></figure>'
-                    for t, img in result.snapshots)
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items()
-                   if not isinstance(v, (dict, list)))
+    figures = [
+        ("Top-down: trajectory over the lanes", _top_down(result)),
+        ("Speed, steering and acceleration", _signals(result)),
+        ("Safety state and reasoning", _timeline(result)),
+        ("Trajectory validator: rule penalty per trajectory", _penalty(record)),
+        ("Latency", _latency(result)),
+    ]
+    strip = "".join(
+        f'<figure><img src="data:image/png;base64,{_png(img)}"><figcaption>t = {t:.1f} s</figcaption></figure>'
+        for t, img in result.snapshots
+    )
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in summary.items()
+        if not isinstance(v, (dict, list))
+    )
     reasons = _reason_changes(result.reasoning)
     reason_rows = "".join(f"<tr><td>{t:.2f} s</td><td>{html.escape(text)}</td></tr>" for t, text in reasons)
-    transitions = "".join(f"<tr><td>{t.stamp_s:.2f} s</td><td>{t.before.name} → {t.after.name}</td>"
-                          f"<td>{html.escape(t.reason)}</td></tr>" for t in result.transitions)
+    transitions = "".join(
+        f"<tr><td>{t.stamp_s:.2f} s</td><td>{t.before.name} → {t.after.name}</td><td>{html.escape(t.reason)}</td></tr>"
+        for t in result.transitions
+    )
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>drive: {html.escape(result.scenario)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}} figure{{display:inline-block;margin:4px}}
 img{{max-width:100%}} .strip img{{width:320px}} h2{{margin-top:1.5em}}</style></head><body>
 <h1>{html.escape(result.scenario)} — driven by the {html.escape(result.policy)}</h1>
 <table>{rows}</table>
-{''.join(f'<h2>{html.escape(title)}</h2><img src="data:image/png;base64,{png}">' for title, png in figures)}
+{"".join(f'<h2>{html.escape(title)}</h2><img src="data:image/png;base64,{png}">' for title, png in figures)}
 <h2>Safety transitions</h2><table><tr><th>time</th><th>transition</th><th>reason</th></tr>{transitions}</table>
 <h2>Reasoning (each change)</h2><table><tr><th>time</th><th>text</th></tr>{reason_rows}</table>
 <h2>Camera frames</h2><div class="strip">{strip}</div>
@@ -102,8 +116,12 @@ def _top_down(result) -> str:
     if world is not None:
         for lane in world.scenario.network.lanes.values():
             left, right = lane.boundaries()
-            ax.fill(np.concatenate((left[:, 0], right[::-1, 0])), np.concatenate((left[:, 1], right[::-1, 1])),
-                    color="#d0d0d0", lw=0)
+            ax.fill(
+                np.concatenate((left[:, 0], right[::-1, 0])),
+                np.concatenate((left[:, 1], right[::-1, 1])),
+                color="#d0d0d0",
+                lw=0,
+            )
             ax.plot(left[:, 0], left[:, 1], color="#888", lw=0.5)
             ax.plot(right[:, 0], right[:, 1], color="#888", lw=0.5)
     r = world.route.points_xy_m if world is not None else result.route_xy_m
@@ -177,8 +195,13 @@ def _latency(result) -> str:
         stats = result.latency_ms
         names = list(stats)
         ax.barh(names, [stats[n]["p50_ms"] for n in names], label="p50")
-        ax.barh(names, [stats[n]["p99_ms"] - stats[n]["p50_ms"] for n in names],
-                left=[stats[n]["p50_ms"] for n in names], alpha=0.5, label="p99")
+        ax.barh(
+            names,
+            [stats[n]["p99_ms"] - stats[n]["p50_ms"] for n in names],
+            left=[stats[n]["p50_ms"] for n in names],
+            alpha=0.5,
+            label="p99",
+        )
         ax.set_xlabel("stage latency ms (lockstep: compute time per call)")
         ax.legend()
     return _fig_png(fig)

@@ -1,5 +1,6 @@
 """Roads as lanes: centre polylines with widths, built from straight / arc primitives, with
 successors (junctions) and parallel neighbours (multi-lane roads)."""
+
 from __future__ import annotations
 
 import math
@@ -101,7 +102,7 @@ def project(xy: np.ndarray, s_m: np.ndarray, points: np.ndarray) -> Tuple[np.nda
 
 class RoadNetwork:
     def __init__(self, lanes: Sequence[Lane]):
-        self.lanes: Dict[str, Lane] = {l.id: l for l in lanes}
+        self.lanes: Dict[str, Lane] = {lane.id: lane for lane in lanes}
         if len(self.lanes) != len(lanes):
             raise ValueError("lane ids must be unique")
         for lane in lanes:
@@ -137,8 +138,9 @@ def build_lanes(spec: List[dict]) -> RoadNetwork:
                 if item.get("start_from"):
                     start = (start[0], start[1], math.degrees(start[2]))
                 centre = build_centreline(start, item["shape"])
-            built[item["id"]] = Lane(item["id"], centre, float(item.get("width_m", 3.5)),
-                                     tuple(item.get("successors", ())), item.get("turn"))
+            built[item["id"]] = Lane(
+                item["id"], centre, float(item.get("width_m", 3.5)), tuple(item.get("successors", ())), item.get("turn")
+            )
             pending.remove(item)
             progressed = True
         if not progressed:

@@ -4,6 +4,7 @@ the road option of every point (CARLA RoadOption values) and the lane it belongs
 Consecutive route lanes are either successors (through a junction) or parallel neighbours (a lane
 change, blended over `CHANGE_LENGTH_M` starting at the first lane's `to_s`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,11 +1,12 @@
 """Scenario files (YAML): the map, the route, the ego's start, other actors, camera effects."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import yaml
 
@@ -61,6 +62,15 @@ def load_scenario(name_or_path: str) -> Scenario:
     for ref in [r["lane"] for r in raw["route"]] + [raw["ego"]["lane"]] + [a["lane"] for a in raw.get("actors", [])]:
         if ref not in lanes:
             raise ScenarioError(f"{path}: unknown lane '{ref}' (lanes: {', '.join(lanes)})")
-    return Scenario(name=raw["name"], description=raw.get("description", ""), duration_s=float(raw["duration_s"]),
-                    target_speed_mps=float(raw["target_speed_mps"]), network=network, lane_specs=raw["map"]["lanes"],
-                    route=raw["route"], ego=raw["ego"], actors=raw.get("actors", []), camera=raw.get("camera", {}))
+    return Scenario(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        duration_s=float(raw["duration_s"]),
+        target_speed_mps=float(raw["target_speed_mps"]),
+        network=network,
+        lane_specs=raw["map"]["lanes"],
+        route=raw["route"],
+        ego=raw["ego"],
+        actors=raw.get("actors", []),
+        camera=raw.get("camera", {}),
+    )

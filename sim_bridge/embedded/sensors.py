@@ -1,5 +1,6 @@
 """Sensor models besides the camera: GNSS from the local east-north frame (WGS-84, small-area
 approximation), and the camera brightness schedule of a scenario."""
+
 from __future__ import annotations
 
 import math

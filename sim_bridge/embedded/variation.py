@@ -5,6 +5,7 @@ speeds and timings, the target speed and the camera's exposure within the ranges
 student is trained on some seeds and evaluated on others (`vehicle-runtime eval`), so the ranges are what
 "held out" means: same scenario family, situations never seen in training.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,13 @@ def vary(scenario: Scenario, seed: int) -> Scenario:
     camera = dict(scenario.camera)
     camera["brightness"] = camera.get("brightness", 1.0) * u(BRIGHTNESS_SCALE)
     camera["noise_std"] = camera.get("noise_std", 0.0) + u(EXTRA_NOISE_STD)
-    return replace(scenario, ego=ego, actors=actors, camera=camera,
-                   target_speed_mps=scenario.target_speed_mps + u(TARGET_SPEED_MPS))
+    return replace(
+        scenario,
+        ego=ego,
+        actors=actors,
+        camera=camera,
+        target_speed_mps=scenario.target_speed_mps + u(TARGET_SPEED_MPS),
+    )
 
 
 def _vary_actor(a: dict, rng: np.random.Generator) -> dict:

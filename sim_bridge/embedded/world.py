@@ -1,5 +1,6 @@
 """The world: road network, route, scripted actors and the ego car (kinematic bicycle), with the
 ground truth the expert and the metrics need (collisions, road surface, lead vehicle)."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ class World:
         # the ego reference is the rear axle: put the car's centre on the start point
         yaw = math.atan2(d[1], d[0])
         back = self.centre_offset_m
-        self.ego = KinematicBicycle(profile, BicycleState(x - back * math.cos(yaw), y - back * math.sin(yaw), yaw,
-                                                          float(scenario.ego["speed_mps"])))
+        self.ego = KinematicBicycle(
+            profile,
+            BicycleState(x - back * math.cos(yaw), y - back * math.sin(yaw), yaw, float(scenario.ego["speed_mps"])),
+        )
         self.actors = make_actors(scenario.actors, scenario.network)
         self.t_s = 0.0
         self._ego_s_m: Optional[float] = None  # the last route positions: where to search next
@@ -124,4 +127,6 @@ class World:
 def _corners(cx, cy, yaw, length, width) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
     hl, hw = length / 2, width / 2
-    return np.array([[cx + c * dx - s * dy, cy + s * dx + c * dy] for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))])
+    return np.array(
+        [[cx + c * dx - s * dy, cy + s * dx + c * dy] for dx, dy in ((hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw))]
+    )

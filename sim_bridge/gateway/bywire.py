@@ -14,11 +14,12 @@ never executed, FAULT_AUTH is raised at once (no "3 in a row": a CRC-valid frame
 not happen by accident) and, if in control, the fallback brakes. Until a SECOC_SYNC gives it a trip
 above the last one it adopted (after its own restart), it executes nothing and sets SYNC_REQUEST.
 """
+
 from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional
 
 import can
@@ -93,8 +94,9 @@ class GatewayFaults:
 
 
 class ByWireGateway:
-    def __init__(self, bus: can.BusABC, codec: Optional[Codec] = None, params: GatewayParams = GatewayParams(),
-                 secoc=None):
+    def __init__(
+        self, bus: can.BusABC, codec: Optional[Codec] = None, params: GatewayParams = GatewayParams(), secoc=None
+    ):
         self.bus = bus
         self.codec = codec or Codec()
         self.secoc = secoc
@@ -190,7 +192,9 @@ class ByWireGateway:
                 self.fallback = True
             return
         if self._bad_in_a_row[frame_id] >= self.p.max_bad_frames:
-            flag = {"bad_counter": "counter", "bad_checksum": "checksum", "bad_rate": "rate", "bad_range": "range"}.get(reason)
+            flag = {"bad_counter": "counter", "bad_checksum": "checksum", "bad_rate": "rate", "bad_range": "range"}.get(
+                reason
+            )
             if flag:
                 setattr(self.faults, flag, True)
             if self._was_in_control:
@@ -208,8 +212,12 @@ class ByWireGateway:
         overriding = abs(d.steering_torque_nm) > self.p.override_torque_nm or d.brake_pedal
         steer_rx, lon_rx, hb_rx = (self._rx[n] for n in COMMANDS)
         fresh = all(now_s - r.arrival_s <= self.p.command_timeout_s for r in (steer_rx, lon_rx, hb_rx))
-        in_control = (fresh and hb_rx.signals["STATE"] in IN_CONTROL and steer_rx.signals["ENABLE"] == 1
-                      and lon_rx.signals["ENABLE"] == 1)
+        in_control = (
+            fresh
+            and hb_rx.signals["STATE"] in IN_CONTROL
+            and steer_rx.signals["ENABLE"] == 1
+            and lon_rx.signals["ENABLE"] == 1
+        )
         if self._was_in_control and not fresh:
             self.faults.timeout = True
             self.fallback = True
@@ -217,8 +225,13 @@ class ByWireGateway:
             # latched until standstill and the compute box says it is no longer in control
             released = fresh and hb_rx.signals["STATE"] not in IN_CONTROL and vehicle.speed_mps < 0.05
             if not released and not overriding:
-                return Actuation("fallback", vehicle.steer_rad, -self.p.fallback_decel_mps2,
-                                 brake_hold=vehicle.speed_mps < 0.05, hazard=True)
+                return Actuation(
+                    "fallback",
+                    vehicle.steer_rad,
+                    -self.p.fallback_decel_mps2,
+                    brake_hold=vehicle.speed_mps < 0.05,
+                    hazard=True,
+                )
             self.fallback = False
             self.faults = GatewayFaults()
             self._was_in_control = False
@@ -232,8 +245,13 @@ class ByWireGateway:
             return Actuation("manual", vehicle.steer_rad, 0.0)
         if in_control:
             self._was_in_control = True
-            return Actuation("command", steer_rx.signals["STEER_ANGLE_CMD"], lon_rx.signals["ACCEL_CMD"],
-                             brake_hold=bool(lon_rx.signals["BRAKE_HOLD"]), hazard=bool(hb_rx.signals["HAZARD_REQUEST"]))
+            return Actuation(
+                "command",
+                steer_rx.signals["STEER_ANGLE_CMD"],
+                lon_rx.signals["ACCEL_CMD"],
+                brake_hold=bool(lon_rx.signals["BRAKE_HOLD"]),
+                hazard=bool(hb_rx.signals["HAZARD_REQUEST"]),
+            )
         self._was_in_control = False
         return Actuation("manual", vehicle.steer_rad, 0.0)
 
@@ -241,20 +259,42 @@ class ByWireGateway:
         d = self.driver
         overriding = abs(d.steering_torque_nm) > self.p.override_torque_nm
         frames = [
-            self.packer.pack("SPEED_REPORT", {"VEHICLE_SPEED": min(max(v.speed_mps, 0.0), 655.0),
-                                              "LONG_ACCEL": min(max(v.accel_mps2, -32.0), 32.0),
-                                              "YAW_RATE": min(max(v.yaw_rate_radps, -3.2), 3.2)}, now_s),
-            self.packer.pack("STEERING_REPORT", {"STEER_ANGLE": min(max(v.steer_rad, -3.2), 3.2),
-                                                 "DRIVER_TORQUE": min(max(d.steering_torque_nm, -300.0), 300.0),
-                                                 "DRIVER_OVERRIDE": int(overriding)}, now_s),
-            self.packer.pack("GATEWAY_STATUS", {
-                "ACTIVE": int(self.last_actuation.mode == "command"), "ENGAGE_BUTTON": int(d.engage_button),
-                "DISENGAGE_BUTTON": int(d.disengage_button), "BRAKE_PEDAL": int(d.brake_pedal),
-                "FALLBACK_ACTIVE": int(self.fallback), "FAULT_TIMEOUT": int(self.faults.timeout),
-                "FAULT_COUNTER": int(self.faults.counter), "FAULT_CHECKSUM": int(self.faults.checksum),
-                "FAULT_RATE": int(self.faults.rate), "FAULT_RANGE": int(self.faults.range),
-                "FAULT_AUTH": int(self.faults.auth),
-                "SYNC_REQUEST": int(self.secoc is not None and self.secoc.receiver.trip is None)}, now_s),
+            self.packer.pack(
+                "SPEED_REPORT",
+                {
+                    "VEHICLE_SPEED": min(max(v.speed_mps, 0.0), 655.0),
+                    "LONG_ACCEL": min(max(v.accel_mps2, -32.0), 32.0),
+                    "YAW_RATE": min(max(v.yaw_rate_radps, -3.2), 3.2),
+                },
+                now_s,
+            ),
+            self.packer.pack(
+                "STEERING_REPORT",
+                {
+                    "STEER_ANGLE": min(max(v.steer_rad, -3.2), 3.2),
+                    "DRIVER_TORQUE": min(max(d.steering_torque_nm, -300.0), 300.0),
+                    "DRIVER_OVERRIDE": int(overriding),
+                },
+                now_s,
+            ),
+            self.packer.pack(
+                "GATEWAY_STATUS",
+                {
+                    "ACTIVE": int(self.last_actuation.mode == "command"),
+                    "ENGAGE_BUTTON": int(d.engage_button),
+                    "DISENGAGE_BUTTON": int(d.disengage_button),
+                    "BRAKE_PEDAL": int(d.brake_pedal),
+                    "FALLBACK_ACTIVE": int(self.fallback),
+                    "FAULT_TIMEOUT": int(self.faults.timeout),
+                    "FAULT_COUNTER": int(self.faults.counter),
+                    "FAULT_CHECKSUM": int(self.faults.checksum),
+                    "FAULT_RATE": int(self.faults.rate),
+                    "FAULT_RANGE": int(self.faults.range),
+                    "FAULT_AUTH": int(self.faults.auth),
+                    "SYNC_REQUEST": int(self.secoc is not None and self.secoc.receiver.trip is None),
+                },
+                now_s,
+            ),
         ]
         for frame in frames:
             if self.report_tamper == "checksum":

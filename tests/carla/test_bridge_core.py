@@ -1,8 +1,8 @@
 """The bridge's per-tick work without a server, with real parts: the shipped student in the in-process
 runtime, a python-can virtual bus, the by-wire gateway, and the real `carla` types in and out. The
 camera image is the embedded simulator's render of curvy_road, delivered as CARLA delivers it (BGRA)."""
+
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -45,11 +45,21 @@ def rig(request):
     sink = InProcessRuntime(cfg, compute)
     from vehicle_runtime.security import gateway_end, security_config
 
-    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
-                            secoc=gateway_end(security_config(cfg.config_dir)))  # the sink's runtime signs its frames
+    gateway = ByWireGateway(
+        vehicle,
+        Codec(),
+        GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+        secoc=gateway_end(security_config(cfg.config_dir)),
+    )  # the sink's runtime signs its frames
     rear = cfg.vehicle.wheelbase_m / 2
-    core = BridgeCore(sink, gateway, ControlMapper(math.radians(70.0), steer_lag_s=0.1), world.route.points_xy_m,
-                      rear, cfg.vehicle.length_m / 2)
+    core = BridgeCore(
+        sink,
+        gateway,
+        ControlMapper(math.radians(70.0), steer_lag_s=0.1),
+        world.route.points_xy_m,
+        rear,
+        cfg.vehicle.length_m / 2,
+    )
     pose = world.ego_pose  # rear axle, REP 103 → the CARLA transform of the vehicle's centre
     centre = carla.Location(x=pose.x_m + rear * math.cos(pose.yaw_rad), y=-(pose.y_m + rear * math.sin(pose.yaw_rad)))
     transform = carla.Transform(centre, carla.Rotation(yaw=-math.degrees(pose.yaw_rad)))
@@ -59,8 +69,16 @@ def rig(request):
 
 
 def tick(frame, t, transform, image, **kw):
-    return TickInput(frame=frame, t_s=t, image=image, transform=transform, velocity=carla.Vector3D(0, 0, 0),
-                     imu=ImuReading(0.0, 0.0, 0.0), steer_rad=0.0, **kw)
+    return TickInput(
+        frame=frame,
+        t_s=t,
+        image=image,
+        transform=transform,
+        velocity=carla.Vector3D(0, 0, 0),
+        imu=ImuReading(0.0, 0.0, 0.0),
+        steer_rad=0.0,
+        **kw,
+    )
 
 
 def run_ticks(core, transform, image, start, count, sense=True):
@@ -115,9 +133,19 @@ def test_metrics_count_a_contact_once_and_measure_the_gap(rig):
     route = core.route
     ahead = route.xy[np.searchsorted(route.s, 30.0)]
     for k in range(3):
-        core.sense(tick(k, k * DT, transform, image, collisions=[(42, collision_kind("vehicle.tesla.model3"))],
-                        lane_invasion=True, others_xy_m=np.array([ahead]), others_half_length_m=np.array([2.0])),
-                   k * DT)
+        core.sense(
+            tick(
+                k,
+                k * DT,
+                transform,
+                image,
+                collisions=[(42, collision_kind("vehicle.tesla.model3"))],
+                lane_invasion=True,
+                others_xy_m=np.array([ahead]),
+                others_half_length_m=np.array([2.0]),
+            ),
+            k * DT,
+        )
     m = core.metrics.summary()
     assert m["collisions_vehicle"] == 1 and m["infraction_penalty"] == pytest.approx(0.6)
     assert m["lane_invasions"] == 1
@@ -163,7 +191,6 @@ def test_two_camera_model_gets_a_frame_per_camera_and_engages(request, tmp_path)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import doc_example
-
     from sim_bridge.embedded.cameras import CameraSet
     from vehicle_runtime.pipeline import Pipeline
 
@@ -177,11 +204,22 @@ def test_two_camera_model_gets_a_frame_per_camera_and_engages(request, tmp_path)
     sink = InProcessRuntime(cfg, compute, pipeline=Pipeline.from_config(cfg, folder))
     from vehicle_runtime.security import gateway_end, security_config
 
-    gateway = ByWireGateway(vehicle, Codec(), GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
-                            secoc=gateway_end(security_config(cfg.config_dir)))  # the sink's runtime signs its frames
+    gateway = ByWireGateway(
+        vehicle,
+        Codec(),
+        GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+        secoc=gateway_end(security_config(cfg.config_dir)),
+    )  # the sink's runtime signs its frames
     rear = cfg.vehicle.wheelbase_m / 2
-    core = BridgeCore(sink, gateway, ControlMapper(math.radians(70.0), steer_lag_s=0.1), world.route.points_xy_m,
-                      rear, cfg.vehicle.length_m / 2, camera="front")
+    core = BridgeCore(
+        sink,
+        gateway,
+        ControlMapper(math.radians(70.0), steer_lag_s=0.1),
+        world.route.points_xy_m,
+        rear,
+        cfg.vehicle.length_m / 2,
+        camera="front",
+    )
     pose = world.ego_pose
     centre = carla.Location(x=pose.x_m + rear * math.cos(pose.yaw_rad), y=-(pose.y_m + rear * math.sin(pose.yaw_rad)))
     transform = carla.Transform(centre, carla.Rotation(yaw=-math.degrees(pose.yaw_rad)))

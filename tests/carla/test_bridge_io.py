@@ -1,5 +1,6 @@
 """The bridge's other ends: the HIL sink on real Cyclone DDS (the topics a compute box subscribes to),
 the parameter file, and `drive --sim carla` with no server (one line, no traceback)."""
+
 import queue
 import subprocess
 import sys
@@ -15,28 +16,53 @@ DOMAIN = 19  # a domain of its own
 
 def test_dds_sink_publishes_the_runtimes_topics():
     pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
-    from vehicle_runtime.transport.convert import horizontal_fov_deg, path_to_route
     from sim_bridge.carla.convert import focal_length_px
     from sim_bridge.carla.sinks import DdsTopics
+    from vehicle_runtime.transport.convert import horizontal_fov_deg, path_to_route
     from vehicle_runtime.transport.dds import DdsParticipant
 
     participant = DdsParticipant(DOMAIN)
     got = queue.Queue()
     ns = "hil/"
-    participant.subscribe("sensor_msgs/msg/Image", ns + "camera/image_raw",
-                          lambda m: got.put(("image", m.width, m.height, m.encoding, bytes(m.data[:3]))), "sensor")
-    participant.subscribe("sensor_msgs/msg/CameraInfo", ns + "camera/camera_info",
-                          lambda m: got.put(("info", round(horizontal_fov_deg(m), 3))), "sensor")
-    participant.subscribe("nav_msgs/msg/Odometry", ns + "navigation/odometry",
-                          lambda m: got.put(("odom", m.pose.pose.position.x, m.twist.twist.linear.x)), "sensor")
-    participant.subscribe("nav_msgs/msg/Path", ns + "navigation/route",
-                          lambda m: got.put(("route", path_to_route(m).points_xy_m.shape)), "latched")
-    participant.subscribe("sensor_msgs/msg/NavSatFix", ns + "navigation/gnss",
-                          lambda m: got.put(("gnss", m.latitude, m.position_covariance[0])), "sensor")
-    participant.subscribe("sensor_msgs/msg/CameraInfo", ns + "camera/front_narrow/camera_info",
-                          lambda m: got.put(("info_narrow", round(horizontal_fov_deg(m), 3))), "sensor")
-    sink = DdsTopics("/hil/", {"front": focal_length_px(640, 90.0), "front_narrow": focal_length_px(320, 50.0)},
-                     participant)
+    participant.subscribe(
+        "sensor_msgs/msg/Image",
+        ns + "camera/image_raw",
+        lambda m: got.put(("image", m.width, m.height, m.encoding, bytes(m.data[:3]))),
+        "sensor",
+    )
+    participant.subscribe(
+        "sensor_msgs/msg/CameraInfo",
+        ns + "camera/camera_info",
+        lambda m: got.put(("info", round(horizontal_fov_deg(m), 3))),
+        "sensor",
+    )
+    participant.subscribe(
+        "nav_msgs/msg/Odometry",
+        ns + "navigation/odometry",
+        lambda m: got.put(("odom", m.pose.pose.position.x, m.twist.twist.linear.x)),
+        "sensor",
+    )
+    participant.subscribe(
+        "nav_msgs/msg/Path",
+        ns + "navigation/route",
+        lambda m: got.put(("route", path_to_route(m).points_xy_m.shape)),
+        "latched",
+    )
+    participant.subscribe(
+        "sensor_msgs/msg/NavSatFix",
+        ns + "navigation/gnss",
+        lambda m: got.put(("gnss", m.latitude, m.position_covariance[0])),
+        "sensor",
+    )
+    participant.subscribe(
+        "sensor_msgs/msg/CameraInfo",
+        ns + "camera/front_narrow/camera_info",
+        lambda m: got.put(("info_narrow", round(horizontal_fov_deg(m), 3))),
+        "sensor",
+    )
+    sink = DdsTopics(
+        "/hil/", {"front": focal_length_px(640, 90.0), "front_narrow": focal_length_px(320, 50.0)}, participant
+    )
     img = np.zeros((360, 640, 3), np.uint8)
     img[0, 0] = (1, 2, 3)
     seen = {}
@@ -68,9 +94,11 @@ def test_bridge_parameters_load_and_bad_ones_are_named(tmp_path):
 
     p = load_bridge_params(port=2010)
     assert p.port == 2010 and p.substeps == 5 and p.calibration.pedals(1.0)[0] == pytest.approx(0.45)
-    text = (tmp_path / "ok.yaml")
-    base = "/**:\n  ros__parameters:\n    host: h\n    town: Town01\n    fixed_delta_s: 0.05\n    spawn_index: 0\n" \
-           "    goal_index: 3\n"
+    text = tmp_path / "ok.yaml"
+    base = (
+        "/**:\n  ros__parameters:\n    host: h\n    town: Town01\n    fixed_delta_s: 0.05\n    spawn_index: 0\n"
+        "    goal_index: 3\n"
+    )
     text.write_text(base + "    port: 2000\n")
     assert load_bridge_params(text).goal_index == 3
     text.write_text(base + "    port: 2000\n    camera_width: 640\n")  # cameras live in the camera rig now
@@ -89,9 +117,25 @@ def test_bridge_parameters_load_and_bad_ones_are_named(tmp_path):
 
 def test_drive_on_carla_without_a_server_is_one_line():
     pytest.importorskip("carla", reason="the CARLA client wheel (carla==0.9.16) is not installed")
-    proc = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--sim", "carla",
-                           "--carla-host", "127.0.0.1", "--carla-port", "2", "--carla-timeout", "1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_runtime.cli",
+            "drive",
+            "--sim",
+            "carla",
+            "--carla-host",
+            "127.0.0.1",
+            "--carla-port",
+            "2",
+            "--carla-timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no CARLA server answered at 127.0.0.1:2" in lines[0], proc.stderr

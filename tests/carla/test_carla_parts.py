@@ -1,5 +1,6 @@
 """CARLA bridge parts with the real `carla` client types (no server needed): conversions, the control
 mapping, the route builder on a hand-made OpenDRIVE junction, the one-line error without a server."""
+
 import math
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def test_image_conversion_bgra_to_rgb():
         bgra = np.zeros((2, 4, 4), np.uint8)
         bgra[..., 0], bgra[..., 1], bgra[..., 2], bgra[..., 3] = 10, 20, 30, 255
         raw_data = memoryview(bgra.tobytes())
+
     frame = convert.image_to_frame(Image, "front", 1.0)
     assert frame.encoding == "rgb8" and frame.width == 4 and frame.height == 2
     assert tuple(np.asarray(frame.data)[0, 0]) == (30, 20, 10)
@@ -59,11 +61,14 @@ def test_control_mapping_steer_sign_pedals_and_lag():
         control.Calibration(throttle_accel_mps2=(0.0, 0.0), throttle=(0.0, 1.0))
 
 
-@pytest.mark.parametrize("goal, option, end_xy", [
-    ((100, 1.75), RoadOption.STRAIGHT, (98, -1.75)),
-    ((71.75, -40), RoadOption.LEFT, (71.75, 38)),
-    ((68.25, 40), RoadOption.RIGHT, (68.25, -38)),
-])
+@pytest.mark.parametrize(
+    "goal, option, end_xy",
+    [
+        ((100, 1.75), RoadOption.STRAIGHT, (98, -1.75)),
+        ((71.75, -40), RoadOption.LEFT, (71.75, 38)),
+        ((68.25, 40), RoadOption.RIGHT, (68.25, -38)),
+    ],
+)
 def test_route_through_the_junction(goal, option, end_xy):
     m = carla.Map("three_way", XODR.read_text())
     r = TopologyPlanner(m).plan(carla.Location(5, 1.75, 0), carla.Location(goal[0], goal[1], 0))

@@ -1,5 +1,6 @@
 """Against a real CARLA 0.9.16 server: set CARLA_HOST (and CARLA_PORT, default 2000) to run these, e.g.
 on the simulation PC:  ./CarlaUE4.sh -RenderOffScreen &  CARLA_HOST=127.0.0.1 pytest tests/carla/test_server.py"""
+
 import os
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The tick / sensor-matching loop against a scripted world stand-in (the one place the issue allows one):
 synchronous mode set and restored on every exit path, and sensor data matched to the tick by frame
 id when CARLA's worker threads deliver it late, early, out of order or not at all."""
+
 import threading
 
 import pytest
@@ -51,8 +52,10 @@ class ScriptedWorld:
 
     def tick(self):
         self.frame += 1
-        threads = [threading.Thread(target=self.listeners[name], args=(Data(fid, name),))
-                   for name, fid in self.script.get(self.frame, [])]
+        threads = [
+            threading.Thread(target=self.listeners[name], args=(Data(fid, name),))
+            for name, fid in self.script.get(self.frame, [])
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -1,5 +1,6 @@
 """Recorded runs on disk → the training set: the level-1 archive np.load reads, patch layout, and
 DAgger rounds extending a loaded set instead of reading every run again."""
+
 import numpy as np
 import pytest
 
@@ -12,12 +13,14 @@ REASONS = ["following the lane at 8 m/s", "stopping for the lead vehicle 10 m ah
 
 def _run(path, n, seed):
     rng = np.random.default_rng(seed)
-    arrays = dict(image=rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8),
-                  nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
-                  ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
-                  trajectory=rng.normal(size=(n, spec.POINTS, 2)).astype(np.float32),
-                  speed=rng.uniform(0, 10, (n, spec.POINTS)).astype(np.float32),
-                  reason=np.asarray([REASONS[i % len(REASONS)] for i in range(seed, seed + n)]))
+    arrays = dict(
+        image=rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8),
+        nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
+        ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
+        trajectory=rng.normal(size=(n, spec.POINTS, 2)).astype(np.float32),
+        speed=rng.uniform(0, 10, (n, spec.POINTS)).astype(np.float32),
+        reason=np.asarray([REASONS[i % len(REASONS)] for i in range(seed, seed + n)]),
+    )
     save_npz(path, **arrays, record_s=np.float32(1.5))
     return arrays
 
@@ -36,7 +39,7 @@ def test_frame_patches_holds_each_4x4_patch_channel_by_channel():
     p = frame_patches(img)
     assert p.shape == (1,) + spec.PATCH_GRID + (spec.FRAME_PATCH,)
     s = spec.PATCH_SIDE
-    np.testing.assert_array_equal(p[0, 2, 5], img[0, :, 2 * s:3 * s, 5 * s:6 * s].reshape(-1))
+    np.testing.assert_array_equal(p[0, 2, 5], img[0, :, 2 * s : 3 * s, 5 * s : 6 * s].reshape(-1))
 
 
 def test_a_loaded_set_extended_with_new_runs_equals_loading_them_all(tmp_path):

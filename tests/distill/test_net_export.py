@@ -1,4 +1,5 @@
 """The student network's structure and its ONNX export into the runtime's model contract."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,14 @@ from tools.distill.export import export  # noqa: E402
 from tools.distill.net import StudentNet  # noqa: E402
 from vehicle_runtime.pipeline import StudentPolicy  # noqa: E402
 from vehicle_runtime.student import Student  # noqa: E402
-from vehicle_runtime.types import (CameraFrame, EgoState, NavigationState, Observation, Pose2D,  # noqa: E402
-                                   RoadOption)
+from vehicle_runtime.types import (  # noqa: E402
+    CameraFrame,
+    EgoState,
+    NavigationState,
+    Observation,
+    Pose2D,
+    RoadOption,
+)
 
 
 def _straight_route(b: int, curve: float = 0.0) -> torch.Tensor:
@@ -37,8 +44,12 @@ def _observation() -> Observation:
     rng = np.random.default_rng(1)
     img = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     s = spec.ROUTE_SPACING_M * np.arange(1, spec.ROUTE_POINTS + 1)
-    nav = NavigationState(route_ego_xy_m=np.stack((s, 0.002 * s * s), axis=1), target_point_ego_m=(12.0, 0.3),
-                          road_option=RoadOption.LEFT, distance_to_route_end_m=70.0)
+    nav = NavigationState(
+        route_ego_xy_m=np.stack((s, 0.002 * s * s), axis=1),
+        target_point_ego_m=(12.0, 0.3),
+        road_option=RoadOption.LEFT,
+        distance_to_route_end_m=70.0,
+    )
     ego = EgoState(stamp_s=1.0, pose=Pose2D(0.0, 0.0, 0.0), speed_mps=7.0, yaw_rate_radps=0.05, accel_mps2=0.3)
     frame = CameraFrame("front", 1.0, "rgb8", img, 1280, 720)
     return Observation(stamp_s=1.0, frames={"front": frame}, ego=ego, nav=nav, ages_s={})
@@ -50,14 +61,17 @@ def test_export_loads_in_the_runtime_and_matches_pytorch(tmp_path):
     net = StudentNet(len(vocab))
     out = export(net, vocab, tmp_path / "student", {"test": True})
     student = Student.load(out)  # manifest schema, sha256, graph contract
-    assert student.manifest.route_points == spec.ROUTE_POINTS and student.manifest.route_spacing_m == spec.ROUTE_SPACING_M
+    assert (
+        student.manifest.route_points == spec.ROUTE_POINTS and student.manifest.route_spacing_m == spec.ROUTE_SPACING_M
+    )
     policy = StudentPolicy(student)
     obs = _observation()
     result = policy.infer(obs)
     feeds = student.feeds(obs)
     with torch.no_grad():
-        traj, speeds, logits = net(torch.from_numpy(feeds["image_front"]), torch.from_numpy(feeds["nav"]),
-                                   torch.from_numpy(feeds["ego"]))
+        traj, speeds, logits = net(
+            torch.from_numpy(feeds["image_front"]), torch.from_numpy(feeds["nav"]), torch.from_numpy(feeds["ego"])
+        )
     np.testing.assert_allclose(result.trajectory_ego_xy_m, traj[0].numpy(), atol=1e-4)
     np.testing.assert_allclose(result.speed_profile_mps, speeds[0].numpy(), atol=1e-4)
     assert list(result.reasoning_token_ids) == logits[0].argmax(-1).tolist()
@@ -74,11 +88,17 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
     n = 5
     images = rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8)
     vocab = spec.build_vocab(["stopping"])
-    ts = TrainingSet(image=frame_patches(images), previous=np.array([0, 0, 1, 2, 3]),
-                     nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
-                     ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
-                     trajectory=np.zeros((n, spec.POINTS, 2), np.float32), speed=np.zeros((n, spec.POINTS), np.float32),
-                     tokens=np.zeros((n, spec.MAX_TOKENS), np.int64), reasons=np.array(["stopping"] * n), vocab=vocab)
+    ts = TrainingSet(
+        image=frame_patches(images),
+        previous=np.array([0, 0, 1, 2, 3]),
+        nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
+        ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
+        trajectory=np.zeros((n, spec.POINTS, 2), np.float32),
+        speed=np.zeros((n, spec.POINTS), np.float32),
+        tokens=np.zeros((n, spec.MAX_TOKENS), np.int64),
+        reasons=np.array(["stopping"] * n),
+        vocab=vocab,
+    )
     idx = np.array([4, 0, 2])
     patches, nav, ego = batch(ts, idx)[:3]
     history = np.stack((images[ts.previous[idx]], images[idx]), axis=1).astype(np.float32) / 255.0  # oldest first
@@ -87,4 +107,6 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
     with torch.no_grad():
         for a, b in zip(net.forward_patches(patches, nav, ego), net(torch.from_numpy(history), nav, ego)):
             assert torch.allclose(a, b, atol=1e-5)
-    assert not torch.allclose(net.forward_patches(patches, nav, ego)[1], net.forward_patches(patches.flip(1), nav, ego)[1])
+    assert not torch.allclose(
+        net.forward_patches(patches, nav, ego)[1], net.forward_patches(patches.flip(1), nav, ego)[1]
+    )

@@ -1,4 +1,5 @@
 """Which runs the distillation records: seeds per scenario, DAgger rounds, held-out seeds refused."""
+
 import pytest
 
 from tools.distill.plan import dagger_rounds, expert_runs, seed_range, seeds_for, student_runs

@@ -1,5 +1,6 @@
 """Data collection: every frame the policy sees is recorded with the runtime's own preprocessing and
 features, labelled with the expert's plan; the DART noise moves the car but not the labels."""
+
 import numpy as np
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive

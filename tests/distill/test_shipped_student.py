@@ -1,16 +1,16 @@
 """The shipped distilled student: contract, size, route input agreement, and the eval metric."""
+
 import json
 from dataclasses import replace
 
 import pytest
 
+from conftest import REPO
 from sim_bridge.embedded.evaluation import token_hits
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.pipeline import check_route_input
 from vehicle_runtime.student import Student
 from vehicle_runtime.student.manifest import ManifestError
-
-from conftest import REPO
 
 MODEL = REPO / "models" / "distilled_student"
 

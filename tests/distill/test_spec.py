@@ -1,4 +1,5 @@
 """The student's vocabulary and reason encoding (tools/distill/spec.py)."""
+
 from tools.distill import spec
 
 

@@ -1,4 +1,5 @@
 """Seeded scenario variations: seed 0 is the file as written, others differ within the stated ranges."""
+
 import pytest
 
 from sim_bridge.embedded import variation as v

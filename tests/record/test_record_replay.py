@@ -2,6 +2,7 @@
 `rosbags` independently of our writer, replayed through the same build (zero differences, bit for bit
 twice), through a changed config and a changed ONNX model (differences where expected), the gate's
 exit code and report, and a bag written by another tool with other topic names."""
+
 import hashlib
 import json
 import shutil
@@ -55,7 +56,10 @@ def test_rosbags_reads_every_message_of_our_bag(drive_bag):
     counts, first = {}, {}
     with Reader(bag) as r:  # rosbags' own MCAP reader and CDR decoder, not our codec
         assert r.storage.metadata.custom["model_sha256"] == model_sha256(STUDENT)
-        assert r.storage.metadata.custom["clock"] == "lockstep:0.01" and len(r.storage.metadata.custom["config_hash"]) == 64
+        assert (
+            r.storage.metadata.custom["clock"] == "lockstep:0.01"
+            and len(r.storage.metadata.custom["config_hash"]) == 64
+        )
         for conn, t, raw in r.messages():
             msg = ts.deserialize_cdr(raw, conn.msgtype)
             counts[conn.topic] = counts.get(conn.topic, 0) + 1
@@ -73,20 +77,41 @@ def test_rosbags_reads_every_message_of_our_bag(drive_bag):
         assert {s.encoding for s in summary.schemas.values()} == {"ros2msg"}
         assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
         assert sum(1 for _ in r.iter_messages()) == sum(counts.values())
-    for topic in ("/camera/image_raw", "/camera/camera_info", "/navigation/route", "/navigation/odometry",
-                  "/vehicle/status/drive", "/can/rx", "/can/tx", "/policy/trajectory", "/policy/reasoning",
-                  "/control/request", "/vehicle/command", "/vehicle/safety_state", "/vehicle/safety_transition",
-                  "/diagnostics", "/vehicle_runtime/tick"):
+    for topic in (
+        "/camera/image_raw",
+        "/camera/camera_info",
+        "/navigation/route",
+        "/navigation/odometry",
+        "/vehicle/status/drive",
+        "/can/rx",
+        "/can/tx",
+        "/policy/trajectory",
+        "/policy/reasoning",
+        "/control/request",
+        "/vehicle/command",
+        "/vehicle/safety_state",
+        "/vehicle/safety_transition",
+        "/diagnostics",
+        "/vehicle_runtime/tick",
+    ):
         assert counts.get(topic, 0) > 0, topic
     assert counts["/camera/image_raw"] == result.frames
     assert counts["/policy/reasoning"] == len(result.reasoning)
     img = first["/camera/image_raw"][1]
     cam = camera_model()
-    assert (img.width, img.height, img.encoding, len(img.data)) == (cam.width, cam.height, "rgb8", cam.width * cam.height * 3)
+    assert (img.width, img.height, img.encoding, len(img.data)) == (
+        cam.width,
+        cam.height,
+        "rgb8",
+        cam.width * cam.height * 3,
+    )
     # the recorded transitions are the gate's, in order
     with Reader(bag) as r:
-        texts = [json.loads(ts.deserialize_cdr(raw, c.msgtype).data) for c, _, raw in r.messages()
-                 if c.topic == "/vehicle/safety_transition"]
+        texts = [
+            json.loads(ts.deserialize_cdr(raw, c.msgtype).data)
+            for c, _, raw in r.messages()
+            if c.topic == "/vehicle/safety_transition"
+        ]
     assert [(d["from"], d["to"]) for d in texts] == [(tr.before.name, tr.after.name) for tr in result.transitions]
     # a CAN frame decodes with the project DBC
     from vehicle_runtime.can import Codec, load_dbc
@@ -131,7 +156,9 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     assert failures(summary, load_thresholds(loose)) == []
     assert any("request steering" in f for f in failures(summary, load_thresholds(strict)))
     html = tmp_path / "gate.html"
-    out = cli("replay", str(bag), "--config", str(cfg_dir), "--thresholds", str(strict), "--report", str(html), "--json")
+    out = cli(
+        "replay", str(bag), "--config", str(cfg_dir), "--thresholds", str(strict), "--report", str(html), "--json"
+    )
     assert out.returncode == 1, out.stderr
     verdict = json.loads(out.stdout.strip().splitlines()[-1])
     assert verdict["pass"] is False and any("steering" in f for f in verdict["bags"][0]["failures"])
@@ -170,8 +197,11 @@ def test_bag_from_another_stack_replays_with_a_mapping(drive_bag, tmp_path):
     from rosbags.rosbag2 import Writer
 
     bag, _ = drive_bag
-    theirs = {"/camera/image_raw": "/sensing/camera/front/image_raw", "/navigation/route": "/planning/path",
-              "/navigation/odometry": "/localization/odom"}
+    theirs = {
+        "/camera/image_raw": "/sensing/camera/front/image_raw",
+        "/navigation/route": "/planning/path",
+        "/navigation/odometry": "/localization/odom",
+    }
     ts = typestore()
     other = tmp_path / "other"
     with Writer(other, version=9) as w:
@@ -199,8 +229,9 @@ def test_unreadable_bag_is_one_clear_error(tmp_path):
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path):
@@ -208,8 +239,9 @@ def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path
 
     bag, _ = drive_bag
     shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))
-    verdict = replay_verdict([bag], shifted, load_build(label="baseline"), load_thresholds(None),
-                             save_outputs=tmp_path / "out")
+    verdict = replay_verdict(
+        [bag], shifted, load_build(label="baseline"), load_thresholds(None), save_outputs=tmp_path / "out"
+    )
     assert verdict["pass"] is False and any("p99" in f for f in verdict["bags"][0]["failures"])
     assert json.loads(json.dumps(verdict)) == verdict  # JSON-ready, for the signed build info
     assert verdict["candidate_identity"]["model_sha256"] != verdict["bags"][0]["baseline_identity"]["model_sha256"]
@@ -224,8 +256,17 @@ def test_replay_a_signed_bundle(drive_bag, tmp_path):
 
     bag, _ = drive_bag
     signing.keygen(tmp_path / "k.pem", tmp_path / "k.pub")
-    archive.create(tmp_path / "b.vrb", archive.collect(share_dir()), tmp_path / "k.pem", "9.9.9", 1, ["box"],
-                   "0.0.0", "999.0.0", 1.0)
+    archive.create(
+        tmp_path / "b.vrb",
+        archive.collect(share_dir()),
+        tmp_path / "k.pem",
+        "9.9.9",
+        1,
+        ["box"],
+        "0.0.0",
+        "999.0.0",
+        1.0,
+    )
     out = cli("replay", str(bag), "--bundle", str(tmp_path / "b.vrb"), "--json")
     assert out.returncode == 0, out.stderr
     verdict = json.loads(out.stdout.strip().splitlines()[-1])
@@ -237,9 +278,27 @@ def test_replay_a_signed_bundle(drive_bag, tmp_path):
 
 def test_drive_cli_records_a_bag_that_replays_clean(tmp_path):
     bag = tmp_path / "bag"
-    out = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", "--duration", "1", "--record", str(bag),
-                          "--record-jpeg", "85", "--out", str(tmp_path / "run"), "--json"], capture_output=True,
-                         text=True, timeout=300, cwd=REPO)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_runtime.cli",
+            "drive",
+            "--duration",
+            "1",
+            "--record",
+            str(bag),
+            "--record-jpeg",
+            "85",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["bag"] == str(bag)
     info = reader.info(bag)

@@ -1,6 +1,7 @@
 """`vehicle-runtime record` as a real process beside real Cyclone DDS publishers (loopback): a clean
 close on SIGTERM, and a bag cut by SIGKILL that is readable up to its last chunk after `--repair`.
 Plus the writer's bounded disk (split, ring of files) and JPEG recording with its loss stated."""
+
 import os
 import signal
 import subprocess
@@ -25,9 +26,24 @@ W, H = 1280, 720
 
 def start_recorder(bag: Path, *extra) -> subprocess.Popen:
     env = {**os.environ, "ROS_DOMAIN_ID": str(DOMAIN)}
-    p = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "record", str(bag), "--topics",
-                          "/camera/image_raw", "/policy/reasoning", *extra], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_runtime.cli",
+            "record",
+            str(bag),
+            "--topics",
+            "/camera/image_raw",
+            "/policy/reasoning",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     line = p.stdout.readline()  # printed once every reader exists
     assert line.startswith("recording"), line + p.stderr.read()
     return p
@@ -44,8 +60,17 @@ def publish_until(bag: Path, done, limit: int = 400):
         pixels = np.zeros(W * H * 3, np.uint8)
         for i in range(limit):
             pixels[:8] = np.frombuffer(np.int64(i).tobytes(), np.uint8)  # the frame number, to check the order
-            img.publish(msgs.new("sensor_msgs/msg/Image", header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i)),
-                                 height=H, width=W, encoding="rgb8", step=W * 3, data=pixels))
+            img.publish(
+                msgs.new(
+                    "sensor_msgs/msg/Image",
+                    header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i)),
+                    height=H,
+                    width=W,
+                    encoding="rgb8",
+                    step=W * 3,
+                    data=pixels,
+                )
+            )
             text.publish(msgs.new("std_msgs/msg/String", data=f"reason {i}"))
             if done(bag):
                 return i + 1
@@ -90,8 +115,13 @@ def test_sigkill_leaves_a_bag_readable_up_to_its_last_chunk(tmp_path):
     assert p.returncode == -signal.SIGKILL
     with pytest.raises(BagError, match="--repair"):
         list(reader.raw_messages(bag))
-    out = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "record", "--repair", str(bag)],
-                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", "record", "--repair", str(bag)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     ts = typestore()
     frames = []

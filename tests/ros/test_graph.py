@@ -1,11 +1,13 @@
 """The nodes across processes on Cyclone DDS and a udp_multicast CAN bus (in a loopback-only network
 namespace): `vehicle-runtime up` + the simulator drive the default scenario to its end, and killing
 the policy node brings MRM frames onto the bus."""
+
 import json
 import subprocess
 import sys
 
 import pytest
+
 from conftest import NETNS, REPO, netns_unavailable_reason
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
@@ -15,8 +17,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.graph, pytest.mark.skipif(bool(REASO
 
 
 def graph_run(*args, timeout=240):
-    r = subprocess.run(["unshare", "-n", str(NETNS), sys.executable, "-m", "sim_bridge.graph_run", "--json", *args],
-                       cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        ["unshare", "-n", str(NETNS), sys.executable, "-m", "sim_bridge.graph_run", "--json", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
 
@@ -60,8 +67,25 @@ def test_a_short_soak_with_simulator_restarts_leaves_memory_fds_and_shared_memor
     """The CI-sized soak (python bench/soak.py runs it for 10-60 min): the nodes stay up while the simulator
     restarts with new seeds; per restart after the first, no process grows by a ring of images (3.5 MB each
     before readers unmapped rings of writers that went away), and no fd or /dev/shm file is left behind."""
-    r = subprocess.run(["unshare", "-n", str(NETNS), sys.executable, "-m", "sim_bridge.soak", "--runs", "4",
-                        "--run-s", "15", "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            str(NETNS),
+            sys.executable,
+            "-m",
+            "sim_bridge.soak",
+            "--runs",
+            "4",
+            "--run-s",
+            "15",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     soak = json.loads(r.stdout.strip().splitlines()[-1])
     for name, p in soak["processes"].items():

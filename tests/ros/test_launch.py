@@ -1,5 +1,6 @@
 """Launch files: importable and complete where ROS 2's launch packages exist; every argument
 documented in docs/ros2.md everywhere."""
+
 import ast
 import importlib.util
 from pathlib import Path
@@ -19,8 +20,17 @@ def _arguments(launch_file="runtime.launch.py"):
 
 def test_arguments_are_the_documented_ones():
     args = _arguments()
-    assert {"namespace", "camera_topic", "route_topic", "odometry_topic", "can_interface", "can_channel",
-            "model_path", "vehicle_profile", "single_process"} <= set(args)
+    assert {
+        "namespace",
+        "camera_topic",
+        "route_topic",
+        "odometry_topic",
+        "can_interface",
+        "can_channel",
+        "model_path",
+        "vehicle_profile",
+        "single_process",
+    } <= set(args)
     doc = (REPO / "docs" / "ros2.md").read_text()
     missing = [a for a in args if f"`{a}`" not in doc]
     assert not missing, missing
@@ -40,7 +50,7 @@ def test_node_entry_points_accept_ros_args():
     from ros_nodes.main import parser
 
     argv = ["policy", "--transport", "dds", "--ros-args", "-r", "__node:=policy", "-p", "use_sim_time:=false"]
-    ros = argv[argv.index("--ros-args"):]
+    ros = argv[argv.index("--ros-args") :]
     args = parser().parse_args(argv[: len(argv) - len(ros)])
     assert args.nodes == ["policy"] and args.transport == "dds"
 
@@ -51,8 +61,11 @@ def test_carla_hil_arguments_documented_and_the_bridge_accepts_its_flags():
     doc = (REPO / "docs" / "carla_hil.md").read_text()
     assert not [a for a in args if f"`{a}`" not in doc]
     source = (REPO / "launch" / "carla_hil.launch.py").read_text()
-    flags = [c.value for c in ast.walk(ast.parse(source))
-             if isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value.startswith("--")]
+    flags = [
+        c.value
+        for c in ast.walk(ast.parse(source))
+        if isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value.startswith("--")
+    ]
     from vehicle_runtime.cli import build_parser
 
     argv = ["carla-bridge"]

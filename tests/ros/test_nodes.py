@@ -1,4 +1,5 @@
 """Node code on the ROS-free transport in one process, and the rclpy adapter where rclpy exists."""
+
 import dataclasses
 import queue
 import time
@@ -8,8 +9,10 @@ import pytest
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
-from vehicle_runtime.transport import convert  # noqa: E402
-from vehicle_runtime.transport import msgs  # noqa: E402
+from vehicle_runtime.transport import (
+    convert,  # noqa: E402
+    msgs,  # noqa: E402
+)
 from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D, Route  # noqa: E402
 
 
@@ -44,11 +47,18 @@ def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_co
     cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)  # not this test process
     participant, executor = DdsParticipant(23), Executor()
     server = command_channel.CommandServer(command_channel.address("t", 23))
-    PolicyNode(DdsNode("policy", participant, executor, "t"), cfg, Pipeline.from_config(cfg),
-               channel=command_channel.CommandClient(command_channel.address("t", 23)))
+    PolicyNode(
+        DdsNode("policy", participant, executor, "t"),
+        cfg,
+        Pipeline.from_config(cfg),
+        channel=command_channel.CommandClient(command_channel.address("t", 23)),
+    )
     out = queue.Queue()
-    for typename, topic in (("nav_msgs/msg/Path", "t/policy/trajectory"), ("std_msgs/msg/String", "t/policy/reasoning"),
-                            ("diagnostic_msgs/msg/DiagnosticArray", "diagnostics")):
+    for typename, topic in (
+        ("nav_msgs/msg/Path", "t/policy/trajectory"),
+        ("std_msgs/msg/String", "t/policy/reasoning"),
+        ("diagnostic_msgs/msg/DiagnosticArray", "diagnostics"),
+    ):
         participant.subscribe(typename, topic, lambda m, k=topic: out.put((k, m)), "default")
     cam = participant.publisher("sensor_msgs/msg/Image", "t/camera/image_raw", "sensor")
     odom = participant.publisher("nav_msgs/msg/Odometry", "t/navigation/odometry", "sensor")
@@ -97,8 +107,12 @@ def test_policy_node_gives_the_model_the_measured_steering_and_acceleration():
     participant = DdsParticipant(24)
     server = command_channel.CommandServer(command_channel.address("t", 24))
     try:
-        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg),
-                          channel=command_channel.CommandClient(command_channel.address("t", 24)))
+        node = PolicyNode(
+            DdsNode("policy", participant, Executor(), "t"),
+            cfg,
+            Pipeline.from_config(cfg),
+            channel=command_channel.CommandClient(command_channel.address("t", 24)),
+        )
         node.on_control()  # connects
         server.poll()  # accepts
         server.send(command_channel.Record(command_channel.Kind.DRIVE, 7.0, 0.08, -1.25))
@@ -126,8 +140,12 @@ def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on
     participant = DdsParticipant(26)
     server = command_channel.CommandServer(command_channel.address("t", 26))
     try:
-        node = PolicyNode(DdsNode("policy", participant, Executor(), "t"), cfg, Pipeline.from_config(cfg),
-                          channel=command_channel.CommandClient(command_channel.address("t", 26)))
+        node = PolicyNode(
+            DdsNode("policy", participant, Executor(), "t"),
+            cfg,
+            Pipeline.from_config(cfg),
+            channel=command_channel.CommandClient(command_channel.address("t", 26)),
+        )
         route = synthetic.curved_route()
         node.on_route(convert.route_to_path(Route(100.0, route.points_xy_m)))  # once, stamped long ago
         on_route = [synthetic.odometry_along(route, t, 8.0) for t in np.arange(0.0, 10.0, 0.5)]
@@ -139,7 +157,9 @@ def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on
         # would refuse a stamp whose offset to the arrival time keeps growing)
         assert [r.a for r in fed] == pytest.approx(stamps)
         off = on_route[-1].pose
-        node.on_odometry(convert.ego_to_odometry(EgoState(stamps[-1] + 0.01, Pose2D(off.x_m, off.y_m + 20.0, 0.0), 8.0)))
+        node.on_odometry(
+            convert.ego_to_odometry(EgoState(stamps[-1] + 0.01, Pose2D(off.x_m, off.y_m + 20.0, 0.0), 8.0))
+        )
         assert not [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
         assert "from the route" in node.route_problem
     finally:
@@ -178,10 +198,17 @@ def test_software_engage_request_reaches_the_gate(tmp_path):
 
     cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(), Executor()
-    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "req"), cfg,
-                                bus=open_bus(BusConfig("virtual", "engage-test")))
-    proc = subprocess.Popen([sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--namespace", "req"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, executor, "req"),
+        cfg,
+        bus=open_bus(BusConfig("virtual", "engage-test")),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vehicle_runtime.cli", "request", "engage", "--namespace", "req"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     key = (SafetyState.DISENGAGED, Event.ENGAGE)
     deadline = time.monotonic() + 30
     while node.gate.sm.ignored.get(key, 0) == 0 and time.monotonic() < deadline:
@@ -210,8 +237,11 @@ def test_vehicle_interface_pings_the_systemd_watchdog_from_its_loop(tmp_path, mo
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(), Executor()
-    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "wd"), cfg,
-                                bus=open_bus(BusConfig("virtual", "watchdog-test")))
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, executor, "wd"),
+        cfg,
+        bus=open_bus(BusConfig("virtual", "watchdog-test")),
+    )
     got = []
     deadline = time.monotonic() + 10
     while not any(m.startswith(b"WATCHDOG=1") for m in got) and time.monotonic() < deadline:
@@ -235,8 +265,9 @@ def test_a_node_behind_on_a_sensor_topic_gets_the_newest_messages_only():
     participant, executor = DdsParticipant(25), Executor()
     try:
         got = []
-        DdsNode("listener", participant, executor).subscribe("std_msgs/msg/String", "t/keep_last",
-                                                              lambda m: got.append(m.data), "sensor")
+        DdsNode("listener", participant, executor).subscribe(
+            "std_msgs/msg/String", "t/keep_last", lambda m: got.append(m.data), "sensor"
+        )
         pub = participant.publisher("std_msgs/msg/String", "t/keep_last", "sensor")
         deadline = time.monotonic() + 10
         while not pub.writer.get_matched_subscriptions() and time.monotonic() < deadline:
@@ -269,8 +300,12 @@ def test_the_control_loop_runs_on_its_own_thread_while_the_executor_is_stuck():
     listener = open_bus(BusConfig("virtual", "loop-thread-test"))
     participant = DdsParticipant(27)
     server = command_channel.CommandServer(command_channel.address("loop", 27))
-    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, Executor(), "loop"), cfg,
-                                bus=open_bus(BusConfig("virtual", "loop-thread-test")), channel=server)
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, Executor(), "loop"),
+        cfg,
+        bus=open_bus(BusConfig("virtual", "loop-thread-test")),
+        channel=server,
+    )
     client = command_channel.CommandClient(command_channel.address("loop", 27))
     try:
         client.send(command_channel.Record(command_channel.Kind.REQUEST, 5.0, 0.02, 0.5))
@@ -281,7 +316,11 @@ def test_the_control_loop_runs_on_its_own_thread_while_the_executor_is_stuck():
         with node.lock:
             request = node.gate._request
         assert beats >= 50, beats  # 100 expected; a stuck loop would send none
-        assert request is not None and (request.steer_rad, request.accel_mps2, request.source_stamp_s) == (0.02, 0.5, 5.0)
+        assert request is not None and (request.steer_rad, request.accel_mps2, request.source_stamp_s) == (
+            0.02,
+            0.5,
+            5.0,
+        )
     finally:
         node.shutdown()
         client.close()
@@ -299,9 +338,13 @@ def test_the_camera_watchdog_waits_for_every_camera_of_the_model():
 
     cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant = DdsParticipant(28)
-    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, Executor(), "cams"), cfg,
-                                bus=open_bus(BusConfig("virtual", "cams-test")), cameras=["front", "rear"],
-                                channel=command_channel.CommandServer(command_channel.address("cams", 28)))
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, Executor(), "cams"),
+        cfg,
+        bus=open_bus(BusConfig("virtual", "cams-test")),
+        cameras=["front", "rear"],
+        channel=command_channel.CommandServer(command_channel.address("cams", 28)),
+    )
     try:
         dog = node.gate.watchdogs["camera"]
         for i in range(5):  # the rear camera is silent: the watchdog is never fed
@@ -321,6 +364,7 @@ def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
     """Anyone on the ROS domain can publish: an unsigned engage, a forged signature, a replayed signed request
     and actuator requests on the old control/request topic. Each engage is refused and counted (in
     /diagnostics too); the requests reach nothing, since commands travel only on the local channel."""
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
     from vehicle_runtime.can import BusConfig, open_bus
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.paths import share_dir
@@ -329,13 +373,15 @@ def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
     from vehicle_runtime.transport import command_channel
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
-    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
 
     cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
     participant, executor = DdsParticipant(29), Executor()
-    node = VehicleInterfaceNode(DdsNode("vehicle_interface", participant, executor, "foreign"), cfg,
-                                bus=open_bus(BusConfig("virtual", "foreign-test")),
-                                channel=command_channel.CommandServer(command_channel.address("foreign", 29)))
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, executor, "foreign"),
+        cfg,
+        bus=open_bus(BusConfig("virtual", "foreign-test")),
+        channel=command_channel.CommandServer(command_channel.address("foreign", 29)),
+    )
     foreign = DdsParticipant(29)  # another process on the domain, as far as DDS can tell
     try:
         engage = foreign.publisher("std_msgs/msg/String", "foreign/vehicle/engage", "default")
@@ -357,8 +403,13 @@ def test_a_foreign_participant_can_neither_engage_nor_command_the_car():
             report = node.vi.security_report()
         assert sum(report["engage"]["refused"].values()) == 3, report
         assert node.gate.sm.state is SafetyState.DISENGAGED  # not READY here: the one authentic engage is ignored
-        diag = convert.diagnostics(0.0, "vehicle_interface", node.vi.last_status or node.gate.tick(time.monotonic()),
-                                   {}, {f"security_{k}": v for k, v in report.items()})
+        diag = convert.diagnostics(
+            0.0,
+            "vehicle_interface",
+            node.vi.last_status or node.gate.tick(time.monotonic()),
+            {},
+            {f"security_{k}": v for k, v in report.items()},
+        )
         assert any(kv.key == "security_engage" for st in diag.status for kv in st.values)
     finally:
         node.shutdown()

@@ -1,13 +1,14 @@
 """Node parameters on real rclpy: declared from the schemas, loaded from the parameter files as the launch
 file passes them, overridable with `-p`, listed / read / described through the standard parameter
 services (what `ros2 param list|get|describe|dump` call), and `set` refused with the reason."""
+
 import os
 import random
 import subprocess
 import sys
-import time
 
 import pytest
+
 from conftest import REPO
 
 pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jazzy wheels)")
@@ -28,11 +29,30 @@ def call(node, executor, srv_type, name, request, timeout_s=30.0):
 def policy_process():
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(100, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     # --model as the launch file passes its model_path argument: the ROS parameter shows it
-    proc = subprocess.Popen([sys.executable, "-m", "ros_nodes.main", "policy", "--transport", "rclpy",
-                             "--model", "models/distilled_student", "--ros-args",
-                             "--params-file", str(REPO / "config" / "policy.param.yaml"),
-                             "-p", "warm_up_runs:=1", "-p", "fusion.sync_slop_s:=0.04"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ros_nodes.main",
+            "policy",
+            "--transport",
+            "rclpy",
+            "--model",
+            "models/distilled_student",
+            "--ros-args",
+            "--params-file",
+            str(REPO / "config" / "policy.param.yaml"),
+            "-p",
+            "warm_up_runs:=1",
+            "-p",
+            "fusion.sync_slop_s:=0.04",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     yield proc, env
     proc.terminate()
     out, _ = proc.communicate(timeout=30)
@@ -58,22 +78,36 @@ def test_parameters_are_listed_read_described_and_read_only(policy_process, monk
         expected = {prefix + s.name for schema, prefix in NODE_SCHEMAS["policy"] for s in specs(schema)}
         assert expected <= set(names), sorted(expected - set(names))
 
-        got = call(node, executor, GetParameters, "/policy/get_parameters",
-                   GetParameters.Request(names=["warm_up_runs", "fusion.sync_slop_s", "model_path"])).values
+        got = call(
+            node,
+            executor,
+            GetParameters,
+            "/policy/get_parameters",
+            GetParameters.Request(names=["warm_up_runs", "fusion.sync_slop_s", "model_path"]),
+        ).values
         assert got[0].integer_value == 1 and got[1].double_value == pytest.approx(0.04)  # -p overrides
         assert got[2].string_value == str(REPO / "models" / "distilled_student")  # the --model flag, absolute
 
-        described = call(node, executor, DescribeParameters, "/policy/describe_parameters",
-                         DescribeParameters.Request(names=["intra_op_threads"])).descriptors[0]
+        described = call(
+            node,
+            executor,
+            DescribeParameters,
+            "/policy/describe_parameters",
+            DescribeParameters.Request(names=["intra_op_threads"]),
+        ).descriptors[0]
         assert described.read_only and "<= 64" in described.description
 
-        attempt = Parameter(name="model_path", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
-                                                                    string_value="/tmp/other_model"))
-        result = call(node, executor, SetParameters, "/policy/set_parameters",
-                      SetParameters.Request(parameters=[attempt])).results[0]
+        attempt = Parameter(
+            name="model_path",
+            value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/tmp/other_model"),
+        )
+        result = call(
+            node, executor, SetParameters, "/policy/set_parameters", SetParameters.Request(parameters=[attempt])
+        ).results[0]
         assert not result.successful and "read-only" in result.reason
-        got = call(node, executor, GetParameters, "/policy/get_parameters",
-                   GetParameters.Request(names=["model_path"])).values
+        got = call(
+            node, executor, GetParameters, "/policy/get_parameters", GetParameters.Request(names=["model_path"])
+        ).values
         assert got[0].string_value == str(REPO / "models" / "distilled_student")
         node.destroy_node()
     finally:
@@ -82,9 +116,24 @@ def test_parameters_are_listed_read_described_and_read_only(policy_process, monk
 
 def test_an_override_the_schema_refuses_stops_the_node_with_one_line():
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(100, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    out = subprocess.run([sys.executable, "-m", "ros_nodes.main", "policy", "--transport", "rclpy", "--ros-args",
-                          "-p", "intra_op_threads:=500"], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ros_nodes.main",
+            "policy",
+            "--transport",
+            "rclpy",
+            "--ros-args",
+            "-p",
+            "intra_op_threads:=500",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr[-2000:]
     assert "intra_op_threads" in out.stderr and "Traceback" not in out.stderr
 
@@ -114,5 +163,12 @@ def test_every_schema_parameter_has_a_ros_type():
     for node, schemas in NODE_SCHEMAS.items():
         for schema, _prefix in schemas:
             for spec in specs(schema):
-                assert spec.kind in ("bool", "integer", "double", "string", "double_array", "integer_array",
-                                     "string_array"), (node, spec)
+                assert spec.kind in (
+                    "bool",
+                    "integer",
+                    "double",
+                    "string",
+                    "double_array",
+                    "integer_array",
+                    "string_array",
+                ), (node, spec)

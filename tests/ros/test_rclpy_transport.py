@@ -1,6 +1,7 @@
 """The node API on real rclpy (PyPI's ROS 2 Jazzy wheels): what our nodes publish is read correctly by a plain
 rclpy subscriber with the generated classes, and what a plain rclpy publisher sends reaches our callbacks,
 decoded by our codec (header only where asked)."""
+
 import math
 import time
 
@@ -8,8 +9,10 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jazzy wheels)")
 
-from vehicle_runtime.transport import convert  # noqa: E402
-from vehicle_runtime.transport import msgs  # noqa: E402
+from vehicle_runtime.transport import (
+    convert,  # noqa: E402
+    msgs,  # noqa: E402
+)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Feedback parser and by-wire gateway on real virtual buses: timeouts, counters, checksums,
 malformed frames (never a crash, always counted), override and fallback."""
+
 import itertools
 
 import can
@@ -62,9 +63,13 @@ def test_parser_invalid_after_five_net_bad_frames_and_recovers():
     gw_bus.shutdown(), rt_bus.shutdown()
 
 
-frames = st.builds(lambda i, d, ext, err: can.Message(arbitration_id=i, data=d, is_extended_id=ext, is_error_frame=err),
-                   st.sampled_from([0x100, 0x101, 0x102, 0x200, 0x201, 0x202, 0x7FF, 0x1]) | st.integers(0, 0x7FF),
-                   st.binary(min_size=0, max_size=8), st.booleans(), st.just(False))
+frames = st.builds(
+    lambda i, d, ext, err: can.Message(arbitration_id=i, data=d, is_extended_id=ext, is_error_frame=err),
+    st.sampled_from([0x100, 0x101, 0x102, 0x200, 0x201, 0x202, 0x7FF, 0x1]) | st.integers(0, 0x7FF),
+    st.binary(min_size=0, max_size=8),
+    st.booleans(),
+    st.just(False),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,7 +138,9 @@ def test_gateway_faults_on_bad_checksum_rate_and_range():
         if kind == "checksum":
             m = compute.packer.pack("STEERING_CMD", {"STEER_ANGLE_CMD": 0.0, "ENABLE": 1})
             for _ in range(3):
-                c_bus.send(can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data[:7]) + b"\x00", is_extended_id=False))
+                c_bus.send(
+                    can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data[:7]) + b"\x00", is_extended_id=False)
+                )
         elif kind == "range":
             for _ in range(3):
                 compute.send(0.01, steer=1.2)

@@ -1,16 +1,18 @@
 """No configuration disables a guard: NaN and ±inf are refused wherever a number is read, and every
 parameter set the loader accepts keeps every watchdog and envelope bound working (property test)."""
+
 import json
 import math
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vehicle_runtime.config import ConfigError, load_params, load_vehicle_profile, safety_params, validate
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.safety.gate import INPUT_WATCHDOGS
 from vehicle_runtime.safety.envelope import EnvelopeLimiter
+from vehicle_runtime.safety.gate import INPUT_WATCHDOGS
 from vehicle_runtime.safety.watchdog import Watchdog
 from vehicle_runtime.schema import load_schema, problems
 
@@ -25,8 +27,17 @@ def _write(tmp_path, name, params):
     return path
 
 
-@pytest.mark.parametrize("key", ["max_speed_mps", "timeout_camera_s", "timeout_odometry_s", "max_request_age_s",
-                                 "mrm_target_decel_mps2", "standstill_speed_mps"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "max_speed_mps",
+        "timeout_camera_s",
+        "timeout_odometry_s",
+        "max_request_age_s",
+        "mrm_target_decel_mps2",
+        "standstill_speed_mps",
+    ],
+)
 @pytest.mark.parametrize("value", NON_FINITE)
 def test_vehicle_interface_refuses_non_finite(tmp_path, key, value):
     path = _write(tmp_path, "vi.yaml", {**BASE_VI, key: value})
@@ -44,7 +55,9 @@ def test_non_finite_in_a_table_is_named(tmp_path):
 
 
 def test_yaml_dot_nan_wheelbase_is_a_one_line_error(tmp_path):
-    text = (CONFIG / "vehicles" / "generic_sedan.param.yaml").read_text().replace("wheelbase_m: 2.8", "wheelbase_m: .nan")
+    text = (
+        (CONFIG / "vehicles" / "generic_sedan.param.yaml").read_text().replace("wheelbase_m: 2.8", "wheelbase_m: .nan")
+    )
     assert ".nan" in text
     path = tmp_path / "car.yaml"
     path.write_text(text)
@@ -75,10 +88,21 @@ def test_scenario_refuses_nan(tmp_path):
 
 # --- property: every accepted parameter set keeps every guard ------------------------------------
 _number = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.floats(0.001, 50.0))
-_TABLES = ("steer_lim_rad", "steer_rate_lim_radps", "accel_lim_mps2", "decel_lim_mps2", "lon_jerk_lim_mps3",
-           "lat_acc_lim_mps2", "lat_jerk_lim_mps3")
-_SCALARS = ("max_speed_mps", "max_request_age_s", "max_clock_jump_s", *[f"timeout_{n}_s" for n in
-                                                                        (*INPUT_WATCHDOGS, "control_loop")])
+_TABLES = (
+    "steer_lim_rad",
+    "steer_rate_lim_radps",
+    "accel_lim_mps2",
+    "decel_lim_mps2",
+    "lon_jerk_lim_mps3",
+    "lat_acc_lim_mps2",
+    "lat_jerk_lim_mps3",
+)
+_SCALARS = (
+    "max_speed_mps",
+    "max_request_age_s",
+    "max_clock_jump_s",
+    *[f"timeout_{n}_s" for n in (*INPUT_WATCHDOGS, "control_loop")],
+)
 
 
 @st.composite

@@ -1,11 +1,12 @@
 """Engage authority: on a vehicle only the driver's ENGAGE_BUTTON (in authenticated CAN feedback)
 engages; on a bench / in simulation software requests engage only when signed with the provisioned key,
 fresh and not replayed. Refusals are counted. Closed loop on the real vehicle interface and gateway."""
+
 import time
 
 import pytest
-from secoc_link import Link
 
+from secoc_link import Link
 from vehicle_runtime import keys
 from vehicle_runtime.can import Codec, Packer
 from vehicle_runtime.safety.engage_authority import EngageAuthority, RequestVerifier, sign_request
@@ -52,6 +53,7 @@ def test_on_a_vehicle_software_engage_does_not_exist_and_auto_engage_is_a_config
         engage_authority(sec, auto_engage=True)
     with pytest.raises(keys.KeyFileError, match="software engage does not exist"):
         from vehicle_runtime.security import engage_key
+
         engage_key(sec)
     assert engage_authority(sec).software_allowed is False
 
@@ -77,7 +79,7 @@ def test_vehicle_driver_button_engages_and_software_or_spoofed_buttons_do_not(tm
             foreign._counters["GATEWAY_STATUS"] = codec.decode(last).counter
             sig = dict(codec.decode(last).signals, ENGAGE_BUTTON=1)
             sig = {k: v for k, v in sig.items() if k not in ("COUNTER", "CHECKSUM")}
-            link.step(1, before_gateway=lambda t: link.attacker.send(foreign.pack("GATEWAY_STATUS", sig, t)))
+            link.step(1, before_gateway=lambda t, sig=sig: link.attacker.send(foreign.pack("GATEWAY_STATUS", sig, t)))
         assert link.gate.sm.state is not SafetyState.ENGAGED
         assert link.vi.parser.errors["secoc_bad_mac"] >= 4  # refused by the box (one may fail the counter first)
         assert auth.accepted.get("driver_engage", 0) == 0

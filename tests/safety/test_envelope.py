@@ -1,4 +1,5 @@
 """Envelope limiter: unit cases and hypothesis property tests audited by the independent checker."""
+
 import math
 
 import pytest
@@ -26,7 +27,7 @@ def test_lateral_acceleration_limit_uses_autoware_formula():
     lim.seed(0.2, 0.0)
     out = lim.limit(0.2, 0.0, v, DT)
     assert "lat_acc" in out.filters
-    assert out.steer_rad == pytest.approx(math.atan(P.at("lat_acc_lim_mps2", v) * P.wheelbase_m / v ** 2))
+    assert out.steer_rad == pytest.approx(math.atan(P.at("lat_acc_lim_mps2", v) * P.wheelbase_m / v**2))
 
 
 def test_rate_limits_against_last_sent_command():
@@ -53,9 +54,21 @@ def test_no_acceleration_at_max_speed():
     assert out.accel_mps2 == 0.0 and "velocity" in out.filters
 
 
+@pytest.mark.parametrize("speed_mps", [math.nan, math.inf, -math.inf])
+def test_non_finite_speed_gets_the_tightest_limits(speed_mps):
+    """An unknown speed is judged as the top speed (the tightest steering limits), not a crash."""
+    unknown, top = EnvelopeLimiter(P), EnvelopeLimiter(P)
+    out = unknown.limit(0.3, 1.0, speed_mps, DT)
+    ref = top.limit(0.3, 1.0, P.max_speed_mps, DT)
+    assert (out.steer_rad, out.accel_mps2, out.filters) == (ref.steer_rad, ref.accel_mps2, ref.filters)
+    assert "steer_lim" in out.filters or "steer_rate" in out.filters
+
+
 def test_invalid_tables_rejected():
     with pytest.raises(ValueError, match="steer_lim_rad has 2 values"):
-        EnvelopeParams(2.8, (0.0, 1.0, 2.0), (0.5, 0.5), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), 20)
+        EnvelopeParams(
+            2.8, (0.0, 1.0, 2.0), (0.5, 0.5), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1), 20
+        )
     with pytest.raises(ValueError, match="positive"):
         EnvelopeParams(2.8, (0.0, 1.0), (0.5, -1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 1), 20)
 
@@ -64,9 +77,15 @@ finite_or_not = st.one_of(st.floats(-5.0, 5.0), st.sampled_from([math.nan, math.
 
 
 @settings(max_examples=300, deadline=None)
-@given(steps=st.lists(st.tuples(finite_or_not, st.floats(-50.0, 50.0).filter(math.isfinite) | finite_or_not,
-                                st.floats(0.0, 40.0)), min_size=1, max_size=80),
-       seed_steer=st.floats(-0.5, 0.5), seed_accel=st.floats(-3.0, 2.0))
+@given(
+    steps=st.lists(
+        st.tuples(finite_or_not, st.floats(-50.0, 50.0).filter(math.isfinite) | finite_or_not, st.floats(0.0, 40.0)),
+        min_size=1,
+        max_size=80,
+    ),
+    seed_steer=st.floats(-0.5, 0.5),
+    seed_accel=st.floats(-3.0, 2.0),
+)
 def test_property_every_command_inside_envelope_and_rate_limits(steps, seed_steer, seed_accel):
     """Arbitrary policy outputs and speeds (speed changing within physical bounds per step)."""
     lim = EnvelopeLimiter(P)
@@ -83,7 +102,10 @@ def test_property_every_command_inside_envelope_and_rate_limits(steps, seed_stee
 
 def test_audit_catches_violations():
     """The checker is not vacuous: hand-made bad commands are reported."""
-    recs = [CommandRecord(0.0, 10.0, 0.0, 0.0, True), CommandRecord(0.01, 10.0, 0.2, 3.0, True),
-            CommandRecord(0.02, 30.0, 0.2, 3.0, True)]
+    recs = [
+        CommandRecord(0.0, 10.0, 0.0, 0.0, True),
+        CommandRecord(0.01, 10.0, 0.2, 3.0, True),
+        CommandRecord(0.02, 30.0, 0.2, 3.0, True),
+    ]
     rules = {v.rule for v in audit(recs, P)}
     assert {"steer_rate", "lon_jerk", "lon_acc", "lat_acc", "velocity"} <= rules

@@ -4,6 +4,7 @@ Each row measures the time from the fault to the first safe frame on the bus, ch
 state, and audits the whole bus log (read back from the file, decoded with cantools on its own)
 against the envelope.
 """
+
 import pytest
 
 from sim_bridge.faults import FAULTS
@@ -13,11 +14,21 @@ from vehicle_runtime.safety.state_machine import SafetyState
 
 CFG = load_runtime_config()
 REASONS = {  # what the recorded transition reason must mention
-    "camera_stall": "camera watchdog", "route_lost": "route watchdog", "odometry_stall": "odometry watchdog",
-    "model_hang": "policy watchdog", "model_nan": "not finite", "model_exception": "model fault",
-    "feedback_loss": "timeout", "bad_counter": "bad frames", "bad_checksum": "bad frames",
-    "command_corruption": "gateway fault", "error_frames": "error frames", "bus_off": "bus-off",
-    "clock_jump": "watchdog expired", "control_loop_stall": "control loop stalled", "driver_override": "driver override",
+    "camera_stall": "camera watchdog",
+    "route_lost": "route watchdog",
+    "odometry_stall": "odometry watchdog",
+    "model_hang": "policy watchdog",
+    "model_nan": "not finite",
+    "model_exception": "model fault",
+    "feedback_loss": "timeout",
+    "bad_counter": "bad frames",
+    "bad_checksum": "bad frames",
+    "command_corruption": "gateway fault",
+    "error_frames": "error frames",
+    "bus_off": "bus-off",
+    "clock_jump": "watchdog expired",
+    "control_loop_stall": "control loop stalled",
+    "driver_override": "driver override",
 }
 
 

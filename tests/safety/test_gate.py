@@ -1,4 +1,5 @@
 """The gate's decisions, driven tick by tick with a hand-set feedback (no bus)."""
+
 from dataclasses import replace
 
 import pytest

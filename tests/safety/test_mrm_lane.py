@@ -1,6 +1,7 @@
 """The MRM keeps its lane: the gate follows fresh lane-keeping requests while braking and holds the
 wheel only without one; the pipeline tracks the last valid trajectory, then the route; and in full
 closed-loop drives the car stops in its lane after faults on the curve and at a junction."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -95,12 +96,15 @@ def test_pipeline_follows_the_trajectory_then_the_route_then_nothing():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault,scenario,at_s", [
-    ("camera_stall", "curvy_road", 5.0),  # the issue's run: left the road 3.5 m right of the route
-    ("odometry_stall", "curvy_road", 9.0),  # pose dead-reckoned from CAN feedback
-    ("model_nan", "junction_left", 8.0),  # in the turn
-    ("route_lost", "junction_right", 4.0),  # the route withdrawn: the model's trajectories go on
-])
+@pytest.mark.parametrize(
+    "fault,scenario,at_s",
+    [
+        ("camera_stall", "curvy_road", 5.0),  # the issue's run: left the road 3.5 m right of the route
+        ("odometry_stall", "curvy_road", 9.0),  # pose dead-reckoned from CAN feedback
+        ("model_nan", "junction_left", 8.0),  # in the turn
+        ("route_lost", "junction_right", 4.0),  # the route withdrawn: the model's trajectories go on
+    ],
+)
 def test_mrm_stops_in_lane(fault, scenario, at_s):
     row = mrm_row(fault, scenario, at_s)
     assert row["final_state"] == "STOPPED" and row["final_speed_mps"] == 0.0, row

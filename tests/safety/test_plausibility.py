@@ -2,6 +2,7 @@
 (swerve, phantom acceleration towards the lead, reversed heading). The validator must reject the
 first corrupted output, within one camera period; the car keeps the last valid plan, then stops in
 its lane (MRM) and hits nothing."""
+
 import pytest
 
 from sim_bridge.faults import PLAUSIBILITY_FAULTS
@@ -11,8 +12,15 @@ CAMERA_PERIOD_S = 0.05
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault,scenario", [("swerve", "curvy_road"), ("reversed_heading", "junction_left"),
-                                            ("phantom_accel", "lead_braking"), ("phantom_accel", "curvy_road")])
+@pytest.mark.parametrize(
+    "fault,scenario",
+    [
+        ("swerve", "curvy_road"),
+        ("reversed_heading", "junction_left"),
+        ("phantom_accel", "lead_braking"),
+        ("phantom_accel", "curvy_road"),
+    ],
+)
 def test_plausibility_fault_is_caught_and_the_car_stops_in_lane(fault, scenario):
     assert fault in PLAUSIBILITY_FAULTS
     row = plausibility_row(fault, scenario, at_s=4.0, duration_s=11.0)

@@ -1,5 +1,6 @@
 """The rule-based score: a drive records every policy output; `vehicle-runtime score RUN_DIR --json`
 re-scores it offline with exactly the figures the drive computed online."""
+
 import json
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive
@@ -30,4 +31,3 @@ def test_score_of_a_missing_run_is_one_line(tmp_path, capsys):
     assert main(["score", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert "trajectories.npz: no such file" in err and "\n" not in err
-

@@ -3,14 +3,16 @@ and the real gateway on a python-can `virtual` bus, keys generated into tmp dirs
 a foreign node, replayed frames and stale freshness: each refused by the gateway, and the reaction —
 first injected frame to the gateway's fallback brake — measured against the deadline. Resynchronisation
 after a restart of either end."""
+
 import can
 import pytest
-from secoc_link import DEADLINE_S, DT, STEER_ID, Link
 
+from secoc_link import DEADLINE_S, DT, STEER_ID, Link
 from vehicle_runtime import keys
 from vehicle_runtime.can import Codec, Packer
 from vehicle_runtime.can.checksum import frame_checksum
 from vehicle_runtime.can.secoc import KEY_BYTES, Authenticator, Receiver, Sender, fields
+
 
 @pytest.fixture
 def link(tmp_path):
@@ -84,14 +86,18 @@ def test_a_stale_freshness_value_is_refused(link):
                 if m.arbitration_id == STEER_ID:
                     last = m
             want = (codec.decode(last).counter + 1) % 16  # what the gateway's counter check expects next
-            held = next(m for _, m in reversed(link.recorded)
-                        if m.arbitration_id == STEER_ID and codec.decode(m).counter == want)
+            held = next(
+                m
+                for _, m in reversed(link.recorded)
+                if m.arbitration_id == STEER_ID and codec.decode(m).counter == want
+            )
             data = bytearray(held.data)
             if rewrite_fv:
                 v = int.from_bytes(data, "little") & ~(0xFF << 20) | ((fields(last.data)[0] + 1) & 0xFF) << 20
                 data[:] = v.to_bytes(8, "little")
                 data[7] = frame_checksum(STEER_ID, data)
             link.attacker.send(can.Message(arbitration_id=STEER_ID, data=bytes(data), is_extended_id=False))
+
         return inject
 
     for rewrite_fv, reason in ((False, "secoc_stale_freshness"), (True, "secoc_bad_mac")):
@@ -139,7 +145,7 @@ def test_receiver_tolerates_lost_frames_and_rebuilds_the_freshness():
     tx.follow(7), rx.adopt(7)
     packer = Packer(Codec(), tx)
     frames = [packer.pack("STEERING_CMD", {"STEER_ANGLE_CMD": 0.0, "ENABLE": 1}) for _ in range(600)]
-    kept = frames[:10] + frames[10 + 255:]  # 255 frames lost in a row
+    kept = frames[:10] + frames[10 + 255 :]  # 255 frames lost in a row
     assert all(rx.verify("STEERING_CMD", STEER_ID, bytes(m.data)) is None for m in kept)
     assert rx.verify("STEERING_CMD", STEER_ID, bytes(frames[-2].data)) == "stale_freshness"
     other = Receiver(Authenticator(bytes(16)), ["STEERING_CMD"])
@@ -165,9 +171,15 @@ def test_two_processes_provisioning_the_same_dev_key_path_get_the_same_key(tmp_p
     import subprocess
     import sys
 
-    code = ("import sys; from vehicle_runtime import keys; "
-            "print(keys.provision('secoc', sys.argv[1], 'simulated', 16).hex())")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "k" / "secoc.key")], stdout=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    code = (
+        "import sys; from vehicle_runtime import keys; "
+        "print(keys.provision('secoc', sys.argv[1], 'simulated', 16).hex())"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "k" / "secoc.key")], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     outs = {p.communicate(timeout=60)[0].strip() for p in procs}
     assert len(outs) == 1 and len(outs.pop()) == 32

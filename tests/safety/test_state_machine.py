@@ -1,4 +1,5 @@
 """Every state × event pair of the safety state machine: the listed ones move, the rest are ignored."""
+
 import itertools
 
 import pytest
@@ -8,13 +9,22 @@ from vehicle_runtime.safety.state_machine import TRANSITIONS, Event, SafetyState
 S, E = SafetyState, Event
 
 EXPECTED = {  # written out independently of TRANSITIONS, so a changed table fails here
-    (S.DISENGAGED, E.READY): S.READY, (S.DISENGAGED, E.CRITICAL): S.FAULT,
-    (S.READY, E.NOT_READY): S.DISENGAGED, (S.READY, E.ENGAGE): S.ENGAGED, (S.READY, E.CRITICAL): S.FAULT,
+    (S.DISENGAGED, E.READY): S.READY,
+    (S.DISENGAGED, E.CRITICAL): S.FAULT,
+    (S.READY, E.NOT_READY): S.DISENGAGED,
+    (S.READY, E.ENGAGE): S.ENGAGED,
+    (S.READY, E.CRITICAL): S.FAULT,
     (S.READY, E.DRIVER_OVERRIDE): S.DISENGAGED,
-    (S.ENGAGED, E.DISENGAGE): S.DISENGAGED, (S.ENGAGED, E.DRIVER_OVERRIDE): S.DISENGAGED,
-    (S.ENGAGED, E.DEGRADED): S.MRM, (S.ENGAGED, E.NOT_READY): S.MRM, (S.ENGAGED, E.CRITICAL): S.FAULT,
-    (S.MRM, E.STANDSTILL): S.STOPPED, (S.MRM, E.DRIVER_OVERRIDE): S.DISENGAGED, (S.MRM, E.CRITICAL): S.FAULT,
-    (S.STOPPED, E.RESET): S.DISENGAGED, (S.STOPPED, E.DRIVER_OVERRIDE): S.DISENGAGED,
+    (S.ENGAGED, E.DISENGAGE): S.DISENGAGED,
+    (S.ENGAGED, E.DRIVER_OVERRIDE): S.DISENGAGED,
+    (S.ENGAGED, E.DEGRADED): S.MRM,
+    (S.ENGAGED, E.NOT_READY): S.MRM,
+    (S.ENGAGED, E.CRITICAL): S.FAULT,
+    (S.MRM, E.STANDSTILL): S.STOPPED,
+    (S.MRM, E.DRIVER_OVERRIDE): S.DISENGAGED,
+    (S.MRM, E.CRITICAL): S.FAULT,
+    (S.STOPPED, E.RESET): S.DISENGAGED,
+    (S.STOPPED, E.DRIVER_OVERRIDE): S.DISENGAGED,
     (S.STOPPED, E.CRITICAL): S.FAULT,
     (S.FAULT, E.RESET): S.DISENGAGED,
 }
@@ -22,9 +32,14 @@ EXPECTED = {  # written out independently of TRANSITIONS, so a changed table fai
 
 def machine_in(state: SafetyState) -> SafetyStateMachine:
     sm = SafetyStateMachine()
-    path = {S.DISENGAGED: [], S.READY: [E.READY], S.ENGAGED: [E.READY, E.ENGAGE],
-            S.MRM: [E.READY, E.ENGAGE, E.DEGRADED], S.STOPPED: [E.READY, E.ENGAGE, E.DEGRADED, E.STANDSTILL],
-            S.FAULT: [E.READY, E.ENGAGE, E.CRITICAL]}[state]
+    path = {
+        S.DISENGAGED: [],
+        S.READY: [E.READY],
+        S.ENGAGED: [E.READY, E.ENGAGE],
+        S.MRM: [E.READY, E.ENGAGE, E.DEGRADED],
+        S.STOPPED: [E.READY, E.ENGAGE, E.DEGRADED, E.STANDSTILL],
+        S.FAULT: [E.READY, E.ENGAGE, E.CRITICAL],
+    }[state]
     for ev in path:
         assert sm.handle(ev, 0.0)
     assert sm.state is state

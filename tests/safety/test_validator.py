@@ -1,5 +1,6 @@
 """The trajectory validator: each rule rejects what it is for and passes a plain plan; the configured
 action (keep the last valid plan, then MRM); the confidence rule; the same rules as a penalty."""
+
 import math
 from dataclasses import replace
 
@@ -25,8 +26,14 @@ def plan(speed_mps=10.0, stamp_s=0.0, pose=None, y=None, speeds=None, confidence
     speeds = np.full(len(T), speed_mps) if speeds is None else np.asarray(speeds, dtype=float)
     x = np.cumsum(speeds * DT)
     pts = np.stack((x, np.zeros_like(x) if y is None else np.asarray(y, dtype=float)), axis=1)
-    return PolicyOutput(stamp_s=stamp_s, ego_pose_at_stamp=pose, trajectory_ego_xy_m=pts, dt_s=DT,
-                        speed_profile_mps=speeds, confidence=confidence)
+    return PolicyOutput(
+        stamp_s=stamp_s,
+        ego_pose_at_stamp=pose,
+        trajectory_ego_xy_m=pts,
+        dt_s=DT,
+        speed_profile_mps=speeds,
+        confidence=confidence,
+    )
 
 
 def failed(out, ego_speed=10.0, previous=None, lead=None):
@@ -53,21 +60,24 @@ def test_a_gentle_curve_passes():
     assert failed(out) == set()
 
 
-@pytest.mark.parametrize("rule,make", [
-    ("non_finite", lambda: replace(plan(), trajectory_ego_xy_m=np.full((10, 2), np.nan))),
-    ("non_finite", lambda: replace(plan(), speed_profile_mps=np.full(10, np.inf))),
-    ("point_spacing", lambda: plan(speeds=[10] * 5 + [60] + [10] * 4)),
-    ("relative_angle", lambda: replace(plan(), trajectory_ego_xy_m=-plan().trajectory_ego_xy_m)),
-    ("curvature", lambda: replace(plan(speed_mps=4.0), trajectory_ego_xy_m=arc(3.0, 4.0))),
-    ("steering_angle", lambda: replace(plan(speed_mps=4.0), trajectory_ego_xy_m=arc(3.0, 4.0))),
-    ("lateral_accel", lambda: replace(plan(speed_mps=12.0), trajectory_ego_xy_m=arc(15.0, 12.0))),
-    ("lateral_jerk", lambda: plan(y=[0, 0, 0, 0, 3, 0, 3, 0, 3, 0])),
-    ("steering_rate", lambda: plan(speed_mps=5.0, y=[0, 0, 0, 0, 2, 0, 2, 0, 2, 0])),
-    ("longitudinal_accel", lambda: plan(speeds=[10, 13, 16, 19, 22, 25, 25, 25, 25, 25])),
-    ("speed_deviation", lambda: plan(speed_mps=16.0)),
-    ("position_deviation", lambda: plan(y=np.full(10, 2.0))),
-    ("forward_length", lambda: plan(speeds=[3.0] * 10)),
-])
+@pytest.mark.parametrize(
+    "rule,make",
+    [
+        ("non_finite", lambda: replace(plan(), trajectory_ego_xy_m=np.full((10, 2), np.nan))),
+        ("non_finite", lambda: replace(plan(), speed_profile_mps=np.full(10, np.inf))),
+        ("point_spacing", lambda: plan(speeds=[10] * 5 + [60] + [10] * 4)),
+        ("relative_angle", lambda: replace(plan(), trajectory_ego_xy_m=-plan().trajectory_ego_xy_m)),
+        ("curvature", lambda: replace(plan(speed_mps=4.0), trajectory_ego_xy_m=arc(3.0, 4.0))),
+        ("steering_angle", lambda: replace(plan(speed_mps=4.0), trajectory_ego_xy_m=arc(3.0, 4.0))),
+        ("lateral_accel", lambda: replace(plan(speed_mps=12.0), trajectory_ego_xy_m=arc(15.0, 12.0))),
+        ("lateral_jerk", lambda: plan(y=[0, 0, 0, 0, 3, 0, 3, 0, 3, 0])),
+        ("steering_rate", lambda: plan(speed_mps=5.0, y=[0, 0, 0, 0, 2, 0, 2, 0, 2, 0])),
+        ("longitudinal_accel", lambda: plan(speeds=[10, 13, 16, 19, 22, 25, 25, 25, 25, 25])),
+        ("speed_deviation", lambda: plan(speed_mps=16.0)),
+        ("position_deviation", lambda: plan(y=np.full(10, 2.0))),
+        ("forward_length", lambda: plan(speeds=[3.0] * 10)),
+    ],
+)
 def test_each_rule_catches_its_fault(rule, make):
     ego_speed = make().speed_profile_mps[0] if rule not in ("speed_deviation", "forward_length") else 10.0
     if rule == "forward_length":
@@ -82,7 +92,7 @@ def test_time_to_collision_with_a_known_lead():
 
 def test_a_plan_that_jumps_from_the_last_valid_one_is_refused():
     prev = plan()
-    swerve = plan(stamp_s=0.05, pose=Pose2D(0.5, 0.0, 0.0), y=-1.25 * T ** 2)
+    swerve = plan(stamp_s=0.05, pose=Pose2D(0.5, 0.0, 0.0), y=-1.25 * T**2)
     assert "plan_shift" in failed(swerve, previous=prev)
     faster = plan(stamp_s=0.05, pose=Pose2D(0.5, 0.0, 0.0), speeds=10.0 + 2.0 * T)
     assert "speed_shift" in failed(faster, previous=prev)
@@ -109,7 +119,9 @@ def test_keep_last_for_at_most_hold_max_then_mrm_and_latch():
 def test_hold_never_outlasts_the_last_plan_horizon():
     v = TrajectoryValidator(replace(P, hold_max_s=10.0))
     short = plan(speed_mps=3.0)
-    short = replace(short, trajectory_ego_xy_m=short.trajectory_ego_xy_m[:3], speed_profile_mps=short.speed_profile_mps[:3])
+    short = replace(
+        short, trajectory_ego_xy_m=short.trajectory_ego_xy_m[:3], speed_profile_mps=short.speed_profile_mps[:3]
+    )
     assert v.accept(short, 3.0) is not None
     v.accept(plan(3.0, stamp_s=1.4, y=np.full(10, 3.0)), 3.0)
     assert v.take_fault() == ""
@@ -131,7 +143,9 @@ def test_low_confidence_caps_speed_then_mrm_through_the_gate():
     followed = v.accept(plan(confidence=low), 10.0)
     assert followed is not None and followed.speed_profile_mps.max() <= P.low_confidence_speed_cap_mps
     assert v.take_fault() == "" and v.status.low_confidence == 1
-    assert v.accept(plan(stamp_s=P.low_confidence_mrm_after_s / 2, confidence=0.9), 10.0).speed_profile_mps.max() == 10.0
+    assert (
+        v.accept(plan(stamp_s=P.low_confidence_mrm_after_s / 2, confidence=0.9), 10.0).speed_profile_mps.max() == 10.0
+    )
     t = 0.0
     fault = ""
     while not fault:  # low confidence from now on

@@ -1,4 +1,5 @@
 """Watchdogs (timeouts, clock jumps) and the MRM operator's profile."""
+
 import math
 
 import pytest
@@ -34,8 +35,9 @@ def test_watchdog_set():
     assert ws.ages_s(0.5) == {"a": 0.5, "b": 0.5}
 
 
-MRM = MrmParams(target_decel_mps2=2.5, jerk_mps3=1.5, standstill_speed_mps=0.05, hold_decel_mps2=2.5,
-                release_jerk_mps3=5.0)
+MRM = MrmParams(
+    target_decel_mps2=2.5, jerk_mps3=1.5, standstill_speed_mps=0.05, hold_decel_mps2=2.5, release_jerk_mps3=5.0
+)
 
 
 def test_mrm_reaches_target_at_the_jerk_limit_and_holds_steering():

@@ -1,5 +1,6 @@
 """Cameras of the rig in the embedded simulator: mounted anywhere and aimed any way, each rendering its
 own view; the set a drive renders is the model's."""
+
 import math
 
 import numpy as np
@@ -44,8 +45,12 @@ def test_mounting_moves_the_view():
     np.testing.assert_array_equal(centred, left)
     turned = Renderer(CameraModel(**base, yaw_deg=-90.0), NET).render(Pose2D(1.0, -1.0, math.pi / 2), cars)
     assert np.abs(turned.astype(int) - centred.astype(int)).mean() < 0.5  # float rounding of the turn only
-    assert np.abs(left.astype(int) - Renderer(CameraModel(**base), NET).render(Pose2D(0.0, -1.0, 0.0), cars)
-                  .astype(int)).mean() > 2.0  # and the mount does move the view
+    assert (
+        np.abs(
+            left.astype(int) - Renderer(CameraModel(**base), NET).render(Pose2D(0.0, -1.0, 0.0), cars).astype(int)
+        ).mean()
+        > 2.0
+    )  # and the mount does move the view
 
 
 def test_camera_set_is_the_models_and_refuses_a_camera_the_rig_lacks():
@@ -59,8 +64,10 @@ def test_camera_set_is_the_models_and_refuses_a_camera_the_rig_lacks():
 
 def test_rig_file_is_validated(tmp_path):
     bad = tmp_path / "rig.yaml"
-    bad.write_text("cameras:\n  front: {width: 640, height: 360, hfov_deg: 200, mount_x_m: 1, mount_height_m: 1, "
-                   "pitch_deg: 0, rate_hz: 20}\n")
+    bad.write_text(
+        "cameras:\n  front: {width: 640, height: 360, hfov_deg: 200, mount_x_m: 1, mount_height_m: 1, "
+        "pitch_deg: 0, rate_hz: 20}\n"
+    )
     with pytest.raises(CameraRigError, match="field 'cameras/front/hfov_deg': 200 is greater than or equal"):
         load_camera_rig(bad)
     with pytest.raises(CameraRigError, match="no such camera rig file"):

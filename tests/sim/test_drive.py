@@ -1,5 +1,6 @@
 """The closed loop `vehicle-runtime drive` on the embedded simulator: determinism, the expert on
 every scenario, the gateway's fallback, every injectable fault, the CLI and its report."""
+
 import json
 import subprocess
 import sys
@@ -56,13 +57,27 @@ def test_every_injected_fault_ends_in_its_safe_state(fault):
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "drive", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vehicle_runtime.cli", "drive", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_drive_json_report_and_can_log(tmp_path):
-    r = cli("--scenario", "junction_left", "--policy", "expert", "--duration", "6", "--json", "--out", str(tmp_path / "run"),
-            "--can-log", str(tmp_path / "bus.blf"), "--inject", "driver_override@4")
+    r = cli(
+        "--scenario",
+        "junction_left",
+        "--policy",
+        "expert",
+        "--duration",
+        "6",
+        "--json",
+        "--out",
+        str(tmp_path / "run"),
+        "--can-log",
+        str(tmp_path / "bus.blf"),
+        "--inject",
+        "driver_override@4",
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     for key in ("driving_score", "route_completion", "collisions", "lateral_rms_m", "safety_state_final", "frames"):

@@ -1,6 +1,7 @@
 """`vehicle-runtime eval` on a real local Ray runtime (started and stopped here, 2 CPUs): the same rows as the
 in-process pool, a worker killed mid-run retried and counted once, resume after an interruption, and a
 two-node cluster made by `ray start --head` + `ray start --address` on local ports (slow)."""
+
 import json
 import os
 import shutil
@@ -33,8 +34,14 @@ def _same(row):
 def local_ray():
     import logging
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
-             logging_level=logging.WARNING, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=OBJECT_STORE_BYTES,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
     yield
     ray.shutdown()
     assert not ray.is_initialized()
@@ -47,16 +54,18 @@ def blob():
 
 @pytest.fixture(scope="module")
 def pool_rows(tmp_path_factory, blob):
-    return execute(JOBS, blob, ResultsFile(tmp_path_factory.mktemp("pool") / "r.jsonl"), "pool", workers=2,
-                   progress=False)
+    return execute(
+        JOBS, blob, ResultsFile(tmp_path_factory.mktemp("pool") / "r.jsonl"), "pool", workers=2, progress=False
+    )
 
 
 def test_ray_gives_the_rows_of_the_in_process_pool(local_ray, blob, pool_rows, tmp_path):
     rows = execute(JOBS, blob, ResultsFile(tmp_path / "r.jsonl"), "auto", workers=2, progress=False)
     assert len(rows) == len(JOBS) == 8
     assert sorted(map(_same, rows), key=lambda r: r["key"]) == sorted(map(_same, pool_rows), key=lambda r: r["key"])
-    assert {r["policy"] for r in rows} == {"student", "expert"} and all(r["token_positions"] for r in rows
-                                                                        if r["policy"] == "student")
+    assert {r["policy"] for r in rows} == {"student", "expert"} and all(
+        r["token_positions"] for r in rows if r["policy"] == "student"
+    )
 
 
 def test_a_killed_worker_is_retried_and_its_run_counted_once(local_ray, blob, pool_rows, tmp_path):
@@ -99,8 +108,9 @@ def test_ray_resumes_an_interrupted_evaluation(local_ray, blob, tmp_path):
     path = tmp_path / "r.jsonl"
     execute(JOBS[:3], blob, ResultsFile(path), "auto", workers=2, progress=False)
     ran = []
-    rows = execute(JOBS, blob, ResultsFile(path), "auto", workers=2, progress=False,
-                   on_result=lambda r: ran.append(r["key"]))
+    rows = execute(
+        JOBS, blob, ResultsFile(path), "auto", workers=2, progress=False, on_result=lambda r: ran.append(r["key"])
+    )
     assert sorted(ran) == sorted(j.key for j in JOBS[3:])
     assert len(rows) == len(JOBS) and len(path.read_text().splitlines()) == len(JOBS)
 
@@ -115,10 +125,27 @@ def _ray_start(args, env, temp_dir):
     """`ray start ... --block` in a process group of its own: ended by its id, not by `ray stop` (which
     would stop every Ray on the machine)."""
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
-    return subprocess.Popen([ray_cli, "start", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
-                             "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats",
-                             "--temp-dir", temp_dir, *args], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            ray_cli,
+            "start",
+            "--block",
+            "--num-cpus",
+            "1",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--object-store-memory",
+            str(OBJECT_STORE_BYTES),
+            "--disable-usage-stats",
+            "--temp-dir",
+            temp_dir,
+            *args,
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 WAIT_FOR_NODES = """
@@ -132,8 +159,9 @@ print(len([n for n in ray.nodes() if n["Alive"]]))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("EVAL_RAY_MULTINODE") != "1",
-                    reason="~60 s on 2 cores (two Ray nodes): EVAL_RAY_MULTINODE=1 runs it")
+@pytest.mark.skipif(
+    os.environ.get("EVAL_RAY_MULTINODE") != "1", reason="~60 s on 2 cores (two Ray nodes): EVAL_RAY_MULTINODE=1 runs it"
+)
 def test_two_node_cluster_from_ray_start(blob, pool_rows, tmp_path):
     """docs/evaluation.md's recipe: a head and a second node on this machine (`ray start --head --port P`,
     `ray start --address 127.0.0.1:P`), the eval CLI sent to it through RAY_ADDRESS."""
@@ -148,12 +176,31 @@ def test_two_node_cluster_from_ray_start(blob, pool_rows, tmp_path):
     nodes = [_ray_start(["--head", "--port", str(port), "--include-dashboard", "false"], env, temp_dir)]
     try:
         nodes.append(_ray_start(["--address", address], env, temp_dir))
-        alive = subprocess.run([sys.executable, "-c", WAIT_FOR_NODES, address], env=env, capture_output=True,
-                               text=True, timeout=180)
+        alive = subprocess.run(
+            [sys.executable, "-c", WAIT_FOR_NODES, address], env=env, capture_output=True, text=True, timeout=180
+        )
         assert alive.stdout.strip().splitlines()[-1:] == ["2"], alive.stderr[-2000:]
-        out = subprocess.run([sys.executable, "-m", "vehicle_runtime.cli", "eval", "--scenarios", "cut_in,lead_braking",
-                              "--seeds", "1000-1001", "--duration", str(DURATION_S), "--results", str(tmp_path / "r.jsonl"),
-                              "--json"], env=dict(env, RAY_ADDRESS=address), capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vehicle_runtime.cli",
+                "eval",
+                "--scenarios",
+                "cut_in,lead_braking",
+                "--seeds",
+                "1000-1001",
+                "--duration",
+                str(DURATION_S),
+                "--results",
+                str(tmp_path / "r.jsonl"),
+                "--json",
+            ],
+            env=dict(env, RAY_ADDRESS=address),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         assert json.loads(out.stdout.strip().splitlines()[-1])["cluster"] == address
         rows = [json.loads(ln) for ln in (tmp_path / "r.jsonl").read_text().splitlines()]

@@ -1,5 +1,6 @@
 """Evaluation at scale without Ray: seed ranges, the scenario grid, the resumable results file, the
 statistics and their check, the re-run command, on the real embedded simulator (short runs)."""
+
 import json
 import math
 import shlex
@@ -55,8 +56,17 @@ def test_wilson_and_bootstrap_intervals():
 
 
 def _rows(scores, policy, collisions=()):
-    return [{"key": f"s|{i}|{policy}", "scenario": "s", "seed": i, "policy": policy, "driving_score": v,
-             "collisions": int(i in collisions)} for i, v in enumerate(scores)]
+    return [
+        {
+            "key": f"s|{i}|{policy}",
+            "scenario": "s",
+            "seed": i,
+            "policy": policy,
+            "driving_score": v,
+            "collisions": int(i in collisions),
+        }
+        for i, v in enumerate(scores)
+    ]
 
 
 def test_check_fails_only_when_worse_with_significance():
@@ -100,16 +110,34 @@ def test_resume_runs_only_what_is_missing_and_counts_each_run_once(tmp_path, blo
     assert rf.add(dict(lines[0], driving_score=-1.0)) is False  # a late retry of a counted run
     rf.close()
     assert path.read_text().count(lines[0]["key"]) == 1
-    with pytest.raises(ValueError, match=r"holds cut_in\|1000\|expert from build .* with duration 1.0, not build .* "
-                                         r"with duration 2.0: give another --results file"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds cut_in\|1000\|expert from build .* with duration 1.0, not build .* "
+        r"with duration 2.0: give another --results file",
+    ):
         execute(plan(["cut_in"], [1000], ["expert"], duration_s=2.0), blob, ResultsFile(path), progress=False)
 
 
 def test_cli_grid_report_check_and_a_rerun_that_reproduces_its_run(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     results, report = tmp_path / "r.jsonl", tmp_path / "report.html"
-    common = ["eval", "--scenarios", "lead_braking", "--seeds", "1000-1001", "--policy", "both", "--workers", "1",
-              "--duration", str(DURATION_S), "--grid", "target_speed_mps=9", "--results", str(results)]
+    common = [
+        "eval",
+        "--scenarios",
+        "lead_braking",
+        "--seeds",
+        "1000-1001",
+        "--policy",
+        "both",
+        "--workers",
+        "1",
+        "--duration",
+        str(DURATION_S),
+        "--grid",
+        "target_speed_mps=9",
+        "--results",
+        str(results),
+    ]
     assert main(common + ["--report", str(report), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     stats = out["statistics"]
@@ -152,8 +180,24 @@ def test_job_key_names_grid_point_seed_and_policy():
 
 def test_a_recorded_drive_is_one_replay_task(tmp_path, blob, capsys):
     bag = tmp_path / "drive1"
-    assert main(["drive", "--scenario", "cut_in", "--seed", "3", "--duration", "2", "--record", str(bag),
-                 "--out", str(tmp_path / "report")]) == 0
+    assert (
+        main(
+            [
+                "drive",
+                "--scenario",
+                "cut_in",
+                "--seed",
+                "3",
+                "--duration",
+                "2",
+                "--record",
+                str(bag),
+                "--out",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     jobs = plan([], [], [], bags=[bag])
     assert [j.key for j in jobs] == [f"{bag}|0|replay"]
@@ -167,8 +211,9 @@ def test_a_recorded_drive_is_one_replay_task(tmp_path, blob, capsys):
 def test_without_ray_a_cluster_is_refused_in_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     assert main(["eval", "--cluster", "auto", "--seeds", "1"]) == 2
-    assert capsys.readouterr().err.strip() == ("eval: --cluster auto: Ray is not installed "
-                                               "(pip install 'vehicle_runtime[ray]')")
+    assert capsys.readouterr().err.strip() == (
+        "eval: --cluster auto: Ray is not installed (pip install 'vehicle_runtime[ray]')"
+    )
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
     assert main(["eval", "--seeds", "1"]) == 2 and "Ray is not installed" in capsys.readouterr().err
 
@@ -192,8 +237,26 @@ def test_a_failing_run_stops_in_one_line_and_keeps_the_runs_before_it(tmp_path, 
         return real(name)
 
     monkeypatch.setattr(drive, "load_scenario", broken_later)
-    assert main(["eval", "--scenarios", f"cut_in,{missing}", "--seeds", "1", "--policy", "expert", "--workers", "1",
-                 "--duration", "0.5", "--results", str(results)]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--scenarios",
+                f"cut_in,{missing}",
+                "--seeds",
+                "1",
+                "--policy",
+                "expert",
+                "--workers",
+                "1",
+                "--duration",
+                "0.5",
+                "--results",
+                str(results),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("eval: run missing|1|expert failed: ScenarioError: no scenario")
     assert [json.loads(ln)["key"] for ln in results.read_text().splitlines()] == ["cut_in|1|expert"]

@@ -1,4 +1,5 @@
 """Embedded simulator parts: scenarios, route planner, renderer geometry, dynamics, metrics."""
+
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from sim_bridge.embedded.dynamics import BicycleState, KinematicBicycle
 from sim_bridge.embedded.metrics import DriveMetrics
 from sim_bridge.embedded.renderer import MARK, CameraModel, Renderer
-from sim_bridge.embedded.road import RoadNetwork, build_centreline, build_lanes, project
+from sim_bridge.embedded.road import build_centreline, build_lanes, project
 from sim_bridge.embedded.route_planner import plan_route
 from sim_bridge.embedded.scenario import ScenarioError, available, load_scenario
 from vehicle_runtime.config import load_runtime_config
@@ -18,13 +19,25 @@ PROFILE = load_runtime_config().vehicle
 
 def test_shipped_scenarios_load_and_cover_the_required_situations():
     names = available()
-    assert {"curvy_road", "junction_left", "junction_right", "junction_straight", "lane_change", "lead_braking",
-            "cut_in"} <= set(names)
+    assert {
+        "curvy_road",
+        "junction_left",
+        "junction_right",
+        "junction_straight",
+        "lane_change",
+        "lead_braking",
+        "cut_in",
+    } <= set(names)
     options = set()
     for n in names:
         options |= set(plan_route(load_scenario(n)).options.tolist())
-    assert {RoadOption.LEFT, RoadOption.RIGHT, RoadOption.STRAIGHT, RoadOption.LANEFOLLOW,
-            RoadOption.CHANGELANELEFT} <= options
+    assert {
+        RoadOption.LEFT,
+        RoadOption.RIGHT,
+        RoadOption.STRAIGHT,
+        RoadOption.LANEFOLLOW,
+        RoadOption.CHANGELANELEFT,
+    } <= options
 
 
 def test_bad_scenarios_are_named(tmp_path):
@@ -132,8 +145,15 @@ def test_metrics_on_hand_made_trajectories():
         s = float(i)
         touching = [("lead", "vehicle")] if 40 <= i < 45 else []
         touching += [("cone", "static")] if i == 60 else []
-        m.update(s, 0.3 if i % 2 else -0.3, touching, off_road=20 <= i < 30, lane_invasion=20 <= i < 30,
-                 lead_gap_m=50.0 - i / 2, accel_mps2=0.0)
+        m.update(
+            s,
+            0.3 if i % 2 else -0.3,
+            touching,
+            off_road=20 <= i < 30,
+            lane_invasion=20 <= i < 30,
+            lead_gap_m=50.0 - i / 2,
+            accel_mps2=0.0,
+        )
     out = m.summary()
     assert out["collisions_vehicle"] == 1 and out["collisions_static"] == 1  # each contact counted once
     assert out["infraction_penalty"] == pytest.approx(0.60 * 0.65)

@@ -1,17 +1,21 @@
 """Our CDR against PyPI `rosbags` (an independent implementation), ROS 2 Humble and Jazzy type
 stores: same bytes up to 0–3 bytes of trailing padding, and both decode back to equal values."""
+
 import numpy as np
 import pytest
 
 from vehicle_runtime.transport import cdr, msgs
 
 rosbags_typesys = pytest.importorskip("rosbags.typesys", reason="rosbags (dev extra) not installed")
-Stores, get_typestore, get_types_from_msg = (rosbags_typesys.Stores, rosbags_typesys.get_typestore,
-                                             rosbags_typesys.get_types_from_msg)
+Stores, get_typestore, get_types_from_msg = (
+    rosbags_typesys.Stores,
+    rosbags_typesys.get_typestore,
+    rosbags_typesys.get_types_from_msg,
+)
 
 ACKERMANN = {  # not in rosbags' stores: registered from the ackermann_msgs definitions
     "ackermann_msgs/msg/AckermannDrive": "float32 steering_angle\nfloat32 steering_angle_velocity\nfloat32 speed\n"
-                                         "float32 acceleration\nfloat32 jerk\n",
+    "float32 acceleration\nfloat32 jerk\n",
     "ackermann_msgs/msg/AckermannDriveStamped": "std_msgs/Header header\nAckermannDrive drive\n",
 }
 
@@ -29,40 +33,87 @@ def header(t=12.5, frame="base_link"):
 
 
 def pose(x, y, yaw):
-    return msgs.new("geometry_msgs/msg/Pose", position=msgs.new("geometry_msgs/msg/Point", x=x, y=y, z=0.0),
-                    orientation=msgs.new("geometry_msgs/msg/Quaternion", z=np.sin(yaw / 2), w=np.cos(yaw / 2)))
+    return msgs.new(
+        "geometry_msgs/msg/Pose",
+        position=msgs.new("geometry_msgs/msg/Point", x=x, y=y, z=0.0),
+        orientation=msgs.new("geometry_msgs/msg/Quaternion", z=np.sin(yaw / 2), w=np.cos(yaw / 2)),
+    )
 
 
 RNG = np.random.default_rng(0)
 SAMPLES = {
-    "sensor_msgs/msg/Image": msgs.new("sensor_msgs/msg/Image", header=header(), height=3, width=5, encoding="rgb8",
-                                      step=15, data=RNG.integers(0, 256, 45, dtype=np.uint8).tobytes()),
-    "sensor_msgs/msg/CompressedImage": msgs.new("sensor_msgs/msg/CompressedImage", header=header(frame="cam"),
-                                                format="jpeg", data=b"\xff\xd8abc\xff\xd9"),
-    "sensor_msgs/msg/CameraInfo": msgs.new("sensor_msgs/msg/CameraInfo", header=header(), height=720, width=1280,
-                                           distortion_model="plumb_bob", d=[0.1, -0.2, 0.0, 0.0, 0.01],
-                                           k=[640.0, 0, 640, 0, 640, 360, 0, 0, 1], r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
-                                           p=[640.0, 0, 640, 0, 0, 640, 360, 0, 0, 0, 1, 0], binning_x=1,
-                                           roi=msgs.new("sensor_msgs/msg/RegionOfInterest", width=10, do_rectify=True)),
-    "nav_msgs/msg/Path": msgs.new("nav_msgs/msg/Path", header=header(frame="map"), poses=[
-        msgs.new("geometry_msgs/msg/PoseStamped", header=header(frame="map"), pose=pose(i * 2.0, 0.5 * i, 0.1 * i))
-        for i in range(4)]),
-    "nav_msgs/msg/Odometry": msgs.new("nav_msgs/msg/Odometry", header=header(frame="odom"), child_frame_id="base_link",
-                                      pose=msgs.new("geometry_msgs/msg/PoseWithCovariance", pose=pose(1.0, 2.0, 0.3),
-                                                    covariance=[float(i) for i in range(36)])),
-    "sensor_msgs/msg/NavSatFix": msgs.new("sensor_msgs/msg/NavSatFix", header=header(frame="gnss"),
-                                          status=msgs.new("sensor_msgs/msg/NavSatStatus", status=-1, service=1),
-                                          latitude=48.1, longitude=11.5, altitude=520.0,
-                                          position_covariance=[0.25] * 9, position_covariance_type=2),
+    "sensor_msgs/msg/Image": msgs.new(
+        "sensor_msgs/msg/Image",
+        header=header(),
+        height=3,
+        width=5,
+        encoding="rgb8",
+        step=15,
+        data=RNG.integers(0, 256, 45, dtype=np.uint8).tobytes(),
+    ),
+    "sensor_msgs/msg/CompressedImage": msgs.new(
+        "sensor_msgs/msg/CompressedImage", header=header(frame="cam"), format="jpeg", data=b"\xff\xd8abc\xff\xd9"
+    ),
+    "sensor_msgs/msg/CameraInfo": msgs.new(
+        "sensor_msgs/msg/CameraInfo",
+        header=header(),
+        height=720,
+        width=1280,
+        distortion_model="plumb_bob",
+        d=[0.1, -0.2, 0.0, 0.0, 0.01],
+        k=[640.0, 0, 640, 0, 640, 360, 0, 0, 1],
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        p=[640.0, 0, 640, 0, 0, 640, 360, 0, 0, 0, 1, 0],
+        binning_x=1,
+        roi=msgs.new("sensor_msgs/msg/RegionOfInterest", width=10, do_rectify=True),
+    ),
+    "nav_msgs/msg/Path": msgs.new(
+        "nav_msgs/msg/Path",
+        header=header(frame="map"),
+        poses=[
+            msgs.new("geometry_msgs/msg/PoseStamped", header=header(frame="map"), pose=pose(i * 2.0, 0.5 * i, 0.1 * i))
+            for i in range(4)
+        ],
+    ),
+    "nav_msgs/msg/Odometry": msgs.new(
+        "nav_msgs/msg/Odometry",
+        header=header(frame="odom"),
+        child_frame_id="base_link",
+        pose=msgs.new(
+            "geometry_msgs/msg/PoseWithCovariance", pose=pose(1.0, 2.0, 0.3), covariance=[float(i) for i in range(36)]
+        ),
+    ),
+    "sensor_msgs/msg/NavSatFix": msgs.new(
+        "sensor_msgs/msg/NavSatFix",
+        header=header(frame="gnss"),
+        status=msgs.new("sensor_msgs/msg/NavSatStatus", status=-1, service=1),
+        latitude=48.1,
+        longitude=11.5,
+        altitude=520.0,
+        position_covariance=[0.25] * 9,
+        position_covariance_type=2,
+    ),
     "std_msgs/msg/String": msgs.new("std_msgs/msg/String", data="lead vehicle braking 20 m ahead: slowing down"),
     "ackermann_msgs/msg/AckermannDriveStamped": msgs.new(
-        "ackermann_msgs/msg/AckermannDriveStamped", header=header(),
-        drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=0.125, speed=10.0, acceleration=-2.5)),
-    "diagnostic_msgs/msg/DiagnosticArray": msgs.new("diagnostic_msgs/msg/DiagnosticArray", header=header(), status=[
-        msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=b"\x00"[0], name="vehicle_runtime: safety",
-                 message="ENGAGED", hardware_id="box", values=[msgs.new("diagnostic_msgs/msg/KeyValue", key="camera age s",
-                                                                      value="0.012")]),
-        msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=2, name="watchdog: odometry", message="expired")]),
+        "ackermann_msgs/msg/AckermannDriveStamped",
+        header=header(),
+        drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=0.125, speed=10.0, acceleration=-2.5),
+    ),
+    "diagnostic_msgs/msg/DiagnosticArray": msgs.new(
+        "diagnostic_msgs/msg/DiagnosticArray",
+        header=header(),
+        status=[
+            msgs.new(
+                "diagnostic_msgs/msg/DiagnosticStatus",
+                level=b"\x00"[0],
+                name="vehicle_runtime: safety",
+                message="ENGAGED",
+                hardware_id="box",
+                values=[msgs.new("diagnostic_msgs/msg/KeyValue", key="camera age s", value="0.012")],
+            ),
+            msgs.new("diagnostic_msgs/msg/DiagnosticStatus", level=2, name="watchdog: odometry", message="expired"),
+        ],
+    ),
 }
 
 
@@ -140,8 +191,15 @@ def test_unknown_fields_and_types_rejected():
 def test_publisher_writer_reuses_its_buffer_and_writes_the_same_bytes():
     """The DDS publisher's CdrWriter keeps one allocation across messages of any size and order; each
     encoding equals serialize()'s (checked against rosbags above), zero-padded to 4 bytes."""
-    image = msgs.new("sensor_msgs/msg/Image", header=msgs.new("std_msgs/msg/Header", frame_id="camera"), height=720,
-                     width=1280, encoding="rgb8", step=3840, data=np.arange(720 * 3840, dtype=np.uint32).astype(np.uint8))
+    image = msgs.new(
+        "sensor_msgs/msg/Image",
+        header=msgs.new("std_msgs/msg/Header", frame_id="camera"),
+        height=720,
+        width=1280,
+        encoding="rgb8",
+        step=3840,
+        data=np.arange(720 * 3840, dtype=np.uint32).astype(np.uint8),
+    )
     samples = [("sensor_msgs/msg/Image", image), *sorted(SAMPLES.items())] * 2
     w = cdr.CdrWriter()
     capacity = None

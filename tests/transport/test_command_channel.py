@@ -1,5 +1,6 @@
 """The local command channel between policy and vehicle interface: records both ways, peers of another
 uid refused, malformed records counted, a missing server never blocks the sender."""
+
 import os
 import socket
 import uuid

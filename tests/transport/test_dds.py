@@ -1,5 +1,6 @@
 """The ROS-free transport on real Cyclone DDS (loopback, the shipped configuration), across two
 processes: what one publishes the other receives, field for field, for each QoS profile."""
+
 import multiprocessing as mp
 import queue
 
@@ -19,16 +20,26 @@ def _publisher(ready, go, done):
     img = p.publisher("sensor_msgs/msg/Image", "test/camera/image_raw", "sensor")
     route = p.publisher("nav_msgs/msg/Path", "test/navigation/route", "latched")
     text = p.publisher("std_msgs/msg/String", "test/policy/reasoning", "default")
-    route.publish(msgs.new("nav_msgs/msg/Path", poses=[msgs.new("geometry_msgs/msg/PoseStamped")] * 3))  # before the reader exists
+    route.publish(
+        msgs.new("nav_msgs/msg/Path", poses=[msgs.new("geometry_msgs/msg/PoseStamped")] * 3)
+    )  # before the reader exists
     ready.set()
     go.wait(30)
     pixels = np.arange(720 * 1280 * 3, dtype=np.uint32).astype(np.uint8)
     for i in range(40):
         if done.is_set():
             break
-        img.publish(msgs.new("sensor_msgs/msg/Image", header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i),
-                                                                       frame_id="camera"),
-                             height=720, width=1280, encoding="rgb8", step=3840, data=pixels))
+        img.publish(
+            msgs.new(
+                "sensor_msgs/msg/Image",
+                header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i), frame_id="camera"),
+                height=720,
+                width=1280,
+                encoding="rgb8",
+                step=3840,
+                data=pixels,
+            )
+        )
         text.publish(msgs.new("std_msgs/msg/String", data=f"reason {i}"))
         done.wait(0.05)
 
@@ -42,8 +53,12 @@ def test_two_processes_exchange_images_latched_route_and_text():
         assert ready.wait(30)
         got = queue.Queue()
         p = DdsParticipant(DOMAIN)
-        p.subscribe("sensor_msgs/msg/Image", "test/camera/image_raw",
-                    lambda m: got.put(("image", m.header.stamp.sec, m.width, bytes(m.data[:6]), len(m.data))), "sensor")
+        p.subscribe(
+            "sensor_msgs/msg/Image",
+            "test/camera/image_raw",
+            lambda m: got.put(("image", m.header.stamp.sec, m.width, bytes(m.data[:6]), len(m.data))),
+            "sensor",
+        )
         p.subscribe("nav_msgs/msg/Path", "test/navigation/route", lambda m: got.put(("route", len(m.poses))), "latched")
         p.subscribe("std_msgs/msg/String", "test/policy/reasoning", lambda m: got.put(("text", m.data)), "default")
         go.set()
@@ -90,7 +105,8 @@ def test_endpoints_announce_ros_type_hashes_and_the_participant_its_enclave(monk
     # every other endpoint too, non-ROS topics included (rmw_cyclonedds warns for each one without a hash):
     # the shared-memory image descriptors and ros_discovery_info
     others = [s for s in pubs.take(N=100) if s.topic_name != "rt/hash/image"] + [
-        s for s in BuiltinDataReader(p.participant, BuiltinTopicDcpsPublication).take(N=100)]
+        s for s in BuiltinDataReader(p.participant, BuiltinTopicDcpsPublication).take(N=100)
+    ]
     names = {s.topic_name for s in others}
     assert {"vehicle_runtime/shm/hash/image", "ros_discovery_info"} <= names, names
     for sample in others:
@@ -109,8 +125,9 @@ def test_ros_discovery_info_names_the_nodes_and_their_endpoints():
     node.subscribe("nav_msgs/msg/Path", "navigation/route", lambda m: None, "latched")
     got = queue.Queue()
     listener = DdsParticipant(DOMAIN + 2)
-    listener.subscribe("rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info", got.put, "latched",
-                       ros_topic=False)
+    listener.subscribe(
+        "rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info", got.put, "latched", ros_topic=False
+    )
     info = got.get(timeout=20)
     while info.node_entities_info_seq and not info.node_entities_info_seq[0].reader_gid_seq:
         info = got.get(timeout=20)  # the latest announcement lists every endpoint
@@ -131,18 +148,31 @@ def test_discovery_info_cdr_matches_rosbags_jazzy():
 
     ts = rosbags_typesys.get_typestore(rosbags_typesys.Stores.ROS2_JAZZY)
     gid = list(range(16))
-    ours = msgs.new("rmw_dds_common/msg/ParticipantEntitiesInfo", gid=msgs.new("rmw_dds_common/msg/Gid", data=gid),
-                    node_entities_info_seq=[msgs.new("rmw_dds_common/msg/NodeEntitiesInfo", node_namespace="/",
-                                                     node_name="policy",
-                                                     writer_gid_seq=[msgs.new("rmw_dds_common/msg/Gid", data=gid)])])
+    ours = msgs.new(
+        "rmw_dds_common/msg/ParticipantEntitiesInfo",
+        gid=msgs.new("rmw_dds_common/msg/Gid", data=gid),
+        node_entities_info_seq=[
+            msgs.new(
+                "rmw_dds_common/msg/NodeEntitiesInfo",
+                node_namespace="/",
+                node_name="policy",
+                writer_gid_seq=[msgs.new("rmw_dds_common/msg/Gid", data=gid)],
+            )
+        ],
+    )
     T = ts.types
     G = lambda: T["rmw_dds_common/msg/Gid"](data=np.array(gid, np.uint8))  # noqa: E731
-    theirs = T["rmw_dds_common/msg/ParticipantEntitiesInfo"](gid=G(), node_entities_info_seq=[
-        T["rmw_dds_common/msg/NodeEntitiesInfo"](node_namespace="/", node_name="policy", reader_gid_seq=[],
-                                                 writer_gid_seq=[G()])])
+    theirs = T["rmw_dds_common/msg/ParticipantEntitiesInfo"](
+        gid=G(),
+        node_entities_info_seq=[
+            T["rmw_dds_common/msg/NodeEntitiesInfo"](
+                node_namespace="/", node_name="policy", reader_gid_seq=[], writer_gid_seq=[G()]
+            )
+        ],
+    )
     a = bytes(cdr.serialize("rmw_dds_common/msg/ParticipantEntitiesInfo", ours))
     b = bytes(ts.serialize_cdr(theirs, "rmw_dds_common/msg/ParticipantEntitiesInfo"))
-    assert a[:min(len(a), len(b))] == b[:min(len(a), len(b))] and abs(len(a) - len(b)) <= 3
+    assert a[: min(len(a), len(b))] == b[: min(len(a), len(b))] and abs(len(a) - len(b)) <= 3
 
 
 def test_a_restamped_message_arrives_whole_with_each_new_stamp():
@@ -153,16 +183,25 @@ def test_a_restamped_message_arrives_whole_with_each_new_stamp():
     try:
         got = queue.Queue()
         p.subscribe("nav_msgs/msg/Path", "t/route", got.put, "latched")
-        poses = [msgs.new("geometry_msgs/msg/PoseStamped", pose=msgs.new(
-            "geometry_msgs/msg/Pose", position=msgs.new("geometry_msgs/msg/Point", x=float(i), y=-2.0 * i)))
-            for i in range(400)]
+        poses = [
+            msgs.new(
+                "geometry_msgs/msg/PoseStamped",
+                pose=msgs.new(
+                    "geometry_msgs/msg/Pose", position=msgs.new("geometry_msgs/msg/Point", x=float(i), y=-2.0 * i)
+                ),
+            )
+            for i in range(400)
+        ]
         path = msgs.new("nav_msgs/msg/Path", header=msgs.new("std_msgs/msg/Header", frame_id="map"), poses=poses)
         route = Restamped(p.publisher("nav_msgs/msg/Path", "t/route", "latched"), path)
         for t in (12.25, 13.5):
             route.publish(t)
             m = got.get(timeout=10)
             assert msgs.stamp_to_s(m.header.stamp) == t and m.header.frame_id == "map"
-            assert len(m.poses) == 400 and (m.poses[399].pose.position.x, m.poses[399].pose.position.y) == (399.0, -798.0)
+            assert len(m.poses) == 400 and (m.poses[399].pose.position.x, m.poses[399].pose.position.y) == (
+                399.0,
+                -798.0,
+            )
         with pytest.raises(ValueError, match="Header"):
             Restamped(p.publisher("std_msgs/msg/String", "t/text"), msgs.new("std_msgs/msg/String"))
     finally:

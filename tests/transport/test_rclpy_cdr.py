@@ -1,6 +1,7 @@
 """Every message type the runtime uses, built by our code, round-trips through real rclpy (PyPI's ROS 2
 Jazzy wheels) and through our CDR codec with equal fields: our bytes are what rclpy's generated type
 support reads and writes."""
+
 import math
 
 import pytest
@@ -12,9 +13,18 @@ from vehicle_runtime.transport.ros import message_class, rclpy_available
 
 pytestmark = pytest.mark.skipif(not rclpy_available(), reason="rclpy is not installed (dev extra: ros-jazzy-* wheels)")
 
-INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "byte": (0, 255), "char": (0, 255),
-              "int16": (-2 ** 15, 2 ** 15 - 1), "uint16": (0, 2 ** 16 - 1), "int32": (-2 ** 31, 2 ** 31 - 1),
-              "uint32": (0, 2 ** 32 - 1), "int64": (-2 ** 63, 2 ** 63 - 1), "uint64": (0, 2 ** 64 - 1)}
+INT_RANGES = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "byte": (0, 255),
+    "char": (0, 255),
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
 ROS_TYPES = sorted(t for t in msgs.TYPES if message_class(t) is not None)
 
 

@@ -1,5 +1,6 @@
 """The same-host image path: a shared-memory ring (seqlock slots) plus a DDS descriptor, across real
 processes on real Cyclone DDS; the ROS topic still carries whole images to readers that need them."""
+
 import multiprocessing as mp
 import os
 import queue
@@ -45,7 +46,7 @@ def _resident_kib(name: str) -> list:
     found = []
     for i, line in enumerate(lines):
         if line.endswith(str(shm.SHM_DIR / name)):
-            found.append(next(int(f.split()[1]) for f in lines[i + 1:] if f.startswith("Rss:")))
+            found.append(next(int(f.split()[1]) for f in lines[i + 1 :] if f.startswith("Rss:")))
     return found
 
 
@@ -141,8 +142,17 @@ def _image_publisher(ready, done, report):
     i = 0
     while not done.wait(0.03):
         i += 1
-        pub.publish(msgs.new("sensor_msgs/msg/Image", header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i)),
-                             height=H, width=W, encoding="rgb8", step=W * 3, data=_pixels(i)))
+        pub.publish(
+            msgs.new(
+                "sensor_msgs/msg/Image",
+                header=msgs.new("std_msgs/msg/Header", stamp=msgs.s_to_stamp(i)),
+                height=H,
+                width=W,
+                encoding="rgb8",
+                step=W * 3,
+                data=_pixels(i),
+            )
+        )
         report.put(("published", i, pub.full_images))
     p.close()
     report.put(("closed", i, pub.full_images))
@@ -178,8 +188,9 @@ def test_images_cross_processes_through_shared_memory_and_whole_only_for_readers
             reports = []
             while not report.empty():
                 reports.append(report.get())
-            raise AssertionError(f"plain reader got {len(got_plain)}; publisher: {reports[-3:]}; "
-                                 f"ours: {vars(ours.shm_stats)}") from None
+            raise AssertionError(
+                f"plain reader got {len(got_plain)}; publisher: {reports[-3:]}; ours: {vars(ours.shm_stats)}"
+            ) from None
         got_fast += [fast.get(timeout=30) for _ in range(10)]
     finally:
         done.set()

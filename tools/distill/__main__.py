@@ -12,6 +12,7 @@
 Recorded runs are cached in --data (a run is not driven twice). Evaluation seeds (`vehicle-runtime eval`,
 1000 and up) are never used here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ from .plan import dagger_rounds, expert_runs, seed_range, student_runs
 from .record import RunSpec, record
 from .train import fit, token_accuracy
 
+
 def collect(runs: Sequence[RunSpec], data_dir: Path, workers: int) -> List[Path]:
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -44,20 +46,31 @@ def collect(runs: Sequence[RunSpec], data_dir: Path, workers: int) -> List[Path]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.distill", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, default=Path("models/distilled_student"))
     p.add_argument("--data", type=Path, default=Path("runs/distill_data"))
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--train-seeds", default="1-3")
-    p.add_argument("--dagger-seeds", default="5-6/7-8",
-                   help="seeds of each DAgger round, rounds separated by '/'; empty: no DAgger")
+    p.add_argument(
+        "--dagger-seeds",
+        default="5-6/7-8",
+        help="seeds of each DAgger round, rounds separated by '/'; empty: no DAgger",
+    )
     p.add_argument("--scenarios", default=",".join(available()))
-    p.add_argument("--focus", default="lead_braking,cut_in",
-                   help="scenarios recorded on --focus-factor times as many seeds (s, s+100, ...)")
+    p.add_argument(
+        "--focus",
+        default="lead_braking,cut_in",
+        help="scenarios recorded on --focus-factor times as many seeds (s, s+100, ...)",
+    )
     p.add_argument("--focus-factor", type=int, default=3)
-    p.add_argument("--focus-only-from-round", type=int, default=0,
-                   help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)")
+    p.add_argument(
+        "--focus-only-from-round",
+        type=int,
+        default=0,
+        help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)",
+    )
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--dagger-epochs", type=int, default=2)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -88,12 +101,20 @@ def main(argv=None) -> int:
     provenance = {
         "teacher": "sim_bridge.embedded.expert (privileged: ground-truth actors and route)",
         "tool": "python -m tools.distill " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "seed": a.seed, "train_seeds": train_seeds, "dagger_rounds": rounds,
-        "focus": focus, "focus_factor": a.focus_factor, "focus_only_from_round": a.focus_only_from_round,
-        "scenarios": scenarios, "frames": len(ts), "runs": len(paths),
+        "seed": a.seed,
+        "train_seeds": train_seeds,
+        "dagger_rounds": rounds,
+        "focus": focus,
+        "focus_factor": a.focus_factor,
+        "focus_only_from_round": a.focus_only_from_round,
+        "scenarios": scenarios,
+        "frames": len(ts),
+        "runs": len(paths),
         "recording_s": round(recording_seconds(paths), 1),
         "train_token_accuracy": round(token_accuracy(net, ts, sample), 4),
-        "losses": stats, "wall_s": round(time.monotonic() - t0, 1), "torch": torch.__version__,
+        "losses": stats,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "torch": torch.__version__,
     }
     export(net, ts.vocab, a.out, provenance)
     size_mb = sum(f.stat().st_size for f in a.out.iterdir()) / 1e6

@@ -1,4 +1,5 @@
 """Recorded runs → one in-memory training set (uint8 frames in patch layout, features, labels, token ids)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,13 +37,14 @@ def frame_patches(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(n, gh, gw, spec.FRAME_PATCH)
 
 
-def load_runs(paths: Sequence[Path], vocab: Optional[List[str]] = None,
-              loaded: Optional[TrainingSet] = None) -> TrainingSet:
+def load_runs(
+    paths: Sequence[Path], vocab: Optional[List[str]] = None, loaded: Optional[TrainingSet] = None
+) -> TrainingSet:
     """The runs in `paths`; `loaded`, a set of the first of them, is extended with the rest only
     (DAgger rounds add runs to the same set)."""
     paths = list(paths)
     if loaded is not None:
-        if paths[:len(loaded.paths)] != loaded.paths:
+        if paths[: len(loaded.paths)] != loaded.paths:
             raise ValueError("the loaded set is not a prefix of these runs")
         vocab = loaded.vocab
     done = len(loaded.paths) if loaded is not None else 0
@@ -56,8 +58,13 @@ def load_runs(paths: Sequence[Path], vocab: Optional[List[str]] = None,
         previous.append(offset + np.concatenate(([0], np.arange(n - 1))))
         offset += n
     tokens = np.asarray([spec.encode(str(x), vocab) for x in reasons], np.int64).reshape(-1, spec.MAX_TOKENS)
-    new = dict(image=[frame_patches(r["image"]) for r in runs], previous=previous, tokens=[tokens],
-               reasons=[reasons], **{k: [r[k] for r in runs] for k in ("nav", "ego", "trajectory", "speed")})
+    new = dict(
+        image=[frame_patches(r["image"]) for r in runs],
+        previous=previous,
+        tokens=[tokens],
+        reasons=[reasons],
+        **{k: [r[k] for r in runs] for k in ("nav", "ego", "trajectory", "speed")},
+    )
     if loaded is not None:
         for k, parts in new.items():
             parts.insert(0, getattr(loaded, k))

@@ -1,4 +1,5 @@
 """StudentNet → model.onnx + manifest.json + vocab.txt in the runtime's model contract."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,15 @@ def export(net: StudentNet, vocab: List[str], out_dir: Path, provenance: dict, v
     nav = torch.zeros(1, 9 + 2 * spec.ROUTE_POINTS)
     ego = torch.zeros(1, len(spec.EGO_FEATURES))
     net.eval()
-    torch.onnx.export(ExportWrapper(net), (image, nav, ego), str(model_path), opset_version=OPSET, dynamo=False,
-                      input_names=["image_front", "nav", "ego"],
-                      output_names=["trajectory", "speed", "reasoning_ids", "confidence"])
+    torch.onnx.export(
+        ExportWrapper(net),
+        (image, nav, ego),
+        str(model_path),
+        opset_version=OPSET,
+        dynamo=False,
+        input_names=["image_front", "nav", "ego"],
+        output_names=["trajectory", "speed", "reasoning_ids", "confidence"],
+    )
     model = onnx.load(str(model_path))
     onnx.checker.check_model(model)
     model.producer_name = "vehicle_runtime tools/distill"
@@ -37,20 +44,37 @@ def export(net: StudentNet, vocab: List[str], out_dir: Path, provenance: dict, v
         "model_file": "model.onnx",
         "sha256": sha256_of(model_path),
         "opset": OPSET,
-        "cameras": [{
-            "camera": spec.CAMERA, "input": "image_front", "history": spec.HISTORY, "fov_deg": spec.FOV_DEG,
-            "image": {"width": spec.IMAGE.width, "height": spec.IMAGE.height, "colour_order": spec.IMAGE.colour_order,
-                      "crop": {"top": spec.IMAGE.crop_top, "bottom": spec.IMAGE.crop_bottom},
-                      "interpolation": spec.IMAGE.interpolation, "scale": spec.IMAGE.scale,
-                      "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}}],
-        "nav": {"input": "nav", "features": list(spec.NAV_FEATURES), "route_points": spec.ROUTE_POINTS,
-                "route_spacing_m": spec.ROUTE_SPACING_M},
+        "cameras": [
+            {
+                "camera": spec.CAMERA,
+                "input": "image_front",
+                "history": spec.HISTORY,
+                "fov_deg": spec.FOV_DEG,
+                "image": {
+                    "width": spec.IMAGE.width,
+                    "height": spec.IMAGE.height,
+                    "colour_order": spec.IMAGE.colour_order,
+                    "crop": {"top": spec.IMAGE.crop_top, "bottom": spec.IMAGE.crop_bottom},
+                    "interpolation": spec.IMAGE.interpolation,
+                    "scale": spec.IMAGE.scale,
+                    "mean": [0.0, 0.0, 0.0],
+                    "std": [1.0, 1.0, 1.0],
+                },
+            }
+        ],
+        "nav": {
+            "input": "nav",
+            "features": list(spec.NAV_FEATURES),
+            "route_points": spec.ROUTE_POINTS,
+            "route_spacing_m": spec.ROUTE_SPACING_M,
+        },
         "ego": {"input": "ego", "features": list(spec.EGO_FEATURES)},
         "outputs": {
             "trajectory": {"name": "trajectory", "points": spec.POINTS, "dt_s": spec.DT_S},
             "speed_profile": {"name": "speed"},
             "reasoning": {"name": "reasoning_ids", "kind": "token_ids", "max_tokens": spec.MAX_TOKENS},
-            "confidence": {"name": "confidence"}},
+            "confidence": {"name": "confidence"},
+        },
         "tokenizer": "vocab.txt",
         "latency_budget_ms": 10.0,
         "provenance": provenance,

@@ -4,6 +4,7 @@ Heads: a speed profile (as a change from the current speed), the path as the rou
 distances that speed profile covers plus a learned residual (so the geometry is exact on the route and
 the network learns when to leave it), and reasoning tokens predicted position by position.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,10 +34,14 @@ class StudentNet(nn.Module):
         # training. Same initialisation as the convolution (fan-in = PATCH).
         self.stem = nn.Linear(PATCH, 16)
         self.encoder = nn.Sequential(
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(64 * (spec.IMAGE.height // 16) * (spec.IMAGE.width // 16), 128), nn.ReLU())
+            nn.Linear(64 * (spec.IMAGE.height // 16) * (spec.IMAGE.width // 16), 128),
+            nn.ReLU(),
+        )
         nav_in = 9 + 2 * spec.ROUTE_POINTS + len(spec.EGO_FEATURES)
         self.features = nn.Sequential(nn.Linear(nav_in, 128), nn.ReLU())
         self.trunk = nn.Sequential(nn.Linear(256, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
@@ -58,9 +63,19 @@ class StudentNet(nn.Module):
         b = patches.shape[0]
         x = torch.relu(self.stem(patches)).permute(0, 3, 1, 2)
         speed_now = ego[:, 0:1]
-        scaled = torch.cat((nav[:, NAV_TARGET] / 20.0, nav[:, NAV_ONEHOT], torch.clamp(nav[:, NAV_END], max=100.0) / 50.0,
-                            nav[:, NAV_ROUTE] / 20.0, speed_now / 10.0, ego[:, 1:2], ego[:, 2:3] / 3.0,
-                            ego[:, 3:4] * 5.0), dim=1)
+        scaled = torch.cat(
+            (
+                nav[:, NAV_TARGET] / 20.0,
+                nav[:, NAV_ONEHOT],
+                torch.clamp(nav[:, NAV_END], max=100.0) / 50.0,
+                nav[:, NAV_ROUTE] / 20.0,
+                speed_now / 10.0,
+                ego[:, 1:2],
+                ego[:, 2:3] / 3.0,
+                ego[:, 3:4] * 5.0,
+            ),
+            dim=1,
+        )
         h = self.trunk(torch.cat((self.encoder(x), self.features(scaled)), dim=1))
         speeds = torch.relu(speed_now + 4.0 * self.speed_head(h))
         trajectory = self._along_route(nav[:, NAV_ROUTE].reshape(b, spec.ROUTE_POINTS, 2), speed_now, speeds)

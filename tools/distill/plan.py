@@ -4,6 +4,7 @@ A focus scenario (by default the two with a lead vehicle, whose gap the student 
 image alone) is recorded on `focus_factor` times as many seeds: seed s also as s + 100, s + 200, ...
 Seeds from EVAL_SEEDS_FROM up are held out for `vehicle-runtime eval` and refused here.
 """
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -37,15 +38,24 @@ def seeds_for(scenario: str, seeds: Sequence[int], focus: Sequence[str], focus_f
     return out
 
 
-def expert_runs(scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int) -> List[RunSpec]:
+def expert_runs(
+    scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int
+) -> List[RunSpec]:
     """The expert drives every scenario: odd seeds clean and with DART noise, even seeds with noise."""
-    return [RunSpec(sc, s, "expert", noise) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)
-            for noise in ((0.0, 1.0) if s % 2 else (1.0,))]
+    return [
+        RunSpec(sc, s, "expert", noise)
+        for sc in scenarios
+        for s in seeds_for(sc, seeds, focus, focus_factor)
+        for noise in ((0.0, 1.0) if s % 2 else (1.0,))
+    ]
 
 
-def student_runs(scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int,
-                 model: str) -> List[RunSpec]:
-    return [RunSpec(sc, s, "student", 0.0, model) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)]
+def student_runs(
+    scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int, model: str
+) -> List[RunSpec]:
+    return [
+        RunSpec(sc, s, "student", 0.0, model) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)
+    ]
 
 
 def _refuse_held_out(seeds: Sequence[int]) -> None:

@@ -7,6 +7,7 @@ A run is one `run_drive` on a (scenario, seed) with a recording policy. Who driv
 Every frame is preprocessed with the runtime's own Preprocessor and FeatureWriter, so training sees
 exactly the bytes and features the runtime feeds the model.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,7 +88,9 @@ class RecordingPolicy:
             offset_m, scale = self.lateral.step(dt), 1.0 + self.speed.step(dt)
             traj = out.trajectory_ego_xy_m.copy()
             traj[:, 1] += offset_m
-            out = replace(out, trajectory_ego_xy_m=traj, speed_profile_mps=np.maximum(0.0, out.speed_profile_mps * scale))
+            out = replace(
+                out, trajectory_ego_xy_m=traj, speed_profile_mps=np.maximum(0.0, out.speed_profile_mps * scale)
+            )
         self._last_stamp = obs.stamp_s
         return out
 
@@ -97,9 +100,14 @@ class RecordingPolicy:
 
     def arrays(self) -> dict:
         r = self.rows
-        return {"image": np.stack(r["image"]), "nav": np.stack(r["nav"]), "ego": np.stack(r["ego"]),
-                "trajectory": np.stack(r["trajectory"]), "speed": np.stack(r["speed"]),
-                "reason": np.asarray(r["reason"])}
+        return {
+            "image": np.stack(r["image"]),
+            "nav": np.stack(r["nav"]),
+            "ego": np.stack(r["ego"]),
+            "trajectory": np.stack(r["trajectory"]),
+            "speed": np.stack(r["speed"]),
+            "reason": np.asarray(r["reason"]),
+        }
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -129,7 +137,12 @@ def record(run: RunSpec, out_dir: Path) -> Path:
     data = holder[0].arrays()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    save_npz(tmp, **data, driving_score=np.float32(result.metrics["driving_score"]),
-             collisions=np.int32(result.metrics["collisions"]), record_s=np.float32(time.monotonic() - t0))
+    save_npz(
+        tmp,
+        **data,
+        driving_score=np.float32(result.metrics["driving_score"]),
+        collisions=np.int32(result.metrics["collisions"]),
+        record_s=np.float32(time.monotonic() - t0),
+    )
     tmp.replace(path)
     return path

@@ -1,5 +1,6 @@
 """What the distilled student sees and says: one place for the inputs, outputs and vocabulary, used by
 data collection, training and export (so the three cannot disagree with each other or the manifest)."""
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -9,8 +10,9 @@ from vehicle_runtime.preprocess import ImageSpec
 CAMERA = "front"
 HISTORY = 2  # the newest two camera frames (20 Hz): motion of the lead vehicle
 # A band around the horizon: 5 m to beyond 50 m ahead on flat ground, the full width for cut-ins.
-IMAGE = ImageSpec(width=256, height=64, colour_order="rgb", crop_top=0.4, crop_bottom=0.2,
-                  scale=1.0 / 255.0, interpolation="linear")
+IMAGE = ImageSpec(
+    width=256, height=64, colour_order="rgb", crop_top=0.4, crop_bottom=0.2, scale=1.0 / 255.0, interpolation="linear"
+)
 FOV_DEG = 90.0
 # the student's stem reads non-overlapping patches; training keeps frames in that layout (tools.distill.data)
 PATCH_SIDE = 4  # a car 45 m ahead (about 4 px wide here) still lands in one patch

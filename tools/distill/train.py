@@ -1,4 +1,5 @@
 """Training loop (behaviour cloning on the expert's labels), on the CPU."""
+
 from __future__ import annotations
 
 import time
@@ -42,8 +43,15 @@ def loss_terms(net: StudentNet, b, pad_id: int):
     return speed_l1, traj_l1, ce
 
 
-def fit(net: StudentNet, ts: TrainingSet, epochs: int, seed: int, lr: float = 2e-3, batch_size: int = 128,
-        log: Callable[[str], None] = partial(print, flush=True)) -> dict:
+def fit(
+    net: StudentNet,
+    ts: TrainingSet,
+    epochs: int,
+    seed: int,
+    lr: float = 2e-3,
+    batch_size: int = 128,
+    log: Callable[[str], None] = partial(print, flush=True),
+) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     pad = ts.vocab.index("<pad>")
@@ -57,7 +65,7 @@ def fit(net: StudentNet, ts: TrainingSet, epochs: int, seed: int, lr: float = 2e
         sums = np.zeros(3)
         n = 0
         for start in range(0, len(order) - batch_size + 1, batch_size):
-            speed_l1, traj_l1, ce = loss_terms(net, batch(ts, order[start:start + batch_size], rng), pad)
+            speed_l1, traj_l1, ce = loss_terms(net, batch(ts, order[start : start + batch_size], rng), pad)
             loss = speed_l1 + 0.5 * traj_l1 + 0.5 * ce
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -77,7 +85,7 @@ def token_accuracy(net: StudentNet, ts: TrainingSet, idx: np.ndarray) -> float:
     eos = ts.vocab.index("<eos>")
     hits = total = 0
     for start in range(0, len(idx), 256):
-        b = batch(ts, idx[start:start + 256])
+        b = batch(ts, idx[start : start + 256])
         _, _, logits = net.forward_patches(b[0], b[1], b[2])
         for p, w in zip(logits.argmax(-1).tolist(), b[5].tolist()):
             h, n = token_hits(p, w[: w.index(eos) + 1])

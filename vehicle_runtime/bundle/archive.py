@@ -12,6 +12,7 @@ magic bytes, and each member must lie inside the file (a truncated file is named
 `metadata.json` read (≤ MAX_METADATA_BYTES) and its signature checked; payload data is read after the
 signature, against the signed sizes. Every malformed archive is one BundleError, never a traceback.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,9 +68,18 @@ def collect(share_dir: Path, extra: Iterable[Tuple[str, Path]] = ()) -> Dict[str
     return files
 
 
-def create(out: Path, files: Dict[str, Path], key_path: Path, version: str, release_counter: int,
-           hardware_ids: Iterable[str], runtime_min: str, runtime_max: str, expires_days: float,
-           build_info: Optional[dict] = None) -> BundleInfo:
+def create(
+    out: Path,
+    files: Dict[str, Path],
+    key_path: Path,
+    version: str,
+    release_counter: int,
+    hardware_ids: Iterable[str],
+    runtime_min: str,
+    runtime_max: str,
+    expires_days: float,
+    build_info: Optional[dict] = None,
+) -> BundleInfo:
     keyfiles = sorted(rel for rel in files if PurePosixPath(rel).suffix in KEY_SUFFIXES)
     if keyfiles:  # SecOC / engage / signing keys are provisioned per box, never shipped (docs/security.md)
         raise BundleError(f"key files never ship in a bundle: {keyfiles}")
@@ -78,11 +88,15 @@ def create(out: Path, files: Dict[str, Path], key_path: Path, version: str, rele
         data = path.read_bytes()
         entries[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     signed = {
-        "format": FORMAT, "version": version, "release_counter": int(release_counter),
-        "hardware_ids": sorted(set(hardware_ids)), "runtime": {"min": runtime_min, "max": runtime_max},
+        "format": FORMAT,
+        "version": version,
+        "release_counter": int(release_counter),
+        "hardware_ids": sorted(set(hardware_ids)),
+        "runtime": {"min": runtime_min, "max": runtime_max},
         "created": _now().isoformat(timespec="seconds"),
         "expires": (_now() + dt.timedelta(days=expires_days)).isoformat(timespec="seconds"),
-        "build_info": build_info or {}, "files": entries,
+        "build_info": build_info or {},
+        "files": entries,
     }
     envelope = sign(signed, load_private(key_path))
     with tarfile.open(out, "w") as tar:
@@ -110,8 +124,10 @@ def _open_plain_tar(path: Path) -> Tuple[tarfile.TarFile, int]:
         raise BundleError(f"{path}: {size} bytes, more than the {MAX_BUNDLE_BYTES} a bundle may have")
     for magic, kind in COMPRESSED_MAGIC.items():
         if head.startswith(magic):
-            raise BundleError(f"{path}: {kind}-compressed; a bundle is a plain tar (compression is refused: "
-                              "its expanded size is unknown until it is expanded)")
+            raise BundleError(
+                f"{path}: {kind}-compressed; a bundle is a plain tar (compression is refused: "
+                "its expanded size is unknown until it is expanded)"
+            )
     try:
         return tarfile.open(path, "r:"), size  # "r:": never decompress
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
@@ -129,8 +145,9 @@ def _members(tar: tarfile.TarFile, path: Path, size: int) -> Dict[str, tarfile.T
             if not m.isfile() or m.issparse() or name.is_absolute() or ".." in name.parts:
                 raise BundleError(f"{path}: unsafe member '{m.name}' (only plain relative files are allowed)")
             if m.offset_data + m.size > size:
-                raise BundleError(f"{path}: truncated (member '{m.name}' claims {m.size} bytes past the end "
-                                  f"of the {size}-byte file)")
+                raise BundleError(
+                    f"{path}: truncated (member '{m.name}' claims {m.size} bytes past the end of the {size}-byte file)"
+                )
             if m.name in members:
                 raise BundleError(f"{path}: member '{m.name}' appears twice")
             if m.name != "metadata.json" and not m.name.startswith(PAYLOAD):
@@ -171,22 +188,30 @@ def read(path: Path, trusted=None) -> Tuple[dict, Dict[str, bytes]]:
             files = signed.get("files") if isinstance(signed, dict) else None
             if not isinstance(files, dict):
                 raise BundleError("metadata is incomplete or malformed (no 'files')")
-            present = {name[len(PAYLOAD):] for name in members}
+            present = {name[len(PAYLOAD) :] for name in members}
             missing, extra = sorted(set(files) - present), sorted(present - set(files))
             if missing or extra:
                 raise BundleError(f"payload does not match the metadata: missing {missing}, not listed {extra}")
             for name, m in members.items():  # signed sizes bound what is read next
-                want = files[name[len(PAYLOAD):]]
+                want = files[name[len(PAYLOAD) :]]
                 if not isinstance(want, dict) or m.size != want.get("size"):
-                    raise BundleError(f"file '{name[len(PAYLOAD):]}': {m.size} bytes, metadata says "
-                                      f"{want.get('size')} (tampered)")
-        payload = {name[len(PAYLOAD):]: _read_member(tar, m, path) for name, m in members.items()}
+                    raise BundleError(
+                        f"file '{name[len(PAYLOAD) :]}': {m.size} bytes, metadata says {want.get('size')} (tampered)"
+                    )
+        payload = {name[len(PAYLOAD) :]: _read_member(tar, m, path) for name, m in members.items()}
     return envelope, payload
 
 
-def verify(path: Path, trusted, hardware_id: str, installed_counter: Optional[int] = None,
-           allow_downgrade: Optional[str] = None, runtime_version: str = __version__,
-           now: Optional[dt.datetime] = None, allow_reinstall: Optional[str] = None) -> Tuple[BundleInfo, Dict[str, bytes]]:
+def verify(
+    path: Path,
+    trusted,
+    hardware_id: str,
+    installed_counter: Optional[int] = None,
+    allow_downgrade: Optional[str] = None,
+    runtime_version: str = __version__,
+    now: Optional[dt.datetime] = None,
+    allow_reinstall: Optional[str] = None,
+) -> Tuple[BundleInfo, Dict[str, bytes]]:
     envelope, payload = read(path, trusted)
     signed, keyid = check_signature(envelope, trusted)
     now = now or _now()
@@ -203,12 +228,16 @@ def verify(path: Path, trusted, hardware_id: str, installed_counter: Optional[in
         raise BundleError(f"built for hardware {signed.get('hardware_ids')}, this box is '{hardware_id}'")
     if installed_counter is not None and counter < installed_counter:
         if not allow_downgrade:
-            raise BundleError(f"release counter {counter} is lower than the installed {installed_counter} "
-                              "(a rollback?): refused; pass --allow-downgrade with a reason to force it")
+            raise BundleError(
+                f"release counter {counter} is lower than the installed {installed_counter} "
+                "(a rollback?): refused; pass --allow-downgrade with a reason to force it"
+            )
     if installed_counter is not None and counter == installed_counter and not (allow_reinstall or allow_downgrade):
         # a replay of the running release would overwrite the other slot, the rollback target
-        raise BundleError(f"release counter {counter} equals the installed one: a re-install (replay?) would "
-                          "overwrite the rollback slot; refused; pass --reinstall with a reason to force it")
+        raise BundleError(
+            f"release counter {counter} equals the installed one: a re-install (replay?) would "
+            "overwrite the rollback slot; refused; pass --reinstall with a reason to force it"
+        )
     if not (_ver(lo) <= _ver(runtime_version) <= _ver(hi)):
         raise BundleError(f"needs runtime {lo}..{hi}, this runtime is {runtime_version}")
     missing = sorted(set(files) - set(payload))

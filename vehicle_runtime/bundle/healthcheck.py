@@ -1,6 +1,7 @@
 """The health check of a booted build: config valid, model loads and matches its contract,
 inference within the manifest's latency budget, CAN interface opens. It commits a trial that
 passes and rolls back one that fails."""
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,10 @@ def latency_verdict(times_ms: List[float], budget_ms: float) -> tuple:
     the other half of the budget to the tail (idle, the student's p99 is 1.2x its p50)."""
     p50, p90, p99 = (float(np.percentile(times_ms, q)) for q in (50, 90, 99))
     limit = MEDIAN_SHARE_OF_BUDGET * budget_ms
-    return p50 <= limit, (f"p50 {p50:.2f} ms (≤ {limit:.1f}: half the {budget_ms:.1f} ms budget), "
-                          f"p90 {p90:.2f} ms, p99 {p99:.2f} ms (not gated: scheduling spikes)")
+    return p50 <= limit, (
+        f"p50 {p50:.2f} ms (≤ {limit:.1f}: half the {budget_ms:.1f} ms budget), "
+        f"p90 {p90:.2f} ms, p99 {p99:.2f} ms (not gated: scheduling spikes)"
+    )
 
 
 def check_slot(slot_dir: Path, runs: int = 30) -> HealthReport:
@@ -74,7 +77,9 @@ def check_slot(slot_dir: Path, runs: int = 30) -> HealthReport:
         report.checks.append(_keys_check(slot_dir / "config"))
         try:
             student = Student.load(cfg.model_path, cfg.session)
-            report.checks.append(("model", True, f"{student.manifest.name} {student.manifest.version} on {student.provider}"))
+            report.checks.append(
+                ("model", True, f"{student.manifest.name} {student.manifest.version} on {student.provider}")
+            )
         except Exception as exc:
             report.checks.append(("model", False, str(exc)))
             return report

@@ -6,6 +6,7 @@ serving many targets to many clients. We keep TUF's ideas that matter here — s
 canonical JSON `signed` object, key ids, expiry — and enforce Uptane's release counter ourselves
 (TUF does not track image release counters).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,11 +30,13 @@ def canonical(obj) -> bytes:
 def keygen(private_path: Path, public_path: Path) -> str:
     """Write a new key pair (private key PEM with 0600 permissions); returns its key id."""
     key = Ed25519PrivateKey.generate()
-    private_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    private_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     private_path.chmod(0o600)
-    public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return key_id(key.public_key())
 
 
@@ -60,8 +63,10 @@ def load_public(path: Path) -> Ed25519PublicKey:
 
 
 def sign(signed: dict, key: Ed25519PrivateKey) -> dict:
-    return {"signed": signed, "signatures": [{"keyid": key_id(key.public_key()),
-                                               "sig": key.sign(canonical(signed)).hex()}]}
+    return {
+        "signed": signed,
+        "signatures": [{"keyid": key_id(key.public_key()), "sig": key.sign(canonical(signed)).hex()}],
+    }
 
 
 def check_signature(envelope: dict, trusted: Ed25519PublicKey) -> Tuple[dict, str]:
@@ -77,8 +82,11 @@ def check_signature(envelope: dict, trusted: Ed25519PublicKey) -> Tuple[dict, st
             try:
                 trusted.verify(bytes.fromhex(sig.get("sig", "")), canonical(signed))
             except (InvalidSignature, ValueError):
-                raise BundleError(f"signature of key {want[:16]}… does not verify: the metadata was changed "
-                                  "after signing, or the signature is corrupt") from None
+                raise BundleError(
+                    f"signature of key {want[:16]}… does not verify: the metadata was changed "
+                    "after signing, or the signature is corrupt"
+                ) from None
             return signed, want
-    raise BundleError(f"signed by key(s) {[i[:16] + '…' for i in ids if i]}, not by the trusted key {want[:16]}… "
-                      "(wrong key)")
+    raise BundleError(
+        f"signed by key(s) {[i[:16] + '…' for i in ids if i]}, not by the trusted key {want[:16]}… (wrong key)"
+    )

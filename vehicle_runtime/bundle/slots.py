@@ -9,6 +9,7 @@ The active slot is never written by an install, so killing the installer at any 
 with its working build. VEHICLE_RUNTIME_BUNDLE_KILL_AT=<step> makes the installer SIGKILL itself at
 that step (for the tests that prove this).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ from .signing import BundleError
 SLOTS = ("a", "b")
 MAX_TRIAL_BOOTS = 3
 KILL_ENV = "VEHICLE_RUNTIME_BUNDLE_KILL_AT"
-STEPS = ("verified", "trial_cleared", "files_written", "files_synced", "old_moved", "slot_renamed", "dir_synced",
-         "state_written")
+STEPS = (
+    "verified",
+    "trial_cleared",
+    "files_written",
+    "files_synced",
+    "old_moved",
+    "slot_renamed",
+    "dir_synced",
+    "state_written",
+)
 
 
 def _checkpoint(step: str) -> None:
@@ -70,13 +79,20 @@ def _event(state: dict, what: str) -> None:
     state.setdefault("history", []).append({"t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": what})
 
 
-def install(bundle: Path, root: Path, trusted, hardware_id: str, allow_downgrade: Optional[str] = None,
-            allow_reinstall: Optional[str] = None) -> BundleInfo:
+def install(
+    bundle: Path,
+    root: Path,
+    trusted,
+    hardware_id: str,
+    allow_downgrade: Optional[str] = None,
+    allow_reinstall: Optional[str] = None,
+) -> BundleInfo:
     root.mkdir(parents=True, exist_ok=True)
     (root / "slots").mkdir(exist_ok=True)
     state = load_state(root)
-    info, payload = verify(bundle, trusted, hardware_id, state.get("installed_counter"), allow_downgrade,
-                           allow_reinstall=allow_reinstall)
+    info, payload = verify(
+        bundle, trusted, hardware_id, state.get("installed_counter"), allow_downgrade, allow_reinstall=allow_reinstall
+    )
     _checkpoint("verified")
     target = next(s for s in SLOTS if s != state.get("active"))
     if state.get("trial") == target:  # the slot is about to be overwritten: stop pointing at it first
@@ -140,8 +156,10 @@ def boot(root: Path) -> Path:
     if trial and _slot_ok(root, trial):
         state["trial_boots"] = state.get("trial_boots", 0) + 1
         if state["trial_boots"] > MAX_TRIAL_BOOTS:
-            _event(state, f"trial in slot {trial} started {MAX_TRIAL_BOOTS} times without a passed health check: "
-                          "rolled back")
+            _event(
+                state,
+                f"trial in slot {trial} started {MAX_TRIAL_BOOTS} times without a passed health check: rolled back",
+            )
             state["trial"], state["trial_boots"] = None, 0
         save_state(root, state)
     slot = selected(root)
@@ -183,6 +201,12 @@ def rollback(root: Path, reason: str = "requested") -> Optional[str]:
 
 def status(root: Path) -> Dict:
     state = load_state(root)
-    return {"active": state.get("active"), "trial": state.get("trial"), "trial_boots": state.get("trial_boots", 0),
-            "installed_counter": state.get("installed_counter"), "slots": state.get("slots", {}),
-            "next_start_runs": selected(root), "history": state.get("history", [])[-10:]}
+    return {
+        "active": state.get("active"),
+        "trial": state.get("trial"),
+        "trial_boots": state.get("trial_boots", 0),
+        "installed_counter": state.get("installed_counter"),
+        "slots": state.get("slots", {}),
+        "next_start_runs": selected(root),
+        "history": state.get("history", [])[-10:],
+    }

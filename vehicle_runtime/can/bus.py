@@ -1,8 +1,9 @@
 """python-can bus from config: the interface is chosen by name, as python-can itself does."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import can
 
@@ -24,9 +25,10 @@ class BusConfigError(ValueError):
 
 def open_bus(config: BusConfig) -> can.BusABC:
     if config.interface not in SUPPORTED_INTERFACES:
-        raise BusConfigError(f"CAN interface '{config.interface}' is not supported "
-                             f"(one of: {', '.join(SUPPORTED_INTERFACES)})")
-    kwargs = dict(config.extra)
+        raise BusConfigError(
+            f"CAN interface '{config.interface}' is not supported (one of: {', '.join(SUPPORTED_INTERFACES)})"
+        )
+    kwargs: Dict[str, Any] = dict(config.extra)
     if config.bitrate and config.interface not in ("virtual", "udp_multicast"):
         kwargs["bitrate"] = config.bitrate
     if config.interface == "udp_multicast" and config.channel in ("", "default"):
@@ -36,7 +38,10 @@ def open_bus(config: BusConfig) -> can.BusABC:
     else:
         channel = config.channel
     try:
-        return can.Bus(interface=config.interface, channel=channel,
-                       receive_own_messages=config.receive_own_messages, **kwargs)
+        return can.Bus(
+            interface=config.interface, channel=channel, receive_own_messages=config.receive_own_messages, **kwargs
+        )
     except (can.CanError, OSError, ImportError, ValueError) as exc:
-        raise BusConfigError(f"cannot open CAN interface '{config.interface}' channel '{config.channel}': {exc}") from exc
+        raise BusConfigError(
+            f"cannot open CAN interface '{config.interface}' channel '{config.channel}': {exc}"
+        ) from exc

@@ -1,4 +1,5 @@
 """CRC-8 SAE J1850 (poly 0x1D, init 0xFF, final xor 0xFF; check value of "123456789" is 0x4B)."""
+
 from __future__ import annotations
 
 

@@ -3,17 +3,21 @@
 Like opendbc's packer: signals named COUNTER and CHECKSUM are filled automatically; the packer
 keeps one counter per address. cantools has no counter/checksum hook, so we encode, then patch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, cast
 
 import can
 import cantools
 
 from .checksum import frame_checksum
+
+if TYPE_CHECKING:
+    from .secoc import Sender
 
 COUNTER_MODULO = 16
 _FILLED_LATER = ("SECOC_FV", "SECOC_MAC", "SYNC_REQUEST", "FAULT_AUTH")
@@ -40,7 +44,8 @@ def default_dbc_path() -> Path:
 
 
 def load_dbc(path: Optional[str | Path] = None) -> cantools.database.can.Database:
-    return cantools.database.load_file(str(path or default_dbc_path()), strict=True)
+    db = cantools.database.load_file(str(path or default_dbc_path()), strict=True)
+    return cast(cantools.database.can.Database, db)  # cast: a .dbc file loads as a CAN database
 
 
 class Codec:
@@ -50,7 +55,7 @@ class Codec:
         self.db = db or load_dbc()
         self._by_id = {m.frame_id: m for m in self.db.messages}
 
-    def message(self, name: str):
+    def message(self, name: str) -> cantools.database.can.Message:
         return self.db.get_message_by_name(name)
 
     def encode(self, name: str, signals: Mapping[str, float], counter: int) -> bytearray:
@@ -76,9 +81,13 @@ class Codec:
         if len(data) != msg.length:
             raise FrameError("bad_length", f"{msg.name}: {len(data)} bytes, expected {msg.length}")
         if data[7] != frame_checksum(msg.frame_id, data):
-            raise FrameError("bad_checksum", f"{msg.name}: checksum 0x{data[7]:02x}, expected 0x{frame_checksum(msg.frame_id, data):02x}")
+            raise FrameError(
+                "bad_checksum",
+                f"{msg.name}: checksum 0x{data[7]:02x}, expected 0x{frame_checksum(msg.frame_id, data):02x}",
+            )
         try:
-            signals = msg.decode(data, decode_choices=False, scaling=True)
+            # cast: without choices, and for a plain (not container) message, cantools returns numbers by name
+            signals = cast(Dict[str, float], msg.decode(data, decode_choices=False, scaling=True))
         except Exception as exc:  # cantools raises several types on garbage
             raise FrameError("undecodable", f"{msg.name}: {exc}") from None
         return DecodedFrame(msg.name, signals, int(signals["COUNTER"]), float(frame.timestamp))
@@ -87,7 +96,7 @@ class Codec:
 class Packer:
     """Builds can.Messages with a rolling counter per message (opendbc's CANPacker role)."""
 
-    def __init__(self, codec: Optional[Codec] = None, secoc=None):
+    def __init__(self, codec: Optional[Codec] = None, secoc: Optional[Sender] = None):
         self.codec = codec or Codec()
         self.secoc = secoc  # a secoc.Sender: seals the messages it protects (MAC, freshness, then the CRC)
         self._counters: Dict[str, int] = {}
@@ -105,7 +114,7 @@ class Packer:
 class CounterCheck:
     """Per-message rolling-counter check: each frame must carry the previous counter + 1."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._last: Dict[str, int] = {}
 
     def check(self, frame: DecodedFrame) -> None:

@@ -1,16 +1,20 @@
 """Feedback parser in the style of opendbc's CANParser: per message an expected period, counter and
 checksum checks, a timeout of 10 periods, and an invalid flag after 5 net bad frames."""
+
 from __future__ import annotations
 
 import collections
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional, cast
 
 import can
 
 from ..types import VehicleFeedback
 from .codec import Codec, CounterCheck, FrameError
+
+if TYPE_CHECKING:
+    from .secoc import Receiver
 
 FEEDBACK_MESSAGES = ("SPEED_REPORT", "STEERING_REPORT", "GATEWAY_STATUS")
 GATEWAY_FAULTS = ("FAULT_TIMEOUT", "FAULT_COUNTER", "FAULT_CHECKSUM", "FAULT_RATE", "FAULT_RANGE", "FAULT_AUTH")
@@ -22,11 +26,11 @@ class _MessageState:
     timeout_s: float
     last_valid_s: float = -math.inf
     bad: int = 0  # +1 per bad frame, -1 per good one (not below 0)
-    signals: Optional[dict] = None
+    signals: Optional[Dict[str, float]] = None
 
 
 class FeedbackParser:
-    def __init__(self, codec: Codec, timeout_periods: float = 10.0, max_bad: int = 5, secoc=None):
+    def __init__(self, codec: Codec, timeout_periods: float = 10.0, max_bad: int = 5, secoc: Optional[Receiver] = None):
         self.codec = codec
         self.secoc = secoc  # a secoc.Receiver: GATEWAY_STATUS (engage button, faults) must be authentic
         self.sync_requested = False  # the gateway's SYNC_REQUEST, read before authentication (it has no trip yet)
@@ -37,7 +41,7 @@ class FeedbackParser:
             period = (codec.message(name).cycle_time or 10) / 1000.0
             self.msgs[name] = _MessageState(period, timeout_periods * period)
         self._ids = {codec.message(n).frame_id: n for n in FEEDBACK_MESSAGES}
-        self.errors: collections.Counter = collections.Counter()  # reason → count, reported in diagnostics
+        self.errors: collections.Counter[str] = collections.Counter()  # reason → count, reported in diagnostics
         self.frames_ok = 0
 
     def update(self, frame: can.Message, arrival_s: float) -> Optional[str]:
@@ -70,16 +74,25 @@ class FeedbackParser:
             if st.signals is None:
                 return VehicleFeedback(valid=False, reason=f"{name}: nothing received")
             if now_s - st.last_valid_s > st.timeout_s:
-                return VehicleFeedback(valid=False, reason=f"{name}: timeout ({(now_s - st.last_valid_s) * 1e3:.0f} ms)")
+                return VehicleFeedback(
+                    valid=False, reason=f"{name}: timeout ({(now_s - st.last_valid_s) * 1e3:.0f} ms)"
+                )
             if st.bad >= self.max_bad:
                 return VehicleFeedback(valid=False, reason=f"{name}: {st.bad} bad frames (counter/checksum)")
-        speed, steer, status = (self.msgs[n].signals for n in FEEDBACK_MESSAGES)
+        # cast: the loop above returned for any message with nothing received
+        speed, steer, status = (cast(Dict[str, float], self.msgs[n].signals) for n in FEEDBACK_MESSAGES)
         faults = [f for f in GATEWAY_FAULTS if status[f]] + (["FALLBACK_ACTIVE"] if status["FALLBACK_ACTIVE"] else [])
         return VehicleFeedback(
-            valid=True, speed_mps=speed["VEHICLE_SPEED"], accel_mps2=speed["LONG_ACCEL"], steer_rad=steer["STEER_ANGLE"],
-            driver_override=bool(steer["DRIVER_OVERRIDE"]), brake_pedal=bool(status["BRAKE_PEDAL"]),
-            engage_button=bool(status["ENGAGE_BUTTON"]), disengage_button=bool(status["DISENGAGE_BUTTON"]),
-            gateway_fault=",".join(faults))
+            valid=True,
+            speed_mps=speed["VEHICLE_SPEED"],
+            accel_mps2=speed["LONG_ACCEL"],
+            steer_rad=steer["STEER_ANGLE"],
+            driver_override=bool(steer["DRIVER_OVERRIDE"]),
+            brake_pedal=bool(status["BRAKE_PEDAL"]),
+            engage_button=bool(status["ENGAGE_BUTTON"]),
+            disengage_button=bool(status["DISENGAGE_BUTTON"]),
+            gateway_fault=",".join(faults),
+        )
 
     def yaw_rate_radps(self) -> float:
         s = self.msgs["SPEED_REPORT"].signals

@@ -1,4 +1,5 @@
 """Gate output → the three command frames of one control period (opendbc's carcontroller role)."""
+
 from __future__ import annotations
 
 from typing import List

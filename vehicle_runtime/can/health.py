@@ -1,4 +1,5 @@
 """Bus health: error frames, bus-off and failed sends → a critical fault (the gate latches FAULT)."""
+
 from __future__ import annotations
 
 import collections

@@ -17,11 +17,12 @@ and sends it in SECOC_SYNC (authenticated, 1 Hz and on change). A receiver adopt
 the one it last adopted (kept in its own file), so nothing recorded in an earlier trip is accepted
 again, by either end, after a restart of either end.
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, cast
 
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
@@ -68,7 +69,7 @@ class TripStore:
         os.replace(tmp, self.path)
 
 
-def fields(data: bytes) -> tuple:
+def fields(data: bytes | bytearray) -> tuple[int, int]:
     """(truncated freshness, truncated MAC) of a frame."""
     v = int.from_bytes(data, "little")
     return (v >> FV_SHIFT) & FV_MASK, (v >> MAC_SHIFT) & MAC_MASK
@@ -82,7 +83,7 @@ class Authenticator:
             raise ValueError(f"SecOC key must be {KEY_BYTES} bytes, got {len(key)}")
         self._base = cmac.CMAC(algorithms.AES(key))  # copied per frame: cheaper than a new CMAC (7 vs 10 µs)
 
-    def mac(self, frame_id: int, data: bytes, freshness: int) -> int:
+    def mac(self, frame_id: int, data: bytes | bytearray, freshness: int) -> int:
         v = int.from_bytes(bytes(data[:8]), "little") & ~(MAC_MASK << MAC_SHIFT) & ~(0xFF << 56)
         c = self._base.copy()
         c.update(frame_id.to_bytes(2, "little") + v.to_bytes(8, "little") + freshness.to_bytes(8, "big"))
@@ -152,7 +153,7 @@ class Receiver:
         if self.store:
             self.store.save(trip)
 
-    def verify(self, name: str, frame_id: int, data: bytes) -> Optional[str]:
+    def verify(self, name: str, frame_id: int, data: bytes | bytearray) -> Optional[str]:
         """None when the frame is authentic and fresh, else the reason: 'unsynced', 'stale_freshness'
         (a replayed or old frame: it verifies only with an already used freshness), 'bad_mac'."""
         reason = self._verify(name, frame_id, data)
@@ -160,7 +161,7 @@ class Receiver:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return reason
 
-    def _verify(self, name: str, frame_id: int, data: bytes) -> Optional[str]:
+    def _verify(self, name: str, frame_id: int, data: bytes | bytearray) -> Optional[str]:
         if self.trip is None:
             return "unsynced"
         trunc, tag = fields(data)
@@ -175,7 +176,7 @@ class Receiver:
             return "stale_freshness"
         return "bad_mac"
 
-    def on_sync(self, frame_id: int, data: bytes) -> Optional[str]:
+    def on_sync(self, frame_id: int, data: bytes | bytearray) -> Optional[str]:
         """A SECOC_SYNC frame: adopt its trip if it is authentic and newer than any adopted before."""
         trip = int.from_bytes(bytes(data[:8]), "little") & TRIP_MASK
         _, tag = fields(data)
@@ -218,9 +219,9 @@ class GatewayEnd:
         self.receiver = Receiver(auth, COMPUTE_TO_GATEWAY, TripStore(trip_file))
         self.sender = Sender(auth, GATEWAY_TO_COMPUTE)
 
-    def on_sync(self, frame_id: int, data: bytes) -> Optional[str]:
+    def on_sync(self, frame_id: int, data: bytes | bytearray) -> Optional[str]:
         before = self.receiver.trip
         reason = self.receiver.on_sync(frame_id, data)
         if reason is None and self.receiver.trip != before:
-            self.sender.follow(self.receiver.trip)
+            self.sender.follow(cast(int, self.receiver.trip))  # cast: a SECOC_SYNC accepted sets the trip
         return reason

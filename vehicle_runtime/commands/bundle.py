@@ -1,4 +1,5 @@
 """`vehicle-runtime bundle keygen|create|verify|install|status|rollback|boot` and `healthcheck`."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from .. import __version__
 from .. import cli_types as T
-from ..bundle import archive, healthcheck as health, signing, slots
+from ..bundle import archive, signing, slots
+from ..bundle import healthcheck as health
 from ..bundle.signing import BundleError
 from ..paths import share_dir
 
@@ -23,38 +25,55 @@ def add_parser(sub) -> None:
     p.add_argument("--key", type=Path, required=True, help="private signing key (PEM)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--version", required=True)
-    p.add_argument("--release-counter", type=T.int_range(0, 2**53, "a release counter"), required=True,
-                   help="never decreases across releases (Uptane)")
+    p.add_argument(
+        "--release-counter",
+        type=T.int_range(0, 2**53, "a release counter"),
+        required=True,
+        help="never decreases across releases (Uptane)",
+    )
     p.add_argument("--hardware-id", action="append", required=True, help="compatible box (repeatable)")
     p.add_argument("--share-dir", type=Path, help="default: this installation's share directory")
     p.add_argument("--dbc", type=Path, help="a vehicle DBC to ship as config/dbc/<name>")
     p.add_argument("--runtime-min", default=__version__)
     p.add_argument("--runtime-max", default="999.0.0")
     p.add_argument("--expires-days", type=T.positive(3650.0, "days until the bundle expires"), default=90.0)
-    p.add_argument("--replay-verdict", type=T.existing_file, metavar="FILE.json",
-                   help="the last JSON line of `vehicle-runtime replay --json`: signed into the build info; a "
-                        "failing verdict is refused (docs/fleet.md: record → replay → sign → flash)")
+    p.add_argument(
+        "--replay-verdict",
+        type=T.existing_file,
+        metavar="FILE.json",
+        help="the last JSON line of `vehicle-runtime replay --json`: signed into the build info; a "
+        "failing verdict is refused (docs/fleet.md: record → replay → sign → flash)",
+    )
     p.set_defaults(run=_create)
-    for name, fn, helptext in (("verify", _verify, "check a bundle without installing it"),
-                               ("install", _install, "verify, then install into the inactive slot as a trial")):
+    for name, fn, helptext in (
+        ("verify", _verify, "check a bundle without installing it"),
+        ("install", _install, "verify, then install into the inactive slot as a trial"),
+    ):
         p = bs.add_parser(name, help=helptext)
         p.add_argument("bundle", type=Path)
         p.add_argument("--key", type=Path, required=True, help="trusted public key (PEM)")
         p.add_argument("--hardware-id", required=True)
         p.add_argument("--root", type=Path, help="the box's update root (for the installed release counter)")
         p.add_argument("--allow-downgrade", metavar="REASON", help="accept a lower release counter, for this reason")
-        p.add_argument("--reinstall", metavar="REASON",
-                       help="accept the installed release counter again (overwrites the rollback slot), for this reason")
+        p.add_argument(
+            "--reinstall",
+            metavar="REASON",
+            help="accept the installed release counter again (overwrites the rollback slot), for this reason",
+        )
         p.add_argument("--json", action="store_true")
         p.set_defaults(run=fn)
-    for name, fn, helptext in (("status", _status, "slots, trial and history"),
-                               ("rollback", _rollback, "drop the trial, or go back to the previous build"),
-                               ("boot", _boot, "select the slot for this start (counts trial boots)")):
+    for name, fn, helptext in (
+        ("status", _status, "slots, trial and history"),
+        ("rollback", _rollback, "drop the trial, or go back to the previous build"),
+        ("boot", _boot, "select the slot for this start (counts trial boots)"),
+    ):
         p = bs.add_parser(name, help=helptext)
         p.add_argument("--root", type=Path, required=True)
         p.add_argument("--json", action="store_true")
         p.set_defaults(run=fn)
-    h = sub.add_parser("healthcheck", help="check the running build; commit a trial that passes, roll back one that fails")
+    h = sub.add_parser(
+        "healthcheck", help="check the running build; commit a trial that passes, roll back one that fails"
+    )
     h.add_argument("--root", type=Path, required=True)
     h.add_argument("--runs", type=T.int_range(5, 10_000, "health-check runs"), default=30)
     h.add_argument("--json", action="store_true")
@@ -71,6 +90,7 @@ def _guard(fn):
         except OSError as exc:  # an unreadable key, an unwritable output: one line, not a traceback
             print(f"bundle: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+
     return wrapped
 
 
@@ -87,8 +107,18 @@ def _create(args) -> int:
     if args.replay_verdict:
         build_info["replay"] = _replay_verdict(args.replay_verdict)
     files = archive.collect(args.share_dir or share_dir(), extra)
-    info = archive.create(args.out, files, args.key, args.version, args.release_counter, args.hardware_id,
-                          args.runtime_min, args.runtime_max, args.expires_days, build_info)
+    info = archive.create(
+        args.out,
+        files,
+        args.key,
+        args.version,
+        args.release_counter,
+        args.hardware_id,
+        args.runtime_min,
+        args.runtime_max,
+        args.expires_days,
+        build_info,
+    )
     print(f"{args.out}: {info.version}, counter {info.release_counter}, {len(files)} files, key {info.keyid[:16]}…")
     return 0
 
@@ -99,7 +129,9 @@ def _replay_verdict(path: Path) -> dict:
         lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
         verdict = json.loads(lines[-1]) if lines else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"--replay-verdict {path}: not the JSON `vehicle-runtime replay --json` prints ({exc})") from None
+        raise BundleError(
+            f"--replay-verdict {path}: not the JSON `vehicle-runtime replay --json` prints ({exc})"
+        ) from None
     if not isinstance(verdict, dict) or "pass" not in verdict:
         raise BundleError(f"--replay-verdict {path}: no 'pass' field: not a replay verdict")
     if verdict["pass"] is not True:
@@ -113,10 +145,18 @@ def _counter(args):
 
 @_guard
 def _verify(args) -> int:
-    info, payload = archive.verify(args.bundle, signing.load_public(args.key), args.hardware_id, _counter(args),
-                                   args.allow_downgrade, allow_reinstall=args.reinstall)
+    info, payload = archive.verify(
+        args.bundle,
+        signing.load_public(args.key),
+        args.hardware_id,
+        _counter(args),
+        args.allow_downgrade,
+        allow_reinstall=args.reinstall,
+    )
     out = {"ok": True, "version": info.version, "release_counter": info.release_counter, "files": len(payload)}
-    print(json.dumps(out) if args.json else f"ok: {info.version} (counter {info.release_counter}, {len(payload)} files)")
+    print(
+        json.dumps(out) if args.json else f"ok: {info.version} (counter {info.release_counter}, {len(payload)} files)"
+    )
     return 0
 
 
@@ -124,11 +164,16 @@ def _verify(args) -> int:
 def _install(args) -> int:
     if not args.root:
         raise BundleError("install needs --root")
-    info = slots.install(args.bundle, args.root, signing.load_public(args.key), args.hardware_id, args.allow_downgrade,
-                         args.reinstall)
+    info = slots.install(
+        args.bundle, args.root, signing.load_public(args.key), args.hardware_id, args.allow_downgrade, args.reinstall
+    )
     st = slots.status(args.root)
-    print(json.dumps(st) if args.json else f"installed {info.version} into slot {st['trial']} as a trial; "
-                                           "run `vehicle-runtime healthcheck` to commit it")
+    print(
+        json.dumps(st)
+        if args.json
+        else f"installed {info.version} into slot {st['trial']} as a trial; "
+        "run `vehicle-runtime healthcheck` to commit it"
+    )
     return 0
 
 
@@ -161,6 +206,15 @@ def _healthcheck(args) -> int:
         print(f"  {'ok  ' if ok else 'FAIL'} {name:<8} {detail}")
     st = slots.status(args.root)
     if args.json:
-        print(json.dumps({"ok": report.ok, "slot": report.slot, "checks": report.checks, "active": st["active"],
-                          "trial": st["trial"]}))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "slot": report.slot,
+                    "checks": report.checks,
+                    "active": st["active"],
+                    "trial": st["trial"],
+                }
+            )
+        )
     return 0 if report.ok else 1

@@ -5,6 +5,7 @@ the manifest, the route input against the fusion parameters, every camera's fov 
 rig, one preprocess per camera on a synthetic frame of the rig camera's size, one fused observation,
 one inference and the decoding of every output. The first step that fails is named in one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,15 @@ def _step(name: str, fn, *args):
         return fn(*args)
     except InspectError:
         raise
-    except (ManifestError, ProviderError, ConfigError, CameraRigError, PreprocessError, ValueError, RuntimeError) as exc:
+    except (
+        ManifestError,
+        ProviderError,
+        ConfigError,
+        CameraRigError,
+        PreprocessError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
         raise InspectError(f"{name}: {exc}") from None
 
 
@@ -56,40 +65,69 @@ def run(args) -> int:
         cfg = _step("config", load_runtime_config, args.config)
         _step("route input", check_route_input, manifest, cfg.fusion)
         rig = _step("camera rig", load_camera_rig, args.rig)
-        _step("cameras", check_fov, manifest, rig_fov_deg(rig), f"the camera rig ({args.rig or 'config/camera_rig.yaml'})")
+        _step(
+            "cameras", check_fov, manifest, rig_fov_deg(rig), f"the camera rig ({args.rig or 'config/camera_rig.yaml'})"
+        )
         run_info = _step("inference", run_once, student, rig, cfg.fusion)
     except InspectError as exc:
         print(f"model inspect: {exc}", file=sys.stderr)
         return 1
     vocab = student.tokenizer.vocab_size if student.tokenizer else None
     info = {
-        "name": manifest.name, "version": manifest.version, "sha256": manifest.sha256,
+        "name": manifest.name,
+        "version": manifest.version,
+        "sha256": manifest.sha256,
         "inputs": {k: {"dtype": d, "shape": list(s)} for k, (d, s) in expected_inputs(manifest).items()},
         "outputs": {k: {"dtype": d, "shape": list(s)} for k, (d, s) in expected_outputs(manifest, vocab).items()},
-        "cameras": [{"camera": c.camera, "history": c.history, "colour_order": c.image.colour_order,
-                     "fov_deg": c.fov_deg, "dtype": c.dtype,
-                     "rig": {"width": rig[c.camera].width, "height": rig[c.camera].height,
-                             "hfov_deg": rig[c.camera].hfov_deg}} for c in manifest.cameras],
+        "cameras": [
+            {
+                "camera": c.camera,
+                "history": c.history,
+                "colour_order": c.image.colour_order,
+                "fov_deg": c.fov_deg,
+                "dtype": c.dtype,
+                "rig": {
+                    "width": rig[c.camera].width,
+                    "height": rig[c.camera].height,
+                    "hfov_deg": rig[c.camera].hfov_deg,
+                },
+            }
+            for c in manifest.cameras
+        ],
         "nav_features": list(manifest.nav.features) if manifest.nav else [],
         "ego_features": list(manifest.ego.features) if manifest.ego else [],
         "recurrent_state": [{"input": s.input, "output": s.output, "shape": list(s.shape)} for s in manifest.state],
         "trajectory": {"points": manifest.outputs.trajectory_points, "dt_s": manifest.outputs.dt_s},
-        "tokenizer": manifest.tokenizer, "vocab_size": vocab,
-        "latency_budget_ms": manifest.latency_budget_ms, "provenance": manifest.provenance,
+        "tokenizer": manifest.tokenizer,
+        "vocab_size": vocab,
+        "latency_budget_ms": manifest.latency_budget_ms,
+        "provenance": manifest.provenance,
         "run": run_info,
         "contract": "ok",
     }
     if args.json:
         print(json.dumps(info))
         return 0
-    print(f"{manifest.name} {manifest.version}  (sha256 {manifest.sha256[:16]}…, contract ok: loads, preprocesses, "
-          f"runs and decodes)")
+    print(
+        f"{manifest.name} {manifest.version}  (sha256 {manifest.sha256[:16]}…, contract ok: loads, preprocesses, "
+        f"runs and decodes)"
+    )
     for title in ("inputs", "outputs"):
         print(f"{title}:")
         for k, v in info[title].items():
             print(f"  {k:<20} {v['dtype']:<8} {v['shape']}")
-    for key in ("cameras", "nav_features", "ego_features", "recurrent_state", "trajectory", "tokenizer",
-                "vocab_size", "latency_budget_ms", "run", "provenance"):
+    for key in (
+        "cameras",
+        "nav_features",
+        "ego_features",
+        "recurrent_state",
+        "trajectory",
+        "tokenizer",
+        "vocab_size",
+        "latency_budget_ms",
+        "run",
+        "provenance",
+    ):
         print(f"{key}: {info[key]}")
     return 0
 
@@ -111,7 +149,9 @@ def run_once(student: Student, rig, fusion_params) -> dict:
         try:
             Preprocessor(c.image).process(frame, student.slot(c.camera))
         except (PreprocessError, ValueError) as exc:
-            raise InspectError(f"preprocess camera '{c.camera}' ({spec.width}x{spec.height} rgb8 frame): {exc}") from None
+            raise InspectError(
+                f"preprocess camera '{c.camera}' ({spec.width}x{spec.height} rgb8 frame): {exc}"
+            ) from None
     obs = fusion.observe(stamp_s)
     if obs is None:
         raise InspectError(f"fusion: no observation ({fusion.waiting_for})")
@@ -134,5 +174,9 @@ def run_once(student: Student, rig, fusion_params) -> dict:
         problems.append(f"reasoning token id(s) {bad[:5]} outside the vocabulary of {vocab}")
     if problems:
         raise InspectError("decode: " + "; ".join(problems))
-    return {"latency_ms": round(student.last_latency_s * 1e3, 3), "confidence": round(out.confidence, 4),
-            "reasoning": out.reasoning_text, "trajectory_end_m": [round(float(v), 2) for v in out.trajectory_ego_xy_m[-1]]}
+    return {
+        "latency_ms": round(student.last_latency_s * 1e3, 3),
+        "confidence": round(out.confidence, 4),
+        "reasoning": out.reasoning_text,
+        "trajectory_end_m": [round(float(v), 2) for v in out.trajectory_ego_xy_m[-1]],
+    }

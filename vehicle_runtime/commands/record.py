@@ -1,12 +1,12 @@
 """`vehicle-runtime record [--topics ...] [--split-size MB] DIR`: a rosbag2 (MCAP) of a running runtime on
 the DDS transport, closed cleanly on SIGINT / SIGTERM; `--repair DIR` for a bag cut by power loss."""
+
 from __future__ import annotations
 
 import json
 import signal
 import sys
 import threading
-from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -39,8 +39,10 @@ def run(args) -> int:
         except BagError as exc:
             print(f"record: {exc}", file=sys.stderr)
             return 2
-        print(f"repaired {args.bag}: {result['message_count']} messages in {len(result['files'])} file(s); "
-              f"rewritten: {result['repaired'] or 'none'}")
+        print(
+            f"repaired {args.bag}: {result['message_count']} messages in {len(result['files'])} file(s); "
+            f"rewritten: {result['repaired'] or 'none'}"
+        )
         if args.json:
             print(json.dumps(result))
         return 0
@@ -49,8 +51,11 @@ def run(args) -> int:
         return 2
     from ..record.live import LiveRecorder
 
-    options = WriterOptions(split_size_bytes=int(args.split_size * 1e6) if args.split_size else None,
-                            max_files=args.max_files, compression=args.compression)
+    options = WriterOptions(
+        split_size_bytes=int(args.split_size * 1e6) if args.split_size else None,
+        max_files=args.max_files,
+        compression=args.compression,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -60,14 +65,18 @@ def run(args) -> int:
         print(f"record: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # cyclonedds: the 'dds' extra
-        print(f"record: the DDS transport is not installed ({exc}); pip install 'vehicle_runtime[dds]'", file=sys.stderr)
+        print(
+            f"record: the DDS transport is not installed ({exc}); pip install 'vehicle_runtime[dds]'", file=sys.stderr
+        )
         return 2
     print(f"recording {len(args.topics)} topic(s) into {args.bag} (Ctrl-C to stop)", flush=True)
     stop.wait(args.duration)
     rec.close()
     stats = rec.stats()
-    print(f"closed {args.bag}: {sum(stats['received'].values())} samples received, "
-          f"{sum(stats['dropped'].values())} dropped, {stats['files']} file(s), {stats['bytes'] / 1e6:.1f} MB")
+    print(
+        f"closed {args.bag}: {sum(stats['received'].values())} samples received, "
+        f"{sum(stats['dropped'].values())} dropped, {stats['files']} file(s), {stats['bytes'] / 1e6:.1f} MB"
+    )
     if rec.error is not None:
         print(f"record: writing stopped: {rec.error}", file=sys.stderr)
         return 1

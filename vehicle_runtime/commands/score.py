@@ -5,6 +5,7 @@ replays it through a fresh trajectory validator with the current vehicle-interfa
 prints the penalty statistics (docs/safety.md, "Rule-based score"); the scored logs are what the
 training side consumes.
 """
+
 from __future__ import annotations
 
 import json

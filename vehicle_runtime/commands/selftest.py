@@ -4,13 +4,13 @@ handle, print per-stage latency; exit non-zero on any failure.
 
 The selftest never engages: commands carry ENABLE=0 and the heartbeat says DISENGAGED.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import sys
-
 
 from .. import cli_types as T
 from .. import synthetic
@@ -28,8 +28,12 @@ STEER_LSB_RAD, ACCEL_LSB_MPS2 = 1e-4, 1e-3
 def add_parser(sub) -> None:
     p = sub.add_parser("selftest", help="push synthetic frames through the whole pipeline onto a virtual CAN bus")
     p.add_argument("--frames", type=T.count, default=60, help="camera frames to push, >= 1 (default 60)")
-    p.add_argument("--config", type=config_dir, help="config folder (default: the package's config/); relative "
-                   "paths in its parameter files are read from that folder")
+    p.add_argument(
+        "--config",
+        type=config_dir,
+        help="config folder (default: the package's config/); relative "
+        "paths in its parameter files are read from that folder",
+    )
     p.add_argument("--model", type=model_dir, help="model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.set_defaults(run=run)
@@ -96,9 +100,11 @@ def run(args) -> int:
                 req = pipeline.control(synthetic.odometry_along(route, t, speed_mps), t, 1 / CONTROL_HZ)
                 if req is None:  # the validator refused every plan so far (a test model): frames still go out
                     req = ActuatorRequest(t, 0.0, 0.0)
-                sent = {"STEERING_CMD": {"STEER_ANGLE_CMD": req.steer_rad, "ENABLE": 0},
-                        "LONGITUDINAL_CMD": {"ACCEL_CMD": req.accel_mps2, "ENABLE": 0, "BRAKE_HOLD": 0},
-                        "HEARTBEAT": {"STATE": 0, "HAZARD_REQUEST": 0}}
+                sent = {
+                    "STEERING_CMD": {"STEER_ANGLE_CMD": req.steer_rad, "ENABLE": 0},
+                    "LONGITUDINAL_CMD": {"ACCEL_CMD": req.accel_mps2, "ENABLE": 0, "BRAKE_HOLD": 0},
+                    "HEARTBEAT": {"STATE": 0, "HAZARD_REQUEST": 0},
+                }
                 for name, signals in sent.items():
                     tx.send(packer.pack(name, signals, t))
                     frames_sent += 1
@@ -161,5 +167,13 @@ def _report(pipeline, outputs, frames_sent, frames_ok, reasoning, failures) -> d
     for f in failures[:20]:
         print(f"FAIL: {f}", file=sys.stderr)
     print("selftest: " + ("FAIL" if failures else "OK"))
-    return {"ok": not failures, "failures": failures[:20], "policy_outputs": outputs, "can_frames_sent": frames_sent,
-            "can_frames_ok": frames_ok, "provider": s.provider, "stages": stages, "model": s.manifest.name}
+    return {
+        "ok": not failures,
+        "failures": failures[:20],
+        "policy_outputs": outputs,
+        "can_frames_sent": frames_sent,
+        "can_frames_ok": frames_ok,
+        "provider": s.provider,
+        "stages": stages,
+        "model": s.manifest.name,
+    }

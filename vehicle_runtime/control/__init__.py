@@ -1,4 +1,5 @@
 """Trajectory tracking: the latest policy trajectory → steering angle and acceleration requests."""
+
 from .profile import VehicleProfile
 from .tracker import TrackerParams, TrajectoryTracker
 

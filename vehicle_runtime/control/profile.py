@@ -1,4 +1,5 @@
 """The vehicle profile: geometry and actuator limits of one car model (config/vehicles/*.param.yaml)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

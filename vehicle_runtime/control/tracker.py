@@ -4,11 +4,12 @@ The trajectory is in the ego frame of the observation it came from. Before track
 into the current ego frame with the odometry pose change since then (age compensation), and the
 speed target is read at the trajectory's age plus a preview time.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 
@@ -93,11 +94,12 @@ def _point_at_range(traj: np.ndarray, range_m: float) -> Optional[np.ndarray]:
     nearest = int(np.argmin(dist))
     traj, dist = traj[nearest:], dist[nearest:]
     beyond = np.nonzero(dist >= range_m)[0]
+    # casts: numpy types a row of an untyped array as Any; each is an (x, y) row
     if len(beyond) == 0:
-        return traj[-1]
+        return cast(np.ndarray, traj[-1])
     i = int(beyond[0])
     if i == 0:
-        return traj[0]
+        return cast(np.ndarray, traj[0])
     d0, d1 = dist[i - 1], dist[i]
     w = (range_m - d0) / max(d1 - d0, 1e-9)
-    return traj[i - 1] + w * (traj[i] - traj[i - 1])
+    return cast(np.ndarray, traj[i - 1] + w * (traj[i] - traj[i - 1]))

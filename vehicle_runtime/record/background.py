@@ -9,6 +9,7 @@ simulator, whose bag must be complete) waits for a free buffer, `block=False` dr
 Buffers are reused, so a 2.7 MB image is copied into pages already touched (≈0.1 ms) rather than
 fresh ones (≈1.5 ms, DESIGN.md).
 """
+
 from __future__ import annotations
 
 import collections
@@ -103,7 +104,7 @@ class BackgroundWriter:
                     self.writer.add_topic(*item)
                 else:
                     name, w, t_ns = item
-                    self.writer.write(name, memoryview(w.data)[:w.n], t_ns)
+                    self.writer.write(name, memoryview(w.data)[: w.n], t_ns)
                     with self._cv:
                         self._free.append(w)
                         self._cv.notify_all()

@@ -12,6 +12,7 @@ Definition (can_msgs/msg/Frame.msg):
     uint8 dlc
     uint8[8] data            # unused bytes zero
 """
+
 from __future__ import annotations
 
 import can
@@ -20,24 +21,47 @@ from ..transport import msgs
 from ..transport.msgs import Msg, stamp_to_s
 
 FRAME = "can_msgs/msg/Frame"
-FRAME_MSG = ("std_msgs/Header header\nuint32 id\nbool is_rtr\nbool is_extended\nbool is_error\nuint8 dlc\n"
-             "uint8[8] data\n")
+FRAME_MSG = (
+    "std_msgs/Header header\nuint32 id\nbool is_rtr\nbool is_extended\nbool is_error\nuint8 dlc\nuint8[8] data\n"
+)
 # registered beside the transport's types so our one CDR codec encodes it (like rosbags' typestore.register)
-msgs.TYPES.setdefault(FRAME, [("header", "std_msgs/msg/Header"), ("id", "uint32"), ("is_rtr", "bool"),
-                              ("is_extended", "bool"), ("is_error", "bool"), ("dlc", "uint8"), ("data", "uint8[8]")])
+msgs.TYPES.setdefault(
+    FRAME,
+    [
+        ("header", "std_msgs/msg/Header"),
+        ("id", "uint32"),
+        ("is_rtr", "bool"),
+        ("is_extended", "bool"),
+        ("is_error", "bool"),
+        ("dlc", "uint8"),
+        ("data", "uint8[8]"),
+    ],
+)
 
 
 def to_msg(frame: can.Message, t_s: float) -> Msg:
     data = bytes(frame.data)[:8]
     sec, nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
     stamp = msgs.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec)
-    return msgs.new(FRAME, header=msgs.new("std_msgs/msg/Header", stamp=stamp, frame_id="can"),
-                    id=frame.arbitration_id, is_rtr=bool(frame.is_remote_frame),
-                    is_extended=bool(frame.is_extended_id), is_error=bool(frame.is_error_frame), dlc=len(data),
-                    data=list(data.ljust(8, b"\0")))
+    return msgs.new(
+        FRAME,
+        header=msgs.new("std_msgs/msg/Header", stamp=stamp, frame_id="can"),
+        id=frame.arbitration_id,
+        is_rtr=bool(frame.is_remote_frame),
+        is_extended=bool(frame.is_extended_id),
+        is_error=bool(frame.is_error_frame),
+        dlc=len(data),
+        data=list(data.ljust(8, b"\0")),
+    )
 
 
 def from_msg(m: Msg) -> can.Message:
-    return can.Message(timestamp=stamp_to_s(m.header.stamp), arbitration_id=m.id, is_extended_id=bool(m.is_extended),
-                       is_remote_frame=bool(m.is_rtr), is_error_frame=bool(m.is_error),
-                       data=bytes(m.data[:m.dlc]), dlc=m.dlc)
+    return can.Message(
+        timestamp=stamp_to_s(m.header.stamp),
+        arbitration_id=m.id,
+        is_extended_id=bool(m.is_extended),
+        is_remote_frame=bool(m.is_rtr),
+        is_error_frame=bool(m.is_error),
+        data=bytes(m.data[: m.dlc]),
+        dlc=m.dlc,
+    )

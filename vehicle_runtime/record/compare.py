@@ -5,10 +5,10 @@ Outputs are matched by key, never by position: trajectories by the stamp of the 
 came from, commands and requests by control period, reasoning by the step that produced it, safety
 transitions by (stamp, from, to). An output present on one side only is counted as missing / added.
 """
+
 from __future__ import annotations
 
 import functools
-
 import json
 from typing import Dict, List, Tuple
 
@@ -43,11 +43,20 @@ def trajectories(base: Outputs, cand: Outputs) -> Tuple[dict, dict]:
         d = np.linalg.norm(b[k] - c[k], axis=1)
         dist.append(float(np.nan_to_num(d, nan=np.inf).max()) if len(d) else 0.0)
     s = _stats(np.asarray(dist, float), keys)
-    summary = {"matched": len(keys), "missing": len(set(b) - set(c)), "added": len(set(c) - set(b)),
-               "max_m": s["max"], "p99_m": s["p99"], "worst_t_s": s["worst_t_s"]}
-    series = {"t_s": [k / 1e9 for k in keys], "distance_m": dist,
-              "base_end_y_m": [float(b[k][-1, 1]) if len(b[k]) else 0.0 for k in keys],
-              "cand_end_y_m": [float(c[k][-1, 1]) if len(c[k]) else 0.0 for k in keys]}
+    summary = {
+        "matched": len(keys),
+        "missing": len(set(b) - set(c)),
+        "added": len(set(c) - set(b)),
+        "max_m": s["max"],
+        "p99_m": s["p99"],
+        "worst_t_s": s["worst_t_s"],
+    }
+    series = {
+        "t_s": [k / 1e9 for k in keys],
+        "distance_m": dist,
+        "base_end_y_m": [float(b[k][-1, 1]) if len(b[k]) else 0.0 for k in keys],
+        "cand_end_y_m": [float(c[k][-1, 1]) if len(c[k]) else 0.0 for k in keys],
+    }
     return summary, series
 
 
@@ -59,12 +68,24 @@ def commands(base: Outputs, cand: Outputs, topic: str) -> Tuple[dict, dict]:
     steer = np.array([abs(b[k].steering_angle - c[k].steering_angle) for k in keys], float)
     accel = np.array([abs(b[k].acceleration - c[k].acceleration) for k in keys], float)
     ss, sa = _stats(steer, keys), _stats(accel, keys)
-    summary = {"matched": len(keys), "missing": len(set(b) - set(c)), "added": len(set(c) - set(b)),
-               "steer_max_rad": ss["max"], "steer_p99_rad": ss["p99"], "accel_max_mps2": sa["max"],
-               "accel_p99_mps2": sa["p99"], "worst_steer_t_s": ss["worst_t_s"], "worst_accel_t_s": sa["worst_t_s"]}
-    series = {"t_s": [k / 1e9 for k in keys], "base_steer_rad": [b[k].steering_angle for k in keys],
-              "cand_steer_rad": [c[k].steering_angle for k in keys], "base_accel_mps2": [b[k].acceleration for k in keys],
-              "cand_accel_mps2": [c[k].acceleration for k in keys]}
+    summary = {
+        "matched": len(keys),
+        "missing": len(set(b) - set(c)),
+        "added": len(set(c) - set(b)),
+        "steer_max_rad": ss["max"],
+        "steer_p99_rad": ss["p99"],
+        "accel_max_mps2": sa["max"],
+        "accel_p99_mps2": sa["p99"],
+        "worst_steer_t_s": ss["worst_t_s"],
+        "worst_accel_t_s": sa["worst_t_s"],
+    }
+    series = {
+        "t_s": [k / 1e9 for k in keys],
+        "base_steer_rad": [b[k].steering_angle for k in keys],
+        "cand_steer_rad": [c[k].steering_angle for k in keys],
+        "base_accel_mps2": [b[k].acceleration for k in keys],
+        "cand_accel_mps2": [c[k].acceleration for k in keys],
+    }
     return summary, series
 
 
@@ -79,10 +100,14 @@ def reasoning(base: Outputs, cand: Outputs) -> dict:
     c = {t: m.data for t, m in _decode(cand, "/policy/reasoning", "std_msgs/msg/String")}
     keys = sorted(set(b) & set(c))
     agree = [_agreement(b[k], c[k]) for k in keys]
-    return {"matched": len(keys), "missing": len(set(b) - set(c)), "added": len(set(c) - set(b)),
-            "token_agreement_mean": float(np.mean(agree)) if agree else 1.0,
-            "token_agreement_min": float(np.min(agree)) if agree else 1.0,
-            "identical": sum(a == 1.0 for a in agree)}
+    return {
+        "matched": len(keys),
+        "missing": len(set(b) - set(c)),
+        "added": len(set(c) - set(b)),
+        "token_agreement_mean": float(np.mean(agree)) if agree else 1.0,
+        "token_agreement_min": float(np.min(agree)) if agree else 1.0,
+        "identical": sum(a == 1.0 for a in agree),
+    }
 
 
 def _json_list(outputs: Outputs, topic: str) -> list:
@@ -94,8 +119,12 @@ def transitions(base: Outputs, cand: Outputs) -> dict:
     b = {key(d): d for d in _json_list(base, "/vehicle/safety_transition")}
     c = {key(d): d for d in _json_list(cand, "/vehicle/safety_transition")}
     fmt = lambda d: f"{d['stamp_s']:.2f}s {d['from']}→{d['to']} ({d['reason']})"  # noqa: E731
-    return {"baseline": len(b), "candidate": len(c), "missing": [fmt(b[k]) for k in sorted(set(b) - set(c))],
-            "added": [fmt(c[k]) for k in sorted(set(c) - set(b))]}
+    return {
+        "baseline": len(b),
+        "candidate": len(c),
+        "missing": [fmt(b[k]) for k in sorted(set(b) - set(c))],
+        "added": [fmt(c[k]) for k in sorted(set(c) - set(b))],
+    }
 
 
 def _verdict(d: dict) -> str:
@@ -107,8 +136,13 @@ def validation(base: Outputs, cand: Outputs) -> dict:
     b = {round(d.get("stamp_s", 0.0), 6): _verdict(d) for d in _json_list(base, "/policy/validation")}
     c = {round(d.get("stamp_s", 0.0), 6): _verdict(d) for d in _json_list(cand, "/policy/validation")}
     keys = sorted(set(b) & set(c))
-    return {"present": bool(b or c), "matched": len(keys), "changed": sum(b[k] != c[k] for k in keys),
-            "missing": len(set(b) - set(c)), "added": len(set(c) - set(b))}
+    return {
+        "present": bool(b or c),
+        "matched": len(keys),
+        "changed": sum(b[k] != c[k] for k in keys),
+        "missing": len(set(b) - set(c)),
+        "added": len(set(c) - set(b)),
+    }
 
 
 def can_tx(base: Outputs, cand: Outputs) -> dict:
@@ -140,7 +174,7 @@ def _frames(rows) -> list:
         m = deserialize(FRAME, raw)
         if m.id == sync:
             continue
-        data = bytes(m.data[:m.dlc])
+        data = bytes(m.data[: m.dlc])
         if m.id in sealed and len(data) == 8:
             data = (int.from_bytes(data, "little") & keep).to_bytes(8, "little")[:7]  # byte 7: the CRC
         out.append((t, m.id, data))
@@ -152,7 +186,13 @@ def compare(base: Outputs, cand: Outputs) -> Tuple[dict, dict]:
     traj, traj_series = trajectories(base, cand)
     cmd, cmd_series = commands(base, cand, "/vehicle/command")
     req, _ = commands(base, cand, "/control/request")
-    summary = {"/policy/trajectory": traj, "/vehicle/command": cmd, "/control/request": req,
-               "/policy/reasoning": reasoning(base, cand), "/vehicle/safety_transition": transitions(base, cand),
-               "/policy/validation": validation(base, cand), "/can/tx": can_tx(base, cand)}
+    summary = {
+        "/policy/trajectory": traj,
+        "/vehicle/command": cmd,
+        "/control/request": req,
+        "/policy/reasoning": reasoning(base, cand),
+        "/vehicle/safety_transition": transitions(base, cand),
+        "/policy/validation": validation(base, cand),
+        "/can/tx": can_tx(base, cand),
+    }
     return summary, {"trajectory": traj_series, "command": cmd_series}

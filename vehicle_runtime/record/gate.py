@@ -6,6 +6,7 @@ identities): `vehicle-runtime replay --json` prints it, and `bundle create` can 
 signed build info (build_info["replay"]) so a flashed build carries the evidence it passed.
 Safety transitions have no tolerance: one added or missing transition fails the gate.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,27 +55,47 @@ def load_thresholds(path: Optional[Path]) -> Dict[str, float]:
 def failures(summary: dict, th: Dict[str, float]) -> List[str]:
     traj, cmd, req = summary["/policy/trajectory"], summary["/vehicle/command"], summary["/control/request"]
     checks = [
-        (traj["max_m"] > th["trajectory_max_m"], f"trajectory max distance {traj['max_m']:.3f} m > {th['trajectory_max_m']:g} m"
-         f" (at {traj['worst_t_s']} s)"),
-        (traj["p99_m"] > th["trajectory_p99_m"], f"trajectory p99 distance {traj['p99_m']:.3f} m > {th['trajectory_p99_m']:g} m"),
-        (summary["/policy/reasoning"]["token_agreement_mean"] < th["reasoning_agreement_min"],
-         f"reasoning token agreement {summary['/policy/reasoning']['token_agreement_mean']:.3f} < "
-         f"{th['reasoning_agreement_min']:g}"),
-        (summary["/policy/validation"]["changed"] > th["validation_changes_max"],
-         f"{summary['/policy/validation']['changed']} validator verdict(s) changed"),
+        (
+            traj["max_m"] > th["trajectory_max_m"],
+            f"trajectory max distance {traj['max_m']:.3f} m > {th['trajectory_max_m']:g} m (at {traj['worst_t_s']} s)",
+        ),
+        (
+            traj["p99_m"] > th["trajectory_p99_m"],
+            f"trajectory p99 distance {traj['p99_m']:.3f} m > {th['trajectory_p99_m']:g} m",
+        ),
+        (
+            summary["/policy/reasoning"]["token_agreement_mean"] < th["reasoning_agreement_min"],
+            f"reasoning token agreement {summary['/policy/reasoning']['token_agreement_mean']:.3f} < "
+            f"{th['reasoning_agreement_min']:g}",
+        ),
+        (
+            summary["/policy/validation"]["changed"] > th["validation_changes_max"],
+            f"{summary['/policy/validation']['changed']} validator verdict(s) changed",
+        ),
     ]
     for name, c in (("command", cmd), ("request", req)):
-        checks += [(c["steer_max_rad"] > th["steer_max_rad"], f"{name} steering differs by {c['steer_max_rad']:.4f} rad > "
-                    f"{th['steer_max_rad']:g} (at {c['worst_steer_t_s']} s)"),
-                   (c["accel_max_mps2"] > th["accel_max_mps2"], f"{name} acceleration differs by {c['accel_max_mps2']:.3f} "
-                    f"m/s² > {th['accel_max_mps2']:g} (at {c['worst_accel_t_s']} s)")]
+        checks += [
+            (
+                c["steer_max_rad"] > th["steer_max_rad"],
+                f"{name} steering differs by {c['steer_max_rad']:.4f} rad > "
+                f"{th['steer_max_rad']:g} (at {c['worst_steer_t_s']} s)",
+            ),
+            (
+                c["accel_max_mps2"] > th["accel_max_mps2"],
+                f"{name} acceleration differs by {c['accel_max_mps2']:.3f} "
+                f"m/s² > {th['accel_max_mps2']:g} (at {c['worst_accel_t_s']} s)",
+            ),
+        ]
     for name, c in (("trajectories", traj), ("commands", cmd)):
         n = c["missing"] + c["added"]
-        checks.append((n > th["missing_outputs_max"], f"{n} {name} on one side only ({c['missing']} missing, "
-                                                     f"{c['added']} added)"))
+        checks.append(
+            (n > th["missing_outputs_max"], f"{n} {name} on one side only ({c['missing']} missing, {c['added']} added)")
+        )
     tr = summary["/vehicle/safety_transition"]
-    checks += [(bool(tr["added"]), f"safety transition(s) added: {tr['added']}"),
-               (bool(tr["missing"]), f"safety transition(s) missing: {tr['missing']}")]
+    checks += [
+        (bool(tr["added"]), f"safety transition(s) added: {tr['added']}"),
+        (bool(tr["missing"]), f"safety transition(s) missing: {tr['missing']}"),
+    ]
     return [msg for bad, msg in checks if bad]
 
 
@@ -90,9 +111,15 @@ def baseline_outputs(bag: Path, baseline: Baseline, topic_map=None):
     return reader.outputs(source, OUTPUTS), f"recorded in {source.name}", reader.info(source).custom_data, None
 
 
-def replay_verdict(bags: Sequence[Path], candidate: Build, baseline: Baseline = "recorded",
-                   thresholds: Optional[Dict[str, float]] = None, topic_map=None, keep_runs: Optional[list] = None,
-                   save_outputs: Optional[Path] = None) -> dict:
+def replay_verdict(
+    bags: Sequence[Path],
+    candidate: Build,
+    baseline: Baseline = "recorded",
+    thresholds: Optional[Dict[str, float]] = None,
+    topic_map=None,
+    keep_runs: Optional[list] = None,
+    save_outputs: Optional[Path] = None,
+) -> dict:
     th = dict(thresholds or DEFAULT_THRESHOLDS)
     results, speeds, ok = [], [], True
     for bag in bags:
@@ -106,11 +133,27 @@ def replay_verdict(bags: Sequence[Path], candidate: Build, baseline: Baseline = 
         fails = failures(summary, th)
         ok = ok and not fails
         speeds.append(run.speed_x_realtime)
-        results.append({"bag": str(bag), "recorded_by": reader.info(bag).custom_data, "baseline": label,
-                        "baseline_identity": base_identity, "sim_time_s": run.sim_time_s, "wall_time_s": run.wall_time_s,
-                        "replay_speed_x_realtime": run.speed_x_realtime, "frames": run.frames,
-                        "differences": summary, "failures": fails})
+        results.append(
+            {
+                "bag": str(bag),
+                "recorded_by": reader.info(bag).custom_data,
+                "baseline": label,
+                "baseline_identity": base_identity,
+                "sim_time_s": run.sim_time_s,
+                "wall_time_s": run.wall_time_s,
+                "replay_speed_x_realtime": run.speed_x_realtime,
+                "frames": run.frames,
+                "differences": summary,
+                "failures": fails,
+            }
+        )
         if keep_runs is not None:
             keep_runs.append((bag, run, base, series, label))
-    return {"pass": ok, "candidate": candidate.label, "candidate_identity": candidate.identity(), "thresholds": th,
-            "replay_speed_x_realtime": min(speeds) if speeds else None, "bags": results}
+    return {
+        "pass": ok,
+        "candidate": candidate.label,
+        "candidate_identity": candidate.identity(),
+        "thresholds": th,
+        "replay_speed_x_realtime": min(speeds) if speeds else None,
+        "bags": results,
+    }

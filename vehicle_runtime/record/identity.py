@@ -1,5 +1,6 @@
 """The identity of the build that made a bag (or that replay runs): stored as the bag's custom_data in
 metadata.yaml and as an MCAP metadata record, so `ros2 bag info`, Foxglove and replay all show it."""
+
 from __future__ import annotations
 
 import hashlib

@@ -9,6 +9,7 @@ never buffered without bound. One writer thread owns the bag. The log time is th
 What the DDS graph does not publish is not in such a bag: CAN frames stay inside the vehicle interface
 process and there is no tick topic, so replay runs the policy on it (see replay.py).
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,15 +23,33 @@ from .topics import TOPICS, topic_info
 from .writer import BagWriter, WriterOptions
 
 # what the node graph publishes (ros_nodes/*): the defaults of `vehicle-runtime record`
-DDS_TOPICS = ("/camera/image_raw", "/camera/camera_info", "/navigation/route", "/navigation/odometry",
-              "/vehicle/status/drive", "/policy/trajectory", "/policy/reasoning", "/policy/validation",
-              "/control/request", "/vehicle/command", "/vehicle/status", "/diagnostics")
+DDS_TOPICS = (
+    "/camera/image_raw",
+    "/camera/camera_info",
+    "/navigation/route",
+    "/navigation/odometry",
+    "/vehicle/status/drive",
+    "/policy/trajectory",
+    "/policy/reasoning",
+    "/policy/validation",
+    "/control/request",
+    "/vehicle/command",
+    "/vehicle/status",
+    "/diagnostics",
+)
 _EXTRA = {"/vehicle/status": ("nav_msgs/msg/Odometry", "default")}  # decoded CAN feedback (graph only)
 
 
 class LiveRecorder:
-    def __init__(self, path: Path, topics: Sequence[str] = DDS_TOPICS, options: Optional[WriterOptions] = None,
-                 domain_id: Optional[int] = None, queue_bytes: int = 256 << 20, cfg=None):
+    def __init__(
+        self,
+        path: Path,
+        topics: Sequence[str] = DDS_TOPICS,
+        options: Optional[WriterOptions] = None,
+        domain_id: Optional[int] = None,
+        queue_bytes: int = 256 << 20,
+        cfg=None,
+    ):
         from ..transport.dds import DdsParticipant
 
         topics = ["/" + t.lstrip("/") for t in topics]
@@ -69,6 +88,7 @@ class LiveRecorder:
                 self._q.append((name, data, t))
                 self._bytes += len(data)
                 self._cv.notify()
+
         return on_sample
 
     def _drain(self) -> None:
@@ -101,8 +121,13 @@ class LiveRecorder:
         self.writer.close()
 
     def stats(self) -> dict:
-        return {"received": dict(self.received), "dropped": dict(self.dropped), "files": len(self.writer.files),
-                "deleted_files": self.writer.deleted_files, "bytes": self.writer.size_bytes}
+        return {
+            "received": dict(self.received),
+            "dropped": dict(self.dropped),
+            "files": len(self.writer.files),
+            "deleted_files": self.writer.deleted_files,
+            "bytes": self.writer.size_bytes,
+        }
 
 
 assert all(t in TOPICS or t in _EXTRA for t in DDS_TOPICS)

@@ -9,6 +9,7 @@ Only standard types are accepted on the mapped topics: sensor_msgs/Image or Comp
 camera, nav_msgs/Path for the route, nav_msgs/Odometry for odometry (and ackermann drive status
 optionally). Topics not mapped and not already ours are ignored.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,8 +56,9 @@ def check(mapping: Dict[str, str], bag_topics: Dict[str, str]) -> None:
         else:
             want = ACCEPTED.get(ours)
         if want is None:
-            raise MappingError(f"{theirs} → {ours}: replay cannot feed {ours} (targets: cameras, "
-                               f"{', '.join(ACCEPTED)})")
+            raise MappingError(
+                f"{theirs} → {ours}: replay cannot feed {ours} (targets: cameras, {', '.join(ACCEPTED)})"
+            )
         if typename not in want:
             raise MappingError(f"{theirs} is {typename}; {ours} needs {' or '.join(sorted(want))}")
 

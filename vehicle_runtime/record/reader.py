@@ -1,5 +1,6 @@
 """Reading a bag back: its metadata (custom_data: build identity, clock) and its messages in log-time
 order, through PyPI `rosbags` (independent of our writer), decoded with our CDR codec."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,10 @@ def _reader(path: Path):
         reader = Reader(path)
         reader.open()
     except ReaderError as exc:
-        raise BagError(f"{path}: cannot be read ({exc}); if it was cut short (power loss, SIGKILL), run "
-                       f"`vehicle-runtime record --repair {path}`") from None
+        raise BagError(
+            f"{path}: cannot be read ({exc}); if it was cut short (power loss, SIGKILL), run "
+            f"`vehicle-runtime record --repair {path}`"
+        ) from None
     return reader
 
 
@@ -69,8 +72,14 @@ def info(path: Path) -> BagInfo:
         raise BagError(f"{path}/{METADATA}: not rosbag2 metadata ({exc})") from None
     topics = {t["topic_metadata"]["name"]: t["topic_metadata"]["type"] for t in meta["topics_with_message_count"]}
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
-    return BagInfo(Path(path), dict(meta.get("custom_data") or {}), topics, counts,
-                   meta["duration"]["nanoseconds"] / 1e9, meta["message_count"])
+    return BagInfo(
+        Path(path),
+        dict(meta.get("custom_data") or {}),
+        topics,
+        counts,
+        meta["duration"]["nanoseconds"] / 1e9,
+        meta["message_count"],
+    )
 
 
 def raw_messages(path: Path, topics: Optional[Sequence[str]] = None) -> Iterator[Tuple[str, str, int, bytes]]:

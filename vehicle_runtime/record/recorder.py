@@ -6,6 +6,7 @@ Cameras are stored as they arrived (sensor_msgs/Image, lossless) unless `jpeg_qu
 CompressedImage JPEG, and the loss is measured (PSNR against the original, every 10th frame) and stored
 in the bag's metadata as `camera_jpeg_psnr_db_mean/min`.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,8 @@ from ..transport.cdr import CdrWriter
 from ..transport.msgs import Msg
 from ..types import CameraFrame
 from . import convert
-from .topics import camera_topic, topic_info
 from .background import BackgroundWriter
+from .topics import camera_topic, topic_info
 from .writer import BagWriter, WriterOptions
 
 PSNR_EVERY = 10  # frames: a PSNR costs a decode (~2 ms at 720p), not worth paying on every frame
@@ -49,9 +50,15 @@ class MemorySink:
 
 
 class Recorder:
-    def __init__(self, sink, identity: Optional[Dict[str, str]] = None, jpeg_quality: Optional[int] = None,
-                 camera_info: Optional[Tuple[int, int, float]] = None, lockstep_dt_s: Optional[float] = None,
-                 topics: Optional[set] = None):
+    def __init__(
+        self,
+        sink,
+        identity: Optional[Dict[str, str]] = None,
+        jpeg_quality: Optional[int] = None,
+        camera_info: Optional[Tuple[int, int, float]] = None,
+        lockstep_dt_s: Optional[float] = None,
+        topics: Optional[set] = None,
+    ):
         self.sink = sink
         self.jpeg_quality = jpeg_quality
         self.camera_info = camera_info  # (width, height, fx) of the front camera, when known
@@ -94,8 +101,9 @@ class Recorder:
         if self.jpeg_quality is None or frame.compressed:
             topic = camera_topic(frame.camera, frame.compressed)
             if frame.compressed:
-                self.record(topic, convert.compressed(frame.stamp_s, frame.camera, frame.encoding,
-                                                      bytes(frame.data)), t_s)
+                self.record(
+                    topic, convert.compressed(frame.stamp_s, frame.camera, frame.encoding, bytes(frame.data)), t_s
+                )
             else:
                 self.record(topic, convert.image(frame), t_s)
             return
@@ -116,8 +124,10 @@ class Recorder:
     def loss(self) -> Dict[str, str]:
         if not self._psnr:
             return {}
-        return {"camera_jpeg_psnr_db_mean": f"{float(np.mean(self._psnr)):.2f}",
-                "camera_jpeg_psnr_db_min": f"{float(np.min(self._psnr)):.2f}"}
+        return {
+            "camera_jpeg_psnr_db_mean": f"{float(np.mean(self._psnr)):.2f}",
+            "camera_jpeg_psnr_db_min": f"{float(np.min(self._psnr)):.2f}",
+        }
 
     def close(self) -> None:
         self.custom_data.update(self.loss())
@@ -128,23 +138,31 @@ def _pixels(frame: CameraFrame) -> np.ndarray:
     channels = 1 if frame.encoding == "mono8" else 3
     step = frame.step or frame.width * channels
     flat = np.frombuffer(frame.data, np.uint8) if not isinstance(frame.data, np.ndarray) else frame.data.reshape(-1)
-    rows = flat[:step * frame.height].reshape(frame.height, step)[:, :frame.width * channels]
+    rows = flat[: step * frame.height].reshape(frame.height, step)[:, : frame.width * channels]
     return np.ascontiguousarray(rows.reshape(frame.height, frame.width, channels) if channels == 3 else rows)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def for_run(path: Path, cfg, model_path: Optional[Path] = None, policy: str = "student",
-            jpeg_quality: Optional[int] = None, camera_info: Optional[Tuple[int, int, float]] = None,
-            lockstep_dt_s: Optional[float] = None, auto_engage: bool = True,
-            options: Optional[WriterOptions] = None) -> Recorder:
+def for_run(
+    path: Path,
+    cfg,
+    model_path: Optional[Path] = None,
+    policy: str = "student",
+    jpeg_quality: Optional[int] = None,
+    camera_info: Optional[Tuple[int, int, float]] = None,
+    lockstep_dt_s: Optional[float] = None,
+    auto_engage: bool = True,
+    options: Optional[WriterOptions] = None,
+) -> Recorder:
     """A bag recorder for one run of the runtime, its metadata naming the build and how it ran."""
     from .identity import build_identity
 
     identity = build_identity(cfg, model_path)
     identity.update(policy=policy, auto_engage=str(auto_engage).lower())
-    return Recorder.to_bag(Path(path), identity, options, jpeg_quality=jpeg_quality, camera_info=camera_info,
-                           lockstep_dt_s=lockstep_dt_s)
+    return Recorder.to_bag(
+        Path(path), identity, options, jpeg_quality=jpeg_quality, camera_info=camera_info, lockstep_dt_s=lockstep_dt_s
+    )

@@ -4,6 +4,7 @@ rosbag2, plus the truncated MCAP file itself): every record up to the last whole
 rebuilt from the files. Messages in the chunk open at the cut are lost: at most the writer's
 `flush_every_s` (1 s) or one camera frame's chunk.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,9 @@ def _salvage(path: Path) -> int:
                 if isinstance(rec, Schema) and rec.id not in schemas:
                     schemas[rec.id] = w.register_schema(rec.name, rec.encoding, rec.data)
                 elif isinstance(rec, Channel) and rec.id not in channels:
-                    channels[rec.id] = w.register_channel(rec.topic, rec.message_encoding,
-                                                          schemas.get(rec.schema_id, 0), dict(rec.metadata))
+                    channels[rec.id] = w.register_channel(
+                        rec.topic, rec.message_encoding, schemas.get(rec.schema_id, 0), dict(rec.metadata)
+                    )
                 elif isinstance(rec, Message) and rec.channel_id in channels:
                     w.add_message(channels[rec.channel_id], rec.log_time, rec.data, rec.publish_time, rec.sequence)
                     kept += 1
@@ -76,14 +78,21 @@ def _summary(path: Path) -> dict:
         typename = s.schemas[ch.schema_id].name
         qos = yaml.safe_load(ch.metadata.get("offered_qos_profiles", "[]")) or []
         topics[ch.topic] = (typename, qos, st.channel_message_counts.get(cid, 0))
-    return {"topics": topics, "count": st.message_count, "start": st.message_start_time,
-            "end": st.message_end_time, "custom": custom}
+    return {
+        "topics": topics,
+        "count": st.message_count,
+        "start": st.message_start_time,
+        "end": st.message_end_time,
+        "custom": custom,
+    }
 
 
 def repair(bag: Path) -> dict:
     """Repair every truncated file of `bag` and rebuild metadata.yaml. Returns what was done."""
     bag = Path(bag)
-    files = sorted(bag.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[-1]) if p.stem.rsplit("_", 1)[-1].isdigit() else 0)
+    files = sorted(
+        bag.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[-1]) if p.stem.rsplit("_", 1)[-1].isdigit() else 0
+    )
     if not files:
         raise BagError(f"{bag}: no .mcap files to repair")
     repaired = {}
@@ -100,21 +109,48 @@ def repair(bag: Path) -> dict:
     start = min((s["start"] for s in with_msgs), default=0)
     end = max((s["end"] for s in with_msgs), default=0)
     info = {
-        "version": 9, "storage_identifier": "mcap", "duration": {"nanoseconds": end - start},
-        "starting_time": {"nanoseconds_since_epoch": start}, "message_count": sum(s["count"] for _, s in sums),
+        "version": 9,
+        "storage_identifier": "mcap",
+        "duration": {"nanoseconds": end - start},
+        "starting_time": {"nanoseconds_since_epoch": start},
+        "message_count": sum(s["count"] for _, s in sums),
         "topics_with_message_count": [
-            {"topic_metadata": {"name": name, "type": ty, "serialization_format": "cdr", "offered_qos_profiles": qos,
-                                "type_description_hash": message_definition(ty)[1]}, "message_count": n}
-            for name, (ty, qos, n) in topics.items()],
-        "compression_format": "", "compression_mode": "", "relative_file_paths": [f.name for f, _ in sums],
-        "files": [{"path": f.name, "starting_time": {"nanoseconds_since_epoch": s["start"]},
-                   "duration": {"nanoseconds": s["end"] - s["start"]}, "message_count": s["count"]} for f, s in sums],
-        "custom_data": next((s["custom"] for _, s in sums if s["custom"]), None), "ros_distro": "jazzy",
+            {
+                "topic_metadata": {
+                    "name": name,
+                    "type": ty,
+                    "serialization_format": "cdr",
+                    "offered_qos_profiles": qos,
+                    "type_description_hash": message_definition(ty)[1],
+                },
+                "message_count": n,
+            }
+            for name, (ty, qos, n) in topics.items()
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+        "relative_file_paths": [f.name for f, _ in sums],
+        "files": [
+            {
+                "path": f.name,
+                "starting_time": {"nanoseconds_since_epoch": s["start"]},
+                "duration": {"nanoseconds": s["end"] - s["start"]},
+                "message_count": s["count"],
+            }
+            for f, s in sums
+        ],
+        "custom_data": next((s["custom"] for _, s in sums if s["custom"]), None),
+        "ros_distro": "jazzy",
     }
     tmp = bag / (METADATA + ".tmp")
     tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": info}, sort_keys=False))
     os.replace(tmp, bag / METADATA)
-    return {"bag": str(bag), "files": [f.name for f in files], "repaired": repaired, "message_count": info["message_count"]}
+    return {
+        "bag": str(bag),
+        "files": [f.name for f in files],
+        "repaired": repaired,
+        "message_count": info["message_count"],
+    }
 
 
 def list_incomplete(bag: Path) -> List[str]:

@@ -11,6 +11,7 @@ A bag from another stack has no ticks and no CAN frames: the policy runs on ever
 one control period follows it; the gate then has no vehicle feedback, so only the model's outputs
 (trajectory, reasoning) are meaningful there.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,7 +26,8 @@ from ..config import load_runtime_config
 from ..pipeline import Pipeline
 from ..runtime import OnboardRuntime
 from ..transport.cdr import deserialize
-from . import canframe, convert, mapping as remap
+from . import canframe, convert
+from . import mapping as remap
 from .identity import build_identity
 from .reader import BagInfo, info, raw_messages
 from .recorder import MemorySink, Recorder
@@ -34,8 +36,14 @@ from .topics import COMPRESSED, IMAGE, OUTPUTS, camera_of
 
 _channels = itertools.count()
 # feed order inside one log time: feedback first (read at the tick), then sensors, then the route
-_ORDER = {"/can/rx": 0, "camera": 1, "/vehicle/status/drive": 2, "/navigation/odometry": 3, "/navigation/route": 4,
-          "/vehicle_runtime/tick": 9}
+_ORDER = {
+    "/can/rx": 0,
+    "camera": 1,
+    "/vehicle/status/drive": 2,
+    "/navigation/odometry": 3,
+    "/navigation/route": 4,
+    "/vehicle_runtime/tick": 9,
+}
 
 
 @dataclass
@@ -55,8 +63,9 @@ class Build:
         return build_identity(self.config(), self.model_path, self.bundle_version)
 
 
-def load_build(model: Optional[Path] = None, bundle: Optional[Path] = None, config: Optional[Path] = None,
-               label: str = "candidate") -> Build:
+def load_build(
+    model: Optional[Path] = None, bundle: Optional[Path] = None, config: Optional[Path] = None, label: str = "candidate"
+) -> Build:
     """A model folder and/or config folder, or the config/ and models/ of a bundle file (its signature is
     not checked here: `bundle verify` does that)."""
     if bundle is not None:
@@ -70,8 +79,13 @@ def load_build(model: Optional[Path] = None, bundle: Optional[Path] = None, conf
             (root / rel).write_bytes(data)
         cfg = load_runtime_config(config or root / "config")
         shipped = root / "models" / Path(cfg.model_path).name
-        return Build(Path(config or root / "config"), model or (shipped if shipped.exists() else None),
-                     f"{label} (bundle {Path(bundle).name})", envelope.get("signed", {}).get("version"), tmp)
+        return Build(
+            Path(config or root / "config"),
+            model or (shipped if shipped.exists() else None),
+            f"{label} (bundle {Path(bundle).name})",
+            envelope.get("signed", {}).get("version"),
+            tmp,
+        )
     cfg = load_runtime_config(config)
     return Build(cfg.config_dir, Path(model) if model else None, label)
 

@@ -1,6 +1,7 @@
 """The gate's HTML report: for every bag, the verdict, the per-topic differences, time series of both
 builds (steering and acceleration commands, the trajectory's end point, the trajectory distance) and
 the camera frames at the largest trajectory differences. One self-contained file (PNG as data URIs)."""
+
 from __future__ import annotations
 
 import base64
@@ -34,7 +35,10 @@ def _plots(series: dict, base_label: str, cand_label: str) -> str:
 
     fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
     c, tr = series["command"], series["trajectory"]
-    for ax, key, unit in ((axes[0], "steer_rad", "steering command [rad]"), (axes[1], "accel_mps2", "accel command [m/s²]")):
+    for ax, key, unit in (
+        (axes[0], "steer_rad", "steering command [rad]"),
+        (axes[1], "accel_mps2", "accel command [m/s²]"),
+    ):
         ax.plot(c["t_s"], c["base_" + key], label=base_label, lw=1.2)
         ax.plot(c["t_s"], c["cand_" + key], label=cand_label, lw=1.0, ls="--")
         ax.set_ylabel(unit)
@@ -80,7 +84,11 @@ def _frames_at(bag: Path, times_ns: Sequence[int]) -> List[tuple]:
             img = cv2.imdecode(np.frombuffer(m.data, np.uint8), cv2.IMREAD_COLOR)
         else:
             ch = 1 if m.encoding == "mono8" else 3
-            img = np.frombuffer(m.data, np.uint8).reshape(m.height, m.step)[:, :m.width * ch].reshape(m.height, m.width, ch)
+            img = (
+                np.frombuffer(m.data, np.uint8)
+                .reshape(m.height, m.step)[:, : m.width * ch]
+                .reshape(m.height, m.width, ch)
+            )
             img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if m.encoding == "rgb8" else img
         img = cv2.resize(img, (480, int(480 * img.shape[0] / img.shape[1])), interpolation=cv2.INTER_AREA)
         out.append((w, base64.b64encode(cv2.imencode(".png", img)[1].tobytes()).decode()))
@@ -90,18 +98,27 @@ def _frames_at(bag: Path, times_ns: Sequence[int]) -> List[tuple]:
 def write(path: Path, verdict: dict, runs: list) -> Path:
     """`runs`: (bag, candidate run, baseline outputs, series, baseline label) per bag (gate.replay_verdict)."""
     esc = html.escape
-    parts = ["<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
-             f"<h1>Replay gate: {'PASS' if verdict['pass'] else 'FAIL'}</h1>",
-             f"<p>candidate: {esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
-             f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>",
-             "<table border=1 cellpadding=3><tr><th>topic</th><th>compared</th><th>ignored</th><th>thresholds</th></tr>"
-             + "".join(f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>" for row in GATE_TABLE) + "</table>"]
+    parts = [
+        "<html><head><meta charset='utf-8'><title>replay gate</title></head><body style='font-family:sans-serif'>",
+        f"<h1>Replay gate: {'PASS' if verdict['pass'] else 'FAIL'}</h1>",
+        f"<p>candidate: "
+        f"{esc(verdict['candidate'])}<br><code>{esc(json.dumps(verdict['candidate_identity']))}</code></p>",
+        f"<p>thresholds: <code>{esc(json.dumps(verdict['thresholds']))}</code></p>",
+        "<table border=1 cellpadding=3><tr><th>topic</th><th>compared</th><th>ignored</th><th>thresholds</th></tr>"
+        + "".join(f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>" for row in GATE_TABLE)
+        + "</table>",
+    ]
     for result, (bag, run, _base, series, label) in zip(verdict["bags"], runs):
-        parts.append(f"<h2>{esc(str(bag))}</h2><p>baseline: {esc(label)}; replayed {run.sim_time_s:.2f} s in "
-                     f"{run.wall_time_s:.2f} s ({run.speed_x_realtime:.1f}× real time)</p>")
+        parts.append(
+            f"<h2>{esc(str(bag))}</h2><p>baseline: {esc(label)}; replayed {run.sim_time_s:.2f} s in "
+            f"{run.wall_time_s:.2f} s ({run.speed_x_realtime:.1f}× real time)</p>"
+        )
         fails = result["failures"]
-        parts.append("<p style='color:green'>no threshold exceeded</p>" if not fails else
-                     "<ul style='color:#b00'>" + "".join(f"<li>{esc(f)}</li>" for f in fails) + "</ul>")
+        parts.append(
+            "<p style='color:green'>no threshold exceeded</p>"
+            if not fails
+            else "<ul style='color:#b00'>" + "".join(f"<li>{esc(f)}</li>" for f in fails) + "</ul>"
+        )
         parts.append(f"<pre>{esc(json.dumps(result['differences'], indent=1))}</pre>")
         parts.append(f"<img src='data:image/png;base64,{_plots(series, label, run.build)}'>")
         tr = series["trajectory"]
@@ -111,8 +128,10 @@ def write(path: Path, verdict: dict, runs: list) -> Path:
             parts.append("<h3>Camera at the largest trajectory differences</h3><div>")
             dist = dict(worst)
             for t, png in _frames_at(Path(bag), [t for t, _ in worst]):
-                parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
-                             f"<figcaption>t = {t / 1e9:.2f} s, distance {dist[t]:.3f} m</figcaption></figure>")
+                parts.append(
+                    f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
+                    f"<figcaption>t = {t / 1e9:.2f} s, distance {dist[t]:.3f} m</figcaption></figure>"
+                )
             parts.append("</div>")
     parts.append("</body></html>")
     path = Path(path)

@@ -10,6 +10,7 @@ Validator hook: when the runtime or its pipeline carries a trajectory validator 
 new model output is recorded on /policy/validation as JSON with the output's `stamp_s`; replay
 compares them. Without a validator, nothing is recorded there.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,7 +121,7 @@ class RecordingRuntime:
             rec.record("/vehicle/safety_state", convert.text(status.state.name), now_s)
             self._state = status.state
         transitions = self._rt.gate.sm.transitions
-        new = transitions[_after(transitions, self._last_transition):]
+        new = transitions[_after(transitions, self._last_transition) :]
         for tr in new:
             rec.record("/vehicle/safety_transition", convert.transition(tr), now_s)
         if new:

@@ -3,6 +3,7 @@
 Names are the runtime's default topics (DESIGN.md) with ROS 2's leading slash. `role` decides what
 replay feeds (input, tick) and what it compares (output). QoS profiles are those of transport/dds.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,27 +24,62 @@ class Topic:
 
 _ROWS = (
     Topic("/camera/image_raw", IMAGE, "sensor", "input", "front camera as the runtime received it (lossless)"),
-    Topic("/camera/image_raw/compressed", COMPRESSED, "sensor", "input",
-          "front camera, JPEG on request (`--record-jpeg Q`): lossy, PSNR in the bag metadata"),
+    Topic(
+        "/camera/image_raw/compressed",
+        COMPRESSED,
+        "sensor",
+        "input",
+        "front camera, JPEG on request (`--record-jpeg Q`): lossy, PSNR in the bag metadata",
+    ),
     Topic("/camera/camera_info", "sensor_msgs/msg/CameraInfo", "latched", "input", "intrinsics, once per second"),
     Topic("/navigation/route", "nav_msgs/msg/Path", "latched", "input", "planned route, world frame"),
     Topic("/navigation/odometry", "nav_msgs/msg/Odometry", "sensor", "input", "ego pose and speed"),
-    Topic("/vehicle/status/drive", "ackermann_msgs/msg/AckermannDriveStamped", "default", "input",
-          "measured steering angle, speed, acceleration (what Odometry cannot carry)"),
+    Topic(
+        "/vehicle/status/drive",
+        "ackermann_msgs/msg/AckermannDriveStamped",
+        "default",
+        "input",
+        "measured steering angle, speed, acceleration (what Odometry cannot carry)",
+    ),
     Topic("/can/rx", "can_msgs/msg/Frame", "default", "can", "every frame the runtime read (feedback)"),
-    Topic("/vehicle_runtime/tick", "rosgraph_msgs/msg/Clock", "default", "tick",
-          "one control period (10 ms): replay runs the policy and the gate on these"),
+    Topic(
+        "/vehicle_runtime/tick",
+        "rosgraph_msgs/msg/Clock",
+        "default",
+        "tick",
+        "one control period (10 ms): replay runs the policy and the gate on these",
+    ),
     Topic("/policy/trajectory", "nav_msgs/msg/Path", "default", "output", "student trajectory, ego frame"),
     Topic("/policy/reasoning", "std_msgs/msg/String", "default", "output", "reasoning text"),
-    Topic("/policy/validation", "std_msgs/msg/String", "default", "output",
-          "trajectory validator verdict as JSON {stamp_s, valid, failed, ratios} (when a validator exists)"),
-    Topic("/control/request", "ackermann_msgs/msg/AckermannDriveStamped", "command", "output",
-          "tracker request before the gate"),
-    Topic("/vehicle/command", "ackermann_msgs/msg/AckermannDriveStamped", "command", "output",
-          "what the safety gate let through"),
+    Topic(
+        "/policy/validation",
+        "std_msgs/msg/String",
+        "default",
+        "output",
+        "trajectory validator verdict as JSON {stamp_s, valid, failed, ratios} (when a validator exists)",
+    ),
+    Topic(
+        "/control/request",
+        "ackermann_msgs/msg/AckermannDriveStamped",
+        "command",
+        "output",
+        "tracker request before the gate",
+    ),
+    Topic(
+        "/vehicle/command",
+        "ackermann_msgs/msg/AckermannDriveStamped",
+        "command",
+        "output",
+        "what the safety gate let through",
+    ),
     Topic("/vehicle/safety_state", "std_msgs/msg/String", "latched", "output", "safety state, on change"),
-    Topic("/vehicle/safety_transition", "std_msgs/msg/String", "default", "output",
-          "every state machine transition as JSON {stamp_s, from, to, event, reason}"),
+    Topic(
+        "/vehicle/safety_transition",
+        "std_msgs/msg/String",
+        "default",
+        "output",
+        "every state machine transition as JSON {stamp_s, from, to, event, reason}",
+    ),
     Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", "default", "output", "safety state, watchdogs, 10 Hz"),
     Topic("/can/tx", "can_msgs/msg/Frame", "default", "can", "every frame the runtime sent (commands, heartbeat)"),
 )
@@ -75,11 +111,19 @@ def topic_info(name: str) -> Topic:
 # The replay gate, one row per compared output (openpilot process_replay's table): what is compared,
 # what is ignored, and which threshold key bounds it. Safety transitions have no tolerance.
 GATE_TABLE = (
-    ("/policy/trajectory", "point distance per matched observation stamp", "header stamps of the poses",
-     "trajectory_max_m, trajectory_p99_m"),
+    (
+        "/policy/trajectory",
+        "point distance per matched observation stamp",
+        "header stamps of the poses",
+        "trajectory_max_m, trajectory_p99_m",
+    ),
     ("/policy/reasoning", "token agreement (whitespace tokens, by position)", "—", "reasoning_agreement_min"),
-    ("/vehicle/command", "steering angle, acceleration per control period", "speed (measured, not decided)",
-     "steer_max_rad, accel_max_mps2"),
+    (
+        "/vehicle/command",
+        "steering angle, acceleration per control period",
+        "speed (measured, not decided)",
+        "steer_max_rad, accel_max_mps2",
+    ),
     ("/control/request", "steering angle, acceleration per control period", "—", "steer_max_rad, accel_max_mps2"),
     ("/vehicle/safety_transition", "(stamp, from, to) of every transition", "reason text", "none: any change fails"),
     ("/policy/validation", "valid and the failed rules, per output stamp", "ratios", "validation_changes_max"),

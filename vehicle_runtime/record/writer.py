@@ -10,6 +10,7 @@ Power loss: every file is written with unbuffered os.write, the open chunk is cl
 cut short (SIGKILL, power) keeps every chunk written before the cut; `repair.py` makes it readable.
 Bounded disk: files split at `split_size_bytes`; with `max_files` the oldest file is deleted (a ring).
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,10 @@ from .canframe import FRAME, FRAME_MSG
 METADATA = "metadata.yaml"
 IDENTITY_RECORD = "vehicle_runtime"  # name of the MCAP metadata record holding the build identity
 _QOS = {  # (reliability, durability, history depth) of transport/dds.py's profiles
-    "sensor": ("best_effort", "volatile", 5), "default": ("reliable", "volatile", 10),
-    "latched": ("reliable", "transient_local", 1), "command": ("reliable", "volatile", 1),
+    "sensor": ("best_effort", "volatile", 5),
+    "default": ("reliable", "volatile", 10),
+    "latched": ("reliable", "transient_local", 1),
+    "command": ("reliable", "volatile", 1),
 }
 
 
@@ -63,9 +66,19 @@ def qos_profiles(profile: str) -> list:
     """The offered QoS as rosbag2 format 9 lists it (rclcpp's "infinite" durations)."""
     rel, dur, depth = _QOS[profile]
     inf = lambda: {"sec": 9223372036, "nsec": 854775807}  # noqa: E731  (fresh dicts: no YAML aliases)
-    return [{"history": "keep_last", "depth": depth, "reliability": rel, "durability": dur, "deadline": inf(),
-             "lifespan": inf(), "liveliness": "automatic", "liveliness_lease_duration": inf(),
-             "avoid_ros_namespace_conventions": False}]
+    return [
+        {
+            "history": "keep_last",
+            "depth": depth,
+            "reliability": rel,
+            "durability": dur,
+            "deadline": inf(),
+            "lifespan": inf(),
+            "liveliness": "automatic",
+            "liveliness_lease_duration": inf(),
+            "avoid_ros_namespace_conventions": False,
+        }
+    ]
 
 
 class _Unbuffered:
@@ -194,7 +207,9 @@ class BagWriter:
         index = (int(self.files[-1].name.rsplit("_", 1)[1].split(".")[0]) + 1) if self.files else 0
         name = f"{self.path.name}_{index}.mcap"
         self._stream = _Unbuffered(self.path / name)
-        comp = {"none": CompressionType.NONE, "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}[self.o.compression]
+        comp = {"none": CompressionType.NONE, "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}[
+            self.o.compression
+        ]
         self._mcap = Writer(self._stream, chunk_size=self.o.chunk_size_bytes, compression=comp)
         self._mcap.start(profile="ros2", library="vehicle_runtime (mcap)")
         if self.o.custom_data:
@@ -210,8 +225,9 @@ class BagWriter:
         if topic.type not in self._schemas:
             self._schemas[topic.type] = self._mcap.register_schema(topic.type, "ros2msg", text.encode())
         qos = yaml.safe_dump(qos_profiles(topic.profile), default_flow_style=False).strip()
-        topic.channel = self._mcap.register_channel(topic.name, "cdr", self._schemas[topic.type],
-                                                    {"offered_qos_profiles": qos})
+        topic.channel = self._mcap.register_channel(
+            topic.name, "cdr", self._schemas[topic.type], {"offered_qos_profiles": qos}
+        )
 
     def _close_file(self) -> None:
         self._mcap.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(self._info(), sort_keys=False)})
@@ -226,18 +242,36 @@ class BagWriter:
         start = min((f.start_ns for f in files if f.count), default=0)
         end = max((f.end_ns for f in files if f.count), default=0)
         return {
-            "version": 9, "storage_identifier": "mcap", "duration": {"nanoseconds": max(0, end - start)},
-            "starting_time": {"nanoseconds_since_epoch": start}, "message_count": sum(f.count for f in self.files),
+            "version": 9,
+            "storage_identifier": "mcap",
+            "duration": {"nanoseconds": max(0, end - start)},
+            "starting_time": {"nanoseconds_since_epoch": start},
+            "message_count": sum(f.count for f in self.files),
             "topics_with_message_count": [
-                {"topic_metadata": {"name": t.name, "type": t.type, "serialization_format": "cdr",
-                                    "offered_qos_profiles": qos_profiles(t.profile),
-                                    "type_description_hash": message_definition(t.type)[1]},
-                 "message_count": t.count} for t in self.topics.values()],
-            "compression_format": "", "compression_mode": "",
+                {
+                    "topic_metadata": {
+                        "name": t.name,
+                        "type": t.type,
+                        "serialization_format": "cdr",
+                        "offered_qos_profiles": qos_profiles(t.profile),
+                        "type_description_hash": message_definition(t.type)[1],
+                    },
+                    "message_count": t.count,
+                }
+                for t in self.topics.values()
+            ],
+            "compression_format": "",
+            "compression_mode": "",
             "relative_file_paths": [f.name for f in self.files],
-            "files": [{"path": f.name, "starting_time": {"nanoseconds_since_epoch": f.start_ns},
-                       "duration": {"nanoseconds": f.end_ns - f.start_ns}, "message_count": f.count}
-                      for f in self.files],
+            "files": [
+                {
+                    "path": f.name,
+                    "starting_time": {"nanoseconds_since_epoch": f.start_ns},
+                    "duration": {"nanoseconds": f.end_ns - f.start_ns},
+                    "message_count": f.count,
+                }
+                for f in self.files
+            ],
             "custom_data": dict(self.o.custom_data) or None,
             "ros_distro": "jazzy",
         }

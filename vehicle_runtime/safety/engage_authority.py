@@ -14,13 +14,14 @@ A signed request is one text line, so it fits a std_msgs/String or a local socke
 `driver_edge` for the vehicle interface, which turns an accepted word into gate.request_engage() /
 request_disengage() / reset().
 """
+
 from __future__ import annotations
 
 import collections
 import hashlib
 import hmac
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 WORDS = ("engage", "disengage", "reset")
 SOFTWARE_MODES = ("bench", "simulated")
@@ -46,7 +47,7 @@ class RequestVerifier:
         self.key = key
         self.max_age_s = max_age_s
         self.last_counter = -1
-        self.refused: collections.Counter = collections.Counter()
+        self.refused: collections.Counter[str] = collections.Counter()
 
     def verify(self, text: str, now_s: float) -> Tuple[Optional[str], str]:
         """(word, "ok") or (None, reason) with reason one of malformed, bad_mac, replay, stale."""
@@ -89,9 +90,10 @@ class EngageAuthority:
         if vehicle_mode in SOFTWARE_MODES and key is None:
             raise ValueError(f"vehicle_mode '{vehicle_mode}': software engage needs a provisioned engage key")
         self.vehicle_mode = vehicle_mode
-        self.verifier = RequestVerifier(key, max_age_s) if vehicle_mode in SOFTWARE_MODES else None
-        self.refused: collections.Counter = collections.Counter()
-        self.accepted: collections.Counter = collections.Counter()
+        # cast: a software mode without a key was refused just above
+        self.verifier = RequestVerifier(cast(bytes, key), max_age_s) if vehicle_mode in SOFTWARE_MODES else None
+        self.refused: collections.Counter[str] = collections.Counter()
+        self.accepted: collections.Counter[str] = collections.Counter()
         self._button = False
 
     @property
@@ -119,7 +121,11 @@ class EngageAuthority:
             self.accepted["driver_engage"] += 1
         return edge
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         """For /diagnostics: mode, accepted and refused requests by reason."""
-        return {"vehicle_mode": self.vehicle_mode, "software_engage": self.software_allowed,
-                "accepted": dict(self.accepted), "refused": dict(self.refused)}
+        return {
+            "vehicle_mode": self.vehicle_mode,
+            "software_engage": self.software_allowed,
+            "accepted": dict(self.accepted),
+            "refused": dict(self.refused),
+        }

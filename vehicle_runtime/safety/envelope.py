@@ -6,6 +6,7 @@ maximum speed → lateral jerk → lateral accel. Rate limits act against the la
 When a speed-dependent bound shrinks faster than a rate limit allows, the bound wins: staying
 inside the envelope beats smoothness (the step then always goes towards zero).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,17 @@ class EnvelopeParams:
     lat_jerk_lim_mps3: Sequence[float]
     max_speed_mps: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = len(self.reference_speeds_mps)
-        for name in ("steer_lim_rad", "steer_rate_lim_radps", "accel_lim_mps2", "decel_lim_mps2",
-                     "lon_jerk_lim_mps3", "lat_acc_lim_mps2", "lat_jerk_lim_mps3"):
+        for name in (
+            "steer_lim_rad",
+            "steer_rate_lim_radps",
+            "accel_lim_mps2",
+            "decel_lim_mps2",
+            "lon_jerk_lim_mps3",
+            "lat_acc_lim_mps2",
+            "lat_jerk_lim_mps3",
+        ):
             table = getattr(self, name)
             if len(table) != n:
                 raise ValueError(f"{name} has {len(table)} values, reference_speeds_mps has {n}")
@@ -72,7 +80,8 @@ class EnvelopeLimiter:
             self.prev_accel_mps2 = accel_mps2
 
     def limit(self, steer_rad: float, accel_mps2: float, speed_mps: float, dt_s: float) -> Limited:
-        p, v = self.p, abs(speed_mps) if math.isfinite(speed_mps) else p.max_speed_mps
+        p = self.p
+        v = abs(speed_mps) if math.isfinite(speed_mps) else p.max_speed_mps  # unknown speed: tightest limits
         active = []
         if not (math.isfinite(steer_rad) and math.isfinite(accel_mps2)):
             active.append("non_finite")
@@ -112,14 +121,14 @@ class EnvelopeLimiter:
         return speed_mps * speed_mps * math.tan(steer_rad) / self.p.wheelbase_m
 
 
-def _clip(value: float, bound: float, name: str, active: list) -> float:
+def _clip(value: float, bound: float, name: str, active: list[str]) -> float:
     if abs(value) > bound:
         active.append(name)
         return math.copysign(bound, value)
     return value
 
 
-def _step_toward(prev: float, target: float, max_step: float, name: str, active: list) -> float:
+def _step_toward(prev: float, target: float, max_step: float, name: str, active: list[str]) -> float:
     if abs(target - prev) > max_step:
         active.append(name)
         return prev + math.copysign(max_step, target - prev)

@@ -4,11 +4,12 @@ Called once per control period with the current monotonic time. It watches every
 state machine, limits the request to the envelope, drives the MRM itself when the policy stream
 stops, and returns the command to put on the bus.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, cast
 
 from ..types import ActuatorCommand, ActuatorRequest, VehicleFeedback
 from .envelope import EnvelopeLimiter, EnvelopeParams
@@ -43,8 +44,11 @@ class SafetyGate:
         missing = [n for n in (*INPUT_WATCHDOGS, "control_loop") if n not in params.timeouts_s]
         if missing:
             raise ValueError(f"no timeout configured for watchdog(s) {missing}")
-        numbers = {**{f"timeout {n}": t for n, t in params.timeouts_s.items()},
-                   "max_clock_jump_s": params.max_clock_jump_s, "max_request_age_s": params.max_request_age_s}
+        numbers = {
+            **{f"timeout {n}": t for n, t in params.timeouts_s.items()},
+            "max_clock_jump_s": params.max_clock_jump_s,
+            "max_request_age_s": params.max_request_age_s,
+        }
         bad = {n: v for n, v in numbers.items() if not (math.isfinite(v) and v > 0)}
         if bad:  # a NaN timeout never expires: the watchdog would be off
             raise ValueError(f"safety parameters must be positive and finite: {bad}")
@@ -61,7 +65,7 @@ class SafetyGate:
         self._software: List[Event] = []
         self._last_tick_s = clock_s
         self._prev_buttons = (False, False)
-        self.last_filters: tuple = ()
+        self.last_filters: tuple[str, ...] = ()
         self.mrm_lane_keeping_periods = 0  # MRM periods that followed a lane-keeping request
 
     # --- inputs ------------------------------------------------------------------------------
@@ -109,8 +113,9 @@ class SafetyGate:
         self._last_tick_s = now_s
         self._events(now_s, dt)
         command = self._command(now_s, max(dt, 0.0))
-        return GateStatus(self.sm.state, command, self.sm.last_reason, self.watchdogs.expired(now_s),
-                          self.watchdogs.ages_s(now_s))
+        return GateStatus(
+            self.sm.state, command, self.sm.last_reason, self.watchdogs.expired(now_s), self.watchdogs.ages_s(now_s)
+        )
 
     def _events(self, now_s: float, dt: float) -> None:
         sm, fb = self.sm, self.feedback
@@ -122,7 +127,9 @@ class SafetyGate:
         if fb.gateway_fault and sm.state in (SafetyState.ENGAGED, SafetyState.MRM):
             sm.handle(Event.CRITICAL, now_s, f"gateway fault: {fb.gateway_fault}")
         if fb.driver_override or fb.brake_pedal:
-            sm.handle(Event.DRIVER_OVERRIDE, now_s, "driver override: " + ("brake pedal" if fb.brake_pedal else "steering"))
+            sm.handle(
+                Event.DRIVER_OVERRIDE, now_s, "driver override: " + ("brake pedal" if fb.brake_pedal else "steering")
+            )
         for event in self._software:
             sm.handle(event, now_s, f"software {event.value} request")
         self._software.clear()
@@ -157,8 +164,11 @@ class SafetyGate:
             dog = self.watchdogs[name]
             if dog.expired(now_s):
                 age = dog.age_s(now_s)
-                return f"{name} watchdog expired (age {age:.3f} s > {dog.timeout_s:.3f} s)" if math.isfinite(age) \
+                return (
+                    f"{name} watchdog expired (age {age:.3f} s > {dog.timeout_s:.3f} s)"
+                    if math.isfinite(age)
                     else f"{name}: nothing received yet"
+                )
         if self._request is None:
             return "no actuator request yet"
         if self.sm.state is SafetyState.ENGAGED and now_s - self._request_arrival_s > self.p.max_request_age_s:
@@ -188,15 +198,23 @@ class SafetyGate:
             self.watchdogs.relearn_clock()
             self.last_filters = ()
             # ENABLE=0 frames carry the values an engagement would start from (no jump on engage)
-            return ActuatorCommand(now_s, self.envelope.prev_steer_rad, self.envelope.prev_accel_mps2, engaged=False,
-                                   hazard=state is SafetyState.FAULT)
+            return ActuatorCommand(
+                now_s,
+                self.envelope.prev_steer_rad,
+                self.envelope.prev_accel_mps2,
+                engaged=False,
+                hazard=state is SafetyState.FAULT,
+            )
         speed = fb.speed_mps if fb.valid else self.p.envelope.max_speed_mps  # unknown speed: tightest limits
         if state is SafetyState.ENGAGED:
-            req = self._request
+            # cast: READY (so ENGAGED) needs a request (_problem), and it is never cleared
+            req = cast(ActuatorRequest, self._request)
             limited = self.envelope.limit(req.steer_rad, req.accel_mps2, speed, dt)
             self.mrm.start(limited.accel_mps2, limited.steer_rad)
             self.last_filters = limited.filters
-            return ActuatorCommand(now_s, limited.steer_rad, limited.accel_mps2, engaged=True, filters_active=limited.filters)
+            return ActuatorCommand(
+                now_s, limited.steer_rad, limited.accel_mps2, engaged=True, filters_active=limited.filters
+            )
         standstill = fb.valid and abs(fb.speed_mps) < self.p.mrm.standstill_speed_mps
         if state is SafetyState.STOPPED or (state is SafetyState.FAULT and standstill):
             steer, accel = self.mrm.hold()
@@ -206,5 +224,12 @@ class SafetyGate:
             hold = False
         limited = self.envelope.limit(steer, accel, speed, dt)
         self.last_filters = limited.filters
-        return ActuatorCommand(now_s, limited.steer_rad, limited.accel_mps2, engaged=True, hazard=True,
-                               brake_hold=hold, filters_active=limited.filters)
+        return ActuatorCommand(
+            now_s,
+            limited.steer_rad,
+            limited.accel_mps2,
+            engaged=True,
+            hazard=True,
+            brake_hold=hold,
+            filters_active=limited.filters,
+        )

@@ -5,6 +5,7 @@ Laterally the stop keeps its lane (a minimal-risk condition is reached in lane):
 `step` the steering of a fresh lane-keeping request (the last valid trajectory moved into the
 current ego frame, then the route's geometry). Only when there is none is the wheel held at the
 last angle it was given."""
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ class MrmParams:
     hold_decel_mps2: float  # brake command while holding at standstill
     release_jerk_mps3: float  # how fast a positive acceleration is cut (the envelope's jerk limit)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"MRM {name} must be positive and finite: {value}")

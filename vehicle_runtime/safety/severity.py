@@ -1,5 +1,6 @@
 """How serious each safety state and watchdog is, judged here beside the states (not in a message
 conversion): the levels of diagnostic_msgs/DiagnosticStatus, for /diagnostics, the recorder and reports."""
+
 from __future__ import annotations
 
 from .state_machine import SafetyState

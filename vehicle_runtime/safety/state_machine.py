@@ -6,6 +6,7 @@
 
 Values match the HEARTBEAT.STATE signal of the DBC.
 """
+
 from __future__ import annotations
 
 import enum

@@ -4,6 +4,7 @@ A watchdog is fed with the monotonic arrival time and, when the input carries on
 The stamp-to-arrival offset is learned while the system is not engaged; a feed whose offset jumps
 by more than `max_clock_jump_s` is refused (a clock jump upstream), so the watchdog runs out.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """JSON schemas shipped with the package (model manifest, node parameters, vehicle profiles) and
 one way to report what fails them: every problem, each naming its field."""
+
 import functools
 import json
 import math
@@ -31,8 +32,10 @@ def _shared_enums(node):
 def problems(instance, schema: dict, word: str = "field") -> List[str]:
     """All validation errors, e.g. "field 'cameras/0/history': 0 is less than the minimum of 1"."""
     validator = jsonschema.Draft202012Validator(schema)
-    out = [f"{word} '{where}': {value!r} is not a finite number" if where else f"{value!r} is not a finite number"
-           for where, value in non_finite(instance)]
+    out = [
+        f"{word} '{where}': {value!r} is not a finite number" if where else f"{value!r} is not a finite number"
+        for where, value in non_finite(instance)
+    ]
     for e in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         where = "/".join(str(p) for p in e.absolute_path)
         out.append(f"{word} '{where}': {e.message}" if where else e.message)

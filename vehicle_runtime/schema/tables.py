@@ -11,6 +11,7 @@ Without options, prints every schema's table; --write rewrites the marked tables
 --check names the files whose tables differ from the schemas and exits 1 (tests/test_readmes.py).
 Nested objects are flattened (`outputs.trajectory.dt_s`, `cameras[].image.width`); local `$ref`s resolved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,19 +25,32 @@ from typing import Iterator, List, Tuple
 
 from . import load_schema
 
-MARKED = re.compile(r"(<!-- params:(?P<name>[\w/.-]+)(?::(?P<keys>[^\s>]+))? -->\n)(?P<body>.*?)(?P<end><!-- /params -->)",
-                    re.S)
+MARKED = re.compile(
+    r"(<!-- params:(?P<name>[\w/.-]+)(?::(?P<keys>[^\s>]+))? -->\n)(?P<body>.*?)(?P<end><!-- /params -->)", re.S
+)
 # the shipped values shown as defaults; any other schema NAME: config/NAME.param.yaml if there is one
-DEFAULT_FILES = {"vehicle_profile": "config/vehicles/generic_sedan.param.yaml",
-                 "carla_bridge": "config/carla_hil.param.yaml"}
-JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "NoneType": "null",
-              "list": "array", "dict": "object"}
+DEFAULT_FILES = {
+    "vehicle_profile": "config/vehicles/generic_sedan.param.yaml",
+    "carla_bridge": "config/carla_hil.param.yaml",
+}
+JSON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "NoneType": "null",
+    "list": "array",
+    "dict": "object",
+}
 HEADER = ["| parameter | type | allowed | default | description |", "|---|---|---|---|---|"]
 
 
 def schema_names() -> List[str]:
-    return sorted(p.name[:-len(".schema.json")] for p in resources.files(__package__).iterdir()
-                  if p.name.endswith(".schema.json"))
+    return sorted(
+        p.name[: -len(".schema.json")]
+        for p in resources.files(__package__).iterdir()
+        if p.name.endswith(".schema.json")
+    )
 
 
 def _resolve(prop, root: dict) -> dict:
@@ -76,11 +90,23 @@ def _allowed(prop: dict, root: dict) -> str:
         item = _resolve(prop.get("items", {}), root)
         inner = _allowed(item, root) if item and item.get("type") != "object" else ""
         low, high = prop.get("minItems"), prop.get("maxItems")
-        size = ("" if low is None and high is None else f"≥ {low} items" if high is None else
-                f"≤ {high} items" if low is None else f"{low} items" if low == high else f"{low}..{high} items")
+        size = (
+            ""
+            if low is None and high is None
+            else f"≥ {low} items"
+            if high is None
+            else f"≤ {high} items"
+            if low is None
+            else f"{low} items"
+            if low == high
+            else f"{low}..{high} items"
+        )
         return ", ".join(p for p in (size, f"each {inner}" if inner else "") if p)
-    bounds = [f"{word} {prop[key]}" for key, word in (("minimum", "≥"), ("exclusiveMinimum", ">"),
-                                                      ("maximum", "≤"), ("exclusiveMaximum", "<")) if key in prop]
+    bounds = [
+        f"{word} {prop[key]}"
+        for key, word in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
+        if key in prop
+    ]
     if prop.get("minLength"):
         bounds.append("not empty")
     if "pattern" in prop:
@@ -155,10 +181,19 @@ def render(schema: dict, shipped: dict, patterns: str = "") -> str:
         if (wanted and not hits & set(wanted)) or hits & set(unwanted):
             continue
         given = key in shipped and not (isinstance(shipped[key], dict) and "properties" in prop)  # rows below
-        default = (_value(shipped[key]) if given else _value(prop["default"]) if "default" in prop
-                   else "" if required else "(optional)")
-        kept.append(f"| `{key}` | {_cell(_type(prop, schema))} | {_cell(_allowed(prop, schema))} | "
-                    f"{_cell(default)} | {_cell(prop.get('description', ''))} |")
+        default = (
+            _value(shipped[key])
+            if given
+            else _value(prop["default"])
+            if "default" in prop
+            else ""
+            if required
+            else "(optional)"
+        )
+        kept.append(
+            f"| `{key}` | {_cell(_type(prop, schema))} | {_cell(_allowed(prop, schema))} | "
+            f"{_cell(default)} | {_cell(prop.get('description', ''))} |"
+        )
     stale = [p for p in wanted + unwanted if p not in used]
     if stale:
         raise ValueError(f"pattern(s) {', '.join(stale)} match no parameter of {schema.get('title', 'the schema')}")
@@ -174,7 +209,9 @@ def table(name: str, share: Path | None = None, patterns: str = "") -> str:
 
 
 def rewrite(text: str, share: Path | None = None) -> str:
-    return MARKED.sub(lambda m: m.group(1) + table(m.group("name"), share, m.group("keys") or "") + m.group("end"), text)
+    return MARKED.sub(
+        lambda m: m.group(1) + table(m.group("name"), share, m.group("keys") or "") + m.group("end"), text
+    )
 
 
 def main(argv=None) -> int:
@@ -200,8 +237,11 @@ def main(argv=None) -> int:
         if args.write and fresh != text:
             path.write_text(fresh)
         elif args.check and fresh != text:
-            print(f"{f}: parameter table differs from the schema (run: python -m vehicle_runtime.schema.tables "
-                  f"--write {f})", file=sys.stderr)
+            print(
+                f"{f}: parameter table differs from the schema (run: python -m vehicle_runtime.schema.tables "
+                f"--write {f})",
+                file=sys.stderr,
+            )
             status = max(status, 1)
     return status
 

@@ -1,4 +1,5 @@
 """The student model: contract (manifest), ONNX Runtime session, inputs and decoding."""
+
 from .manifest import Manifest, ManifestError, load_manifest
 from .model import Student
 from .session import ModelSession, ProviderError, SessionConfig

@@ -1,4 +1,5 @@
 """Check that a manifest and its ONNX graph agree, naming the tensor and both shapes when not."""
+
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -7,8 +8,12 @@ from .features import feature_width
 from .manifest import Manifest, ManifestError
 
 Shape = Tuple[Optional[int], ...]
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32",
-              "tensor(float16)": "float16"}
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(float16)": "float16",
+}
 
 
 def expected_inputs(m: Manifest) -> Dict[str, Tuple[str, Shape]]:
@@ -44,8 +49,9 @@ def expected_outputs(m: Manifest, vocab_size: Optional[int]) -> Dict[str, Tuple[
     return exp
 
 
-def check_against_graph(m: Manifest, graph_inputs: Sequence, graph_outputs: Sequence,
-                        vocab_size: Optional[int] = None) -> None:
+def check_against_graph(
+    m: Manifest, graph_inputs: Sequence, graph_outputs: Sequence, vocab_size: Optional[int] = None
+) -> None:
     """`graph_inputs/outputs` are onnxruntime NodeArg lists (name, type, shape). Raises ManifestError."""
     problems: List[str] = []
     problems += _compare("input", expected_inputs(m), graph_inputs, strict_extra=True)
@@ -95,9 +101,13 @@ def check_fov(m: Manifest, camera_fov_deg: Mapping[str, float], source: str = "t
     manifest states a fov, match it within FOV_TOLERANCE_DEG. One line naming the camera otherwise."""
     for c in m.cameras:
         if c.camera not in camera_fov_deg:
-            raise ManifestError(f"model '{m.name}' reads camera '{c.camera}', which {source} does not have "
-                                f"(it has {', '.join(sorted(camera_fov_deg)) or 'none'})")
+            raise ManifestError(
+                f"model '{m.name}' reads camera '{c.camera}', which {source} does not have "
+                f"(it has {', '.join(sorted(camera_fov_deg)) or 'none'})"
+            )
         have = float(camera_fov_deg[c.camera])
         if c.fov_deg is not None and abs(have - c.fov_deg) > FOV_TOLERANCE_DEG:
-            raise ManifestError(f"model '{m.name}' expects camera '{c.camera}' with a {c.fov_deg:g} deg field of view; "
-                                f"{source} gives {have:g} deg")
+            raise ManifestError(
+                f"model '{m.name}' expects camera '{c.camera}' with a {c.fov_deg:g} deg field of view; "
+                f"{source} gives {have:g} deg"
+            )

@@ -3,6 +3,7 @@
 Each name maps to (width, writer). `route_ego_xy_m` takes the manifest's `route_points` × 2 values
 (x0, y0, x1, y1, …), the route ahead in the ego frame.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Sequence, Tuple
@@ -23,6 +24,7 @@ def _one_hot(obs: Observation, out: np.ndarray) -> None:
 def _scalar(get: Callable[[Observation], float]) -> Tuple[int, Writer]:
     def write(obs: Observation, out: np.ndarray) -> None:
         out[0] = get(obs)
+
     return 1, write
 
 
@@ -30,7 +32,7 @@ def _feature_table(route_points: int) -> Dict[str, Tuple[int, Writer]]:
     def route(obs: Observation, out: np.ndarray) -> None:
         pts = obs.nav.route_ego_xy_m[:route_points]
         out[: pts.size] = pts.reshape(-1)
-        out[pts.size:] = np.repeat(pts[-1:], route_points - len(pts), axis=0).reshape(-1) if len(pts) else 0.0
+        out[pts.size :] = np.repeat(pts[-1:], route_points - len(pts), axis=0).reshape(-1) if len(pts) else 0.0
 
     def target(obs: Observation, out: np.ndarray) -> None:
         out[:] = obs.nav.target_point_ego_m

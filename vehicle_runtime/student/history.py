@@ -4,6 +4,7 @@ A mirrored ring buffer: 2K slots, each new frame is written at slot i and i+K, s
 frames, oldest first, are always the contiguous view [i+1, i+1+K). The model input is that view:
 no old frame is ever moved, and the view's address can be bound directly (IO binding).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +42,7 @@ class FrameHistory:
     def window(self) -> np.ndarray:
         """(1, K, *frame_shape) view of the K newest frames, oldest first."""
         start = self._index + 1
-        return self._slots[start:start + self.history][None]
+        return self._slots[start : start + self.history][None]
 
     def reset(self) -> None:
         self.frames_seen = 0

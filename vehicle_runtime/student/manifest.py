@@ -3,6 +3,7 @@
 The manifest is validated against a JSON schema (clear message naming the bad field), then the
 model file's sha256 is checked. Graph agreement is checked by `contract.check_against_graph`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,7 +113,9 @@ def load_manifest(path: str | Path, check_sha256: bool = True) -> Manifest:
     if check_sha256:
         actual = sha256_of(manifest.model_path)
         if actual != manifest.sha256:
-            raise ManifestError(f"{manifest.model_path}: sha256 {actual} does not match the manifest's {manifest.sha256}")
+            raise ManifestError(
+                f"{manifest.model_path}: sha256 {actual} does not match the manifest's {manifest.sha256}"
+            )
     for problem in _consistency_problems(manifest):
         raise ManifestError(f"{path}: {problem}")
     return manifest
@@ -131,17 +134,27 @@ def _consistency_problems(m: Manifest) -> list[str]:
     for i, c in enumerate(m.cameras):
         s = c.image
         if s.crop_top + s.crop_bottom >= 1.0:
-            out.append(f"field 'cameras/{i}/image/crop': top + bottom = {s.crop_top + s.crop_bottom:g} leaves no image (must be < 1)")
+            out.append(
+                f"field 'cameras/{i}/image/crop': top + bottom = {s.crop_top + s.crop_bottom:g} leaves no image "
+                f"(must be < 1)"
+            )
         if s.crop_left + s.crop_right >= 1.0:
-            out.append(f"field 'cameras/{i}/image/crop': left + right = {s.crop_left + s.crop_right:g} leaves no image (must be < 1)")
+            out.append(
+                f"field 'cameras/{i}/image/crop': left + right = {s.crop_left + s.crop_right:g} leaves no image "
+                f"(must be < 1)"
+            )
         for key in ("mean", "std"):
             if len(getattr(s, key)) != s.channels:
-                out.append(f"field 'cameras/{i}/image/{key}': {len(getattr(s, key))} value(s) for "
-                           f"{s.channels} channel(s) ({s.colour_order})")
+                out.append(
+                    f"field 'cameras/{i}/image/{key}': {len(getattr(s, key))} value(s) for "
+                    f"{s.channels} channel(s) ({s.colour_order})"
+                )
     o = m.outputs
     if o.reasoning and (o.reasoning_kind == "token_ids") != (o.reasoning_dtype == "int64"):
-        out.append(f"field 'outputs/reasoning/dtype': {o.reasoning_dtype} does not fit kind {o.reasoning_kind} "
-                   "(token_ids: int64; logits: float32 or float16)")
+        out.append(
+            f"field 'outputs/reasoning/dtype': {o.reasoning_dtype} does not fit kind {o.reasoning_kind} "
+            "(token_ids: int64; logits: float32 or float16)"
+        )
     return out
 
 
@@ -168,8 +181,10 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
         ego=_features(d.get("ego")),
         route_points=int(d.get("nav", {}).get("route_points", 0)),
         route_spacing_m=d.get("nav", {}).get("route_spacing_m"),
-        state=tuple(StateInput(s["input"], s["output"], tuple(s["shape"]), s.get("dtype", "float32"))
-                    for s in d.get("recurrent_state", [])),
+        state=tuple(
+            StateInput(s["input"], s["output"], tuple(s["shape"]), s.get("dtype", "float32"))
+            for s in d.get("recurrent_state", [])
+        ),
         outputs=Outputs(
             trajectory=out["trajectory"]["name"],
             trajectory_points=out["trajectory"]["points"],
@@ -181,7 +196,9 @@ def _from_dict(directory: Path, d: dict) -> Manifest:
             confidence=(out.get("confidence") or {}).get("name"),
             trajectory_dtype=out["trajectory"].get("dtype", "float32"),
             speed_profile_dtype=(out.get("speed_profile") or {}).get("dtype", "float32"),
-            reasoning_dtype=reasoning.get("dtype", "int64" if reasoning.get("kind", "token_ids") == "token_ids" else "float32"),
+            reasoning_dtype=reasoning.get(
+                "dtype", "int64" if reasoning.get("kind", "token_ids") == "token_ids" else "float32"
+            ),
             confidence_dtype=(out.get("confidence") or {}).get("dtype", "float32"),
         ),
         tokenizer=d.get("tokenizer"),
@@ -194,14 +211,27 @@ def _camera(c: dict) -> CameraInput:
     img = c["image"]
     crop = img.get("crop", {})
     n = 1 if img["colour_order"] == "gray" else 3
-    spec = ImageSpec(width=img["width"], height=img["height"], colour_order=img["colour_order"],
-                     crop_top=crop.get("top", 0.0), crop_bottom=crop.get("bottom", 0.0),
-                     crop_left=crop.get("left", 0.0), crop_right=crop.get("right", 0.0),
-                     scale=img.get("scale", 1.0 / 255.0), mean=tuple(img.get("mean", (0.0,) * n)),
-                     std=tuple(img.get("std", (1.0,) * n)),
-                     interpolation=img.get("interpolation", "linear"))
-    return CameraInput(camera=c["camera"], input=c["input"], history=c["history"], image=spec, fov_deg=c.get("fov_deg"),
-                       dtype=c.get("dtype", "float32"))
+    spec = ImageSpec(
+        width=img["width"],
+        height=img["height"],
+        colour_order=img["colour_order"],
+        crop_top=crop.get("top", 0.0),
+        crop_bottom=crop.get("bottom", 0.0),
+        crop_left=crop.get("left", 0.0),
+        crop_right=crop.get("right", 0.0),
+        scale=img.get("scale", 1.0 / 255.0),
+        mean=tuple(img.get("mean", (0.0,) * n)),
+        std=tuple(img.get("std", (1.0,) * n)),
+        interpolation=img.get("interpolation", "linear"),
+    )
+    return CameraInput(
+        camera=c["camera"],
+        input=c["input"],
+        history=c["history"],
+        image=spec,
+        fov_deg=c.get("fov_deg"),
+        dtype=c.get("dtype", "float32"),
+    )
 
 
 def _features(d: Optional[dict]) -> Optional[FeatureInput]:

@@ -4,6 +4,7 @@ Cameras are preprocessed by the caller straight into `slot(camera)`, then `commi
 `run(obs)` feeds the K newest frames of every camera, the features and the recurrent state, and
 decodes the outputs into a PolicyOutput.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,12 +31,17 @@ class Student:
         check_against_graph(manifest, self.session.inputs, self.session.outputs, vocab)
         self.histories: Dict[str, FrameHistory] = {
             c.camera: FrameHistory(c.history, (c.image.channels, c.image.height, c.image.width), c.dtype)
-            for c in manifest.cameras}
-        self._nav = FeatureWriter(manifest.nav.features, manifest.route_points, manifest.nav.dtype) if manifest.nav else None
+            for c in manifest.cameras
+        }
+        self._nav = (
+            FeatureWriter(manifest.nav.features, manifest.route_points, manifest.nav.dtype) if manifest.nav else None
+        )
         self._ego = FeatureWriter(manifest.ego.features, dtype=manifest.ego.dtype) if manifest.ego else None
         # Recurrent state: two buffers per state, swapped after every call (no copies).
-        self._state = {s.input: [np.zeros(s.shape, np.dtype(s.dtype)), np.zeros(s.shape, np.dtype(s.dtype))]
-                       for s in manifest.state}
+        self._state = {
+            s.input: [np.zeros(s.shape, np.dtype(s.dtype)), np.zeros(s.shape, np.dtype(s.dtype))]
+            for s in manifest.state
+        }
         self._outputs = _allocate_outputs(manifest, self.session.outputs, vocab)
         self.last_latency_s = 0.0
         self.reasoning_dropped = 0  # decoded phrases not emitted (undecodable, or a number without its unit)

@@ -3,6 +3,7 @@
 Providers are filtered by `get_available_providers()` before creation and checked with
 `session.get_providers()` after it: unsupported graphs silently fall back to CPU otherwise.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,10 @@ class ModelSession:
         available = ort.get_available_providers()
         chosen = [p for p in config.providers if p in available]
         if not chosen:
-            raise ProviderError(f"none of the requested providers {list(config.providers)} is available "
-                                f"(this onnxruntime has {available})")
+            raise ProviderError(
+                f"none of the requested providers {list(config.providers)} is available "
+                f"(this onnxruntime has {available})"
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = config.intra_op_threads
         opts.inter_op_num_threads = 1
@@ -71,7 +74,7 @@ class ModelSession:
         """Run with `feeds`; results are written into the preallocated `outputs` arrays."""
         if self._binding is None:
             results = self.session.run(list(outputs), dict(feeds))
-            for (name, buf), value in zip(outputs.items(), results):
+            for (_name, buf), value in zip(outputs.items(), results):
                 np.copyto(buf, value.reshape(buf.shape), casting="unsafe")
             return outputs
         b = self._binding

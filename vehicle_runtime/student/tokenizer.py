@@ -4,6 +4,7 @@ Two formats: a Hugging Face `tokenizers` JSON file (*.json), or a plain vocabula
 token per line (id = line number; tokens joined by spaces). Plain vocabularies treat `<pad>`,
 `<bos>` as skipped and `<eos>` as the end of the text.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,11 +6,12 @@ uint32 count + elements.
 Byte sequences (images) are copied in one piece and decoded as a view of the received buffer:
 never element by element.
 """
+
 from __future__ import annotations
 
 import functools
 import struct
-from typing import Union
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from .msgs import PRIMITIVES, TYPES, Msg, parse_type
 HEADER = b"\x00\x01\x00\x00"
 Buffer = Union[bytes, bytearray, memoryview]
 _U32 = struct.Struct("<I")
+# a message of primitives only: per field its name and, for a nested message, (type, its tree, its field count)
+_Node = Tuple[str, Optional[Tuple[str, "_Tree", int]]]
+_Tree = Tuple[_Node, ...]
 
 
 class CdrError(ValueError):
@@ -26,10 +30,13 @@ class CdrError(ValueError):
 
 
 @functools.lru_cache(maxsize=None)
-def _fixed(typename: str):
+def _fixed(typename: str) -> Optional[Tuple[struct.Struct, _Tree, int]]:
     """For a message of primitives only (nested ones too) whose first field has the largest
     alignment: one precompiled struct (with CDR's padding) and the field tree. Else None."""
-    fmt, offset, tree, first_align, max_align = ["<"], 0, [], None, 1
+    fmt: List[str] = ["<"]
+    tree: List[_Node] = []
+    first_align: Optional[int] = None
+    offset, max_align = 0, 1
     for name, spec in TYPES[typename]:
         base, kind, n = parse_type(spec)
         if kind != "one" or base == "string":
@@ -58,15 +65,15 @@ def _fixed(typename: str):
     return struct.Struct("".join(fmt)), tuple(tree), max_align
 
 
-def _flat_count(tree):
-    out = []
+def _flat_count(tree: _Tree) -> List[str]:
+    out: List[str] = []
     for name, sub in tree:
         out.extend(_flat_count(sub[1]) if sub else [name])
     return out
 
 
-def _build(typename, tree, values, i=0):
-    fields = {}
+def _build(typename: str, tree: _Tree, values: Sequence[Any], i: int = 0) -> Tuple[Msg, int]:
+    fields: Dict[str, Any] = {}
     for name, sub in tree:
         if sub is None:
             fields[name] = values[i]
@@ -76,7 +83,7 @@ def _build(typename, tree, values, i=0):
     return Msg(_type=typename, **fields), i
 
 
-def _flatten(tree, msg, out):
+def _flatten(tree: _Tree, msg: Any, out: List[Any]) -> List[Any]:
     for name, sub in tree:
         value = getattr(msg, name)
         if sub is None:
@@ -102,17 +109,17 @@ class CdrWriter:
 
     __slots__ = ("data", "n")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.data, self.n = bytearray(), 0
 
     def __len__(self) -> int:
         return self.n
 
-    def __iadd__(self, chunk) -> "CdrWriter":
+    def __iadd__(self, chunk: Buffer) -> "CdrWriter":
         end = self.n + len(chunk)
         if end > len(self.data):
             self.data.extend(bytes(max(end - len(self.data), len(self.data))))  # grow at least twofold
-        self.data[self.n:end] = chunk
+        self.data[self.n : end] = chunk
         self.n = end
         return self
 
@@ -124,21 +131,32 @@ class CdrWriter:
         pad = (-self.n) % align_to
         if pad:
             self += b"\x00" * pad
-        return memoryview(self.data)[:self.n]
+        return memoryview(self.data)[: self.n]
 
 
-def _align(buf: bytearray, n: int) -> None:
+_S = TypeVar("_S", bound="_Out")
+
+
+class _Out(Protocol):
+    """Where an encoding goes: a bytearray or a CdrWriter."""
+
+    def __len__(self) -> int: ...
+
+    def __iadd__(self: _S, chunk: Buffer, /) -> _S: ...
+
+
+def _align(buf: _Out, n: int) -> None:
     pad = (-(len(buf) - 4)) % n
     if pad:
         buf += b"\x00" * pad
 
 
-def _write(buf: bytearray, typename: str, msg) -> None:
+def _write(buf: _Out, typename: str, msg: Any) -> None:
     for name, t in TYPES[typename]:
         _write_field(buf, t, getattr(msg, name))
 
 
-def _write_field(buf: bytearray, t: str, value) -> None:
+def _write_field(buf: _Out, t: str, value: Any) -> None:
     base, kind, n = parse_type(t)
     if kind == "one":
         _write_one(buf, base, value)
@@ -146,7 +164,11 @@ def _write_field(buf: bytearray, t: str, value) -> None:
     if kind == "sequence":
         _align(buf, 4)
         if base in ("uint8", "byte", "char"):
-            view = memoryview(value).cast("B") if not isinstance(value, np.ndarray) else memoryview(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
+            view = (
+                memoryview(value).cast("B")
+                if not isinstance(value, np.ndarray)
+                else np.ascontiguousarray(value).reshape(-1).view(np.uint8).data  # the same view, typed
+            )
             buf += _U32.pack(len(view))
             buf += view
             return
@@ -162,7 +184,7 @@ def _write_field(buf: bytearray, t: str, value) -> None:
         _write_one(buf, base, item)
 
 
-def _write_one(buf: bytearray, base: str, value) -> None:
+def _write_one(buf: _Out, base: str, value: Any) -> None:
     if base == "string":
         data = value.encode("utf-8")
         _align(buf, 4)
@@ -207,7 +229,7 @@ def deserialize_header(data: Buffer) -> Msg:
 
 
 class _Reader:
-    def __init__(self, view: memoryview):
+    def __init__(self, view: memoryview) -> None:
         self.v = view
         self.pos = 0
 
@@ -221,24 +243,25 @@ class _Reader:
     def u32(self) -> int:
         self.align(4)
         self.need(4)
+        x: int
         (x,) = _U32.unpack_from(self.v, self.pos)
         self.pos += 4
         return x
 
     def message(self, typename: str) -> Msg:
-        fields = {}
+        fields: Dict[str, Any] = {}
         for name, t in TYPES[typename]:
             fields[name] = self.field(t)
         return Msg(_type=typename, **fields)
 
-    def field(self, t: str):
+    def field(self, t: str) -> Any:
         base, kind, n = parse_type(t)
         if kind == "one":
             return self.one(base)
         count = self.u32() if kind == "sequence" else n
         if kind == "sequence" and base in ("uint8", "byte", "char"):
             self.need(count)
-            out = self.v[self.pos:self.pos + count]
+            out = self.v[self.pos : self.pos + count]
             self.pos += count
             return out
         if base in PRIMITIVES:
@@ -251,11 +274,11 @@ class _Reader:
             return values
         return [self.one(base) for _ in range(count)]
 
-    def one(self, base: str):
+    def one(self, base: str) -> Any:
         if base == "string":
             length = self.u32()
             self.need(length)
-            raw = bytes(self.v[self.pos:self.pos + length])
+            raw = bytes(self.v[self.pos : self.pos + length])
             self.pos += length
             if not raw.endswith(b"\x00"):
                 raise CdrError("string without its terminating NUL")

@@ -6,6 +6,7 @@ the measured drive state (CAN feedback) travels back. A Unix SEQPACKET socket in
 or root's. Any participant of the ROS domain could publish on a DDS topic; nobody off this box can write
 here (docs/security.md). Records are fixed 32-byte structs, read without blocking at the control rate.
 """
+
 from __future__ import annotations
 
 import enum
@@ -70,8 +71,10 @@ class CommandServer:
         except OSError as exc:
             self.sock.close()
             if exc.errno == errno.EADDRINUSE:
-                raise OSError(f"command channel {addr.lstrip(chr(0))!r} is taken: another vehicle interface runs "
-                              "in this ROS domain and namespace") from None
+                raise OSError(
+                    f"command channel {addr.lstrip(chr(0))!r} is taken: another vehicle interface runs "
+                    "in this ROS domain and namespace"
+                ) from None
             raise
         self.sock.listen(4)
         self.sock.setblocking(False)

@@ -7,6 +7,7 @@ payloads XCDR1 little-endian written and taken as raw bytes through the C layer:
 `ROS_DOMAIN_ID` is honoured; Cyclone reads its settings from `CYCLONEDDS_URI` (we default it to the
 tuned loopback configuration in config/cyclonedds.xml).
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,7 +68,7 @@ def type_hash(typename: str) -> Optional[str]:
     if distro in ("foxy", "galactic", "humble"):
         return None
     try:
-        from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+        from rosbags.typesys import Stores, get_types_from_msg, get_typestore
     except ImportError:
         return None
     store = getattr(Stores, f"ROS2_{distro.upper()}", Stores.ROS2_JAZZY)
@@ -86,7 +87,11 @@ def qos(profile: str, typename: Optional[str] = None, tags: str = ""):
 
     reliable = Policy.Reliability.Reliable(duration(milliseconds=100))
     policies = {
-        "sensor": (Policy.Reliability.BestEffort, Policy.History.KeepLast(QOS_DEPTH["sensor"]), Policy.Durability.Volatile),
+        "sensor": (
+            Policy.Reliability.BestEffort,
+            Policy.History.KeepLast(QOS_DEPTH["sensor"]),
+            Policy.Durability.Volatile,
+        ),
         "default": (reliable, Policy.History.KeepLast(QOS_DEPTH["default"]), Policy.Durability.Volatile),
         "latched": (reliable, Policy.History.KeepLast(QOS_DEPTH["latched"]), Policy.Durability.TransientLocal),
         "command": (reliable, Policy.History.KeepLast(QOS_DEPTH["command"]), Policy.Durability.Volatile),
@@ -129,7 +134,9 @@ class DdsParticipant:
         core, domain, _, _, _, _ = _dds()
         self.domain_id = int(os.environ.get("ROS_DOMAIN_ID", "0")) if domain_id is None else domain_id
         # ROS 2 participants announce their security enclave in USER_DATA
-        self.participant = domain.DomainParticipant(self.domain_id, qos=core.Qos(core.Policy.Userdata(data=b"enclave=/;")))
+        self.participant = domain.DomainParticipant(
+            self.domain_id, qos=core.Qos(core.Policy.Userdata(data=b"enclave=/;"))
+        )
         self._topics: Dict[str, object] = {}
         self._keep = []  # readers, writers, listeners stay alive with the participant
         self._nodes: Dict[tuple, Dict[str, list]] = {}  # (namespace, name) → reader / writer gids
@@ -164,15 +171,23 @@ class DdsParticipant:
             self._topics[key] = topic.Topic(self.participant, full, idl_type(typename))
         return self._topics[key]
 
-    def publisher(self, typename: str, name: str, profile: str = "default", node: Optional[tuple] = None,
-                  ros_topic: bool = True, tags: str = ""):
+    def publisher(
+        self,
+        typename: str,
+        name: str,
+        profile: str = "default",
+        node: Optional[tuple] = None,
+        ros_topic: bool = True,
+        tags: str = "",
+    ):
         if typename == shm_images.IMAGE and self.shm_host and ros_topic and not tags:
             publisher = shm_images.ShmImagePublisher(self, name, profile, node)
             self._keep.append(publisher)
             return publisher
         _, _, pub, _, _, clayer = _dds()
-        writer = pub.DataWriter(self.participant, self._topic(typename, name, ros_topic),
-                                qos=qos(profile, typename, tags))
+        writer = pub.DataWriter(
+            self.participant, self._topic(typename, name, ros_topic), qos=qos(profile, typename, tags)
+        )
         self._keep.append(writer)
         self._owned(node, "writers", writer)
         return RawPublisher(writer, typename, clayer)
@@ -193,18 +208,37 @@ class DdsParticipant:
         from . import msgs
 
         if self._discovery is None:
-            self._discovery = self.publisher("rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info",
-                                              "latched", ros_topic=False)
+            self._discovery = self.publisher(
+                "rmw_dds_common/msg/ParticipantEntitiesInfo", "ros_discovery_info", "latched", ros_topic=False
+            )
         gid = lambda raw: msgs.new("rmw_dds_common/msg/Gid", data=list(raw.ljust(msgs.GID_SIZE, b"\0")))  # noqa: E731
-        self._discovery.publish(msgs.new(
-            "rmw_dds_common/msg/ParticipantEntitiesInfo", gid=gid(self.participant.guid.bytes),
-            node_entities_info_seq=[msgs.new("rmw_dds_common/msg/NodeEntitiesInfo", node_namespace=ns, node_name=name,
-                                             reader_gid_seq=[gid(g) for g in e["readers"]],
-                                             writer_gid_seq=[gid(g) for g in e["writers"]])
-                                    for (ns, name), e in self._nodes.items()]))
+        self._discovery.publish(
+            msgs.new(
+                "rmw_dds_common/msg/ParticipantEntitiesInfo",
+                gid=gid(self.participant.guid.bytes),
+                node_entities_info_seq=[
+                    msgs.new(
+                        "rmw_dds_common/msg/NodeEntitiesInfo",
+                        node_namespace=ns,
+                        node_name=name,
+                        reader_gid_seq=[gid(g) for g in e["readers"]],
+                        writer_gid_seq=[gid(g) for g in e["writers"]],
+                    )
+                    for (ns, name), e in self._nodes.items()
+                ],
+            )
+        )
 
-    def subscribe(self, typename: str, name: str, callback: Callable[[Msg], None], profile: str = "default",
-                  header_only: bool = False, node: Optional[tuple] = None, ros_topic: bool = True):
+    def subscribe(
+        self,
+        typename: str,
+        name: str,
+        callback: Callable[[Msg], None],
+        profile: str = "default",
+        header_only: bool = False,
+        node: Optional[tuple] = None,
+        ros_topic: bool = True,
+    ):
         """`callback(msg)` runs on a Cyclone receive thread as each sample arrives. `header_only`
         decodes just the leading std_msgs/Header (a watchdog needs the stamp, not a 400-pose route)."""
         if typename == shm_images.IMAGE and self.shm_host and ros_topic and not header_only:
@@ -213,9 +247,16 @@ class DdsParticipant:
         decode = make_decoder(typename, profile, header_only)
         return self.subscribe_raw(typename, name, lambda data, _info: callback(decode(data)), profile, node, ros_topic)
 
-    def subscribe_raw(self, typename: str, name: str, on_sample: Callable[[bytes, object], None],
-                      profile: str = "default", node: Optional[tuple] = None, ros_topic: bool = True,
-                      tags: str = ""):
+    def subscribe_raw(
+        self,
+        typename: str,
+        name: str,
+        on_sample: Callable[[bytes, object], None],
+        profile: str = "default",
+        node: Optional[tuple] = None,
+        ros_topic: bool = True,
+        tags: str = "",
+    ):
         """`on_sample(cdr_bytes, sample_info)` for every valid sample, on a Cyclone receive thread."""
         core, _, _, sub, _, clayer = _dds()
         mask = core.SampleState.Any | core.ViewState.Any | core.InstanceState.Any
@@ -235,8 +276,12 @@ class DdsParticipant:
                         on_sample(data, info)
 
         listener = core.Listener(on_data_available=on_data)
-        reader = sub.DataReader(self.participant, self._topic(typename, name, ros_topic),
-                                qos=qos(profile, typename, tags), listener=listener)
+        reader = sub.DataReader(
+            self.participant,
+            self._topic(typename, name, ros_topic),
+            qos=qos(profile, typename, tags),
+            listener=listener,
+        )
         made["reader"] = reader
         on_data()
         self._keep += [reader, listener]

@@ -4,6 +4,7 @@
 route. On latched topics a state re-sent with only a new stamp (a route every second) reuses the last
 decoded message: decoding it again held the GIL 10-60 ms in the policy process.
 """
+
 from __future__ import annotations
 
 import struct

@@ -4,6 +4,7 @@
 run on one thread (`spin`), like rclpy's single-threaded executor; several nodes can share one
 executor to run in one process.
 """
+
 from __future__ import annotations
 
 import collections
@@ -30,8 +31,9 @@ class NodeHandle(Protocol):
 
     def publisher(self, typename: str, topic: str, profile: str = "default") -> Publisher: ...
 
-    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
-                  header_only: bool = False) -> None: ...
+    def subscribe(
+        self, typename: str, topic: str, callback: Callback, profile: str = "default", header_only: bool = False
+    ) -> None: ...
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None: ...
 
@@ -102,8 +104,9 @@ class DdsNode:
     def publisher(self, typename: str, topic: str, profile: str = "default"):
         return self.participant.publisher(typename, self._resolve(topic), profile, node=self._key)
 
-    def subscribe(self, typename: str, topic: str, callback: Callback, profile: str = "default",
-                  header_only: bool = False) -> None:
+    def subscribe(
+        self, typename: str, topic: str, callback: Callback, profile: str = "default", header_only: bool = False
+    ) -> None:
         """Messages wait for the executor in a KeepLast inbox of the profile's depth, as rclpy takes them
         from the reader's history: when the executor falls behind, the oldest are dropped, so a slow
         callback never works through a growing backlog of stale camera frames."""

@@ -8,6 +8,7 @@ the GIL), and the generated classes serve only as type support, imported by name
 rosidl_runtime_py). A type whose package is not installed (ackermann_msgs on a bare install) is
 reported once and its topic left out.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -37,14 +38,17 @@ def message_class(typename: str):
 
 
 def qos_profile(profile: str):
-    from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                           qos_profile_sensor_data)
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
     if profile == "sensor":
         return qos_profile_sensor_data  # best effort, volatile, keep last 5
     if profile == "latched":
-        return QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        return QoSProfile(
+            depth=1,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
     if profile == "command":
         return QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
     return QoSProfile(depth=10)
@@ -102,8 +106,12 @@ class RclpyNode:
         kwargs = {"namespace": namespace} if namespace else {}
         if context is not None:
             kwargs["context"] = context
-        self.node = Node(name, parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)],
-                         automatically_declare_parameters_from_overrides=False, **kwargs)
+        self.node = Node(
+            name,
+            parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)],
+            automatically_declare_parameters_from_overrides=False,
+            **kwargs,
+        )
         self.namespace = self.node.get_namespace().strip("/")
         self._log = _Logger(self.node.get_logger())
         self.missing_types: List[str] = []
@@ -119,8 +127,12 @@ class RclpyNode:
         if cls is None and typename not in self.missing_types:
             self.missing_types.append(typename)
             pkg = typename.split("/")[0]
-            self._log.warning("%s is not installed (apt install ros-$ROS_DISTRO-%s): topic '%s' left out", pkg,
-                              pkg.replace("_", "-"), topic)
+            self._log.warning(
+                "%s is not installed (apt install ros-$ROS_DISTRO-%s): topic '%s' left out",
+                pkg,
+                pkg.replace("_", "-"),
+                topic,
+            )
         return cls
 
     def publisher(self, typename: str, topic: str, profile: str = "default"):
@@ -129,8 +141,14 @@ class RclpyNode:
             return MissingTypePublisher(typename)
         return RawPublisher(self.node.create_publisher(cls, topic, qos_profile(profile)), typename)
 
-    def subscribe(self, typename: str, topic: str, callback: Callable[[Msg], None], profile: str = "default",
-                  header_only: bool = False) -> None:
+    def subscribe(
+        self,
+        typename: str,
+        topic: str,
+        callback: Callable[[Msg], None],
+        profile: str = "default",
+        header_only: bool = False,
+    ) -> None:
         cls = self._type(typename, topic)
         if cls is None:
             return
@@ -161,8 +179,9 @@ def middleware_defaults() -> None:
             os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(profile)
 
 
-def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = (),
-              namespace: str = "") -> int:
+def run_rclpy(
+    names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = (), namespace: str = ""
+) -> int:
     """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy);
     `ros_args` (from `--ros-args` on) carry the launch file's remappings and parameters."""
     import rclpy
@@ -175,6 +194,7 @@ def run_rclpy(names: List[str], build: Callable, use_sim_time: bool, ros_args: L
     rclpy.init(args=["vehicle_runtime", *ros_args])
     handles, nodes = [], []
     try:
+
         def handle_for(name):
             h = RclpyNode(name if len(names) == 1 else f"{name}_node", use_sim_time, namespace)
             handles.append(h)

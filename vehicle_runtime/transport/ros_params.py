@@ -6,6 +6,7 @@ top; the effective values then pass the same schema validation as on the DDS tra
 parameter is read-only: a live change of a safety limit, a timeout or the model under a running gate is
 not safe, so `ros2 param set` is refused and a change means a restart (as Autoware's vehicle_cmd_gate).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from ..schema import load_schema
 
 # the parameter files each node reads, with the prefix its parameters get on that node: the policy node runs
 # the fusion in-process, and both files name a `lookahead_min_m` (the tracker's and the target point's)
-NODE_SCHEMAS = {"fusion": (("fusion", ""),), "policy": (("policy", ""), ("fusion", "fusion.")),
-                "vehicle_interface": (("vehicle_interface", ""),)}
+NODE_SCHEMAS = {
+    "fusion": (("fusion", ""),),
+    "policy": (("policy", ""), ("fusion", "fusion.")),
+    "vehicle_interface": (("vehicle_interface", ""),),
+}
 READ_ONLY_REASON = "read-only: restart the node to change it (a live change under a running gate is not safe)"
 
 
@@ -34,8 +38,11 @@ def _kind(prop: dict) -> str:
         t = "string" if all(isinstance(v, str) for v in prop["enum"]) else t
     if t == "array":
         item = prop.get("items", {})
-        inner = "string" if ("enum" in item or item.get("type") == "string") else (
-            "integer" if item.get("type") == "integer" else "double")
+        inner = (
+            "string"
+            if ("enum" in item or item.get("type") == "string")
+            else ("integer" if item.get("type") == "integer" else "double")
+        )
         return f"{inner}_array"
     return {"boolean": "bool", "integer": "integer", "number": "double", "string": "string"}.get(t, "string")
 
@@ -61,8 +68,9 @@ def specs(schema_name: str) -> List[ParamSpec]:
     return [ParamSpec(name, _kind(prop), _description(prop), _range(prop)) for name, prop in props.items()]
 
 
-def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = None,
-            prefix: str = "") -> Dict[str, object]:
+def declare(
+    node, schema_name: str, defaults: dict, forced: Optional[dict] = None, prefix: str = ""
+) -> Dict[str, object]:
     """Declare every parameter of `schema_name` that our file gives on the rclpy `node` (the file's value as
     default, a launch override winning, a `forced` value winning over both) and return the effective values."""
     from rcl_interfaces.msg import ParameterDescriptor
@@ -74,8 +82,12 @@ def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = Non
             continue  # an optional parameter the file leaves out keeps its code default
         name = prefix + spec.name
         if not node.has_parameter(name):
-            descriptor = ParameterDescriptor(description=spec.description, read_only=True, dynamic_typing=True,
-                                             additional_constraints=READ_ONLY_REASON)
+            descriptor = ParameterDescriptor(
+                description=spec.description,
+                read_only=True,
+                dynamic_typing=True,
+                additional_constraints=READ_ONLY_REASON,
+            )
             value = forced.get(spec.name, defaults.get(spec.name))
             node.declare_parameter(name, value, descriptor, ignore_override=spec.name in forced)
         value = node.get_parameter(name).value
@@ -83,13 +95,16 @@ def declare(node, schema_name: str, defaults: dict, forced: Optional[dict] = Non
     return out
 
 
-def declare_node(node, node_name: str, file_params: Dict[str, dict],
-                 forced: Optional[Dict[str, dict]] = None) -> Dict[str, dict]:
+def declare_node(
+    node, node_name: str, file_params: Dict[str, dict], forced: Optional[Dict[str, dict]] = None
+) -> Dict[str, dict]:
     """`file_params` ({'policy': {...}, ...}) with this node's schemas replaced by its effective ROS values;
     `forced` ({schema: {parameter: value}}, the command line's flags) wins everywhere."""
     forced = forced or {}
     out = {schema: {**values, **forced.get(schema, {})} for schema, values in file_params.items()}
     for schema_name, prefix in NODE_SCHEMAS[node_name]:
-        out[schema_name] = {**out[schema_name],
-                            **declare(node, schema_name, file_params[schema_name], forced.get(schema_name), prefix)}
+        out[schema_name] = {
+            **out[schema_name],
+            **declare(node, schema_name, file_params[schema_name], forced.get(schema_name), prefix),
+        }
     return out

@@ -10,6 +10,7 @@ pixels …]. A slot is written as a seqlock: the sequence is made odd, the pixel
 set to the next even number. A reader copies the pixels out and keeps them only if the slot still
 holds the sequence its descriptor names (the writer did not come round the ring meanwhile).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -120,7 +121,7 @@ class ShmRing:
         self._sequence += 2
         _SLOT.pack_into(self._map, off, self._sequence - 1, 0)  # odd: being written
         start = off + SLOT_HEADER_BYTES
-        np.copyto(self._bytes[start:start + data.nbytes], data)  # 4x faster than an mmap slice assignment
+        np.copyto(self._bytes[start : start + data.nbytes], data)  # 4x faster than an mmap slice assignment
         _SLOT.pack_into(self._map, off, self._sequence, data.nbytes)
         return self.name, slot, self._sequence, data.nbytes
 
@@ -195,7 +196,7 @@ class ShmReader:
         off = _slot_offset(slot, slot_bytes)
         if _SLOT.unpack_from(m, off) != (sequence, size):
             return None
-        pixels = m[off + SLOT_HEADER_BYTES:off + SLOT_HEADER_BYTES + size]  # one copy
+        pixels = m[off + SLOT_HEADER_BYTES : off + SLOT_HEADER_BYTES + size]  # one copy
         return pixels if _SLOT.unpack_from(m, off)[0] == sequence else None
 
     def forget(self, name: str) -> None:

@@ -9,6 +9,7 @@ Subscriber: a descriptor reader, and a reader on the ROS topic tagged `vrshm=<ho
 our publishers on this host skip it). On the ROS topic it drops samples of writers tagged with our host:
 the same image came through shared memory. Images from anyone else (a ROS camera driver) arrive as usual.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,9 +50,21 @@ class ShmImagePublisher:
 
     def publish(self, msg: msgs.Msg) -> None:
         segment, slot, sequence, size = self.ring.write(msg.data)
-        self.descriptor.publish(msgs.new(
-            msgs.SHM_IMAGE, header=msg.header, height=msg.height, width=msg.width, encoding=msg.encoding,
-            is_bigendian=msg.is_bigendian, step=msg.step, segment=segment, slot=slot, sequence=sequence, size=size))
+        self.descriptor.publish(
+            msgs.new(
+                msgs.SHM_IMAGE,
+                header=msg.header,
+                height=msg.height,
+                width=msg.width,
+                encoding=msg.encoding,
+                is_bigendian=msg.is_bigendian,
+                step=msg.step,
+                segment=segment,
+                slot=slot,
+                sequence=sequence,
+                size=size,
+            )
+        )
         if self._ros_readers_need_image():
             self.ros.publish(msg)
             self.full_images += 1
@@ -113,8 +126,18 @@ def subscribe(participant, name: str, callback: Callable[[msgs.Msg], None], prof
             stats.count("overwritten")
             return
         stats.count("shm_images")
-        callback(msgs.new(IMAGE, header=d.header, height=d.height, width=d.width, encoding=d.encoding,
-                          is_bigendian=d.is_bigendian, step=d.step, data=pixels))
+        callback(
+            msgs.new(
+                IMAGE,
+                header=d.header,
+                height=d.height,
+                width=d.width,
+                encoding=d.encoding,
+                is_bigendian=d.is_bigendian,
+                step=d.step,
+                data=pixels,
+            )
+        )
 
     reader = participant.subscribe_raw(IMAGE, name, on_ros_image, profile, node, tags=tag(host))
     participant.subscribe_raw(msgs.SHM_IMAGE, descriptor_topic(name), on_descriptor, profile, ros_topic=False)

@@ -5,6 +5,7 @@ A trajectory is T points in the ego frame at its observation (x forward, y left)
 with a speed per point; the ego itself is point 0 (origin, heading 0, the measured speed). The
 same ratios feed the online validator (any ratio > 1: invalid) and the penalty score.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,13 @@ def speeds_of(out: PolicyOutput) -> np.ndarray:
     return np.hypot(seg[:, 0], seg[:, 1]) / out.dt_s
 
 
-def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous: Optional[PolicyOutput] = None,
-           lead: Optional[Lead] = None) -> Dict[str, float]:
+def ratios(
+    out: PolicyOutput,
+    ego_speed_mps: float,
+    p: ValidatorParams,
+    previous: Optional[PolicyOutput] = None,
+    lead: Optional[Lead] = None,
+) -> Dict[str, float]:
     """measured / allowed for every rule (0 where a rule has nothing to measure)."""
     traj = np.asarray(out.trajectory_ego_xy_m, dtype=np.float64)
     v = speeds_of(out)
@@ -124,11 +130,12 @@ def ratios(out: PolicyOutput, ego_speed_mps: float, p: ValidatorParams, previous
     acc = (v[1:] - v[:-1]) / dt
     if len(acc):
         m = p.longitudinal_accel_margin_mps2
-        r["longitudinal_accel"] = max(float(acc.max()) / (p.max_accel_mps2 + m), float(-acc.min()) / (p.max_decel_mps2 + m),
-                                      0.0)
+        r["longitudinal_accel"] = max(
+            float(acc.max()) / (p.max_accel_mps2 + m), float(-acc.min()) / (p.max_decel_mps2 + m), 0.0
+        )
     r["speed_deviation"] = abs(float(v[0]) - ego_speed_mps) / (p.max_speed_deviation_mps + p.max_accel_mps2 * dt)
     r["position_deviation"] = abs(float(traj[0, 1])) / p.max_position_deviation_m
-    required = ego_speed_mps ** 2 / (2.0 * p.forward_length_decel_mps2) + p.forward_length_margin_m
+    required = ego_speed_mps**2 / (2.0 * p.forward_length_decel_mps2) + p.forward_length_margin_m
     ends_stopped = float(v[-1]) < 0.5  # a plan that stops may be as short as its stop
     length = float(seg_len.sum())
     r["forward_length"] = 0.0 if ends_stopped or length <= 0 and required <= 0 else required / max(length, 1e-6)
@@ -155,8 +162,9 @@ def time_to_collision(seg_len: np.ndarray, dt_s: float, lead: Lead) -> float:
     return max(float(t[i]) - dt_s, 1e-3) if i > 0 else max(dt_s * lead.gap_m / max(travelled[0], 1e-6), 1e-3)
 
 
-def _shift(out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutput,
-           p: ValidatorParams) -> Tuple[float, float]:
+def _shift(
+    out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutput, p: ValidatorParams
+) -> Tuple[float, float]:
     """How far the plan left the path of the previous valid one (m), and how much faster than it it
     wants to be at the same instants (m/s), each over the tolerance a real re-plan stays inside.
     Braking harder or going slower along the same path is never a shift: an emergency stop must pass."""
@@ -181,7 +189,7 @@ def _shift(out: PolicyOutput, traj: np.ndarray, v: np.ndarray, prev: PolicyOutpu
     qx, qy = q[:, :1] - ax, q[:, 1:] - ay
     u = np.clip((qx * ex + qy * ey) / np.maximum(ex * ex + ey * ey, 1e-12), 0.0, 1.0)
     d = np.hypot(qx - u * ex, qy - u * ey).min(axis=1)
-    shift = float((d / (p.plan_shift_base_m + 0.5 * p.plan_shift_accel_mps2 * t ** 2)).max())
+    shift = float((d / (p.plan_shift_base_m + 0.5 * p.plan_shift_accel_mps2 * t**2)).max())
     prev_t = np.arange(len(px)) * prev.dt_s
     tau = t + lag
     on = tau <= prev_t[-1] + 1e-9

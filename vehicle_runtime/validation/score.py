@@ -9,6 +9,7 @@ would reject outright (non-finite, plan jumps, the car's own limits) over comfor
 Drives record every policy output (`save_outputs`); `vehicle-runtime score RUN_DIR` replays them
 through a fresh validator and scores them again, offline, exactly as online.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,12 @@ def statistics(penalties: Iterable[float]) -> dict:
     p = np.asarray(list(penalties), dtype=np.float64)
     if not len(p):
         return {"penalty_count": 0, "penalty_mean": None, "penalty_p95": None, "penalty_max": None}
-    return {"penalty_count": int(len(p)), "penalty_mean": float(p.mean()), "penalty_p95": float(np.percentile(p, 95)),
-            "penalty_max": float(p.max())}
+    return {
+        "penalty_count": int(len(p)),
+        "penalty_mean": float(p.mean()),
+        "penalty_p95": float(np.percentile(p, 95)),
+        "penalty_max": float(p.max()),
+    }
 
 
 # --- recording and offline re-scoring ------------------------------------------------------------
@@ -81,10 +86,19 @@ def save_outputs(path: Path, outputs: List[PolicyOutput], ego_speeds_mps: List[f
         if o.speed_profile_mps is not None:
             speed[i, :n], has_speed[i] = o.speed_profile_mps, True
     np.savez_compressed(
-        path, stamp_s=np.array([o.stamp_s for o in outputs]), dt_s=np.array([o.dt_s for o in outputs]),
-        pose=np.array([[o.ego_pose_at_stamp.x_m, o.ego_pose_at_stamp.y_m, o.ego_pose_at_stamp.yaw_rad] for o in outputs]),
-        length=np.array([len(o.trajectory_ego_xy_m) for o in outputs]), trajectory=traj, speed=speed,
-        has_speed=has_speed, confidence=np.array([o.confidence for o in outputs]), ego_speed_mps=np.array(ego_speeds_mps))
+        path,
+        stamp_s=np.array([o.stamp_s for o in outputs]),
+        dt_s=np.array([o.dt_s for o in outputs]),
+        pose=np.array(
+            [[o.ego_pose_at_stamp.x_m, o.ego_pose_at_stamp.y_m, o.ego_pose_at_stamp.yaw_rad] for o in outputs]
+        ),
+        length=np.array([len(o.trajectory_ego_xy_m) for o in outputs]),
+        trajectory=traj,
+        speed=speed,
+        has_speed=has_speed,
+        confidence=np.array([o.confidence for o in outputs]),
+        ego_speed_mps=np.array(ego_speeds_mps),
+    )
 
 
 def load_outputs(path: Path) -> tuple[List[PolicyOutput], List[float]]:
@@ -94,10 +108,16 @@ def load_outputs(path: Path) -> tuple[List[PolicyOutput], List[float]]:
         outs = []
         for i in range(len(z["stamp_s"])):
             n = int(z["length"][i])
-            outs.append(PolicyOutput(stamp_s=float(z["stamp_s"][i]), ego_pose_at_stamp=Pose2D(*map(float, z["pose"][i])),
-                                     trajectory_ego_xy_m=z["trajectory"][i, :n].copy(), dt_s=float(z["dt_s"][i]),
-                                     speed_profile_mps=z["speed"][i, :n].copy() if z["has_speed"][i] else None,
-                                     confidence=float(z["confidence"][i])))
+            outs.append(
+                PolicyOutput(
+                    stamp_s=float(z["stamp_s"][i]),
+                    ego_pose_at_stamp=Pose2D(*map(float, z["pose"][i])),
+                    trajectory_ego_xy_m=z["trajectory"][i, :n].copy(),
+                    dt_s=float(z["dt_s"][i]),
+                    speed_profile_mps=z["speed"][i, :n].copy() if z["has_speed"][i] else None,
+                    confidence=float(z["confidence"][i]),
+                )
+            )
         return outs, [float(v) for v in z["ego_speed_mps"]]
 
 
@@ -120,9 +140,13 @@ def score_run(validator: TrajectoryValidator, run_dir: Path) -> dict:
         for rule, p in rule_penalties(v.ratios).items():
             by_rule[rule] += p
     n = max(len(verdicts), 1)
-    return {"run": str(run_dir), **statistics(pens), "rejected": validator.status.rejected,
-            "rejected_by_rule": {k: c for k, c in validator.status.rejected_by_rule.items() if c},
-            "penalty_mean_by_rule": {k: round(v / n, 6) for k, v in by_rule.items() if v}}
+    return {
+        "run": str(run_dir),
+        **statistics(pens),
+        "rejected": validator.status.rejected,
+        "rejected_by_rule": {k: c for k, c in validator.status.rejected_by_rule.items() if c},
+        "penalty_mean_by_rule": {k: round(v / n, 6) for k, v in by_rule.items() if v},
+    }
 
 
 def last_penalty(validator: Optional[TrajectoryValidator]) -> Optional[float]:

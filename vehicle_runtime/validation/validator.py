@@ -9,6 +9,7 @@ Once it has asked for an MRM because of invalid plans it accepts none until `res
 could no longer be compared with a recent valid one). Durations are measured on the outputs' own
 stamps. `status` is what nodes publish.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,10 +37,17 @@ class ValidatorStatus:
     latched: bool = False  # invalid for too long: nothing is accepted until reset
 
     def as_dict(self) -> dict:
-        return {"checked": self.checked, "rejected": self.rejected, "consecutive_rejected": self.consecutive_rejected,
-                "rejected_by_rule": {k: v for k, v in self.rejected_by_rule.items() if v},
-                "last_failed": list(self.last_failed), "low_confidence": self.low_confidence,
-                "mrm_requests": self.mrm_requests, "fault": self.fault, "latched": self.latched}
+        return {
+            "checked": self.checked,
+            "rejected": self.rejected,
+            "consecutive_rejected": self.consecutive_rejected,
+            "rejected_by_rule": {k: v for k, v in self.rejected_by_rule.items() if v},
+            "last_failed": list(self.last_failed),
+            "low_confidence": self.low_confidence,
+            "mrm_requests": self.mrm_requests,
+            "fault": self.fault,
+            "latched": self.latched,
+        }
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,9 @@ class TrajectoryValidator:
         held_s = out.stamp_s - lv.stamp_s
         limit_s = min(self.p.hold_max_s, self._horizon_s(lv))
         if not held_s <= limit_s:
-            self._fault(f"trajectory invalid for {held_s:.2f} s > {limit_s:.2f} s ({', '.join(self.status.last_failed)})")
+            self._fault(
+                f"trajectory invalid for {held_s:.2f} s > {limit_s:.2f} s ({', '.join(self.status.last_failed)})"
+            )
             self.status.latched = True
 
     def _confidence(self, out: PolicyOutput) -> PolicyOutput:
@@ -137,9 +147,14 @@ class TrajectoryValidator:
 
 def params_from(v: dict, vehicle) -> ValidatorParams:
     """From the vehicle-interface parameters (`validator_*`) and the vehicle profile."""
-    p = {k[len("validator_"):]: val for k, val in v.items() if k.startswith("validator_")}
+    p = {k[len("validator_") :]: val for k, val in v.items() if k.startswith("validator_")}
     if "max_curvature_1pm" not in p:  # the tightest turn the car can drive
         p["max_curvature_1pm"] = math.tan(vehicle.max_steer_rad) / vehicle.wheelbase_m
-    return ValidatorParams(wheelbase_m=vehicle.wheelbase_m, max_steer_rad=vehicle.max_steer_rad,
-                           max_steer_rate_radps=vehicle.max_steer_rate_radps, max_accel_mps2=vehicle.max_accel_mps2,
-                           max_decel_mps2=vehicle.max_decel_mps2, **p)
+    return ValidatorParams(
+        wheelbase_m=vehicle.wheelbase_m,
+        max_steer_rad=vehicle.max_steer_rad,
+        max_steer_rate_radps=vehicle.max_steer_rate_radps,
+        max_accel_mps2=vehicle.max_accel_mps2,
+        max_decel_mps2=vehicle.max_decel_mps2,
+        **p,
+    )
