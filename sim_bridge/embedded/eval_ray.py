@@ -29,6 +29,7 @@ def connect(cluster: str, num_cpus: int) -> bool:
     if cluster == "auto":
         ray.init(
             address="local",
+            _node_ip_address="127.0.0.1",  # a local runtime stays on loopback
             num_cpus=max(1, num_cpus),
             include_dashboard=False,
             object_store_memory=OBJECT_STORE_BYTES,
@@ -38,6 +39,9 @@ def connect(cluster: str, num_cpus: int) -> bool:
     else:
         ray.init(address=cluster, logging_level=logging.WARNING, log_to_driver=False)
     return True
+
+
+STALL_S = 600.0  # longer than any one run (a full-length scenario takes 30-60 s on one core)
 
 
 def ray_stream(
@@ -62,7 +66,14 @@ def ray_stream(
 
         submit()
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=STALL_S)
+            if not done:  # no run finished for STALL_S: a stuck cluster ends the evaluation, never hangs it
+                from .eval_run import RunFailed
+
+                raise RunFailed(
+                    f"no run finished on the cluster for {STALL_S:g} s ({len(pending)} in flight): "
+                    "is every node up (ray status)?"
+                )
             for ref in done:
                 job = pending.pop(ref)
                 try:

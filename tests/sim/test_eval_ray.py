@@ -32,10 +32,14 @@ def _same(row):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    from sim_bridge.embedded import eval_ray
+
+    eval_ray.STALL_S = 120.0  # a stuck cluster fails the test in two minutes instead of hanging the suite
     import logging
 
     ray.init(
         address="local",
+        _node_ip_address="127.0.0.1",
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=OBJECT_STORE_BYTES,
