@@ -188,7 +188,7 @@ def test_eval_refuses_a_run_the_student_never_controlled(tmp_path, monkeypatch):
     rig.write_text(TINY_RIG.replace("width: 16, height: 16", "width: 320, height: 180"))
     real = evaluation.run_drive
 
-    def late_second_camera(opts):
+    def late_second_camera(opts, cfg=None):
         opts.camera_rig, opts.model_path, opts.duration_s = rig, folder, 1.0
         from sim_bridge.embedded import cameras
 
@@ -198,7 +198,7 @@ def test_eval_refuses_a_run_the_student_never_controlled(tmp_path, monkeypatch):
             "due",
             lambda self, k: ((n, r) for n, r in due(self, k) if n == self.reference or k > 10**6),
         )
-        return real(opts)
+        return real(opts, cfg)
 
     monkeypatch.setattr(evaluation, "run_drive", late_second_camera)
     with pytest.raises(NotControlledError) as err:

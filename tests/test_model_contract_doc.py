@@ -62,7 +62,8 @@ def test_two_camera_float16_student_drives_curvy_road(tmp_path):
 
 
 def test_recurrent_state_is_fed_back(tmp_path):
-    """The example smooths its speed with the state: v_k = (v_target + v_{k-1}) / 2 from zero."""
+    """The example smooths its speed with the state: v_k = (v_target + v_{k-1}) / 2 from zero (the car already
+    fast, so the plan's start is not held to the measured speed + acceleration)."""
     from conftest import make_observation, uniform_frame
     from vehicle_runtime.pipeline import StudentPolicy
     from vehicle_runtime.student import SessionConfig, Student
@@ -78,7 +79,7 @@ def test_recurrent_state_is_fed_back(tmp_path):
             "front": uniform_frame("front", 120, 320, 180, stamp_s=k),
             "front_narrow": uniform_frame("front_narrow", 120, 160, 90, encoding="bgr8", stamp_s=k),
         }
-        obs = make_observation(frames, stamp_s=float(k))
+        obs = make_observation(frames, stamp_s=float(k), speed_mps=30.0)
         obs.nav.route_ego_xy_m[:] = nav
         speeds.append(float(policy.infer(obs).speed_profile_mps[0]))
     cruise = EXAMPLE.CRUISE_MPS

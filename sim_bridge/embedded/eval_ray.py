@@ -10,6 +10,7 @@ as they finish; a bounded window of tasks in flight keeps the driver small for 1
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Callable, Iterator, Sequence, Tuple
 
 from .eval_grid import Job
@@ -49,7 +50,10 @@ def ray_stream(
 ) -> Iterator[Tuple[Job, dict]]:
     import ray
 
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = connect(cluster, workers)
+    for sig, handler in handlers.items():  # ray.init installs its own SIGTERM handler: ours stop the evaluation
+        signal.signal(sig, handler)
     try:
         remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(task)
         blob_ref = ray.put(blob)

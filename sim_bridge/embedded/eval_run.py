@@ -8,6 +8,7 @@ same (scenario, seed, build) gives the same row wherever it ran.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -42,7 +43,10 @@ def _pool_stream(jobs: Sequence[Job], blob: BuildBlob, workers: int) -> Stream:
         for job in jobs:
             yield job, _guarded(run_job, job, blob)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_set_blob, initargs=(blob,)) as pool:
+    # spawn, not fork: the calling process may hold threads (DDS, OpenCV's pool, a progress bar) whose locks a
+    # forked worker would inherit taken; one did, and hung in cv2.setNumThreads for good
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, initializer=_set_blob, initargs=(blob,), mp_context=spawn) as pool:
         pending = {}
         todo = iter(jobs)
         for job in todo:  # a bounded window: 10 000 jobs are not 10 000 futures at once

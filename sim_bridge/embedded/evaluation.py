@@ -7,6 +7,7 @@ other than 0 is a varied scenario (variation.py), so these runs are situations t
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,7 +143,7 @@ def evaluate(
         for pol in policies
     ]
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             runs = list(pool.map(run_one, *zip(*jobs)))
     else:
         runs = [run_one(*job) for job in jobs]

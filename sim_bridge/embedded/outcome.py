@@ -30,9 +30,19 @@ def runtime_outcome(runtime, injected: bool) -> dict:
         "reasoning_dropped": _reasoning_dropped(runtime.pipeline.policy),
         "observations": fusion.observations,
         "waiting_for": fusion.waiting_for if fusion.observations == 0 else "",
+        "plans_accepted": _plans_accepted(runtime.pipeline),
     }
     out["failure"] = failure_reason(out, getattr(ev, "last_preprocess_error", ""), injected)
     return out
+
+
+def _plans_accepted(pipeline) -> Optional[int]:
+    """Outputs the trajectory validator let through (None: no validator)."""
+    validator = getattr(pipeline, "validator", None)
+    if validator is None:
+        return None
+    st = validator.status.as_dict()
+    return int(st.get("checked", 0)) - int(st.get("rejected", 0))
 
 
 def _reasoning_dropped(policy) -> int:
@@ -51,6 +61,8 @@ def failure_reason(o: dict, preprocess_error: str = "", injected: bool = False) 
         parts.append("the policy never produced an output")
         if o["waiting_for"]:
             parts.append(f"waiting for: {o['waiting_for']}")
+    elif o.get("plans_accepted") == 0:  # engaged on the route fallback, braking: the model never drove
+        parts.append(f"the trajectory validator refused all {o['policy_outputs']} plans (validator_rejected_by_rule)")
     elif not o["engaged"]:
         parts.append("the car was never engaged")
     if o["frames_rejected"] and (parts or not injected):

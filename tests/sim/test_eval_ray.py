@@ -35,6 +35,7 @@ def local_ray():
     from sim_bridge.embedded import eval_ray
 
     eval_ray.STALL_S = 120.0  # a stuck cluster fails the test in two minutes instead of hanging the suite
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     import logging
 
     ray.init(
@@ -49,6 +50,8 @@ def local_ray():
     yield
     ray.shutdown()
     assert not ray.is_initialized()
+    for sig, handler in handlers.items():  # ray.init leaves its own SIGTERM handler in this process
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="module")
