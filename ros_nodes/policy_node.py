@@ -10,6 +10,8 @@ acceleration (CAN feedback, which nav_msgs/Odometry cannot carry) come back on i
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
 
 from vehicle_runtime.config import RuntimeConfig
@@ -33,12 +35,14 @@ class PolicyNode:
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
         self._ego = None
         self._route = None
+        self._last_obs_stamp_s = math.inf  # no observation yet: nothing to reset
         self.route_problem = "no route yet"  # '' while the ego is on the route
         self.errors = {"preprocess": 0, "model": 0, "rejected": 0}
         self._last_error = {}  # kind → message: a repeated failure is logged once, counted in /diagnostics
         self.pub_traj = node.publisher("nav_msgs/msg/Path", "policy/trajectory", "default")
         self.pub_reason = node.publisher("std_msgs/msg/String", "policy/reasoning", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
+        self.pub_validation = node.publisher("std_msgs/msg/String", "policy/validation", "default")  # JSON verdicts
         for camera, (image_topic, _info) in convert.camera_topics(pipeline.cameras).items():  # one per camera
             node.subscribe("sensor_msgs/msg/Image", image_topic, lambda m, c=camera: self.on_image(m, c), "sensor")
         node.subscribe("nav_msgs/msg/Path", "navigation/route", self.on_route, "latched")
@@ -49,10 +53,15 @@ class PolicyNode:
 
     def on_route(self, m) -> None:
         route = convert.path_to_route(m)
+        if len(route.points_xy_m) == 0:  # the navigation stack cleared the route: the car is on none
+            self._route, self.route_problem = None, "route withdrawn"
+            self.pipeline.set_route(route, self.node.now_s())
+            return
         if self.fusion.set_route(route, self.node.now_s()):
             self.errors["rejected"] += 1
         else:
             self._route = route
+            self.pipeline.set_route(route, self.node.now_s())  # the MRM's lane keeping falls back on it
 
     def on_odometry(self, m) -> None:
         accel_mps2, steer_rad = self._measured
@@ -63,7 +72,7 @@ class PolicyNode:
         self._ego = ego
         if self._route is not None:
             problem = route_problem(self._route.points_xy_m, ego.pose.x_m, ego.pose.y_m, self.cfg.route_corridor_m)
-            if (problem or "") != self.route_problem:
+            if bool(problem) != bool(self.route_problem):  # logged on change: off / on the route, not every metre
                 self.node.log().info("route: %s", problem or "the ego is on it")
             self.route_problem = problem or ""
             if not problem:  # the gate's route watchdog: fed while the car is on the route, stamped with the
@@ -83,6 +92,11 @@ class PolicyNode:
         obs = self.fusion.observe(now)
         if obs is None:
             return
+        if obs.stamp_s - self._last_obs_stamp_s > self.cfg.safety.timeouts_s["camera"]:
+            # after a stall (a camera or simulator restart): frame history, recurrent state, the validator and
+            # the last plan start afresh, as in the embedded runtime (model contract); an old plan is no plan
+            self.pipeline.reset()
+        self._last_obs_stamp_s = obs.stamp_s
         try:
             out = self.pipeline.infer(obs)
         except PreprocessError as exc:
@@ -93,6 +107,20 @@ class PolicyNode:
             return
         self._last_error.pop("preprocess", None)
         self.channel.send(Record(Kind.OUTPUT, obs.stamp_s, 1.0 if out.is_finite() else 0.0))
+        fault = self.pipeline.take_fault()
+        if fault:  # the validator kept the last valid plan as long as allowed: MRM (the gate decides)
+            self.channel.send(Record(Kind.FAULT, obs.stamp_s))
+            self.node.log().error("trajectory validator: %s", fault)
+        validator = self.pipeline.validator
+        if validator is not None and validator.last_verdict is not None:
+            verdict = validator.last_verdict
+            doc = {
+                "stamp_s": obs.stamp_s,
+                "valid": verdict.valid,
+                "failed": list(verdict.failed),
+                "ratios": {k: round(float(v), 4) for k, v in verdict.ratios.items()},
+            }
+            self.pub_validation.publish(convert.text(json.dumps(doc)))
         self.pub_traj.publish(convert.policy_to_path(out))
         if out.reasoning_text:
             self.pub_reason.publish(convert.text(out.reasoning_text))
@@ -116,6 +144,8 @@ class PolicyNode:
             "route": self.route_problem or "ok",
             "command_channel_dropped": self.channel.dropped,
         }
+        if self.pipeline.validator is not None:
+            extra.update({f"validator_{k}": v for k, v in self.pipeline.validator.status.as_dict().items()})
         for stage, stats in self.pipeline.latency.items():
             if stats.count:
                 extra[f"{stage}_p50_ms"] = f"{stats.percentile_ms(50):.3f}"

@@ -186,6 +186,8 @@ class VehicleInterfaceNode:
             self.gate.policy_output(record.b > 0.5, now_s, record.a)
         elif record.kind is Kind.ROUTE:
             self.gate.feed("route", now_s, record.a)
+        elif record.kind is Kind.FAULT:
+            self.gate.model_fault("the trajectory validator refused the policy's plans beyond their horizon")
 
     def on_tick(self, now_s: float) -> None:
         with self.lock:

@@ -26,6 +26,7 @@ class Kind(enum.IntEnum):
     OUTPUT = 2  # policy → VI: a model output arrived: (observation stamp s, 1.0 finite / 0.0 not, 0)
     ROUTE = 3  # policy → VI: the ego is on the route's corridor and before its end: (odometry stamp s, 0, 0)
     DRIVE = 4  # VI → policy: measured (speed m/s, steer rad, accel m/s²)
+    FAULT = 5  # policy → VI: the trajectory validator asks for an MRM: (observation stamp s, 0, 0)
 
 
 @dataclass(frozen=True)
