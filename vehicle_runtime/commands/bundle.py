@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--version", required=True)
     p.add_argument(
         "--release-counter",
-        type=T.int_range(0, 2**53, "a release counter"),
+        type=T.int_range(0, 2**31 - 1, "a release counter"),
         required=True,
         help="never decreases across releases (Uptane)",
     )
