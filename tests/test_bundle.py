@@ -436,33 +436,3 @@ def test_key_files_never_ship_in_a_bundle(keys, share):
     with pytest.raises(BundleError, match=r"key files never ship in a bundle: \['config/secoc.key'\]"):
         make(keys, share, "leaky.vrb")
     assert not (keys / "leaky.vrb").exists()
-
-
-def test_a_passing_replay_verdict_is_signed_into_the_build_and_a_failing_one_refused(keys, share, tmp_path):
-    """record → replay → sign → flash: `bundle create --replay-verdict` puts the gate's verdict under the
-    signature (a verifier reads it back), and refuses to sign a candidate that failed the gate."""
-    from vehicle_runtime import cli
-
-    verdict = {"pass": True, "bags": [{"bag": "drive-1", "failures": []}], "thresholds": {"steer_max_rad": 0.01}}
-    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
-    good.write_text("replay output\n" + json.dumps(verdict) + "\n")
-    bad.write_text(json.dumps({**verdict, "pass": False}) + "\n")
-    base = [
-        "bundle",
-        "create",
-        "--key",
-        str(keys / "k.pem"),
-        "--version",
-        "2.0.0",
-        "--release-counter",
-        "2",
-        "--hardware-id",
-        HW,
-        "--share-dir",
-        str(share),
-    ]
-    assert cli.main(base + ["--out", str(tmp_path / "ok.vrb"), "--replay-verdict", str(good)]) == 0
-    info, _ = archive.verify(tmp_path / "ok.vrb", signing.load_public(keys / "k.pub"), HW)
-    assert info.signed["build_info"]["replay"] == verdict
-    assert cli.main(base + ["--out", str(tmp_path / "no.vrb"), "--replay-verdict", str(bad)]) == 1
-    assert not (tmp_path / "no.vrb").exists()
