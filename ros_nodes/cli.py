@@ -21,9 +21,9 @@ NODES = ("fusion", "policy", "vehicle_interface")
 def add_parser(sub) -> None:
     add_engage_parser(sub)
     p = sub.add_parser("up", help="start the fusion, policy and vehicle interface nodes without ROS (Cyclone DDS)")
-    p.add_argument("--config", type=config_dir_arg, help="config folder (default: the package's config/)")
+    p.add_argument("--config", type=T.config_dir, help="config folder (default: the package's config/)")
     p.add_argument("--namespace", type=T.ros_namespace, default="")
-    p.add_argument("--model", type=model_arg, help="student model folder")
+    p.add_argument("--model", type=T.model_dir, help="student model folder")
     p.add_argument("--can-interface", type=_interface)
     p.add_argument("--can-channel", type=T.non_empty)
     p.add_argument("--auto-engage", action="store_true", help="simulation only: engage as soon as READY")
@@ -34,25 +34,6 @@ def add_parser(sub) -> None:
         help="fleet update root: run the build that `bundle boot` selects (counts trial boots)",
     )
     p.set_defaults(run=run)
-
-
-@T.kind("config-dir")
-def config_dir_arg(text: str):
-    p = T.existing_dir(text)
-    from vehicle_runtime.config import NODE_FILES
-
-    missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
-    if missing:
-        raise T.Error(f"{text}: not a config folder (missing {', '.join(missing)})")
-    return str(p)
-
-
-@T.kind("model")
-def model_arg(text: str) -> str:
-    p = T.file_or_dir(text)
-    if p.is_dir() and not (p / "manifest.json").is_file():
-        raise T.Error(f"{text}: no manifest.json in this folder")
-    return str(p)
 
 
 @T.kind("choice")

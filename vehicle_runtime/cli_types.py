@@ -243,3 +243,24 @@ def output_file(suffixes: Optional[Iterable[str]] = None, parent_must_exist: boo
 
 
 can_log_file = output_file(CAN_LOG_SUFFIXES)
+
+
+@kind("config-dir")
+def config_dir(text: str) -> str:
+    """A folder holding every node's parameter file."""
+    from .config import NODE_FILES
+
+    p = existing_dir(text)
+    missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
+    if missing:
+        raise Error(f"{text}: not a config folder (missing {', '.join(missing)})")
+    return str(p)
+
+
+@kind("model")
+def model_dir(text: str) -> str:
+    """A student model folder (with manifest.json) or its manifest.json."""
+    p = file_or_dir(text)
+    if p.is_dir() and not (p / "manifest.json").is_file():
+        raise Error(f"{text}: no manifest.json in this folder")
+    return str(p)

@@ -16,7 +16,7 @@ from .. import cli_types as T
 from .. import synthetic
 from ..can import BusConfig, Codec, CounterCheck, FrameError, Packer, load_dbc, open_bus
 from ..cli_errors import Refused, describe, is_refusal, naming
-from ..config import NODE_FILES, load_runtime_config
+from ..config import load_runtime_config
 from ..fusion import Fusion
 from ..pipeline import Pipeline
 from ..types import ActuatorRequest
@@ -30,30 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=T.count, default=60, help="camera frames to push, >= 1 (default 60)")
     p.add_argument(
         "--config",
-        type=config_dir,
+        type=T.config_dir,
         help="config folder (default: the package's config/); relative "
         "paths in its parameter files are read from that folder",
     )
-    p.add_argument("--model", type=model_dir, help="model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--model", type=T.model_dir, help="model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.set_defaults(run=run)
-
-
-@T.kind("config-dir")
-def config_dir(text: str) -> str:
-    p = T.existing_dir(text)
-    missing = [f for f in NODE_FILES.values() if not (p / f).is_file()]
-    if missing:
-        raise T.Error(f"{text}: not a config folder (missing {', '.join(missing)})")
-    return str(p)
-
-
-@T.kind("model")
-def model_dir(text: str) -> str:
-    p = T.file_or_dir(text)
-    if p.is_dir() and not (p / "manifest.json").is_file():
-        raise T.Error(f"{text}: no manifest.json in this folder")
-    return str(p)
 
 
 def run(args) -> int:
