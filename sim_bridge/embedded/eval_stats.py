@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def metric_stats(rows: Sequence[dict]) -> Dict[str, dict]:
 def group_stats(rows: Sequence[dict]) -> dict:
     scores = [r["driving_score"] for r in rows]
     crashed = sum(1 for r in rows if r.get("collisions", 0) > 0)
-    out = {
+    out: Dict[str, Any] = {
         "runs": len(rows),
         "driving_score_mean": float(np.mean(scores)) if scores else None,
         "driving_score_ci95": bootstrap_ci(scores),
@@ -166,7 +166,8 @@ def paired(cand: Sequence[dict], base: Sequence[dict]) -> dict:
     d_score = [c["driving_score"] - t["driving_score"] for c, t in pairs]
     d_coll = [int(c.get("collisions", 0) > 0) - int(t.get("collisions", 0) > 0) for c, t in pairs]
     # the validator's and the rule score's differences on the pairs where both rows carry them
-    d_rej = [a - b for a, b in ((rejected_share(c), rejected_share(t)) for c, t in pairs) if None not in (a, b)]
+    shares = [(rejected_share(c), rejected_share(t)) for c, t in pairs]
+    d_rej = [sc - st for sc, st in shares if sc is not None and st is not None]
     d_pen = [
         c["rule_penalty_mean"] - t["rule_penalty_mean"]
         for c, t in pairs
