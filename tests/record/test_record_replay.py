@@ -3,18 +3,15 @@
 twice), through a changed config and a changed ONNX model (differences where expected), the gate's
 exit code and report, and a bag written by another tool with other topic names."""
 
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import helper, numpy_helper
 
+from model_factory import shifted_student
 from sim_bridge.embedded.drive import DT_S, DriveOptions, camera_model, run_drive
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.record import mapping, reader
@@ -166,25 +163,9 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     assert "FAIL" in page and "data:image/png;base64" in page
 
 
-def shifted_model(dst: Path, lateral_m: float) -> Path:
-    """The shipped student with `lateral_m` added to every trajectory point's y (onnx.helper)."""
-    shutil.copytree(STUDENT, dst)
-    m = onnx.load(dst / "model.onnx")
-    g = m.graph
-    for node in g.node:
-        node.output[:] = ["trajectory_raw" if o == "trajectory" else o for o in node.output]
-    g.initializer.append(numpy_helper.from_array(np.array([0.0, lateral_m], np.float32), "lateral_shift"))
-    g.node.append(helper.make_node("Add", ["trajectory_raw", "lateral_shift"], ["trajectory"]))
-    onnx.save(m, dst / "model.onnx")
-    manifest = json.loads((dst / "manifest.json").read_text())
-    manifest["sha256"] = hashlib.sha256((dst / "model.onnx").read_bytes()).hexdigest()
-    (dst / "manifest.json").write_text(json.dumps(manifest))
-    return dst
-
-
 def test_changed_model_moves_trajectories_by_its_change(drive_bag, tmp_path):
     bag, _ = drive_bag
-    run = replay(bag, load_build(model=shifted_model(tmp_path / "shifted", 0.25)))
+    run = replay(bag, load_build(model=shifted_student(tmp_path / "shifted", 0.25)))
     summary, _ = compare(reader.outputs(bag, OUTPUTS), run.outputs)
     traj = summary["/policy/trajectory"]
     assert traj["matched"] == run.frames and abs(traj["max_m"] - 0.25) < 1e-3 and abs(traj["p99_m"] - 0.25) < 1e-3
@@ -238,7 +219,7 @@ def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path
     from vehicle_runtime.record.gate import replay_verdict
 
     bag, _ = drive_bag
-    shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))
+    shifted = load_build(model=shifted_student(tmp_path / "shifted", 0.25))
     verdict = replay_verdict(
         [bag], shifted, load_build(label="baseline"), load_thresholds(None), save_outputs=tmp_path / "out"
     )
