@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 
 from sim_bridge.embedded.drive import DT_S, DriveOptions, camera_model, run_drive
 from vehicle_runtime.config import load_runtime_config
-from vehicle_runtime.record import mapping, reader
+from vehicle_runtime.record import mapping, reader, report
 from vehicle_runtime.record.compare import compare
 from vehicle_runtime.record.gate import failures, load_thresholds
 from vehicle_runtime.record.identity import model_sha256
@@ -239,10 +239,23 @@ def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path
 
     bag, _ = drive_bag
     shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))
+    runs: list = []
     verdict = replay_verdict(
-        [bag], shifted, load_build(label="baseline"), load_thresholds(None), save_outputs=tmp_path / "out"
+        [bag],
+        shifted,
+        load_build(label="baseline"),
+        load_thresholds(None),
+        save_outputs=tmp_path / "out",
+        keep_runs=runs,
     )
     assert verdict["pass"] is False and any("p99" in f for f in verdict["bags"][0]["failures"])
+    # the report shows where: the camera frames at the largest trajectory differences (0.25 m everywhere)
+    page = report.write(tmp_path / "gate.html", verdict, runs).read_text()
+    assert "Camera at the largest trajectory differences" in page
+    assert (
+        page.count("<figure") == report.FRAMES_SHOWN
+        and page.count("distance 0.250 m</figcaption>") == report.FRAMES_SHOWN
+    )
     assert json.loads(json.dumps(verdict)) == verdict  # JSON-ready, for the signed build info
     assert verdict["candidate_identity"]["model_sha256"] != verdict["bags"][0]["baseline_identity"]["model_sha256"]
     # the saved outputs are a baseline bag: the same candidate against them has no difference at all
