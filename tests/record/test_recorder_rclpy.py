@@ -54,12 +54,16 @@ def runtime_node(domain):
     ctx.try_shutdown()
 
 
-def wait_until(done, what: str, timeout_s: float = 30.0, each=None) -> None:
+def wait_until(done, what: str, timeout_s: float = 30.0, each=None, each_s: float = 1.0) -> None:
+    """Poll `done`; `each` (a best-effort sample sent again) runs every `each_s` while it is not."""
     deadline = time.monotonic() + timeout_s
+    next_each = time.monotonic() + each_s
     while not done():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        if each:
+        now = time.monotonic()
+        assert now < deadline, f"timed out waiting for {what}"
+        if each and now >= next_each:
             each()
+            next_each = now + each_s
         time.sleep(0.01)
 
 
@@ -146,6 +150,43 @@ def test_rclpy_topics_are_recorded_byte_for_byte_and_read_back_by_rosbags(tmp_pa
     assert (frames[-1].width, frames[-1].height, frames[-1].encoding) == (W, H, "rgb8")
     route = ts.deserialize_cdr(recorded["/navigation/route"][-1], "nav_msgs/msg/Path")
     assert len(route.poses) == 300 and route.poses[-1].pose.position.y == pytest.approx(0.2 * (FRAMES - 1))
+
+
+def test_a_stalled_disk_drops_and_counts_instead_of_growing(tmp_path, domain, runtime_node):
+    """The queue between the rclpy executor and the bag is bounded in bytes: with the writer stalled, images
+    beyond it are dropped and counted; what was queued reaches the bag once the disk is back."""
+    import threading
+
+    from rosbags.rosbag2 import Reader
+
+    from vehicle_runtime.record.live import LiveRecorder
+
+    frame_bytes = W * H * 3 + 100  # a 720p rgb8 image in CDR
+    rec = LiveRecorder(tmp_path / "stalled", ["/camera/image_raw"], domain_id=domain, queue_bytes=3 * frame_bytes)
+    disk = threading.Event()
+    write = rec.writer.write
+    rec.writer.write = lambda *a: (disk.wait(60), write(*a))  # the writer thread waits: a stalled disk
+    peak = 0
+    try:
+        pub = runtime_node.publisher("sensor_msgs/msg/Image", "/camera/image_raw", "sensor")
+        wait_until(lambda: pub._pub.get_subscription_count() > 0, "the recorder matching")
+        for i in range(10):
+            msg = messages(i)["/camera/image_raw"][2]
+            pub.publish(msg)
+            wait_until(
+                lambda n=i: rec.received["/camera/image_raw"] > n, f"image #{i}", each=lambda m=msg: pub.publish(m)
+            )
+            peak = max(peak, rec._bytes)
+        assert peak <= rec.queue_bytes
+        received, dropped = rec.received["/camera/image_raw"], rec.dropped["/camera/image_raw"]
+        assert dropped >= received - 4  # three queued, one in the stalled writer's hands
+    finally:
+        disk.set()
+        rec.close()
+    with Reader(tmp_path / "stalled") as r:
+        assert r.message_count == received - dropped
+    custom = yaml.safe_load((tmp_path / "stalled" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert custom["custom_data"]["dropped_samples"] == str(dropped)
 
 
 def test_the_record_command_on_rclpy_closes_a_split_bag_on_sigterm(tmp_path, domain, runtime_node):
