@@ -3,6 +3,7 @@ close on SIGTERM, and a bag cut by SIGKILL that is readable up to its last chunk
 Plus the writer's bounded disk (split, ring of files) and JPEG recording with its loss stated."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
 
@@ -154,6 +156,31 @@ def test_split_files_and_ring_bound_the_disk(tmp_path):
     assert len(texts) == reader.info(bag).message_count > 0
     assert texts[-1].startswith("002999")  # the newest kept, the oldest files gone
     assert not texts[0].startswith("000000")
+    # metadata.yaml as rosbag2 reads it: the topic's count is what the kept files hold, not all ever written
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["message_count"] == len(texts) == meta["topics_with_message_count"][0]["message_count"]
+    assert sum(f["message_count"] for f in meta["files"]) == len(texts)
+
+
+def test_channels_and_schemas_carry_what_rosbag2_writes(tmp_path):
+    """rosbag2_storage_mcap puts the QoS and the type hash on each channel (`ros2 bag reindex` reads them back
+    from a file without metadata.yaml) and names every dependency of a schema in full (pkg/msg/Type)."""
+    from mcap.reader import make_reader
+
+    w = BagWriter(tmp_path / "b", WriterOptions())
+    w.add_topic("/navigation/odometry", "nav_msgs/msg/Odometry")
+    rec = Recorder(w)
+    rec.record("/navigation/odometry", msgs.new("nav_msgs/msg/Odometry"), 1.0)
+    rec.close()
+    with open(next((tmp_path / "b").glob("*.mcap")), "rb") as f:
+        summary = make_reader(f).get_summary()
+    (channel,) = summary.channels.values()
+    assert channel.metadata["topic_type_hash"] == typestore().hash_rihs01("nav_msgs/msg/Odometry")
+    assert yaml.safe_load(channel.metadata["offered_qos_profiles"])[0]["reliability"]
+    text = summary.schemas[channel.schema_id].data.decode()
+    dependencies = re.findall(r"^MSG: (\S+)$", text, re.M)
+    assert "std_msgs/msg/Header" in dependencies and all(d.count("/") == 2 for d in dependencies)
+    assert [m.header for _, _, m in reader.messages(tmp_path / "b")]  # rosbags still reads the bag
 
 
 def test_jpeg_recording_states_its_loss(tmp_path):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -59,6 +61,8 @@ def message_definition(typename: str) -> tuple:
     """(ros2msg text with dependencies, as rosbag2 stores it; RIHS01 type hash)."""
     ts = typestore()
     text, _ = ts.generate_msgdef(typename, ros_version=2)
+    # rosbag2 names each dependency in full ("MSG: std_msgs/msg/Header"); rosbags writes "std_msgs/Header"
+    text = re.sub(r"^MSG: (\w+)/(\w+)$", r"MSG: \1/msg/\2", text, flags=re.M)
     return text, ts.hash_rihs01(typename)
 
 
@@ -114,6 +118,7 @@ class _File:
     end_ns: int = 0
     count: int = 0
     size: int = 0
+    topic_counts: Counter = field(default_factory=Counter)  # a ring bag's deleted files leave the topics' counts
 
 
 @dataclass
@@ -172,6 +177,7 @@ class BagWriter:
             f.start_ns = t_ns
         f.start_ns, f.end_ns = min(f.start_ns, t_ns), max(f.end_ns, t_ns)
         f.count += 1
+        f.topic_counts[name] += 1
         topic.count += 1
         self._mcap.add_message(channel_id=topic.channel, log_time=t_ns, data=data, publish_time=t_ns)
         if self._last_flush_ns is None:
@@ -221,13 +227,13 @@ class BagWriter:
         self._write_metadata()
 
     def _register(self, topic: _Topic) -> None:
-        text, _ = message_definition(topic.type)
+        text, type_hash = message_definition(topic.type)
         if topic.type not in self._schemas:
             self._schemas[topic.type] = self._mcap.register_schema(topic.type, "ros2msg", text.encode())
         qos = yaml.safe_dump(qos_profiles(topic.profile), default_flow_style=False).strip()
-        topic.channel = self._mcap.register_channel(
-            topic.name, "cdr", self._schemas[topic.type], {"offered_qos_profiles": qos}
-        )
+        # as rosbag2_storage_mcap writes them: `ros2 bag reindex` reads both back from a file without metadata.yaml
+        metadata = {"offered_qos_profiles": qos, "topic_type_hash": type_hash}
+        topic.channel = self._mcap.register_channel(topic.name, "cdr", self._schemas[topic.type], metadata)
 
     def _close_file(self) -> None:
         self._mcap.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(self._info(), sort_keys=False)})
@@ -256,7 +262,7 @@ class BagWriter:
                         "offered_qos_profiles": qos_profiles(t.profile),
                         "type_description_hash": message_definition(t.type)[1],
                     },
-                    "message_count": t.count,
+                    "message_count": sum(f.topic_counts[t.name] for f in self.files),
                 }
                 for t in self.topics.values()
             ],
