@@ -48,7 +48,7 @@ def yaw_of(q: Msg) -> float:
 def image(frame: CameraFrame) -> Msg:
     step = frame.step or frame.width * (1 if frame.encoding == "mono8" else 3)
     data = (
-        frame.data if not isinstance(frame.data, np.ndarray) else memoryview(np.ascontiguousarray(frame.data)).cast("B")
+        frame.data if not isinstance(frame.data, np.ndarray) else np.ascontiguousarray(frame.data).data.cast("B")
     )
     return msgs.new(
         "sensor_msgs/msg/Image",
