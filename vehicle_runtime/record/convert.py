@@ -47,9 +47,7 @@ def yaw_of(q: Msg) -> float:
 
 def image(frame: CameraFrame) -> Msg:
     step = frame.step or frame.width * (1 if frame.encoding == "mono8" else 3)
-    data = (
-        frame.data if not isinstance(frame.data, np.ndarray) else np.ascontiguousarray(frame.data).data.cast("B")
-    )
+    data = frame.data if not isinstance(frame.data, np.ndarray) else np.ascontiguousarray(frame.data).data.cast("B")
     return msgs.new(
         "sensor_msgs/msg/Image",
         header=header(frame.stamp_s, frame.camera),

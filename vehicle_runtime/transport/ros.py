@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-from typing import Callable, List
+from typing import Any, Callable, Dict, List, Sequence
 
 from ..realtime import GarbageCollector, quiet_garbage_collector
 from .cdr import CdrWriter
@@ -103,7 +103,7 @@ class RclpyNode:
         from rclpy.parameter import Parameter
 
         self.name = name
-        kwargs = {"namespace": namespace} if namespace else {}
+        kwargs: Dict[str, Any] = {"namespace": namespace} if namespace else {}
         if context is not None:
             kwargs["context"] = context
         self.node = Node(
@@ -153,7 +153,11 @@ class RclpyNode:
         if cls is None:
             return
         decode = make_decoder(typename, profile, header_only)
-        self.node.create_subscription(cls, topic, lambda data: callback(decode(data)), qos_profile(profile), raw=True)
+
+        def on_raw(data: bytes) -> None:  # raw=True: rclpy hands over the CDR bytes
+            callback(decode(data))
+
+        self.node.create_subscription(cls, topic, on_raw, qos_profile(profile), raw=True)
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.node.create_timer(period_s, callback)
@@ -180,7 +184,7 @@ def middleware_defaults() -> None:
 
 
 def run_rclpy(
-    names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = (), namespace: str = ""
+    names: List[str], build: Callable, use_sim_time: bool, ros_args: Sequence[str] = (), namespace: str = ""
 ) -> int:
     """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy);
     `ros_args` (from `--ros-args` on) carry the launch file's remappings and parameters."""
