@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Protocol
 from .dds import QOS_DEPTH
 from .msgs import Msg, stamp_to_s
 
-Callback = Callable[[Msg], None]
+Callback = Callable[[Msg], object]  # what it returns is ignored (Fusion.add_* return a rejection reason)
 
 
 class Publisher(Protocol):

@@ -145,7 +145,7 @@ class RclpyNode:
         self,
         typename: str,
         topic: str,
-        callback: Callable[[Msg], None],
+        callback: Callable[[Msg], object],
         profile: str = "default",
         header_only: bool = False,
     ) -> None:
