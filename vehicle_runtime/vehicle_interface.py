@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import can
 
+from .can.bus import FrameBus
 from .can.codec import Codec, Packer
 from .can.feedback import FeedbackParser
 from .can.framer import command_frames
@@ -30,7 +31,7 @@ class VehicleInterface:
 
     def __init__(
         self,
-        bus: can.BusABC,
+        bus: FrameBus,
         gate: SafetyGate,
         codec: Codec,
         max_command_age_s: float = 0.02,

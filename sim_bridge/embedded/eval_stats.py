@@ -74,7 +74,7 @@ def metric_stats(rows: Sequence[dict]) -> Dict[str, dict]:
 def group_stats(rows: Sequence[dict]) -> dict:
     scores = [r["driving_score"] for r in rows]
     crashed = sum(1 for r in rows if r.get("collisions", 0) > 0)
-    out = {
+    out: Dict[str, object] = {
         "runs": len(rows),
         "driving_score_mean": float(np.mean(scores)) if scores else None,
         "driving_score_ci95": bootstrap_ci(scores),

@@ -54,7 +54,7 @@ class Build:
     model_path: Optional[Path]
     label: str
     bundle_version: Optional[str] = None
-    _tmp: Optional[object] = field(default=None, repr=False)
+    _tmp: Optional[tempfile.TemporaryDirectory] = field(default=None, repr=False)  # a bundle's unpacked files
 
     def config(self):
         return load_runtime_config(self.config_dir)
