@@ -27,6 +27,9 @@ def patchify(image: torch.Tensor) -> torch.Tensor:
 
 
 class StudentNet(nn.Module):
+    segment_index: torch.Tensor  # buffers (register_buffer): declared so that they read as tensors, not modules
+    min_along_m: torch.Tensor
+
     def __init__(self, vocab_size: int, width: int = 256):
         super().__init__()
         # The stem is a linear map of non-overlapping 4x4 patches (a stride-4 convolution, written as a matrix
