@@ -141,9 +141,10 @@ def main() -> int:
         procs["foreign_reader"] = subprocess.Popen(
             [sys.executable, "-m", "sim_bridge.foreign_reader", *FOREIGN_TOPICS], env=env
         )
-    if args.record:
+    if args.record:  # on the nodes' transport (auto would pick rclpy's Fast DDS beside Cyclone nodes)
         procs["recorder"] = subprocess.Popen(
-            [sys.executable, "-m", "vehicle_runtime.cli", "record", args.record], env=env
+            [sys.executable, "-m", "vehicle_runtime.cli", "record", args.record, "--transport", args.transport],
+            env=env,
         )
     if args.busy_core:
         procs["busy_core"] = subprocess.Popen([sys.executable, "-c", "while True: pass"])

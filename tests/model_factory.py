@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ H, W = 4, 6
 VOCAB = ["<pad>", "<eos>", "lead", "braking", "slowing", "down"]
 REASONING_IDS = [2, 3, 4, 5, 1, 0]  # "lead braking slowing down" <eos> <pad>
 STATE = 4
+STUDENT = Path(__file__).resolve().parents[1] / "models" / "distilled_student"
 
 
 def _logits() -> np.ndarray:
@@ -132,3 +134,20 @@ def write_model(folder: Path, model: onnx.ModelProto, manifest_fn=two_camera_man
     manifest.update(overrides)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
+
+
+def shifted_student(dst: Path, lateral_m: float) -> Path:
+    """The shipped student with `lateral_m` added to every trajectory point's y (onnx.helper): from about
+    1.5 m on, the trajectory validator refuses every plan (position_deviation)."""
+    shutil.copytree(STUDENT, dst)
+    m = onnx.load(dst / "model.onnx")
+    g = m.graph
+    for node in g.node:
+        node.output[:] = ["trajectory_raw" if o == "trajectory" else o for o in node.output]
+    g.initializer.append(numpy_helper.from_array(np.array([0.0, lateral_m], np.float32), "lateral_shift"))
+    g.node.append(helper.make_node("Add", ["trajectory_raw", "lateral_shift"], ["trajectory"]))
+    onnx.save(m, dst / "model.onnx")
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256((dst / "model.onnx").read_bytes()).hexdigest()
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst

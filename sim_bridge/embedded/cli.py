@@ -38,15 +38,6 @@ def injection_arg(text: str):
         raise T.Error(str(exc).removeprefix("--inject ")) from None  # argparse names the flag itself
 
 
-@T.kind("model")
-def model_arg(text: str) -> Path:
-    """A student model folder (with manifest.json) or its manifest.json."""
-    p = T.file_or_dir(text)
-    if p.is_dir() and not (p / "manifest.json").is_file():
-        raise T.Error(f"{text}: no manifest.json in this folder")
-    return p
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("drive", help="drive a scenario of the embedded simulator in closed loop over CAN")
     p.add_argument(
@@ -61,7 +52,7 @@ def add_parser(sub) -> None:
         default="student",
         help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml",
     )
-    p.add_argument("--model", type=model_arg, help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--model", type=T.model_dir, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--camera-rig", type=T.existing_file, help="camera rig file (default: config/camera_rig.yaml)")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vehicle_runtime import cli_types as T
 
-from .cli import model_arg, scenario_arg
+from .cli import scenario_arg
 from .scenario import available
 
 
@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
         default=available(),
         help="comma-separated names or YAML paths (default: all shipped)",
     )
-    p.add_argument("--model", type=model_arg, help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--model", type=T.model_dir, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--workers", type=T.workers, default=os.cpu_count() or 1, help="runs in parallel processes")
     p.add_argument("--out", type=T.output_file((".json",)), help="also write the result here (JSON)")
     p.add_argument(

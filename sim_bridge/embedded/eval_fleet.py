@@ -157,11 +157,12 @@ def load_thresholds(path: Path) -> dict:
         raise ValueError(f"--check {path}: {exc}") from None
     if not isinstance(th, dict):
         raise ValueError(f"--check {path}: expected a mapping of thresholds")
-    from .eval_stats import DEFAULT_THRESHOLDS
+    from .eval_stats import validate_thresholds
 
-    unknown = sorted(set(th) - set(DEFAULT_THRESHOLDS))
-    if unknown:
-        raise ValueError(f"--check {path}: unknown threshold(s) {unknown} (known: {', '.join(DEFAULT_THRESHOLDS)})")
+    try:
+        validate_thresholds(th)  # before anything runs, not after the last run
+    except ValueError as exc:
+        raise ValueError(f"--check {path}: {exc}") from None
     return th
 
 
@@ -169,7 +170,8 @@ def _ci(ci: Optional[tuple], spec: str = ".3f") -> str:
     return "-" if not ci else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
 
 
-def print_statistics(result: dict, out=sys.stdout) -> None:
+def print_statistics(result: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now: a default bound at import misses a redirected stdout
     stats = result["statistics"]
     for pol, per in stats["per_scenario"].items():
         print(f"{pol}: driving score mean [95 % bootstrap CI], collision rate [Wilson 95 % CI]", file=out)
@@ -179,6 +181,7 @@ def print_statistics(result: dict, out=sys.stdout) -> None:
                 f"{g['collision_rate']:.3f} {_ci(g['collision_rate_ci95'])}  n={g['runs']}",
                 file=out,
             )
+        _print_validation(pol, per, stats["overall"][pol], out)
     for name, comp in stats["paired"].items():
         p = comp["overall"]
         if p["pairs"]:
@@ -188,6 +191,13 @@ def print_statistics(result: dict, out=sys.stdout) -> None:
                 f"{_ci(p['collision_rate_diff_ci95'], '+.3f')} over {p['pairs']} paired runs",
                 file=out,
             )
+            if p.get("rule_penalty_diff") is not None:
+                print(
+                    f"  plans refused share difference {_fmt(p['rejected_share_diff'], '+.3f')} "
+                    f"{_ci(p['rejected_share_diff_ci95'], '+.3f')}, rule penalty difference "
+                    f"{p['rule_penalty_diff']:+.3f} {_ci(p['rule_penalty_diff_ci95'], '+.3f')}",
+                    file=out,
+                )
     for pol, cmds in result["rerun"].items():
         worst = stats["worst"][pol][:3]
         for w, cmd in zip(worst, cmds):
@@ -199,3 +209,30 @@ def print_statistics(result: dict, out=sys.stdout) -> None:
     if "replay" in stats:
         r = stats["replay"]
         print(f"replayed drives: {r['passed']}/{r['drives']} passed {_ci(r['pass_rate_ci95'])}", file=out)
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _print_validation(pol: str, per: dict, overall: dict, out) -> None:
+    """The trajectory validator's and the rule score's statistics per scenario and overall (rows that have them)."""
+    if not overall.get("validator") and not overall.get("rule_score"):
+        return
+    print(
+        f"{pol}: plans refused by the validator, share per run [95 % bootstrap CI]; runs with a validator MRM "
+        "request [Wilson 95 % CI]; rule penalty per plan (0 best, 1 worst) [95 % bootstrap CI]",
+        file=out,
+    )
+    for sc, g in list(per.items()) + [("overall", overall)]:
+        v, rs = g.get("validator") or {}, g.get("rule_score") or {}
+        print(
+            f"  {sc:<40} {_fmt(v.get('rejected_share_mean'))} {_ci(v.get('rejected_share_ci95'))}  "
+            f"{_fmt(v.get('mrm_run_rate'))} {_ci(v.get('mrm_run_rate_ci95'))}  "
+            f"{_fmt(rs.get('penalty_mean'))} {_ci(rs.get('penalty_mean_ci95'))}  "
+            f"refused {v.get('plans_rejected', '-')}/{v.get('plans_checked', '-')} plans",
+            file=out,
+        )
+    by_rule = (overall.get("validator") or {}).get("rejected_by_rule") or {}
+    if by_rule:
+        print("  refused by rule: " + ", ".join(f"{k} ×{n}" for k, n in by_rule.items()), file=out)

@@ -68,7 +68,7 @@ def _distributions(rows: Sequence[dict]) -> str:
         )
     axes[1].set_yticks([k + width * (len(policies) - 1) / 2 for k in range(len(scenarios))], scenarios)
     axes[1].set(xlabel="driving score", title="per scenario (" + ", ".join(policies) + ")")
-    out = _png(fig)
+    out = _png(fig) + _validation_distributions(drives, policies)
     teacher = {(r["scenario"], r["seed"]): r["driving_score"] for r in drives if r["policy"] == "expert"}
     diffs = [
         r["driving_score"] - teacher[(r["scenario"], r["seed"])]
@@ -82,6 +82,75 @@ def _distributions(rows: Sequence[dict]) -> str:
         ax.set(xlabel="student − teacher driving score (same scenario and seed)", ylabel="pairs")
         out += _png(fig)
     return out
+
+
+def _num(v, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _validation(pol: str, per: dict, overall: dict) -> str:
+    """The trajectory validator's and the rule score's statistics per scenario and overall, and refusals by rule."""
+    if not overall.get("validator") and not overall.get("rule_score"):
+        return ""
+    table = []
+    for sc, g in list(per.items()) + [("overall", overall)]:
+        v, rs = g.get("validator") or {}, g.get("rule_score") or {}
+        table.append(
+            (
+                sc,
+                v.get("runs", "-"),
+                f"{v.get('plans_rejected', '-')}/{v.get('plans_checked', '-')}",
+                _num(v.get("rejected_share_mean")),
+                _ci(v.get("rejected_share_ci95")),
+                v.get("mrm_requests", "-"),
+                _num(v.get("mrm_run_rate")),
+                _ci(v.get("mrm_run_rate_ci95")),
+                _num(rs.get("penalty_mean")),
+                _ci(rs.get("penalty_mean_ci95")),
+                _num(rs.get("penalty_max")),
+            )
+        )
+    by_rule = (overall.get("validator") or {}).get("rejected_by_rule") or {}
+    return (
+        f"<h3>{html.escape(pol)}: trajectory validator and rule-based score</h3>"
+        "<p>Share of plans refused per run (bootstrap 95 %), runs in which the validator asked for an MRM "
+        "(Wilson 95 %), rule penalty per plan in [0, 1], 0 best (mean per run, bootstrap 95 %; worst plan).</p>"
+        + _table(
+            (
+                "scenario",
+                "runs",
+                "plans refused",
+                "refused share",
+                "95 % CI",
+                "MRM requests",
+                "MRM run rate",
+                "95 % CI",
+                "rule penalty",
+                "95 % CI",
+                "worst plan",
+            ),
+            table,
+        )
+        + (_table(("refused by rule", "plans"), list(by_rule.items())) if by_rule else "")
+    )
+
+
+def _validation_distributions(drives: Sequence[dict], policies: Sequence[str]) -> str:
+    have = [r for r in drives if r.get("rule_penalty_mean") is not None and r.get("validator_checked")]
+    if not have:
+        return ""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3))
+    for pol in policies:
+        mine = [r for r in have if r["policy"] == pol]
+        if not mine:
+            continue
+        axes[0].hist([r["rule_penalty_mean"] for r in mine], bins=20, alpha=0.6, label=pol, color=COLOURS.get(pol))
+        shares = [r["validator_rejected"] / r["validator_checked"] for r in mine]
+        axes[1].hist(shares, bins=20, range=(0, 1), alpha=0.6, label=pol, color=COLOURS.get(pol))
+    axes[0].set(xlabel="rule penalty per plan, run mean (0 best)", ylabel="runs", title="rule-based score")
+    axes[1].set(xlabel="share of plans refused by the validator", ylabel="runs", title="trajectory validator")
+    axes[0].legend()
+    return _png(fig)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
@@ -126,6 +195,7 @@ def write_report(path: Path, result: dict, rows: Sequence[dict]) -> Path:
                 [(k, f"{m['mean']:.3f}", _ci(m["ci95"]), m["n"]) for k, m in metrics.items()],
             )
         )
+        parts.append(_validation(pol, per, stats["overall"][pol]))
     for name, comp in stats["paired"].items():
         table = [
             (
@@ -158,11 +228,31 @@ def write_report(path: Path, result: dict, rows: Sequence[dict]) -> Path:
     for pol, worst in stats["worst"].items():
         cmds = result["rerun"].get(pol, [])
         table = [
-            (w["scenario"], w["seed"], f"{w['driving_score']:.3f}", w["collisions"], cmd) for w, cmd in zip(worst, cmds)
+            (
+                w["scenario"],
+                w["seed"],
+                f"{w['driving_score']:.3f}",
+                w["collisions"],
+                _num(w.get("validator_rejected"), "d"),
+                _num(w.get("rule_penalty_mean")),
+                cmd,
+            )
+            for w, cmd in zip(worst, cmds)
         ]
         parts += [
             f"<h2>Worst {html.escape(pol)} runs</h2>",
-            _table(("scenario", "seed", "score", "collisions", "re-run locally with its report"), table),
+            _table(
+                (
+                    "scenario",
+                    "seed",
+                    "score",
+                    "collisions",
+                    "plans refused",
+                    "rule penalty",
+                    "re-run locally with its report",
+                ),
+                table,
+            ),
         ]
     if "replay" in stats:
         r = stats["replay"]

@@ -80,6 +80,16 @@ class EvalRun:
     min_gap_m: Optional[float]
     token_hits: int = 0
     token_positions: int = 0
+    # the trajectory validator's figures and the rule-based score (validation/score.py) of the run's plans;
+    # None: no validator configured, or a row from a results file written before they were recorded
+    validator_checked: Optional[int] = None
+    validator_rejected: Optional[int] = None
+    validator_rejected_by_rule: Optional[Dict[str, int]] = None
+    validator_mrm_requests: Optional[int] = None
+    validator_low_confidence: Optional[int] = None
+    rule_penalty_mean: Optional[float] = None
+    rule_penalty_p95: Optional[float] = None
+    rule_penalty_max: Optional[float] = None
 
 
 def run_one(
@@ -126,7 +136,19 @@ def run_one(
         m["min_gap_m"],
         probe.hits if probe else 0,
         probe.positions if probe else 0,
+        **validation_fields(result),
     )
+
+
+def validation_fields(result) -> dict:
+    """EvalRun's validator and rule-score fields from a drive (all None when it ran without a validator)."""
+    if not result.validator_status:
+        return {}
+    from vehicle_runtime.validation.score import run_figures
+
+    fig = run_figures(result.validator_status, (v for _, _, v in result.policy_record))
+    pen = fig.pop("rule_penalty")
+    return {**fig, **{f"rule_{k}": pen[k] for k in ("penalty_mean", "penalty_p95", "penalty_max")}}
 
 
 def evaluate(

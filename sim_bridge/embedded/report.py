@@ -19,22 +19,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vehicle_runtime.validation.score import RECORD_FILE, penalty, save_outputs, statistics  # noqa: E402
+from vehicle_runtime.validation.score import RECORD_FILE, penalty, run_figures, save_outputs  # noqa: E402
 
 STATES = ["DISENGAGED", "READY", "ENGAGED", "MRM", "STOPPED", "FAULT"]
 
 
 def validation_summary(result, record) -> dict:
-    pens = [penalty(v.ratios) for _, _, v in record if v is not None]
-    status = getattr(result, "validator_status", None) or {}
-    return {
-        "validator_checked": status.get("checked", 0),
-        "validator_rejected": status.get("rejected", 0),
-        "validator_rejected_by_rule": status.get("rejected_by_rule", {}),
-        "validator_mrm_requests": status.get("mrm_requests", 0),
-        "validator_low_confidence": status.get("low_confidence", 0),
-        "rule_penalty": statistics(pens),
-    }
+    return run_figures(getattr(result, "validator_status", None) or {}, (v for _, _, v in record))
 
 
 def write_report(result, out_dir: Path, summary: dict) -> Path:

@@ -49,10 +49,34 @@ def test_a_loaded_set_extended_with_new_runs_equals_loading_them_all(tmp_path):
     first = load_runs(paths[:2])
     extended = load_runs(paths, loaded=first)
     assert len(whole) == len(extended) == 12 and extended.vocab == first.vocab == whole.vocab
-    for k in ("image", "previous", "nav", "ego", "trajectory", "speed", "tokens", "reasons"):
+    assert extended.templates == first.templates == whole.templates
+    for k in ("image", "previous", "nav", "ego", "trajectory", "speed", "tokens", "reasons", "template", "number"):
         np.testing.assert_array_equal(getattr(extended, k), getattr(whole, k))
     # each run's first frame is its own predecessor; the others point one back, across the joins too
     np.testing.assert_array_equal(whole.previous, [0, 0, 1, 2, 3, 5, 5, 6, 8, 8, 9, 10])
     np.testing.assert_array_equal(whole.image[8], frame_patches(runs[2]["image"][:1])[0])
     with pytest.raises(ValueError, match="prefix"):
         load_runs(paths[1:], loaded=first)
+
+
+def test_each_frame_is_labelled_with_its_phrase_and_number(tmp_path):
+    runs = [_run(tmp_path / "a.npz", 6, 0)]
+    ts = load_runs([tmp_path / "a.npz"])
+    for k, reason in enumerate(runs[0]["reason"]):
+        template, number = spec.template_of(str(reason))
+        assert ts.templates[ts.template[k]] == template
+        assert (np.isnan(ts.number[k]) and number is None) or ts.number[k] == number
+
+
+def test_a_phrase_first_seen_in_a_later_round_is_left_out_of_the_phrase_loss(tmp_path):
+    _run(tmp_path / "a.npz", 3, 0)
+    first = load_runs([tmp_path / "a.npz"])
+    save_npz(
+        tmp_path / "b.npz",
+        **{
+            **{k: v[:1] for k, v in dict(np.load(tmp_path / "a.npz")).items() if k != "record_s"},
+            "reason": np.asarray(["a phrase never seen before"]),
+        },
+    )
+    extended = load_runs([tmp_path / "a.npz", tmp_path / "b.npz"], loaded=first)
+    assert extended.template[-1] == -1 and extended.templates == first.templates

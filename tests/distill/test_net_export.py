@@ -27,7 +27,8 @@ def _straight_route(b: int, curve: float = 0.0):  # a [b, 2 * ROUTE_POINTS] tens
 
 
 def test_trajectory_is_the_route_read_at_the_distances_of_the_speed_profile():
-    net = StudentNet(vocab_size=10)
+    vocab = spec.build_vocab(["following the lane at 8 m/s"])
+    net = StudentNet(vocab, spec.build_templates(["following the lane at 8 m/s"]))
     route = _straight_route(1).reshape(1, spec.ROUTE_POINTS, 2)
     speed_now = torch.tensor([[6.0]])
     speeds = torch.full((1, spec.POINTS), 6.0)
@@ -57,8 +58,9 @@ def _observation() -> Observation:
 
 def test_export_loads_in_the_runtime_and_matches_pytorch(tmp_path):
     torch.manual_seed(0)
-    vocab = spec.build_vocab(["following the lane at 8 m/s"])
-    net = StudentNet(len(vocab))
+    reasons = ["following the lane at 8 m/s", "following the lead vehicle 15 m ahead", "turning left at the junction"]
+    vocab = spec.build_vocab(reasons)
+    net = StudentNet(vocab, spec.build_templates(reasons))
     out = export(net, vocab, tmp_path / "student", {"test": True})
     student = Student.load(out)  # manifest schema, sha256, graph contract
     assert (
@@ -69,13 +71,46 @@ def test_export_loads_in_the_runtime_and_matches_pytorch(tmp_path):
     result = policy.infer(obs)
     feeds = student.feeds(obs)
     with torch.no_grad():
-        traj, speeds, logits = net(
+        traj, speeds, template_logits, numbers = net(
             torch.from_numpy(feeds["image_front"]), torch.from_numpy(feeds["nav"]), torch.from_numpy(feeds["ego"])
         )
     np.testing.assert_allclose(result.trajectory_ego_xy_m, traj[0].numpy(), atol=1e-4)
     np.testing.assert_allclose(result.speed_profile_mps, speeds[0].numpy(), atol=1e-4)
-    assert list(result.reasoning_token_ids) == logits[0].argmax(-1).tolist()
-    assert 0.0 < result.confidence <= 1.0
+    assert list(result.reasoning_token_ids) == net.reasoning_ids(template_logits, numbers)[0].tolist()
+    probs = torch.softmax(template_logits[0], dim=-1)
+    assert result.confidence == pytest.approx(float(probs.max()), abs=1e-5)
+    # the untrained number head reads the measured speed (7 m/s) into a speed phrase's slot
+    phrase = net.templates[int(template_logits[0].argmax())]
+    if spec.slot_step(phrase) == spec.SPEED_STEP:
+        assert result.reasoning_text == phrase.replace(spec.SLOT, "7")
+
+
+def _net_with_phrase(reasons, choose: str):
+    vocab = spec.build_vocab(reasons)
+    net = StudentNet(vocab, spec.build_templates(reasons))
+    logits = torch.full((1, len(net.templates)), -5.0)
+    logits[0, net.templates.index(choose)] = 5.0
+    return net, vocab, logits
+
+
+@pytest.mark.parametrize(
+    "speed_mps, gap_m, phrase, text",
+    [
+        (11.6, 0.0, "following the lane at {} m/s", "following the lane at 12 m/s"),
+        (0.2, 0.0, "following the lane at {} m/s", "following the lane at 0 m/s"),
+        (75.0, 0.0, "following the lane at {} m/s", "following the lane at 60 m/s"),  # the vocabulary's last number
+        (3.0, 23.4, "following the lead vehicle {} m ahead", "following the lead vehicle 25 m ahead"),
+        (3.0, -4.0, "following the lead vehicle {} m ahead", "following the lead vehicle 0 m ahead"),
+        (3.0, 12.0, "turning left at the junction", "turning left at the junction"),
+    ],
+)
+def test_the_graph_fills_the_chosen_phrase_with_its_number_rounded_to_the_phrase_step(speed_mps, gap_m, phrase, text):
+    reasons = ["following the lane at 8 m/s", "following the lead vehicle 15 m ahead", "turning left at the junction"]
+    net, vocab, logits = _net_with_phrase(reasons, phrase)
+    ids = net.reasoning_ids(logits, torch.tensor([[speed_mps, gap_m]]))[0].tolist()
+    words = [vocab[i] for i in ids]
+    assert words[: words.index("<eos>")] == text.split()
+    assert set(words[words.index("<eos>") + 1 :]) <= {"<pad>"}
 
 
 def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
@@ -88,6 +123,7 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
     n = 5
     images = rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8)
     vocab = spec.build_vocab(["stopping"])
+    templates = spec.build_templates(["stopping"])
     ts = TrainingSet(
         image=frame_patches(images),
         previous=np.array([0, 0, 1, 2, 3]),
@@ -97,13 +133,16 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
         speed=np.zeros((n, spec.POINTS), np.float32),
         tokens=np.zeros((n, spec.MAX_TOKENS), np.int64),
         reasons=np.array(["stopping"] * n),
+        template=np.zeros(n, np.int64),
+        number=np.full(n, np.nan, np.float32),
         vocab=vocab,
+        templates=templates,
     )
     idx = np.array([4, 0, 2])
     patches, nav, ego = batch(ts, idx)[:3]
     history = np.stack((images[ts.previous[idx]], images[idx]), axis=1).astype(np.float32) / 255.0  # oldest first
     torch.manual_seed(0)
-    net = StudentNet(len(vocab)).eval()
+    net = StudentNet(vocab, templates).eval()
     with torch.no_grad():
         for a, b in zip(net.forward_patches(patches, nav, ego), net(torch.from_numpy(history), nav, ego)):
             assert torch.allclose(a, b, atol=1e-5)

@@ -21,3 +21,31 @@ def test_encode_ends_with_eos_pads_and_maps_unknown_words():
     assert vocab[spec.encode("following a ghost", vocab)[1]] == "<unk>"
     long = " ".join(["lane"] * 30)
     assert spec.encode(long, vocab)[-1] == vocab.index("<eos>")
+
+
+def test_a_reason_is_a_phrase_with_at_most_one_number_slot():
+    assert spec.template_of("following the lane at 12 m/s") == ("following the lane at {} m/s", 12)
+    assert spec.template_of("lead vehicle braking 15 m ahead: slowing down") == (
+        "lead vehicle braking {} m ahead: slowing down",
+        15,
+    )
+    assert spec.template_of("turning left at the junction") == ("turning left at the junction", None)
+    assert spec.slot_step("following the lane at {} m/s") == spec.SPEED_STEP
+    assert spec.slot_step("following the lead vehicle {} m ahead") == spec.GAP_STEP
+    assert spec.slot_step("turning left at the junction") == 0
+    reasons = ["following the lane at 8 m/s", "following the lane at 12 m/s", "turning left at the junction"]
+    assert spec.build_templates(reasons) == ["following the lane at {} m/s", "turning left at the junction"]
+
+
+def test_template_table_holds_each_phrase_and_where_its_number_goes():
+    reasons = ["following the lane at 8 m/s", "following the lead vehicle 15 m ahead", "stopping"]
+    vocab, templates = spec.build_vocab(reasons), spec.build_templates(reasons)
+    ids, pos, step = spec.template_table(templates, vocab)
+    assert ids.shape == (len(templates), spec.MAX_TOKENS)
+    for k, t in enumerate(templates):
+        words = [vocab[i] for i in ids[k]]
+        assert words[: words.index("<eos>")] == ["0" if w == spec.SLOT else w for w in t.split()]
+        if spec.SLOT in t:
+            assert t.split()[pos[k]] == spec.SLOT and step[k] == spec.slot_step(t)
+        else:
+            assert pos[k] == -1 and step[k] == 0

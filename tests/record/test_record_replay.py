@@ -3,7 +3,6 @@
 twice), through a changed config and a changed ONNX model (differences where expected), the gate's
 exit code and report, and a bag written by another tool with other topic names."""
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -11,13 +10,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import helper, numpy_helper
 
+from model_factory import shifted_student
 from sim_bridge.embedded.drive import DT_S, DriveOptions, camera_model, run_drive
 from vehicle_runtime.config import load_runtime_config
-from vehicle_runtime.record import mapping, reader
+from vehicle_runtime.record import mapping, reader, report
 from vehicle_runtime.record.compare import compare
 from vehicle_runtime.record.gate import failures, load_thresholds
 from vehicle_runtime.record.identity import model_sha256
@@ -166,25 +164,9 @@ def test_changed_config_changes_commands_not_trajectories(drive_bag, tmp_path):
     assert "FAIL" in page and "data:image/png;base64" in page
 
 
-def shifted_model(dst: Path, lateral_m: float) -> Path:
-    """The shipped student with `lateral_m` added to every trajectory point's y (onnx.helper)."""
-    shutil.copytree(STUDENT, dst)
-    m = onnx.load(dst / "model.onnx")
-    g = m.graph
-    for node in g.node:
-        node.output[:] = ["trajectory_raw" if o == "trajectory" else o for o in node.output]
-    g.initializer.append(numpy_helper.from_array(np.array([0.0, lateral_m], np.float32), "lateral_shift"))
-    g.node.append(helper.make_node("Add", ["trajectory_raw", "lateral_shift"], ["trajectory"]))
-    onnx.save(m, dst / "model.onnx")
-    manifest = json.loads((dst / "manifest.json").read_text())
-    manifest["sha256"] = hashlib.sha256((dst / "model.onnx").read_bytes()).hexdigest()
-    (dst / "manifest.json").write_text(json.dumps(manifest))
-    return dst
-
-
 def test_changed_model_moves_trajectories_by_its_change(drive_bag, tmp_path):
     bag, _ = drive_bag
-    run = replay(bag, load_build(model=shifted_model(tmp_path / "shifted", 0.25)))
+    run = replay(bag, load_build(model=shifted_student(tmp_path / "shifted", 0.25)))
     summary, _ = compare(reader.outputs(bag, OUTPUTS), run.outputs)
     traj = summary["/policy/trajectory"]
     assert traj["matched"] == run.frames and abs(traj["max_m"] - 0.25) < 1e-3 and abs(traj["p99_m"] - 0.25) < 1e-3
@@ -192,24 +174,40 @@ def test_changed_model_moves_trajectories_by_its_change(drive_bag, tmp_path):
     assert summary["/vehicle/command"]["steer_max_rad"] > 1e-4
 
 
-def test_bag_from_another_stack_replays_with_a_mapping(drive_bag, tmp_path):
-    """Standard topics only, other names, written by rosbags' own Writer (sqlite3 storage, not ours)."""
+def foreign_bag(bag: Path, path: Path, names: dict, jpeg_quality=None) -> None:
+    """`bag`'s topics in `names` under their names there, written by rosbags' own Writer (sqlite3 storage, not
+    ours) at epoch times as a real stack has; with `jpeg_quality` the camera as image_transport's JPEG
+    (sensor_msgs/CompressedImage)."""
+    import cv2
     from rosbags.rosbag2 import Writer
 
+    ts = typestore()
+    with Writer(path, version=9) as w:
+        conns = {}
+        for topic, typename, t, raw in reader.raw_messages(bag, sorted(names)):
+            if jpeg_quality and typename == "sensor_msgs/msg/Image":
+                m = ts.deserialize_cdr(raw, typename)
+                rgb = np.asarray(m.data, np.uint8).reshape(m.height, m.step)[:, : m.width * 3]
+                bgr = cv2.cvtColor(rgb.reshape(m.height, m.width, 3), cv2.COLOR_RGB2BGR)
+                jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1]
+                typename = "sensor_msgs/msg/CompressedImage"
+                msg = ts.types[typename](m.header, "rgb8; jpeg compressed bgr8", jpeg)
+                raw = ts.serialize_cdr(msg, typename)
+            if topic not in conns:
+                conns[topic] = w.add_connection(names[topic], typename, typestore=ts)
+            w.write(conns[topic], t + 1_700_000_000 * 10**9, raw)
+
+
+def test_bag_from_another_stack_replays_with_a_mapping(drive_bag, tmp_path):
+    """Standard topics only, other names, written by rosbags' own Writer; the camera as Image or as JPEG."""
     bag, _ = drive_bag
     theirs = {
         "/camera/image_raw": "/sensing/camera/front/image_raw",
         "/navigation/route": "/planning/path",
         "/navigation/odometry": "/localization/odom",
     }
-    ts = typestore()
     other = tmp_path / "other"
-    with Writer(other, version=9) as w:
-        conns = {}
-        for topic, typename, t, raw in reader.raw_messages(bag, sorted(theirs)):
-            if topic not in conns:
-                conns[topic] = w.add_connection(theirs[topic], typename, typestore=ts)
-            w.write(conns[topic], t + 1_700_000_000 * 10**9, raw)  # epoch times, as a real stack has
+    foreign_bag(bag, other, theirs)
     mfile = tmp_path / "mapping.yaml"
     mfile.write_text("topics:\n" + "".join(f"  {v}: {k}\n" for k, v in theirs.items()))
     run = replay(other, load_build(), mapping.load(mfile))
@@ -219,6 +217,15 @@ def test_bag_from_another_stack_replays_with_a_mapping(drive_bag, tmp_path):
     bad.write_text("topics:\n  /localization/odom: /navigation/route\n")
     with pytest.raises(mapping.MappingError, match="needs nav_msgs/msg/Path"):
         replay(other, load_build(), mapping.load(bad))
+    # the same drive from a camera driver's JPEGs, mapped onto /camera/image_raw (the type picks /compressed):
+    # every frame reaches the policy, and the trajectories differ from the lossless ones by the loss only
+    jpeg = tmp_path / "jpeg"
+    foreign_bag(bag, jpeg, theirs, jpeg_quality=95)
+    run_jpeg = replay(jpeg, load_build(), mapping.load(mfile))
+    assert run_jpeg.frames == run.frames
+    summary, _ = compare(run.outputs, run_jpeg.outputs)
+    traj = summary["/policy/trajectory"]
+    assert traj["matched"] == run.frames and 0.0 < traj["max_m"] < 0.25
 
 
 def test_unreadable_bag_is_one_clear_error(tmp_path):
@@ -234,15 +241,28 @@ def cli(*args, timeout=300):
     )
 
 
-def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path):
+def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path) -> None:
     from vehicle_runtime.record.gate import replay_verdict
 
     bag, _ = drive_bag
-    shifted = load_build(model=shifted_model(tmp_path / "shifted", 0.25))
+    shifted = load_build(model=shifted_student(tmp_path / "shifted", 0.25))
+    runs: list = []
     verdict = replay_verdict(
-        [bag], shifted, load_build(label="baseline"), load_thresholds(None), save_outputs=tmp_path / "out"
+        [bag],
+        shifted,
+        load_build(label="baseline"),
+        load_thresholds(None),
+        save_outputs=tmp_path / "out",
+        keep_runs=runs,
     )
     assert verdict["pass"] is False and any("p99" in f for f in verdict["bags"][0]["failures"])
+    # the report shows where: the camera frames at the largest trajectory differences (0.25 m everywhere)
+    page = report.write(tmp_path / "gate.html", verdict, runs).read_text()
+    assert "Camera at the largest trajectory differences" in page
+    assert (
+        page.count("<figure") == report.FRAMES_SHOWN
+        and page.count("distance 0.250 m</figcaption>") == report.FRAMES_SHOWN
+    )
     assert json.loads(json.dumps(verdict)) == verdict  # JSON-ready, for the signed build info
     assert verdict["candidate_identity"]["model_sha256"] != verdict["bags"][0]["baseline_identity"]["model_sha256"]
     # the saved outputs are a baseline bag: the same candidate against them has no difference at all

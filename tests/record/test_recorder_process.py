@@ -33,6 +33,8 @@ def start_recorder(bag: Path, *extra) -> subprocess.Popen:
             "vehicle_runtime.cli",
             "record",
             str(bag),
+            "--transport",
+            "dds",
             "--topics",
             "/camera/image_raw",
             "/policy/reasoning",

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     train_seeds, rounds = seed_range(a.train_seeds), dagger_rounds(a.dagger_seeds)
     paths = collect(expert_runs(scenarios, train_seeds, focus, a.focus_factor), a.data, a.workers)
     ts = load_runs(paths)
-    net = StudentNet(len(ts.vocab))
+    net = StudentNet(ts.vocab, ts.templates)
     torch.manual_seed(a.seed)
     stats = {"bc": fit(net, ts, a.epochs, a.seed)}
     for k, seeds in enumerate(rounds, start=1):

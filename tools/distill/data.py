@@ -21,7 +21,10 @@ class TrainingSet:
     speed: np.ndarray
     tokens: np.ndarray  # [N, MAX_TOKENS] int64
     reasons: np.ndarray
+    template: np.ndarray  # [N] int64 index into `templates` (-1: a phrase the first runs never had)
+    number: np.ndarray  # [N] float32 the phrase's number (nan: none)
     vocab: List[str]
+    templates: List[str]
     paths: List[Path] = field(default_factory=list)  # the runs, in order
 
     def __len__(self) -> int:
@@ -46,11 +49,17 @@ def load_runs(
     if loaded is not None:
         if paths[: len(loaded.paths)] != loaded.paths:
             raise ValueError("the loaded set is not a prefix of these runs")
-        vocab = loaded.vocab
+        vocab, templates = loaded.vocab, loaded.templates
     done = len(loaded.paths) if loaded is not None else 0
     runs = [dict(np.load(p)) for p in paths[done:]]
     reasons = np.concatenate([r["reason"] for r in runs]) if runs else np.zeros(0, str)
     vocab = vocab or spec.build_vocab([str(x) for x in np.unique(reasons)])
+    if loaded is None:
+        templates = spec.build_templates([str(x) for x in np.unique(reasons)])
+    index = {t: k for k, t in enumerate(templates)}
+    phrases = [spec.template_of(str(x)) for x in reasons]
+    template = np.asarray([index.get(t, -1) for t, _ in phrases], np.int64)
+    number = np.asarray([np.nan if n is None else n for _, n in phrases], np.float32)
     offset = len(loaded) if loaded is not None else 0
     previous = []
     for r in runs:
@@ -63,12 +72,14 @@ def load_runs(
         previous=previous,
         tokens=[tokens],
         reasons=[reasons],
+        template=[template],
+        number=[number],
         **{k: [r[k] for r in runs] for k in ("nav", "ego", "trajectory", "speed")},
     )
     if loaded is not None:
         for k, parts in new.items():
             parts.insert(0, getattr(loaded, k))
-    return TrainingSet(**{k: np.concatenate(v) for k, v in new.items()}, vocab=vocab, paths=paths)
+    return TrainingSet(**{k: np.concatenate(v) for k, v in new.items()}, vocab=vocab, templates=templates, paths=paths)
 
 
 def recording_seconds(paths: Sequence[Path]) -> float:

@@ -2,10 +2,15 @@
 
 Heads: a speed profile (as a change from the current speed), the path as the route read at the
 distances that speed profile covers plus a learned residual (so the geometry is exact on the route and
-the network learns when to leave it), and reasoning tokens predicted position by position.
+the network learns when to leave it), and the reasoning as a phrase (one of the templates seen in
+training, chosen with the plan's own speed change in view) with its number from a number head: a speed
+(the measured speed plus a learned residual) or a gap. The graph writes the phrase's token ids itself,
+so the output is the contract's token ids and a phrase never has a hole.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -27,10 +32,15 @@ def patchify(image: torch.Tensor) -> torch.Tensor:
 
 
 class StudentNet(nn.Module):
-    segment_index: torch.Tensor  # buffers (register_buffer): declared so that they read as tensors, not modules
+    # buffers (register_buffer): declared so that they read as tensors, not modules
+    template_ids: torch.Tensor
+    slot_position: torch.Tensor
+    slot_step: torch.Tensor
+    positions: torch.Tensor
+    segment_index: torch.Tensor
     min_along_m: torch.Tensor
 
-    def __init__(self, vocab_size: int, width: int = 256):
+    def __init__(self, vocab: Sequence[str], templates: Sequence[str], width: int = 256):
         super().__init__()
         # The stem is a linear map of non-overlapping 4x4 patches (a stride-4 convolution, written as a matrix
         # product): on 2 cores its backward pass was 4x cheaper than the convolution's, the biggest cost of
@@ -50,10 +60,20 @@ class StudentNet(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(256, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         self.speed_head = nn.Linear(width, spec.POINTS)
         self.path_head = nn.Linear(width, 2 * spec.POINTS)
-        self.token_head = nn.Linear(width, spec.MAX_TOKENS * vocab_size)
-        self.vocab_size = vocab_size
-        nn.init.zeros_(self.path_head.weight)
-        nn.init.zeros_(self.path_head.bias)
+        # the phrase sees the plan's speed change: "slowing down" is the expert's word for a plan that brakes
+        self.template_head = nn.Linear(width + spec.POINTS, len(templates))
+        self.number_head = nn.Linear(width, 2)  # [speed residual (m/s), gap (10 m units around 20 m)]
+        self.templates = list(templates)
+        for head in (self.path_head, self.number_head):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        table, slot, step = spec.template_table(templates, vocab)
+        self.register_buffer("template_ids", torch.from_numpy(table))
+        self.register_buffer("slot_position", torch.from_numpy(slot))
+        self.register_buffer("slot_step", torch.from_numpy(step))
+        self.register_buffer("positions", torch.arange(spec.MAX_TOKENS))
+        self.zero_id = list(vocab).index("0")
+        self.max_number = len(spec.NUMBERS) - 1
         self.register_buffer("segment_index", torch.arange(spec.ROUTE_POINTS, dtype=torch.float32))
         self.register_buffer("min_along_m", torch.arange(1, spec.POINTS + 1, dtype=torch.float32))
 
@@ -83,8 +103,21 @@ class StudentNet(nn.Module):
         speeds = torch.relu(speed_now + 4.0 * self.speed_head(h))
         trajectory = self._along_route(nav[:, NAV_ROUTE].reshape(b, spec.ROUTE_POINTS, 2), speed_now, speeds)
         trajectory = trajectory + 0.5 * self.path_head(h).reshape(b, spec.POINTS, 2)
-        logits = self.token_head(h).reshape(b, spec.MAX_TOKENS, self.vocab_size)
-        return trajectory, speeds, logits
+        template_logits = self.template_head(torch.cat((h, (speeds - speed_now).detach()), dim=1))
+        raw = self.number_head(h)
+        numbers = torch.cat((speed_now + raw[:, 0:1], 20.0 + 10.0 * raw[:, 1:2]), dim=1)  # [B, 2]: speed, gap
+        return trajectory, speeds, template_logits, numbers
+
+    def reasoning_ids(self, template_logits: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
+        """[B, MAX_TOKENS] token ids: the likeliest phrase with its number rounded to the phrase's step."""
+        t = torch.argmax(template_logits, dim=-1)
+        step = self.slot_step[t]
+        value = torch.where(step > 1.0, numbers[:, 1], numbers[:, 0])
+        step = torch.clamp(step, min=1.0)
+        value = torch.clamp(torch.round(value / step) * step, 0.0, float(self.max_number))
+        number_id = self.zero_id + value.to(torch.int64)
+        at_slot = self.positions.unsqueeze(0) == self.slot_position[t].unsqueeze(1)
+        return torch.where(at_slot, number_id.unsqueeze(1), self.template_ids[t])
 
     def _along_route(self, route: torch.Tensor, speed_now: torch.Tensor, speeds: torch.Tensor) -> torch.Tensor:
         """The route (points every ROUTE_SPACING_M from the closest point on) read at the distances
@@ -106,9 +139,8 @@ class ExportWrapper(nn.Module):
         self.net = net
 
     def forward(self, image_front, nav, ego):
-        trajectory, speeds, logits = self.net(image_front, nav, ego)
-        probs = torch.softmax(logits, dim=-1)
-        ids = torch.argmax(logits, dim=-1)
-        # mean probability of the chosen tokens: low when the scene is unlike the training data
-        confidence = probs.max(dim=-1).values.mean(dim=1)
+        trajectory, speeds, template_logits, numbers = self.net(image_front, nav, ego)
+        ids = self.net.reasoning_ids(template_logits, numbers)
+        # the probability of the chosen phrase: low when the scene is unlike the training data
+        confidence = torch.softmax(template_logits, dim=-1).max(dim=-1).values
         return trajectory, speeds, ids, confidence

@@ -3,7 +3,9 @@ data collection, training and export (so the three cannot disagree with each oth
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from vehicle_runtime.preprocess import ImageSpec
 
@@ -44,3 +46,44 @@ def encode(reason: str, vocab: Sequence[str]) -> List[int]:
     index = {w: i for i, w in enumerate(vocab)}
     ids = [index.get(w, index["<unk>"]) for w in words(reason)][: MAX_TOKENS - 1] + [index["<eos>"]]
     return ids + [index["<pad>"]] * (MAX_TOKENS - len(ids))
+
+
+# The reasons are a few phrases with at most one number: the student picks a phrase (template) and fills its
+# slot from a number head, so it never emits a phrase with a hole or a number in a word's place.
+SLOT = "{}"
+SPEED_STEP, GAP_STEP = 1, 5  # "at 12 m/s" is the speed rounded to 1 m/s; gaps are rounded to 5 m
+
+
+def template_of(reason: str) -> Tuple[str, Optional[int]]:
+    """("following the lane at {} m/s", 12) for "following the lane at 12 m/s"; (reason, None) without a number."""
+    ws = words(reason)
+    for i, w in enumerate(ws):
+        if w.isdigit():
+            return " ".join(ws[:i] + [SLOT] + ws[i + 1 :]), int(w)
+    return reason, None
+
+
+def slot_step(template: str) -> int:
+    """The rounding of a template's number (0: no number)."""
+    if SLOT not in words(template):
+        return 0
+    return SPEED_STEP if f"{SLOT} m/s" in template else GAP_STEP
+
+
+def build_templates(reasons: Sequence[str]) -> List[str]:
+    """Every phrase seen, sorted: deterministic for the same data."""
+    return sorted({template_of(r)[0] for r in reasons})
+
+
+def template_table(templates: Sequence[str], vocab: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per template: its token ids ([T, MAX_TOKENS], the slot holding the id of "0"), the slot's position
+    (-1: none) and the slot's rounding step (0: none). The exported graph fills the slot in."""
+    ids = np.zeros((len(templates), MAX_TOKENS), np.int64)
+    pos = np.full(len(templates), -1, np.int64)
+    step = np.zeros(len(templates), np.float32)
+    for k, t in enumerate(templates):
+        ws = words(t)
+        ids[k] = encode(" ".join("0" if w == SLOT else w for w in ws), vocab)
+        if SLOT in ws and ws.index(SLOT) < MAX_TOKENS - 1:
+            pos[k], step[k] = ws.index(SLOT), slot_step(t)
+    return ids, pos, step

@@ -31,16 +31,23 @@ def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] =
         patches.clamp_(max=1.0)
     patches.sub_(0.5)
     t = lambda a: torch.from_numpy(a[idx])  # noqa: E731
-    return patches, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.tokens)
+    return patches, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.template), t(ts.number)
 
 
-def loss_terms(net: StudentNet, b, pad_id: int):
-    patches, nav, ego, traj, speed, tokens = b
-    p_traj, p_speed, logits = net.forward_patches(patches, nav, ego)
+def loss_terms(net: StudentNet, b):
+    """L1 on speeds and path; cross-entropy on the phrase; L1 on its number in units of its rounding step."""
+    patches, nav, ego, traj, speed, template, number = b
+    p_traj, p_speed, template_logits, numbers = net.forward_patches(patches, nav, ego)
     speed_l1 = (p_speed - speed).abs().mean()
     traj_l1 = (p_traj - traj).abs().mean()
-    ce = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), ignore_index=pad_id)
-    return speed_l1, traj_l1, ce
+    ce = nn.functional.cross_entropy(template_logits, template, ignore_index=-1)
+    known = template >= 0
+    step = net.slot_step[template.clamp(min=0)]
+    has = known & (step > 0) & torch.isfinite(number)
+    predicted = torch.where(step > 1.0, numbers[:, 1], numbers[:, 0])
+    error = ((predicted - torch.nan_to_num(number)) / step.clamp(min=1.0)).abs()
+    number_l1 = (error * has).sum() / has.sum().clamp(min=1)
+    return speed_l1, traj_l1, ce + number_l1
 
 
 def fit(
@@ -54,7 +61,6 @@ def fit(
 ) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    pad = ts.vocab.index("<pad>")
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4, fused=True)  # one kernel per step on the CPU
     steps = epochs * (len(ts) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
@@ -65,7 +71,7 @@ def fit(
         sums = np.zeros(3)
         n = 0
         for start in range(0, len(order) - batch_size + 1, batch_size):
-            speed_l1, traj_l1, ce = loss_terms(net, batch(ts, order[start : start + batch_size], rng), pad)
+            speed_l1, traj_l1, ce = loss_terms(net, batch(ts, order[start : start + batch_size], rng))
             loss = speed_l1 + 0.5 * traj_l1 + 0.5 * ce
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -73,7 +79,7 @@ def fit(
             sched.step()
             sums += (speed_l1.item(), traj_l1.item(), ce.item())
             n += 1
-        last = dict(zip(("speed_l1_mps", "trajectory_l1_m", "token_ce"), (sums / max(n, 1)).round(4).tolist()))
+        last = dict(zip(("speed_l1_mps", "trajectory_l1_m", "reasoning_loss"), (sums / max(n, 1)).round(4).tolist()))
         log(f"epoch {epoch + 1}/{epochs}  {last}  {time.monotonic() - t0:.0f} s")
     net.eval()
     return {**last, "train_s": time.monotonic() - t0, "samples": len(ts), "epochs": epochs}
@@ -86,8 +92,9 @@ def token_accuracy(net: StudentNet, ts: TrainingSet, idx: np.ndarray) -> float:
     hits = total = 0
     for start in range(0, len(idx), 256):
         b = batch(ts, idx[start : start + 256])
-        _, _, logits = net.forward_patches(b[0], b[1], b[2])
-        for p, w in zip(logits.argmax(-1).tolist(), b[5].tolist()):
+        _, _, template_logits, numbers = net.forward_patches(b[0], b[1], b[2])
+        ids = net.reasoning_ids(template_logits, numbers)
+        for p, w in zip(ids.tolist(), ts.tokens[idx[start : start + 256]].tolist()):
             h, n = token_hits(p, w[: w.index(eos) + 1])
             hits += h
             total += n

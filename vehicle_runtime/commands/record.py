@@ -1,5 +1,5 @@
 """`vehicle-runtime record [--topics ...] [--split-size MB] DIR`: a rosbag2 (MCAP) of a running runtime on
-the DDS transport, closed cleanly on SIGINT / SIGTERM; `--repair DIR` for a bag cut by power loss."""
+the DDS transport or rclpy, closed cleanly on SIGINT / SIGTERM; `--repair DIR` for a bag cut by power loss."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     from .. import cli_types as T
     from ..record.live import DDS_TOPICS
 
-    p = sub.add_parser("record", help="record the runtime's topics (DDS transport) as a rosbag2 with MCAP storage")
+    p = sub.add_parser("record", help="record the runtime's topics (DDS or rclpy) as a rosbag2 with MCAP storage")
     p.add_argument("bag", type=T.output_dir, metavar="DIR", help="new bag folder (never overwritten)")
     p.add_argument("--topics", nargs="+", default=list(DDS_TOPICS), help=f"default: {' '.join(DDS_TOPICS)}")
     p.add_argument("--split-size", type=T.megabytes, metavar="MB", help="start a new file past this size")
@@ -21,6 +21,12 @@ def add_parser(sub) -> None:
     p.add_argument("--compression", choices=("none", "zstd", "lz4"), default="none", help="per MCAP chunk")
     p.add_argument("--queue-mb", type=T.megabytes, default=256.0, help="memory for samples waiting for the disk")
     p.add_argument("--duration", type=T.seconds, help="stop after this many seconds")
+    p.add_argument(
+        "--transport",
+        choices=("auto", "dds", "rclpy"),
+        default="auto",
+        help="as the nodes' --transport: auto picks rclpy when it is importable, the DDS transport otherwise",
+    )
     p.add_argument("--domain", type=T.domain_id, help="ROS_DOMAIN_ID (default: the environment's)")
     p.add_argument("--repair", action="store_true", help="repair DIR, a bag cut short (power loss, SIGKILL)")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -50,6 +56,11 @@ def run(args) -> int:
         print("record: --max-files needs --split-size", file=sys.stderr)
         return 2
     from ..record.live import LiveRecorder
+    from ..transport.ros import rclpy_available
+
+    transport = args.transport
+    if transport == "auto":
+        transport = "rclpy" if rclpy_available() else "dds"
 
     options = WriterOptions(
         split_size_bytes=int(args.split_size * 1e6) if args.split_size else None,
@@ -60,16 +71,22 @@ def run(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        rec = LiveRecorder(args.bag, args.topics, options, args.domain, int(args.queue_mb * 1e6), load_runtime_config())
+        rec = LiveRecorder(
+            args.bag, args.topics, options, args.domain, int(args.queue_mb * 1e6), load_runtime_config(), transport
+        )
     except (BagError, KeyError) as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
-    except ImportError as exc:  # cyclonedds: the 'dds' extra
+    except ImportError as exc:  # cyclonedds: the 'dds' extra; rclpy: the 'ros' extra or a sourced ROS 2
+        extra = "ros" if transport == "rclpy" else "dds"
         print(
-            f"record: the DDS transport is not installed ({exc}); pip install 'vehicle_runtime[dds]'", file=sys.stderr
+            f"record: the {transport} transport is not installed ({exc}); pip install 'vehicle_runtime[{extra}]'",
+            file=sys.stderr,
         )
         return 2
-    print(f"recording {len(args.topics)} topic(s) into {args.bag} (Ctrl-C to stop)", flush=True)
+    recorded = len(args.topics) - len(rec.left_out)
+    left_out = f"; left out (message package not installed): {' '.join(rec.left_out)}" if rec.left_out else ""
+    print(f"recording {recorded} topic(s) on {transport} into {args.bag} (Ctrl-C to stop){left_out}", flush=True)
     stop.wait(args.duration)
     rec.close()
     stats = rec.stats()

@@ -15,5 +15,5 @@ compare.py   per-topic differences between two sets of outputs
 gate.py      thresholds → verdict (a dict, for `bundle create`'s build info)
 report.py    the HTML report of a gate run
 mapping.py   topic remapping for bags recorded by other stacks
-live.py      recording beside a running runtime on the DDS transport
+live.py      recording beside a running runtime (DDS transport or rclpy), raw wire bytes
 """

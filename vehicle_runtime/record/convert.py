@@ -1,7 +1,7 @@
 """Runtime types → the standard ROS 2 messages a bag holds, and back for replay.
 
-The same mapping as the ROS nodes use on the wire (transport/convert.py, with exact nanosecond stamps here),
-so a bag from the embedded drive and one from `vehicle-runtime record` beside the node graph look alike.
+The builders are the ROS nodes' own (transport/convert.py), given exact nanosecond stamps here, so a bag
+from the embedded drive and one from `vehicle-runtime record` beside the node graph look alike.
 Exactness: poses and stamps are float64 (stamps at 1 ns); the yaw goes through a quaternion and the
 measured steering angle and acceleration through AckermannDrive's float32 — the resolution replay sees.
 """
@@ -9,12 +9,11 @@ measured steering angle and acceleration through AckermannDrive's float32 — th
 from __future__ import annotations
 
 import json
-import math
 from typing import Optional
 
-import numpy as np
-
+from ..transport import convert as wire
 from ..transport import msgs
+from ..transport.convert import path_xy, text, yaw_of
 from ..transport.msgs import Msg, stamp_to_s
 from ..types import ActuatorCommand, ActuatorRequest, CameraFrame, EgoState, PolicyOutput, Pose2D, Route
 
@@ -30,33 +29,11 @@ def stamp_ns(st: Msg) -> int:
 
 
 def header(t_s: float, frame_id: str) -> Msg:
-    return msgs.new("std_msgs/msg/Header", stamp=stamp(t_s), frame_id=frame_id)
-
-
-def _pose(x: float, y: float, yaw: float) -> Msg:
-    return msgs.new(
-        "geometry_msgs/msg/Pose",
-        position=msgs.new("geometry_msgs/msg/Point", x=float(x), y=float(y)),
-        orientation=msgs.new("geometry_msgs/msg/Quaternion", z=math.sin(yaw / 2), w=math.cos(yaw / 2)),
-    )
-
-
-def yaw_of(q: Msg) -> float:
-    return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+    return wire.header(t_s, frame_id, stamp)
 
 
 def image(frame: CameraFrame) -> Msg:
-    step = frame.step or frame.width * (1 if frame.encoding == "mono8" else 3)
-    data = frame.data if not isinstance(frame.data, np.ndarray) else np.ascontiguousarray(frame.data).data.cast("B")
-    return msgs.new(
-        "sensor_msgs/msg/Image",
-        header=header(frame.stamp_s, frame.camera),
-        height=frame.height,
-        width=frame.width,
-        encoding=frame.encoding,
-        step=step,
-        data=data,
-    )
+    return wire.frame_to_image(frame, frame.camera, stamp)
 
 
 def compressed(frame_stamp_s: float, camera: str, fmt: str, data: bytes) -> Msg:
@@ -73,60 +50,23 @@ def frame_of(m: Msg, camera: str, clock) -> CameraFrame:
 
 
 def camera_info(t_s: float, width: int, height: int, fx: float, camera: str = "front") -> Msg:
-    cx, cy = width / 2, height / 2
-    return msgs.new(
-        "sensor_msgs/msg/CameraInfo",
-        header=header(t_s, camera),
-        width=width,
-        height=height,
-        distortion_model="plumb_bob",
-        d=[0.0] * 5,
-        k=[fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0],
-        r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
-        p=[fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
-    )
+    return wire.camera_info(t_s, width, height, fx, camera, stamp)
 
 
 def route(r: Route) -> Msg:
-    h = header(r.stamp_s, "map")
-    return msgs.new(
-        "nav_msgs/msg/Path",
-        header=h,
-        poses=[msgs.new("geometry_msgs/msg/PoseStamped", header=h, pose=_pose(x, y, 0.0)) for x, y in r.points_xy_m],
-    )
+    return wire.route_to_path(r, "map", stamp)
 
 
 def route_of(m: Msg, clock) -> Route:
-    pts = np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
-    return Route(clock(stamp_ns(m.header.stamp)), pts)
+    return Route(clock(stamp_ns(m.header.stamp)), path_xy(m))
 
 
 def odometry(ego: EgoState) -> Msg:
-    twist = msgs.new(
-        "geometry_msgs/msg/Twist",
-        linear=msgs.new("geometry_msgs/msg/Vector3", x=ego.speed_mps),
-        angular=msgs.new("geometry_msgs/msg/Vector3", z=ego.yaw_rate_radps),
-    )
-    return msgs.new(
-        "nav_msgs/msg/Odometry",
-        header=header(ego.stamp_s, "map"),
-        child_frame_id="base_link",
-        pose=msgs.new("geometry_msgs/msg/PoseWithCovariance", pose=_pose(ego.pose.x_m, ego.pose.y_m, ego.pose.yaw_rad)),
-        twist=msgs.new("geometry_msgs/msg/TwistWithCovariance", twist=twist),
-    )
+    return wire.ego_to_odometry(ego, "map", stamp)
 
 
 def drive_status(ego: EgoState) -> Msg:
-    return msgs.new(
-        "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(ego.stamp_s, "base_link"),
-        drive=msgs.new(
-            "ackermann_msgs/msg/AckermannDrive",
-            steering_angle=ego.steer_rad,
-            speed=ego.speed_mps,
-            acceleration=ego.accel_mps2,
-        ),
-    )
+    return wire.ego_to_drive_status(ego, stamp)
 
 
 def ego_of(odom: Msg, drive: Optional[Msg], clock) -> EgoState:
@@ -142,43 +82,16 @@ def ego_of(odom: Msg, drive: Optional[Msg], clock) -> EgoState:
 
 
 def trajectory(out: PolicyOutput) -> Msg:
-    h = header(out.stamp_s, "base_link")
-    return msgs.new(
-        "nav_msgs/msg/Path",
-        header=h,
-        poses=[
-            msgs.new(
-                "geometry_msgs/msg/PoseStamped",
-                header=header(out.stamp_s + (i + 1) * out.dt_s, "base_link"),
-                pose=_pose(x, y, 0.0),
-            )
-            for i, (x, y) in enumerate(out.trajectory_ego_xy_m)
-        ],
-    )
-
-
-def path_xy(m: Msg) -> np.ndarray:
-    return np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
+    return wire.policy_to_path(out, stamp)
 
 
 def request(req: ActuatorRequest) -> Msg:
-    return msgs.new(
-        "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(req.source_stamp_s, "base_link"),
-        drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=req.steer_rad, acceleration=req.accel_mps2),
-    )
+    return wire.request_to_ackermann(req, stamp)
 
 
 def command(cmd: ActuatorCommand, t_s: float) -> Msg:
-    return msgs.new(
-        "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(t_s, "base_link"),
-        drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=cmd.steer_rad, acceleration=cmd.accel_mps2),
-    )
-
-
-def text(value: str) -> Msg:
-    return msgs.new("std_msgs/msg/String", data=value)
+    """What the gate let through; the speed is measured, not decided: left 0 (replay ignores it)."""
+    return wire.command_to_ackermann(cmd, t_s, 0.0, stamp)
 
 
 def transition(tr) -> Msg:

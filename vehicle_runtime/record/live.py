@@ -1,12 +1,16 @@
-"""Recording beside a running runtime on the DDS transport (`vehicle-runtime record`).
+"""Recording beside a running runtime (`vehicle-runtime record`), on the DDS transport or on rclpy.
 
-Every topic is read with DdsParticipant.subscribe_raw: the CDR bytes as they came off the wire go
-straight into the bag, never decoded. Samples arrive on Cyclone's receive threads and wait in a queue
-bounded in bytes (`queue_bytes`): when the disk cannot keep up, new samples are dropped and counted,
-never buffered without bound. One writer thread owns the bag. The log time is the arrival time
+Every topic is read as raw CDR bytes, as they came off the wire (DdsParticipant.subscribe_raw; on rclpy a
+subscription with `raw=True`, transport/ros.py's RclpyRawReader), and goes straight into the bag, never
+decoded. Samples arrive on the transport's threads (Cyclone's receive threads, or the rclpy executor's) and
+wait in a queue bounded in bytes (`queue_bytes`): when the disk cannot keep up, new samples are dropped and
+counted, never buffered without bound. One writer thread owns the bag. The log time is the arrival time
 (ns since the epoch), as `ros2 bag record` stamps it.
 
-What the DDS graph does not publish is not in such a bag: CAN frames stay inside the vehicle interface
+On rclpy a topic whose message package is not installed (ackermann_msgs on a bare install: the nodes cannot
+publish it either) is left out of the bag and named in `left_out`.
+
+What the node graph publishes is all such a bag holds: CAN frames stay inside the vehicle interface
 process and there is no tick topic, so replay runs the policy on it (see replay.py).
 """
 
@@ -16,7 +20,7 @@ import collections
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from .identity import build_identity
 from .topics import TOPICS, topic_info
@@ -38,6 +42,44 @@ DDS_TOPICS = (
     "/diagnostics",
 )
 _EXTRA = {"/vehicle/status": ("nav_msgs/msg/Odometry", "default")}  # decoded CAN feedback (graph only)
+TRANSPORTS = ("dds", "rclpy")
+
+
+class _DdsReader:
+    """DdsParticipant with RclpyRawReader's surface: our codec knows every type, nothing to start."""
+
+    def __init__(self, domain_id: Optional[int]):
+        from ..transport.dds import DdsParticipant
+
+        self.participant = DdsParticipant(domain_id, image_shm=False)
+
+    def has_type(self, typename: str) -> bool:
+        return True
+
+    def subscribe_raw(self, typename: str, topic: str, on_sample, profile: str) -> bool:
+        self.participant.subscribe_raw(typename, topic, on_sample, profile)
+        return True
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.participant.close()
+
+
+def open_reader(transport: str, domain_id: Optional[int]):
+    """The raw reader of `transport` ("dds" or "rclpy"); ImportError when its package is not installed."""
+    if transport == "rclpy":
+        from ..transport.ros import RclpyRawReader
+
+        return RclpyRawReader(domain_id)
+    if transport == "dds":
+        return _DdsReader(domain_id)
+    raise ValueError(f"transport '{transport}': one of {', '.join(TRANSPORTS)}")
+
+
+def _row(name: str):
+    return _EXTRA.get(name) or (topic_info(name).type, topic_info(name).qos)
 
 
 class LiveRecorder:
@@ -49,16 +91,15 @@ class LiveRecorder:
         domain_id: Optional[int] = None,
         queue_bytes: int = 256 << 20,
         cfg=None,
+        transport: str = "dds",
     ):
-        from ..transport.dds import DdsParticipant
-
         topics = ["/" + t.lstrip("/") for t in topics]
+        rows = {name: _row(name) for name in topics}  # KeyError on an unknown topic, before anything opens
         options = options or WriterOptions()
         if cfg is not None:
             options.custom_data = {**build_identity(cfg), **options.custom_data}
         options.custom_data.setdefault("clock", "wall")
-        options.custom_data.setdefault("source", "dds")
-        self.writer = BagWriter(path, options)
+        options.custom_data.setdefault("source", transport)
         self.queue_bytes = queue_bytes
         self.dropped: Dict[str, int] = collections.Counter()
         self.received: Dict[str, int] = collections.Counter()
@@ -67,15 +108,22 @@ class LiveRecorder:
         self._cv = threading.Condition()
         self._stop = False
         self.error: Optional[BaseException] = None
-        for name in topics:
-            typename, profile = _EXTRA.get(name) or (topic_info(name).type, topic_info(name).qos)
-            self.writer.add_topic(name, typename, profile)
+        self.reader = open_reader(transport, domain_id)
+        self.left_out: List[str] = [name for name in topics if not self.reader.has_type(rows[name][0])]
+        try:
+            self.writer = BagWriter(path, options)
+            for name in topics:
+                if name not in self.left_out:
+                    self.writer.add_topic(name, *rows[name])
+        except BaseException:
+            self.reader.close()
+            raise
         self._thread = threading.Thread(target=self._drain, name="bag-writer", daemon=True)
         self._thread.start()
-        self.participant = DdsParticipant(domain_id, image_shm=False)
         for name in topics:
-            typename, profile = _EXTRA.get(name) or (topic_info(name).type, topic_info(name).qos)
-            self.participant.subscribe_raw(typename, name.lstrip("/"), self._on_sample(name), profile)
+            if name not in self.left_out:
+                self.reader.subscribe_raw(rows[name][0], name.lstrip("/"), self._on_sample(name), rows[name][1])
+        self.reader.start()
 
     def _on_sample(self, name: str):
         def on_sample(data, _info) -> None:
@@ -112,7 +160,7 @@ class LiveRecorder:
 
     def close(self) -> None:
         """Stop receiving, write what is queued, close the bag (index, footer, metadata.yaml)."""
-        self.participant.close()
+        self.reader.close()  # no sample arrives after this
         with self._cv:
             self._stop = True
             self._cv.notify()
@@ -126,6 +174,7 @@ class LiveRecorder:
             "dropped": dict(self.dropped),
             "files": len(self.writer.files),
             "deleted_files": self.writer.deleted_files,
+            "left_out": list(self.left_out),
             "bytes": self.writer.size_bytes,
         }
 

@@ -1,10 +1,14 @@
 """Standard ROS 2 messages ↔ vehicle_runtime types, for the nodes, the simulators and the recorder. No custom
-message packages."""
+message packages.
+
+The builders take the seconds → builtin_interfaces/Time conversion as `stamp`: the nodes use msgs.s_to_stamp,
+the recorder (record/convert.py) its exact-nanosecond conversion; everything else is the same message.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -27,8 +31,11 @@ def camera_topics(cameras) -> dict:
     }
 
 
-def header(t_s: float, frame_id: str) -> Msg:
-    return msgs.new("std_msgs/msg/Header", stamp=s_to_stamp(t_s), frame_id=frame_id)
+Stamp = Callable[[float], Msg]  # seconds → builtin_interfaces/msg/Time
+
+
+def header(t_s: float, frame_id: str, stamp: Stamp = s_to_stamp) -> Msg:
+    return msgs.new("std_msgs/msg/Header", stamp=stamp(t_s), frame_id=frame_id)
 
 
 def image_to_frame(m: Msg, camera: str) -> CameraFrame:
@@ -49,11 +56,11 @@ def compressed_to_frame(m: Msg, camera: str) -> CameraFrame:
     return CameraFrame(camera=camera, stamp_s=stamp_to_s(m.header.stamp), encoding=encoding, data=m.data)
 
 
-def frame_to_image(frame: CameraFrame, frame_id: str = "camera") -> Msg:
+def frame_to_image(frame: CameraFrame, frame_id: str = "camera", stamp: Stamp = s_to_stamp) -> Msg:
     step = frame.step or frame.width * (1 if frame.encoding == "mono8" else 3)
     return msgs.new(
         "sensor_msgs/msg/Image",
-        header=header(frame.stamp_s, frame_id),
+        header=header(frame.stamp_s, frame_id, stamp),
         height=frame.height,
         width=frame.width,
         encoding=frame.encoding,
@@ -62,11 +69,13 @@ def frame_to_image(frame: CameraFrame, frame_id: str = "camera") -> Msg:
     )
 
 
-def camera_info(t_s: float, width: int, height: int, fx: float, frame_id: str = "camera") -> Msg:
+def camera_info(
+    t_s: float, width: int, height: int, fx: float, frame_id: str = "camera", stamp: Stamp = s_to_stamp
+) -> Msg:
     cx, cy = width / 2, height / 2
     return msgs.new(
         "sensor_msgs/msg/CameraInfo",
-        header=header(t_s, frame_id),
+        header=header(t_s, frame_id, stamp),
         width=width,
         height=height,
         distortion_model="plumb_bob",
@@ -95,13 +104,17 @@ def gnss(t_s: float, lat_deg: float, lon_deg: float, alt_m: float, variance_m2: 
     )
 
 
+def path_xy(m: Msg) -> np.ndarray:
+    """The poses' (x, y) of a nav_msgs/Path, (N, 2) float64."""
+    return np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
+
+
 def path_to_route(m: Msg) -> Route:
-    pts = np.array([[p.pose.position.x, p.pose.position.y] for p in m.poses], float).reshape(-1, 2)
-    return Route(stamp_s=stamp_to_s(m.header.stamp), points_xy_m=pts)
+    return Route(stamp_s=stamp_to_s(m.header.stamp), points_xy_m=path_xy(m))
 
 
-def route_to_path(route: Route, frame_id: str = "map") -> Msg:
-    h = header(route.stamp_s, frame_id)
+def route_to_path(route: Route, frame_id: str = "map", stamp: Stamp = s_to_stamp) -> Msg:
+    h = header(route.stamp_s, frame_id, stamp)
     return msgs.new(
         "nav_msgs/msg/Path",
         header=h,
@@ -115,12 +128,12 @@ def route_to_path(route: Route, frame_id: str = "map") -> Msg:
 def _pose(x: float, y: float, yaw: float) -> Msg:
     return msgs.new(
         "geometry_msgs/msg/Pose",
-        position=msgs.new("geometry_msgs/msg/Point", x=x, y=y),
+        position=msgs.new("geometry_msgs/msg/Point", x=float(x), y=float(y)),
         orientation=msgs.new("geometry_msgs/msg/Quaternion", z=math.sin(yaw / 2), w=math.cos(yaw / 2)),
     )
 
 
-def _yaw(q: Msg) -> float:
+def yaw_of(q: Msg) -> float:
     return math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
 
 
@@ -128,13 +141,13 @@ def odometry_to_ego(m: Msg) -> EgoState:
     p = m.pose.pose
     return EgoState(
         stamp_s=stamp_to_s(m.header.stamp),
-        pose=Pose2D(p.position.x, p.position.y, _yaw(p.orientation)),
+        pose=Pose2D(p.position.x, p.position.y, yaw_of(p.orientation)),
         speed_mps=m.twist.twist.linear.x,
         yaw_rate_radps=m.twist.twist.angular.z,
     )
 
 
-def ego_to_odometry(ego: EgoState, frame_id: str = "map") -> Msg:
+def ego_to_odometry(ego: EgoState, frame_id: str = "map", stamp: Stamp = s_to_stamp) -> Msg:
     twist = msgs.new(
         "geometry_msgs/msg/Twist",
         linear=msgs.new("geometry_msgs/msg/Vector3", x=ego.speed_mps),
@@ -142,23 +155,23 @@ def ego_to_odometry(ego: EgoState, frame_id: str = "map") -> Msg:
     )
     return msgs.new(
         "nav_msgs/msg/Odometry",
-        header=header(ego.stamp_s, frame_id),
+        header=header(ego.stamp_s, frame_id, stamp),
         child_frame_id="base_link",
         pose=msgs.new("geometry_msgs/msg/PoseWithCovariance", pose=_pose(ego.pose.x_m, ego.pose.y_m, ego.pose.yaw_rad)),
         twist=msgs.new("geometry_msgs/msg/TwistWithCovariance", twist=twist),
     )
 
 
-def policy_to_path(out: PolicyOutput) -> Msg:
+def policy_to_path(out: PolicyOutput, stamp: Stamp = s_to_stamp) -> Msg:
     """The trajectory in the ego frame ("base_link") at the observation's stamp."""
-    h = header(out.stamp_s, "base_link")
+    h = header(out.stamp_s, "base_link", stamp)
     return msgs.new(
         "nav_msgs/msg/Path",
         header=h,
         poses=[
             msgs.new(
                 "geometry_msgs/msg/PoseStamped",
-                header=header(out.stamp_s + (i + 1) * out.dt_s, "base_link"),
+                header=header(out.stamp_s + (i + 1) * out.dt_s, "base_link", stamp),
                 pose=_pose(float(x), float(y), 0.0),
             )
             for i, (x, y) in enumerate(out.trajectory_ego_xy_m)
@@ -170,11 +183,11 @@ def path_is_finite(m: Msg) -> bool:
     return bool(m.poses) and all(math.isfinite(p.pose.position.x) and math.isfinite(p.pose.position.y) for p in m.poses)
 
 
-def request_to_ackermann(req: ActuatorRequest) -> Msg:
+def request_to_ackermann(req: ActuatorRequest, stamp: Stamp = s_to_stamp) -> Msg:
     """Stamped with the observation the request came from; steering angle and acceleration only."""
     return msgs.new(
         "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(req.source_stamp_s, "base_link"),
+        header=header(req.source_stamp_s, "base_link", stamp),
         drive=msgs.new("ackermann_msgs/msg/AckermannDrive", steering_angle=req.steer_rad, acceleration=req.accel_mps2),
     )
 
@@ -188,10 +201,10 @@ def ackermann_to_request(m: Msg, now_s: float) -> ActuatorRequest:
     )
 
 
-def command_to_ackermann(cmd: ActuatorCommand, t_s: float, speed_mps: float) -> Msg:
+def command_to_ackermann(cmd: ActuatorCommand, t_s: float, speed_mps: float, stamp: Stamp = s_to_stamp) -> Msg:
     return msgs.new(
         "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(t_s, "base_link"),
+        header=header(t_s, "base_link", stamp),
         drive=msgs.new(
             "ackermann_msgs/msg/AckermannDrive",
             steering_angle=cmd.steer_rad,
@@ -201,11 +214,11 @@ def command_to_ackermann(cmd: ActuatorCommand, t_s: float, speed_mps: float) -> 
     )
 
 
-def ego_to_drive_status(ego: EgoState) -> Msg:
+def ego_to_drive_status(ego: EgoState, stamp: Stamp = s_to_stamp) -> Msg:
     """The measured steering angle, speed and acceleration (CAN feedback), which nav_msgs/Odometry cannot carry."""
     return msgs.new(
         "ackermann_msgs/msg/AckermannDriveStamped",
-        header=header(ego.stamp_s, "base_link"),
+        header=header(ego.stamp_s, "base_link", stamp),
         drive=msgs.new(
             "ackermann_msgs/msg/AckermannDrive",
             steering_angle=ego.steer_rad,

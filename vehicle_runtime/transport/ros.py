@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-from typing import Any, Callable, Dict, List, Sequence
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..realtime import GarbageCollector, quiet_garbage_collector
 from .cdr import CdrWriter
@@ -159,6 +160,20 @@ class RclpyNode:
 
         self.node.create_subscription(cls, topic, on_raw, qos_profile(profile), raw=True)
 
+    def subscribe_raw(
+        self, typename: str, topic: str, on_sample: Callable[[bytes, None], None], profile: str = "default"
+    ) -> bool:
+        """`on_sample(cdr_bytes, None)` for every sample, never decoded (DdsParticipant.subscribe_raw's
+        contract); False when the type's package is not installed (the topic left out)."""
+        cls = self._type(typename, topic)
+        if cls is None:
+            return False
+        def on_raw(data: bytes) -> None:  # raw=True: rclpy hands over the CDR bytes
+            on_sample(data, None)
+
+        self.node.create_subscription(cls, topic, on_raw, qos_profile(profile), raw=True)
+        return True
+
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
         self.node.create_timer(period_s, callback)
 
@@ -181,6 +196,61 @@ def middleware_defaults() -> None:
         profile = share_dir() / "config" / "fastdds.xml"
         if profile.is_file():
             os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(profile)
+
+
+class RclpyRawReader:
+    """Raw samples of any topics on rclpy, beside nodes running `--transport rclpy`: `vehicle-runtime record`'s
+    reader. A context of its own (no rclpy signal handlers: the caller owns SIGINT / SIGTERM), spun by an
+    executor on a thread of its own once `start()` is called. `close()` first hands over what the readers
+    already hold, so a sample the publisher saw acknowledged before the close is not lost."""
+
+    def __init__(self, domain_id: Optional[int] = None, name: str = "vehicle_runtime_recorder"):
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        middleware_defaults()
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        self.handle = RclpyNode(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.handle.node)
+        self.taken = 0  # samples handed over, all topics (the drain's progress)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def has_type(self, typename: str) -> bool:
+        return message_class(typename) is not None
+
+    def subscribe_raw(self, typename: str, topic: str, on_sample: Callable[[bytes, None], None], profile: str) -> bool:
+        def counted(data: bytes, info: None) -> None:
+            self.taken += 1
+            on_sample(data, info)
+
+        return self.handle.subscribe_raw(typename, topic, counted, profile)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._spin, name="rclpy-reader", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.1)  # the stop is seen within 0.1 s
+
+    def close(self) -> None:
+        """No callback runs once this returns."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        idle = 0
+        while idle < 2 and self.context.ok():  # drain: until two passes hand over nothing
+            before = self.taken
+            self.executor.spin_once(timeout_sec=0)
+            idle = idle + 1 if self.taken == before else 0
+        self.executor.shutdown()
+        self.handle.node.destroy_node()
+        self.context.try_shutdown()
 
 
 def run_rclpy(

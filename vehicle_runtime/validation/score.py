@@ -70,6 +70,19 @@ def statistics(penalties: Iterable[float]) -> dict:
     }
 
 
+def run_figures(status: dict, verdicts: Iterable[Optional[Verdict]]) -> dict:
+    """One drive's validator counters (its `status.as_dict()`) and the rule-penalty statistics of its
+    verdicts: what the drive's summary.json and an evaluation's result row carry."""
+    return {
+        "validator_checked": status.get("checked", 0),
+        "validator_rejected": status.get("rejected", 0),
+        "validator_rejected_by_rule": dict(status.get("rejected_by_rule", {})),
+        "validator_mrm_requests": status.get("mrm_requests", 0),
+        "validator_low_confidence": status.get("low_confidence", 0),
+        "rule_penalty": statistics(penalty(v.ratios) for v in verdicts if v is not None),
+    }
+
+
 # --- recording and offline re-scoring ------------------------------------------------------------
 def save_outputs(path: Path, outputs: List[PolicyOutput], ego_speeds_mps: List[float]) -> None:
     """Every policy output of a run with the measured speed it was validated against (npz)."""
