@@ -168,6 +168,7 @@ class RclpyNode:
         cls = self._type(typename, topic)
         if cls is None:
             return False
+
         def on_raw(data: bytes) -> None:  # raw=True: rclpy hands over the CDR bytes
             on_sample(data, None)
 
