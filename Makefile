@@ -26,7 +26,8 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q $(if $(filter 1,$(COVERAGE)),--cov --cov-report=)
 	$(if $(filter 1,$(COVERAGE)),$(BIN)/python tools/coverage_rooms.py)
 
-# the same checks as .pre-commit-config.yaml; the files mypy checks (strictly) are listed in pyproject.toml
+# the same checks as .pre-commit-config.yaml; mypy checks the whole tree, strictly safety, can, control and
+# transport/cdr.py (both lists in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -63,10 +63,12 @@ def main() -> None:
         import ray
 
         from sim_bridge.embedded.eval_ray import connect
+
+        have_ray = True
     except ImportError:
-        ray = None
+        have_ray = False
     with tempfile.TemporaryDirectory() as tmp:
-        if ray is not None:
+        if have_ray:
             t0 = time.perf_counter()
             connect("auto", args.workers)  # started once, so that its start-up is measured apart
             out["ray_startup_s"] = time.perf_counter() - t0
@@ -77,17 +79,17 @@ def main() -> None:
             out["cpu_s_per_run"] = min(out.get("cpu_s_per_run", 1e9), (time.process_time() - cpu0) / len(jobs))
             t1 = min(t1, t)
             tp = min(tp, timed(jobs, blob, "pool", args.workers, tmp, f"-{k}")[0])
-            if ray is not None:
+            if have_ray:
                 t, ray_rows = timed(jobs, blob, "auto", args.workers, tmp, f"-{k}")
                 tr = min(tr, t)
-        if ray is not None:
+        if have_ray:
             ray.shutdown()
-    tr = tr if ray is not None else None
+    ray_s = tr if have_ray else None
     out["runs_per_min_1_worker"] = 60 * len(jobs) / t1
     out["runs_per_min_pool"] = 60 * len(jobs) / tp
-    out["runs_per_min_ray"] = 60 * len(jobs) / tr if tr else None
-    out["ray_overhead_pct"] = 100 * (1 - out["runs_per_min_ray"] / out["runs_per_min_pool"]) if tr else None
-    out["runs_per_min_ray_incl_startup"] = 60 * len(jobs) / (tr + out["ray_startup_s"]) if tr else None
+    out["runs_per_min_ray"] = 60 * len(jobs) / ray_s if ray_s else None
+    out["ray_overhead_pct"] = 100 * (1 - out["runs_per_min_ray"] / out["runs_per_min_pool"]) if ray_s else None
+    out["runs_per_min_ray_incl_startup"] = 60 * len(jobs) / (ray_s + out["ray_startup_s"]) if ray_s else None
     out["pool_speedup"] = t1 / tp
     out["wall_s_per_run_1_worker"] = t1 / len(jobs)
     out["repeat"] = args.repeat
@@ -101,7 +103,7 @@ def main() -> None:
     )
     print(f"  1 worker  {out['runs_per_min_1_worker']:7.1f} runs/min")
     print(f"  pool      {out['runs_per_min_pool']:7.1f} runs/min ({out['pool_speedup']:.2f}x one worker)")
-    if tr:
+    if ray_s:
         print(
             f"  Ray       {out['runs_per_min_ray']:7.1f} runs/min ({out['ray_overhead_pct']:+.1f} % below the pool; "
             f"start-up {out['ray_startup_s']:.1f} s once: {out['runs_per_min_ray_incl_startup']:.1f} runs/min "

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import DefaultDict, Set
 
 import numpy as np
 
@@ -33,8 +34,8 @@ class TimedRecorder:
 
     def __init__(self, rec: Recorder):
         self.rec = rec
-        self.per_step = defaultdict(float)
-        self.camera_steps = set()
+        self.per_step: DefaultDict[int, float] = defaultdict(float)  # control step → seconds spent
+        self.camera_steps: Set[int] = set()
 
     def __getattr__(self, name):
         return getattr(self.rec, name)

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Dict, List
 
 import numpy as np
 
@@ -95,7 +96,8 @@ def secoc_costs(cfg, seconds: float, frames: int = 3000) -> dict:
     key = os.urandom(16)
     auth = Authenticator(key)
     tx, rx = Sender(auth, COMPUTE_TO_GATEWAY), Receiver(auth, COMPUTE_TO_GATEWAY)
-    tx.follow(1), rx.adopt(1)
+    tx.follow(1)
+    rx.adopt(1)
     codec = Codec()
     sid = codec.message("STEERING_CMD").frame_id
     plain = [Packer(codec).pack("STEERING_CMD", {"STEER_ANGLE_CMD": 0.01, "ENABLE": 1}) for _ in range(frames)]
@@ -108,7 +110,7 @@ def secoc_costs(cfg, seconds: float, frames: int = 3000) -> dict:
         t0 = time.perf_counter_ns()
         bad += rx.verify("STEERING_CMD", sid, bytes(m.data)) is not None
         verify_ns.append(time.perf_counter_ns() - t0)
-    dev = {False: [], True: []}
+    dev: Dict[bool, List[float]] = {False: [], True: []}  # SecOC on → send-period deviations (ms)
     refused = set_realtime_priority(cfg.realtime_priority)  # as the vehicle interface node runs
     for on in (False, True, False, True):
         bus_tx, bus_rx = open_bus(BusConfig("virtual", "bench-secoc")), open_bus(BusConfig("virtual", "bench-secoc"))
@@ -119,7 +121,7 @@ def secoc_costs(cfg, seconds: float, frames: int = 3000) -> dict:
             cfg.max_command_age_s,
             secoc=ComputeEnd(key) if on else None,
         )
-        sends = []
+        sends: List[float] = []
 
         def step(now, vi=vi, sends=sends, bus_rx=bus_rx):  # this iteration's objects, bound now
             vi.tick(now)
@@ -129,7 +131,8 @@ def secoc_costs(cfg, seconds: float, frames: int = 3000) -> dict:
 
         PeriodicLoop(0.01).run(step, ticks=int(seconds * 25))
         dev[on].extend(np.abs(np.diff(sends) - 0.01) * 1e3)
-        bus_tx.shutdown(), bus_rx.shutdown()
+        bus_tx.shutdown()
+        bus_rx.shutdown()
     if not refused:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     out = {
@@ -153,7 +156,7 @@ def fault_reactions(cfg) -> dict:
             rig.close()
             out[fault] = {
                 "reaction_ms": None if r.reaction_s is None else r.reaction_s * 1e3,
-                "deadline_ms": r.deadline_s * 1e3,
+                "deadline_ms": None if r.deadline_s is None else r.deadline_s * 1e3,
                 "end_state": r.end_state.name,
                 "final_speed_mps": r.final_speed_mps,
                 "envelope_violations": len(r.envelope_violations),

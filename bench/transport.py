@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from typing import Any, Dict
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def _naive_type():
     )
 
 
-_CACHE = {}
+_CACHE: Dict[str, Any] = {}  # the naive IDL type, made once
 
 
 def _cached(make):

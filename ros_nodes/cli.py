@@ -85,7 +85,8 @@ def run(args) -> int:
     if uri:
         env["CYCLONEDDS_URI"] = uri
     groups = [["all"]] if args.single_process else [[n] for n in NODES]
-    procs = [subprocess.Popen([sys.executable, "-m", "ros_nodes.main", *g, *node_args(args)], env=env) for g in groups]
+    commands = [[sys.executable, "-m", "ros_nodes.main", *g, *node_args(args)] for g in groups]
+    procs = [subprocess.Popen(cmd, env=env) for cmd in commands]
     stopping = {"now": False}
     args.stop.polled = True  # the first SIGINT / SIGTERM stops the nodes below
     print(
@@ -96,10 +97,10 @@ def run(args) -> int:
     )
     code = 0
     while not stopping["now"] and not args.stop:
-        for p in procs:
+        for p, cmd in zip(procs, commands):
             if p.poll() is not None:
                 print(
-                    f"up: node process {p.args[3 : -len(node_args(args))] or p.args} exited with {p.returncode}",
+                    f"up: node process {cmd[3 : -len(node_args(args))] or cmd} exited with {p.returncode}",
                     file=sys.stderr,
                 )
                 stopping["now"] = True
@@ -116,7 +117,7 @@ def run(args) -> int:
     if args.stop:
         print(
             f"up: interrupted ({args.stop.name}); nodes stopped: "
-            + ", ".join(f"{' '.join(p.args[3:4])} exit {p.returncode}" for p in procs),
+            + ", ".join(f"{' '.join(cmd[3:4])} exit {p.returncode}" for p, cmd in zip(procs, commands)),
             file=sys.stderr,
         )
         return args.stop.exit_code

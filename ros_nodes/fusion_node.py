@@ -6,6 +6,7 @@ fusion code in-process on the images themselves."""
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, Optional
 
 from vehicle_runtime.config import RuntimeConfig
@@ -30,7 +31,10 @@ class FusionNode:
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         for camera, (_image, info_topic) in convert.camera_topics(cameras).items():
             node.subscribe(
-                "sensor_msgs/msg/CameraInfo", info_topic, lambda m, c=camera: self.on_camera_info(m, c), "sensor"
+                "sensor_msgs/msg/CameraInfo",
+                info_topic,
+                functools.partial(self.on_camera_info, camera=camera),
+                "sensor",
             )
         node.subscribe(
             "nav_msgs/msg/Path",
@@ -76,7 +80,7 @@ class FusionNode:
 
     def on_diagnostics(self) -> None:
         now = self.node.now_s()
-        extra = {f"age_{k}_s": f"{v:.3f}" for k, v in self.fusion.ages_s(now).items()}
+        extra: Dict[str, object] = {f"age_{k}_s": f"{v:.3f}" for k, v in self.fusion.ages_s(now).items()}
         extra.update({f"rejected_{k}": v for k, v in self.fusion.rejected.items()})
         extra["waiting_for"] = self.fusion.waiting_for
         for camera, mismatch in self.fov_mismatch.items():

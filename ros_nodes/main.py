@@ -76,7 +76,7 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
     files = load_node_params(config_dir)
     flags = flag_overrides(args)
     params = {schema: {**values, **flags.get(schema, {})} for schema, values in files.items()}
-    nodes = []
+    nodes: List[object] = []
     for name in names:
         handle = handle_for(name)
         # on rclpy the node's parameters are ROS parameters (declared from the schemas, launch overrides applied,

@@ -10,9 +10,11 @@ acceleration (CAN feedback, which nav_msgs/Odometry cannot carry) come back on i
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import replace
+from typing import Dict, Optional
 
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.fusion import Fusion
@@ -23,6 +25,7 @@ from vehicle_runtime.route_check import route_problem
 from vehicle_runtime.transport import command_channel, convert
 from vehicle_runtime.transport.command_channel import CommandClient, Kind, Record
 from vehicle_runtime.transport.node import NodeHandle
+from vehicle_runtime.types import EgoState, Route
 
 
 class PolicyNode:
@@ -33,18 +36,21 @@ class PolicyNode:
             node.log().warning(refused)
         self.channel = channel or CommandClient(command_channel.address(node.namespace))
         self.fusion = Fusion(pipeline.cameras, cfg.fusion)
-        self._ego = None
-        self._route = None
+        self._ego: Optional[EgoState] = None
+        self._route: Optional[Route] = None
         self._last_obs_stamp_s = math.inf  # no observation yet: nothing to reset
         self.route_problem = "no route yet"  # '' while the ego is on the route
         self.errors = {"preprocess": 0, "model": 0, "rejected": 0}
-        self._last_error = {}  # kind → message: a repeated failure is logged once, counted in /diagnostics
+        # kind → message: a repeated failure is logged once, counted in /diagnostics
+        self._last_error: Dict[str, str] = {}
         self.pub_traj = node.publisher("nav_msgs/msg/Path", "policy/trajectory", "default")
         self.pub_reason = node.publisher("std_msgs/msg/String", "policy/reasoning", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
         self.pub_validation = node.publisher("std_msgs/msg/String", "policy/validation", "default")  # JSON verdicts
         for camera, (image_topic, _info) in convert.camera_topics(pipeline.cameras).items():  # one per camera
-            node.subscribe("sensor_msgs/msg/Image", image_topic, lambda m, c=camera: self.on_image(m, c), "sensor")
+            node.subscribe(
+                "sensor_msgs/msg/Image", image_topic, functools.partial(self.on_image, camera=camera), "sensor"
+            )
         node.subscribe("nav_msgs/msg/Path", "navigation/route", self.on_route, "latched")
         node.subscribe("nav_msgs/msg/Odometry", "navigation/odometry", self.on_odometry, "sensor")
         self._measured = (0.0, 0.0)  # (accel_mps2, steer_rad) from the vehicle's CAN feedback

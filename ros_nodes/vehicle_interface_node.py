@@ -14,10 +14,11 @@ shutdown it sends MRM / disengage frames before the process exits.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
@@ -68,18 +69,19 @@ class VehicleInterfaceNode:
         self._tick = 0
         self._logged_transitions = 0
         self.camera_to_can = LatencyStats()  # camera stamp → first CAN frame carrying a command from that frame
-        self._new_source_stamp_s = None
+        self._new_source_stamp_s: Optional[float] = None
         self._last_source_stamp_s = -math.inf
         self.pub_cmd = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/command", "command")
         self.pub_status = node.publisher("nav_msgs/msg/Odometry", "vehicle/status", "default")
         self.pub_drive = node.publisher("ackermann_msgs/msg/AckermannDriveStamped", "vehicle/status/drive", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
-        self._camera_stamps = {c: None for c in cameras}  # newest camera_info stamp per camera since the last feed
+        # newest camera_info stamp per camera since the last feed
+        self._camera_stamps: Dict[str, Optional[float]] = {c: None for c in cameras}
         for camera, (_image, info_topic) in convert.camera_topics(cameras).items():
             node.subscribe(
                 "sensor_msgs/msg/CameraInfo",
                 info_topic,
-                lambda m, c=camera: self._camera(c, stamp_to_s(m.header.stamp)),
+                functools.partial(self._camera_info, camera),
                 "sensor",
                 header_only=True,
             )
@@ -101,13 +103,17 @@ class VehicleInterfaceNode:
         with self.lock:
             self.gate.feed(name, time.monotonic(), stamp_s)
 
+    def _camera_info(self, camera: str, m) -> None:
+        self._camera(camera, stamp_to_s(m.header.stamp))
+
     def _camera(self, camera: str, stamp_s: float) -> None:
         """The camera watchdog is fed once every camera has delivered again (with the oldest of their stamps):
         one silent camera of several starves it."""
         stamps = self._camera_stamps
         stamps[camera] = stamp_s
-        if all(v is not None for v in stamps.values()):
-            self._feed("camera", min(stamps.values()))
+        delivered = [v for v in stamps.values() if v is not None]
+        if len(delivered) == len(stamps):
+            self._feed("camera", min(delivered))
             for c in stamps:
                 stamps[c] = None
 
@@ -131,8 +137,8 @@ class VehicleInterfaceNode:
             transitions = self.gate.sm.transitions[self._logged_transitions :]
             self._logged_transitions += len(transitions)
             yaw_rate = self.vi.parser.yaw_rate_radps()
-        for t in transitions:
-            self.node.log().info("safety state %s -> %s: %s", t.before.name, t.after.name, t.reason)
+        for tr in transitions:
+            self.node.log().info("safety state %s -> %s: %s", tr.before.name, tr.after.name, tr.reason)
         if status is None:
             return
         t = self.node.now_s()

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Iterable, List, Optional
 
 import can
-import cantools
 import numpy as np
 
-from vehicle_runtime.can.codec import default_dbc_path
+from vehicle_runtime.can.codec import decode_signals, load_dbc
 from vehicle_runtime.safety.envelope import EnvelopeParams
 
 TOL_STEER_RAD = 2e-4  # DBC resolution 1e-4 rad, twice for rounding on both frames
@@ -118,7 +117,7 @@ def _rate(out, r, rule, before, after, max_step, tol, bound):
 
 def records_from_log(path: str | Path, dbc_path: Optional[str | Path] = None) -> List[CommandRecord]:
     """Commands in bus order, each with the speed last reported before it."""
-    db = cantools.database.load_file(str(dbc_path or default_dbc_path()))
+    db = load_dbc(dbc_path)
     ids = {db.get_message_by_name(n).frame_id: n for n in ("STEERING_CMD", "LONGITUDINAL_CMD", "SPEED_REPORT")}
     speed = 0.0
     steer: Optional[tuple] = None
@@ -127,7 +126,7 @@ def records_from_log(path: str | Path, dbc_path: Optional[str | Path] = None) ->
         name = ids.get(msg.arbitration_id)
         if name is None or msg.is_error_frame:
             continue
-        s = db.decode_message(msg.arbitration_id, bytes(msg.data))
+        s = decode_signals(db, msg.arbitration_id, bytes(msg.data))
         if name == "SPEED_REPORT":
             speed = s["VEHICLE_SPEED"]
         elif name == "STEERING_CMD":

@@ -22,11 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+from typing import List, Tuple
 
-import cantools
 import numpy as np
 
-from vehicle_runtime.can import BusConfig, default_dbc_path, open_bus
+from vehicle_runtime.can import BusConfig, load_dbc, open_bus
+from vehicle_runtime.can.codec import decode_signals
 from vehicle_runtime.realtime import set_realtime_priority
 from vehicle_runtime.safety.state_machine import SafetyState
 
@@ -36,8 +37,8 @@ BUS = BusConfig("udp_multicast", "default")
 NODE_ARGS = ["--transport", "dds", "--can-interface", "udp_multicast", "--can-channel", "default", "--auto-engage"]
 
 
-def _observe(stop: threading.Event, states: list, beats: list) -> None:
-    db = cantools.database.load_file(str(default_dbc_path()))
+def _observe(stop: threading.Event, states: List[Tuple[float, str]], beats: List[float]) -> None:
+    db = load_dbc()
     hb = db.get_message_by_name("HEARTBEAT").frame_id
     bus = open_bus(BUS)
     last = None
@@ -47,7 +48,7 @@ def _observe(stop: threading.Event, states: list, beats: list) -> None:
             if msg is None or msg.arbitration_id != hb or msg.is_error_frame:
                 continue
             beats.append(msg.timestamp)  # the kernel's receive time (udp_multicast): not this thread's wake-up
-            state = SafetyState(int(db.decode_message(hb, bytes(msg.data), decode_choices=False)["STATE"]))
+            state = SafetyState(int(decode_signals(db, hb, bytes(msg.data))["STATE"]))
             if state is not last:
                 states.append((time.monotonic(), state.name))
                 last = state
@@ -147,7 +148,9 @@ def main() -> int:
         )
     if args.busy_core:
         procs["busy_core"] = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    stop, states, beats = threading.Event(), [], []
+    stop = threading.Event()
+    states: List[Tuple[float, str]] = []  # (monotonic time, safety state) on every change
+    beats: List[float] = []  # heartbeat receive times
     observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
     diagnostics = _watch_diagnostics()

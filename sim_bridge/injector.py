@@ -91,9 +91,14 @@ class FaultInjector:
             self._stall_until_s = now_s + 0.06
         elif fault == "error_frames":
             for _ in range(12):  # SocketCAN controller-problem error frames
-                self.injector_bus.send(can.Message(arbitration_id=0x004, is_error_frame=True, data=bytes(8)))
+                self._inject(can.Message(arbitration_id=0x004, is_error_frame=True, data=bytes(8)))
         elif fault == "bus_off":
-            self.injector_bus.send(can.Message(arbitration_id=0x040, is_error_frame=True, data=bytes(8)))
+            self._inject(can.Message(arbitration_id=0x040, is_error_frame=True, data=bytes(8)))
+
+    def _inject(self, frame: can.Message) -> None:
+        if self.injector_bus is None:
+            raise RuntimeError("error-frame faults need the injector's own bus (none was given)")
+        self.injector_bus.send(frame)
 
     @property
     def route_withdrawn(self) -> bool:

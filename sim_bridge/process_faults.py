@@ -18,18 +18,17 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Dict
 
 import can
-import cantools
 
-from vehicle_runtime.can import BusConfig, Codec, default_dbc_path, open_bus
+from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
+from vehicle_runtime.can.codec import decode_signals
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.realtime import PeriodicLoop, set_realtime_priority
 from vehicle_runtime.safety.gate import SafetyGate
@@ -96,7 +95,7 @@ def _gate(conn, stop_at: float) -> None:
 
 def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: float = 6.0) -> dict:
     cfg = load_runtime_config()
-    db = cantools.database.load_file(str(default_dbc_path()))
+    db = load_dbc()
     hb_id = db.get_message_by_name("HEARTBEAT").frame_id
     st_id = db.get_message_by_name("GATEWAY_STATUS").frame_id
     sp_id = db.get_message_by_name("SPEED_REPORT").frame_id
@@ -112,7 +111,7 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
     }
     for p in procs.values():
         p.start()
-    events = {"engaged_s": None, "kill_s": None, "safe_s": None, "last_state": None, "last_speed": None}
+    events: Dict[str, Any] = {"engaged_s": None, "kill_s": None, "safe_s": None, "last_state": None, "last_speed": None}
     victim = {"policy_killed": "policy", "gate_killed": "gate"}[fault]
     kill_at = None
     with can.Logger(str(log_path)) as logger:
@@ -123,7 +122,7 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
                 kill_at = events["engaged_s"] + kill_after_s
             if kill_at is not None and events["kill_s"] is None and now >= kill_at:
                 events["kill_s"] = time.monotonic()
-                os.kill(procs[victim].pid, signal.SIGKILL)
+                procs[victim].kill()  # SIGKILL
             if msg is None:
                 continue
             msg.timestamp = now
@@ -131,7 +130,7 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
             if msg.is_error_frame or msg.is_extended_id:
                 continue
             if msg.arbitration_id == hb_id:
-                state = SafetyState(int(db.decode_message(hb_id, bytes(msg.data), decode_choices=False)["STATE"]))
+                state = SafetyState(int(decode_signals(db, hb_id, bytes(msg.data))["STATE"]))
                 events["last_state"] = state.name
                 if state is SafetyState.ENGAGED and events["engaged_s"] is None:
                     events["engaged_s"] = now
@@ -145,10 +144,10 @@ def run(fault: str, log_path: Path, kill_after_s: float = 2.0, after_kill_s: flo
             elif (
                 msg.arbitration_id == st_id and fault == "gate_killed" and events["kill_s"] and events["safe_s"] is None
             ):
-                if db.decode_message(st_id, bytes(msg.data))["FALLBACK_ACTIVE"]:
+                if decode_signals(db, st_id, bytes(msg.data))["FALLBACK_ACTIVE"]:
                     events["safe_s"] = now
             elif msg.arbitration_id == sp_id:
-                events["last_speed"] = db.decode_message(sp_id, bytes(msg.data))["VEHICLE_SPEED"]
+                events["last_speed"] = decode_signals(db, sp_id, bytes(msg.data))["VEHICLE_SPEED"]
     observer.shutdown()
     for p in procs.values():
         p.join(timeout=2.0)

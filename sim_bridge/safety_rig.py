@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import can
-import cantools
 
 from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
+from vehicle_runtime.can.codec import decode_signals
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.safety.state_machine import SafetyState
@@ -68,7 +68,7 @@ class SafetyRig:
         self.plant = KinematicBicycle(cfg.vehicle, BicycleState(speed_mps=initial_speed_mps))
         self.injector = FaultInjector(self.gateway, self.tx, self._injector_bus)
         self.target_speed_mps = target_speed_mps
-        self._db = cantools.database.load_file(str(cfg.dbc_path)) if cfg.dbc_path else load_dbc()
+        self._db = load_dbc(cfg.dbc_path)
         self._heartbeat_id = self._db.get_message_by_name("HEARTBEAT").frame_id
         self._status_id = self._db.get_message_by_name("GATEWAY_STATUS").frame_id
 
@@ -131,10 +131,10 @@ class SafetyRig:
             if msg.is_error_frame:
                 continue
             if msg.arbitration_id == self._heartbeat_id:
-                state = self._db.decode_message(msg.arbitration_id, bytes(msg.data), decode_choices=False)["STATE"]
+                state = decode_signals(self._db, msg.arbitration_id, bytes(msg.data))["STATE"]
                 heartbeats.append((t, SafetyState(int(state))))
             elif msg.arbitration_id == self._status_id:
-                if self._db.decode_message(msg.arbitration_id, bytes(msg.data))["FALLBACK_ACTIVE"]:
+                if decode_signals(self._db, msg.arbitration_id, bytes(msg.data))["FALLBACK_ACTIVE"]:
                     fallbacks.append(t)
 
     def _result(self, spec, fault, fault_at, heartbeats, fallbacks, engaged_at, modes, filters) -> RigResult:

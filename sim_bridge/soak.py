@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -66,10 +67,12 @@ def soak(
         )
         for n in NODES
     }
-    stop, states, beats = threading.Event(), [], []
+    stop = threading.Event()
+    states: List[Tuple[float, str]] = []
+    beats: List[float] = []
     observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
-    samples = {n: [] for n in NODES}  # (t, sample)
+    samples: Dict[str, List[Tuple[float, dict]]] = {n: [] for n in NODES}  # (t, sample)
     shm_counts, completions, mrm_in_runs, run_edges = [], [], 0, []
     t0 = time.monotonic()
     try:
@@ -110,7 +113,7 @@ def soak(
                             samples[n].append((now, sample(p.pid)))
                 time.sleep(0.05)
             end = time.monotonic()  # the simulator's inputs stop here: the MRM after it is by design
-            out = sim.stdout.read().strip().splitlines()
+            out = sim.communicate()[0].strip().splitlines()
             summary = json.loads(out[-1]) if out else {}
             completions.append(summary.get("route_completion", 0.0))
             # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
@@ -140,7 +143,7 @@ def soak(
                 p.kill()
         observer.join(2)
     warm = run_edges[warm_up_runs - 1] if len(run_edges) >= warm_up_runs and warm_up_runs > 0 else 0.0
-    result = {"transport": transport, "runs": runs, "run_s": run_s, "processes": {}}
+    result: Dict[str, Any] = {"transport": transport, "runs": runs, "run_s": run_s, "processes": {}}
     for n, rows in samples.items():
         after = [(t, s) for t, s in rows if t >= warm]
         result["processes"][n] = {

@@ -1,6 +1,7 @@
 """Fleet bundles: every kind of bad bundle is refused by name with the active slot untouched; the
 installer killed (SIGKILL) at every step leaves a working build; health check commits or rolls back."""
 
+import functools
 import hashlib
 import io
 import json
@@ -70,7 +71,9 @@ def _rewrite(src: Path, dst: Path, change):
     """Copy a bundle tar, letting `change(name, data)` alter members."""
     with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
         for m in tin.getmembers():
-            data = change(m.name, tin.extractfile(m).read())
+            member = tin.extractfile(m)
+            assert member is not None, m.name  # bundles hold plain files only
+            data = change(m.name, member.read())
             info = tarfile.TarInfo(m.name)
             info.size = len(data)
             tout.addfile(info, io.BytesIO(data))
@@ -286,7 +289,7 @@ def _cut(keys, share, frac):
 
 
 MALFORMED = {
-    **{f"truncated at {f:.2%}": (lambda k, s, f=f: _cut(k, s, f)) for f in (0.0001, 0.01, 0.3, 0.6, 0.9, 0.9999)},
+    **{f"truncated at {f:.2%}": functools.partial(_cut, frac=f) for f in (0.0001, 0.01, 0.3, 0.6, 0.9, 0.9999)},
     "empty file": lambda k, s: (k / "e.vrb").write_bytes(b"") and None or k / "e.vrb",
     "not a tar": lambda k, s: (k / "n.vrb").write_bytes(os.urandom(4096)) and None or k / "n.vrb",
     "bad gzip": lambda k, s: (k / "g.vrb").write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(600)) and None or k / "g.vrb",

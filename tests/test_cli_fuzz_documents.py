@@ -174,8 +174,8 @@ def _loader_refuses_nan(kind: str) -> bool:
     from sim_bridge.embedded.scenario import load_scenario
     from vehicle_runtime.student.manifest import load_manifest
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         try:
             if kind == "scenario":
                 (tmp / "s.yaml").write_text(yaml.safe_dump({**SCENARIO, "target_speed_mps": math.nan}))

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_package_xml_is_a_valid_ament_python_package():
 
 def _imports(path: Path, module_level_only: bool = False):
     tree = ast.parse(path.read_text())
-    nodes = ast.walk(tree)
+    nodes: List[ast.AST] = list(ast.walk(tree))
     if module_level_only:  # statements run at import: the module body, not function bodies
         nodes = [
             n

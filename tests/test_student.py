@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from conftest import make_observation, uniform_frame
-from model_factory import H, W, two_camera_graph, write_model
+from model_factory import REASONING_IDS, VOCAB, H, W, two_camera_graph, two_camera_manifest, write_model
 from vehicle_runtime.control import TrackerParams, TrajectoryTracker, VehicleProfile
 from vehicle_runtime.pipeline import Pipeline, StudentPolicy
 from vehicle_runtime.student import ManifestError, ProviderError, SessionConfig, Student, load_manifest
@@ -110,6 +110,19 @@ def test_feature_width_mismatch(tmp_path):
     folder = write_model(tmp_path / "m", two_camera_graph(), nav={"input": "nav", "features": ["target_point_ego_m"]})
     with pytest.raises(ManifestError, match=r"input 'nav': manifest shape \[1, 2\], graph shape \[1, 8\]"):
         Student.load(folder, CPU)
+
+
+def _manifest_without_tokenizer(sha256: str) -> dict:
+    manifest = two_camera_manifest(sha256)
+    del manifest["tokenizer"]
+    return manifest
+
+
+def test_reasoning_logits_without_tokenizer_take_the_vocabulary_size_from_the_graph(tmp_path):
+    folder = write_model(tmp_path / "m", two_camera_graph(), manifest_fn=_manifest_without_tokenizer)
+    student = Student.load(folder, CPU)  # was a TypeError: the manifest leaves the vocabulary size open
+    assert student.tokenizer is None
+    assert student._outputs["reasoning_logits"].shape == (1, len(REASONING_IDS), len(VOCAB))
 
 
 def test_sha256_and_schema_errors(tmp_path, two_camera_dir):

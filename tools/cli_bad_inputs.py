@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +135,7 @@ def classify(r) -> str:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         f = fixtures(Path(tmp))
-        out = {}
+        out: Dict[str, List[str]] = {}  # verdict → the command lines that got it
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         for argv in cases(f):
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Optional
+from typing import Any, Dict, Optional
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -25,10 +25,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StopRequest:
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum: Optional[int] = None
         self.polled = False
-        self._previous = {}
+        self._previous: Dict[int, Any] = {}  # signal → the handler it had before install
         self._pid = os.getpid()
 
     def __bool__(self) -> bool:

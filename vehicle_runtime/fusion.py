@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass
-from typing import Deque, Dict, Optional, Sequence
+from typing import Deque, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class Fusion:
         frames, ego = matched
         ref_stamp = frames[self.cameras[0]].stamp_s
         nav = self._navigation(ego)
-        if nav is None:
+        if nav is None or self._route is None:  # no route: _navigation says so in waiting_for
             return None
         self._last_emitted_stamp_s = ref_stamp
         self.observations += 1
@@ -140,13 +140,14 @@ class Fusion:
         return None
 
     def _navigation(self, ego: EgoState) -> Optional[NavigationState]:
-        if self._route is None:
+        route, route_s_m = self._route, self._route_s_m
+        if route is None or route_s_m is None:  # set together by set_route
             self.waiting_for = "no route"
             return None
         p = self.params
         lookahead_m = max(p.lookahead_min_m, ego.speed_mps * p.lookahead_time_s)
         reach_m = max(lookahead_m, p.road_option_horizon_m, p.route_points * p.route_spacing_m) + 5.0
-        pts, s = self._route_window(ego, reach_m)
+        pts, s = self._route_window(route.points_xy_m, route_s_m, ego, reach_m)
         route_ego = world_to_ego(pts, ego.pose)
         s0 = closest_arc_length(route_ego, s, np.zeros(2))
         self._s_hint_m = s0
@@ -157,13 +158,14 @@ class Fusion:
             route_ego_xy_m=ahead,
             target_point_ego_m=(float(target[0]), float(target[1])),
             road_option=option,
-            distance_to_route_end_m=float(self._route_s_m[-1] - s0),
+            distance_to_route_end_m=float(route_s_m[-1] - s0),
         )
 
-    def _route_window(self, ego: EgoState, reach_m: float):
-        """The part of the route around the ego: routes can be kilometres long, a frame needs
-        ~50 m of it. The window follows the last match; a jump (new route, relocalisation) searches all."""
-        pts, s = self._route.points_xy_m, self._route_s_m
+    def _route_window(
+        self, pts: np.ndarray, s: np.ndarray, ego: EgoState, reach_m: float
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """The part of the route (points, arc lengths) around the ego: routes can be kilometres long, a frame
+        needs ~50 m of it. The window follows the last match; a jump (new route, relocalisation) searches all."""
         if self._s_hint_m is not None:
             lo = max(0, int(np.searchsorted(s, self._s_hint_m - _WINDOW_BACK_M)) - 1)
             hi = int(np.searchsorted(s, self._s_hint_m + reach_m + _WINDOW_BACK_M)) + 1
@@ -172,16 +174,16 @@ class Fusion:
                 here = closest_arc_length(w_pts, w_s, (ego.pose.x_m, ego.pose.y_m))
                 near = point_at_distance(w_pts, w_s, here)
                 if math.hypot(near[0] - ego.pose.x_m, near[1] - ego.pose.y_m) < _RELOCALISE_M:
-                    return self._window_from(here, reach_m)
+                    return _window_from(pts, s, here, reach_m)
         here = closest_arc_length(pts, s, (ego.pose.x_m, ego.pose.y_m))
-        return self._window_from(here, reach_m)
+        return _window_from(pts, s, here, reach_m)
 
-    def _window_from(self, s_here_m: float, reach_m: float):
-        pts, s = self._route.points_xy_m, self._route_s_m
-        lo = max(0, int(np.searchsorted(s, s_here_m - _WINDOW_BACK_M)) - 1)
-        hi = int(np.searchsorted(s, s_here_m + reach_m)) + 1
-        # arc lengths stay those of the whole route, so distances to its end remain right
-        return pts[lo:hi], s[lo:hi]
+
+def _window_from(pts: np.ndarray, s: np.ndarray, s_here_m: float, reach_m: float) -> Tuple[np.ndarray, np.ndarray]:
+    lo = max(0, int(np.searchsorted(s, s_here_m - _WINDOW_BACK_M)) - 1)
+    hi = int(np.searchsorted(s, s_here_m + reach_m)) + 1
+    # arc lengths stay those of the whole route, so distances to its end remain right
+    return pts[lo:hi], s[lo:hi]
 
 
 def road_option_from_geometry(route_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float, p: FusionParams) -> RoadOption:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,7 +29,10 @@ def relative_pose(base: Pose2D, other: Pose2D) -> Pose2D:
     return Pose2D(float(x), float(y), wrap_angle(other.yaw_rad - base.yaw_rad))
 
 
-def wrap_angle(angle_rad: float) -> float:
+Angle = TypeVar("Angle", float, np.ndarray)  # one angle or an array of them
+
+
+def wrap_angle(angle_rad: Angle) -> Angle:
     return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 

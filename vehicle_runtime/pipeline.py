@@ -35,8 +35,10 @@ ROUTE_FOLLOW_POINTS = 20  # ... this many of them
 
 
 class Policy(Protocol):
-    cameras: Sequence[str]
     latency: Dict[str, LatencyStats]
+
+    @property
+    def cameras(self) -> Sequence[str]: ...  # read-only: a tuple or a list
 
     def infer(self, obs: Observation) -> PolicyOutput: ...
 
@@ -129,7 +131,9 @@ class Pipeline:
 
     @property
     def student(self) -> Student:
-        return self.policy.student  # only for a StudentPolicy
+        if not isinstance(self.policy, StudentPolicy):  # the expert or a wrapper: no student (getattr → None)
+            raise AttributeError(f"{type(self.policy).__name__} has no student")
+        return self.policy.student
 
     def infer(self, obs: Observation, lead: Optional[Lead] = None) -> PolicyOutput:
         """Run the policy; the output becomes the followed trajectory only when the validator accepts it."""

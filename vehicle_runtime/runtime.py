@@ -12,8 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
-import can
-
+from .can.bus import FrameBus
 from .can.codec import Codec
 from .config import RuntimeConfig
 from .fusion import Fusion
@@ -40,7 +39,7 @@ class OnboardRuntime:
         self,
         cfg: RuntimeConfig,
         pipeline: Pipeline,
-        bus: can.BusABC,
+        bus: FrameBus,
         codec: Optional[Codec] = None,
         safety=None,
         clock_s: float = 0.0,

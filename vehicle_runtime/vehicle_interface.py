@@ -9,8 +9,11 @@ must be authentic, and SECOC_SYNC goes out at start, at 1 Hz, and when the gatew
 
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import can
 
+from .can.bus import FrameBus
 from .can.codec import Codec, Packer
 from .can.feedback import FeedbackParser
 from .can.framer import command_frames
@@ -28,7 +31,7 @@ class VehicleInterface:
 
     def __init__(
         self,
-        bus: can.BusABC,
+        bus: FrameBus,
         gate: SafetyGate,
         codec: Codec,
         max_command_age_s: float = 0.02,
@@ -104,7 +107,7 @@ class VehicleInterface:
     def security_report(self) -> dict:
         """For /diagnostics: SecOC trip and refusals (feedback frames that failed authentication), the
         engage authority's accepted / refused requests."""
-        out = {"secoc": self.secoc is not None, "requests_refused": self.requests_refused}
+        out: Dict[str, Any] = {"secoc": self.secoc is not None, "requests_refused": self.requests_refused}
         if self.secoc is not None:
             out["secoc_trip"] = self.secoc.sender.trip
             out["secoc_refused"] = dict(self.secoc.receiver.rejected)
@@ -113,13 +116,14 @@ class VehicleInterface:
         return out
 
     def _freshness_sync(self, now_s: float) -> None:
-        raise_trip = self._sync_sent_s is None or (
+        last_sync_s = self._sync_sent_s
+        raise_trip = last_sync_s is None or (
             self.parser.sync_requested and now_s - self._trip_raised_s >= self.MIN_TRIP_RAISE_INTERVAL_S
         )
         if raise_trip:  # a start, or the gateway restarted: a trip above every one it has seen
             self.secoc.start()
             self._trip_raised_s = now_s
-        if raise_trip or now_s - self._sync_sent_s >= self.SYNC_PERIOD_S:
+        if raise_trip or last_sync_s is None or now_s - last_sync_s >= self.SYNC_PERIOD_S:
             self._sync_sent_s = now_s
             self._send(self.packer.pack(SYNC, {"TRIP_COUNTER": self.secoc.sender.trip}, now_s))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional, Sequence
 
 from vehicle_runtime.can import BusConfig
 from vehicle_runtime.config import ConfigError, load_params
@@ -32,10 +32,10 @@ class BridgeParams:
     imu_noise_accel_std_mps2: float = 0.02
     imu_noise_gyro_std_radps: float = 0.002
     steer_lag_s: float = 0.1
-    throttle_accel_mps2: tuple = Calibration.throttle_accel_mps2
-    throttle: tuple = Calibration.throttle
-    brake_decel_mps2: tuple = Calibration.brake_decel_mps2
-    brake: tuple = Calibration.brake
+    throttle_accel_mps2: Sequence[float] = Calibration.throttle_accel_mps2
+    throttle: Sequence[float] = Calibration.throttle
+    brake_decel_mps2: Sequence[float] = Calibration.brake_decel_mps2
+    brake: Sequence[float] = Calibration.brake
     coast_band_mps2: float = Calibration.coast_band_mps2
     can_interface: str = "socketcan"
     can_channel: str = "can0"
@@ -72,7 +72,8 @@ def load_bridge_params(path: Optional[Path] = None, **overrides) -> BridgeParams
     """The parameter file (default: the package's), then non-None overrides (command-line flags)."""
     raw = load_params(path or share_dir() / "config" / PARAM_FILE, "carla_bridge")
     known = {f.name for f in fields(BridgeParams)}
-    params = BridgeParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
+    values: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+    params = BridgeParams(**values)
     params = replace(params, **{k: v for k, v in overrides.items() if v is not None})
     params.calibration  # noqa: B018 - refuse a bad pedal map at start-up, naming the file
     return params

@@ -122,7 +122,7 @@ class TopologyPlanner:
     def _dijkstra(self, source: int, targets: set) -> Optional[List[int]]:
         """Shortest chain of segments from `source` to any of `targets` (both included)."""
         best = {source: self._length[source]}
-        heap = [(self._length[source], source, (source,))]
+        heap: List[Tuple[float, int, Tuple[int, ...]]] = [(self._length[source], source, (source,))]
         while heap:
             cost, seg, path = heapq.heappop(heap)
             if seg in targets:

@@ -10,7 +10,7 @@ synchronous mode the server sends every sensor's data for every tick, so a gap m
 from __future__ import annotations
 
 import queue
-from typing import Dict, Iterable
+from typing import Any, Dict, Iterable
 
 
 class SensorTimeout(RuntimeError):
@@ -29,7 +29,7 @@ class SensorSync:
         q = self._queues[name]
         return q.put
 
-    def collect(self, frame: int) -> Dict[str, object]:
+    def collect(self, frame: int) -> Dict[str, Any]:  # sensor name → its carla measurement of `frame`
         out = {}
         for name, q in self._queues.items():
             out[name] = self._take(name, q, frame)

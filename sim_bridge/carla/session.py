@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional
 
 import numpy as np
 
@@ -43,7 +43,7 @@ _channels = itertools.count()
 class _Events:
     """Collision / lane-invasion callbacks (client threads) → per-tick lists, taken by frame."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: List[tuple] = []
 
@@ -60,7 +60,7 @@ class _Events:
 
 @dataclass
 class Spawned:
-    ego: object
+    ego: Any  # a carla.Vehicle (the client library has no type information)
     sensors: list
     sync: SensorSync
     collisions: _Events

@@ -9,6 +9,7 @@ are applied again and the Traffic Manager leaves synchronous mode, so the server
 from __future__ import annotations
 
 import logging
+from typing import Literal, Optional, Tuple
 
 log = logging.getLogger(__name__)
 FIXED_DELTA_S = 0.05
@@ -22,7 +23,7 @@ class SynchronousMode:
     def __init__(self, world, traffic_manager=None, fixed_delta_s: float = FIXED_DELTA_S, take_over: bool = False):
         self.world, self.tm = world, traffic_manager
         self.fixed_delta_s, self.take_over = fixed_delta_s, take_over
-        self._original = None
+        self._original: Optional[Tuple[bool, Optional[float]]] = None  # (synchronous, fixed delta) to restore
 
     def __enter__(self) -> "SynchronousMode":
         current = self.world.get_settings()
@@ -44,7 +45,7 @@ class SynchronousMode:
         """Advance the world by one fixed step; returns the new frame id."""
         return int(self.world.tick())
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         self.restore()
         return False
 

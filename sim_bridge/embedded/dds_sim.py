@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -158,8 +159,8 @@ def simulate(
     route = Restamped(pub_route, convert.route_to_path(Route(time.time(), world.route.points_xy_m)))
     metrics = DriveMetrics(world.route.length_m, dt_s=DT_S)
     rng = np.random.default_rng(seed)
-    state = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
-    events = []  # gateway mode changes: (time s, mode, faults)
+    state: Dict[str, Any] = {"k": 0, "done": False, "stopped": 0.0, "engaged_s": None, "frames": 0, "mode": None}
+    events: List[tuple] = []  # gateway mode changes: (time s, mode, faults)
     t0 = time.monotonic()
 
     def step(now_mono: float) -> None:
@@ -223,14 +224,14 @@ def simulate(
         ran_s = time.monotonic() - t0  # the last step: every input stops here
         bus.shutdown()
         dds.close()
-    m = metrics.summary()
+    summary = metrics.summary()
     return {
         "scenario": scenario.name,
-        "driving_score": m["driving_score"],
-        "route_completion": m["route_completion"],
-        "collisions": m["collisions"],
-        "off_road_events": m["off_road_events"],
-        "lateral_rms_m": m["lateral_rms_m"],
+        "driving_score": summary["driving_score"],
+        "route_completion": summary["route_completion"],
+        "collisions": summary["collisions"],
+        "off_road_events": summary["off_road_events"],
+        "lateral_rms_m": summary["lateral_rms_m"],
         "frames": state["frames"],
         "engaged_after_s": state["engaged_s"],
         "gateway_rejected": dict(gateway.rejected),

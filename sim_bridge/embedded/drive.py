@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import can
 import cv2
@@ -21,6 +21,7 @@ import numpy as np
 from vehicle_runtime.can import BusConfig, Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig, load_runtime_config
 from vehicle_runtime.control import TrajectoryTracker
+from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline, Policy, validator_for
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
@@ -38,6 +39,10 @@ from .scenario import load_scenario
 from .sensors import brightness_at
 from .variation import vary
 from .world import World
+
+if TYPE_CHECKING:
+    from vehicle_runtime.record.recorder import Recorder
+    from vehicle_runtime.record.tap import RecordingRuntime
 
 DT_S = 0.01
 _channels = itertools.count()
@@ -59,7 +64,7 @@ class DriveOptions:
     stop: Optional[Callable[[], bool]] = None  # true: end the run now, cleanly (SIGINT / SIGTERM)
     # builds the policy from the privileged expert and the config (training data collection, eval)
     policy_factory: Optional[Callable[[Expert, RuntimeConfig], "Policy"]] = None
-    recorder: Optional[object] = None  # vehicle_runtime.record Recorder: the run as a rosbag2 (drive --record)
+    recorder: Optional["Recorder"] = None  # vehicle_runtime.record Recorder: the run as a rosbag2 (drive --record)
 
 
 @dataclass
@@ -116,7 +121,8 @@ class _ExpertPolicy:
     cameras = ("front",)
 
     def __init__(self, expert: Expert):
-        self.expert, self.latency = expert, {}
+        self.expert = expert
+        self.latency: Dict[str, LatencyStats] = {}
 
     def infer(self, obs):
         return self.expert.infer(obs)
@@ -171,7 +177,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         cfg.route_corridor_m,
     )
     pipeline.record = []
-    runtime = OnboardRuntime(
+    runtime: Union[OnboardRuntime, RecordingRuntime] = OnboardRuntime(
         cfg,
         pipeline,
         tx,
@@ -196,7 +202,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     last_output_seen = None
     logger = can.Logger(str(opts.can_log)) if opts.can_log else None
     wall0 = time.monotonic()
-    state = {"k": 0, "done": False, "stopped_after_end_s": 0.0}
+    state: Dict[str, Any] = {"k": 0, "done": False, "stopped_after_end_s": 0.0}
     fired: List[Tuple[str, float]] = []  # the faults that fired, at their time
 
     def step(now_wall: float) -> None:

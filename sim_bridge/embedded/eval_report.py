@@ -6,7 +6,7 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 import matplotlib
 
@@ -172,7 +172,7 @@ def write_report(path: Path, result: dict, rows: Sequence[dict]) -> Path:
         "collision, Wilson 95 % interval; paired differences on the same scenario and seed.</p>",
     ]
     for pol, per in stats["per_scenario"].items():
-        table = [
+        table: List[tuple] = [
             (
                 sc,
                 g["runs"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterator, Optional, TextIO
 
 
 class ResultsFile:
@@ -28,13 +28,13 @@ class ResultsFile:
                 if isinstance(row, dict) and "key" in row:
                     self.rows.setdefault(row["key"], row)
             if self.torn:  # rewrite without the torn line so that appends start on a fresh line
-                self._rewrite()
-        self._fh = None
+                self._rewrite(self.path)
+        self._fh: Optional[TextIO] = None
 
-    def _rewrite(self) -> None:
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+    def _rewrite(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows.values()))
-        os.replace(tmp, self.path)
+        os.replace(tmp, path)
 
     def done(self) -> set:
         return set(self.rows)
@@ -58,5 +58,5 @@ class ResultsFile:
             self._fh.close()
             self._fh = None
 
-    def __iter__(self) -> Iterable[dict]:
+    def __iter__(self) -> Iterator[dict]:
         return iter(self.rows.values())

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, cast
 
 from .eval_grid import Job
 from .eval_results import ResultsFile
@@ -85,7 +85,7 @@ def _set_blob(blob: BuildBlob) -> None:
 
 
 def _run_with_blob(job: Job) -> dict:
-    return run_job(job, _blob)
+    return run_job(job, cast(BuildBlob, _blob))  # cast: _set_blob ran first in this pool process
 
 
 def execute(
@@ -102,6 +102,7 @@ def execute(
     todo = [j for j in jobs if j.key not in results.done()]
     bar = _bar(len(jobs), len(jobs) - len(todo), progress)
     try:
+        stream: Stream
         if not todo:
             stream = iter(())  # everything is in the results file: no pool, no Ray start-up
         elif cluster == "pool":

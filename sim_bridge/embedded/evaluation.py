@@ -11,7 +11,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def summarise(runs: Sequence[EvalRun], scenarios: Sequence[str]) -> dict:
 
     per_scenario = []
     for sc in scenarios:
-        row = {"scenario": sc}
+        row: Dict[str, Any] = {"scenario": sc}
         for pol in ("student", "teacher"):
             name = "student" if pol == "student" else "expert"
             row[f"{pol}_driving_score"] = mean(name, "driving_score", sc)

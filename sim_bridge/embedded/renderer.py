@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -168,7 +168,8 @@ class Renderer:
             self._effects(img, b)
         return img
 
-    def _visible(self, world_xy: np.ndarray, ego: Pose2D) -> np.ndarray:
+    def _visible(self, world_xy: np.ndarray, ego: Pose2D) -> Tuple[np.ndarray, np.ndarray]:
+        """The points in the ego frame and which of them are in view."""
         e = world_to_ego(world_xy, ego)
         x = e[:, 0] + self._axis_offset_m
         keep = (x > NEAR_M - 1.0) & (x < FAR_M) & (np.abs(e[:, 1]) < FAR_M)
@@ -260,14 +261,14 @@ class Renderer:
             np.rint(rng.standard_normal(frame.shape, np.float32) * self.noise_std, out=frame, casting="unsafe")
         return bank
 
-    def _noise_frame(self) -> np.ndarray:
+    def _noise_frame(self, noise: np.ndarray) -> np.ndarray:
         k, dy, dx = self._rng.integers(0, (_NOISE_FRAMES, _NOISE_MARGIN, _NOISE_MARGIN))
-        return self._noise[k, dy : dy + self.camera.height, dx : dx + self.camera.width]
+        return noise[k, dy : dy + self.camera.height, dx : dx + self.camera.width]
 
     def _effects(self, img: np.ndarray, brightness: float) -> None:
         cv2.convertScaleAbs(img, img, alpha=brightness)
         if self._noise is not None:
-            cv2.add(img, self._noise_frame(), dst=img, dtype=cv2.CV_8U)
+            cv2.add(img, self._noise_frame(self._noise), dst=img, dtype=cv2.CV_8U)
 
 
 def _marking_strips(edge: np.ndarray, dashed: bool) -> List[tuple]:

@@ -86,12 +86,13 @@ def plan_route(scenario: Scenario) -> RoutePlan:
     for k, step in enumerate(steps):
         lane = lanes[step["lane"]]
         xy = lane.centre_xy_m
-        option = TURN_OPTIONS.get(lane.turn, RoadOption.LANEFOLLOW)
+        option = TURN_OPTIONS.get(lane.turn or "", RoadOption.LANEFOLLOW)
         nxt = steps[k + 1]["lane"] if k + 1 < len(steps) else None
         relation = neighbours.get((lane.id, nxt)) if nxt else None
         if nxt and relation is None and nxt not in lane.successors:
             raise ValueError(f"route: lane '{nxt}' neither follows nor neighbours '{lane.id}'")
-        if relation:  # lane change: follow to to_s, then blend index by index onto the neighbour
+        # lane change (a relation needs a next lane): follow to to_s, then blend index by index onto the neighbour
+        if relation and nxt:
             end = int(np.searchsorted(lane.s_m, step.get("to_s", lane.length_m / 2)))
             other = lanes[nxt].centre_xy_m
             n_blend = int(CHANGE_LENGTH_M)

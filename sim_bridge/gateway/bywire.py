@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass
-from typing import Dict, Optional
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional
 
 import can
 
@@ -76,7 +76,7 @@ class DriverInputs:
 
 @dataclass
 class _Rx:
-    signals: Optional[dict] = None
+    signals: Mapping[str, float] = field(default_factory=dict)  # read only while fresh (arrival_s set with it)
     arrival_s: float = -math.inf
 
 
@@ -200,7 +200,7 @@ class ByWireGateway:
             if self._was_in_control:
                 self.fallback = True
 
-    def _in_range(self, name: str, s: dict) -> bool:
+    def _in_range(self, name: str, s: Mapping[str, float]) -> bool:
         if name == "STEERING_CMD":
             return abs(s["STEER_ANGLE_CMD"]) <= self.p.max_steer_rad
         if name == "LONGITUDINAL_CMD":

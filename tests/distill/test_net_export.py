@@ -20,7 +20,7 @@ from vehicle_runtime.types import (  # noqa: E402
 )
 
 
-def _straight_route(b: int, curve: float = 0.0) -> torch.Tensor:
+def _straight_route(b: int, curve: float = 0.0):  # a [b, 2 * ROUTE_POINTS] tensor
     s = spec.ROUTE_SPACING_M * torch.arange(1, spec.ROUTE_POINTS + 1, dtype=torch.float32)
     pts = torch.stack((s, curve * s * s), dim=1)
     return pts.reshape(1, -1).repeat(b, 1)

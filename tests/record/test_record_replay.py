@@ -241,7 +241,7 @@ def cli(*args, timeout=300):
     )
 
 
-def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path):
+def test_gate_against_a_baseline_build_and_its_saved_outputs(drive_bag, tmp_path) -> None:
     from vehicle_runtime.record.gate import replay_verdict
 
     bag, _ = drive_bag

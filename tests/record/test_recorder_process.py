@@ -48,6 +48,7 @@ def start_recorder(bag: Path, *extra) -> subprocess.Popen:
         env=env,
         cwd=REPO,
     )
+    assert p.stdout is not None and p.stderr is not None
     line = p.stdout.readline()  # printed once every reader exists
     assert line.startswith("recording"), line + p.stderr.read()
     return p

@@ -3,6 +3,7 @@ wheel only without one; the pipeline tracks the last valid trajectory, then the 
 closed-loop drives the car stops in its lane after faults on the curve and at a junction."""
 
 from dataclasses import replace
+from typing import Dict
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from sim_bridge.mrm_lane import mrm_row
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.control import TrajectoryTracker
+from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.safety.state_machine import SafetyState
@@ -58,7 +60,8 @@ def test_mrm_follows_fresh_requests_and_holds_without_them():
 
 
 class _Silent:
-    cameras, latency = ("front",), {}
+    cameras = ("front",)
+    latency: Dict[str, LatencyStats] = {}
 
     def infer(self, obs):
         raise AssertionError("not used")

@@ -30,7 +30,7 @@ ROS_TYPES = sorted(t for t in msgs.TYPES if message_class(t) is not None)
 
 def _one(base: str):
     if base == "string":
-        return st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_categories=("Cs",)), max_size=12)
+        return st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, exclude_categories=["Cs"]), max_size=12)
     if base == "bool":
         return st.booleans()
     if base in ("float32", "float64"):

@@ -32,6 +32,14 @@ def patchify(image: torch.Tensor) -> torch.Tensor:
 
 
 class StudentNet(nn.Module):
+    # buffers (register_buffer): declared so that they read as tensors, not modules
+    template_ids: torch.Tensor
+    slot_position: torch.Tensor
+    slot_step: torch.Tensor
+    positions: torch.Tensor
+    segment_index: torch.Tensor
+    min_along_m: torch.Tensor
+
     def __init__(self, vocab: Sequence[str], templates: Sequence[str], width: int = 256):
         super().__init__()
         # The stem is a linear map of non-overlapping 4x4 patches (a stride-4 convolution, written as a matrix

@@ -15,12 +15,13 @@ import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.expert import Expert
+from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline, Policy
 from vehicle_runtime.preprocess import Preprocessor
 from vehicle_runtime.student.features import FeatureWriter
@@ -59,7 +60,7 @@ class RecordingPolicy:
 
     def __init__(self, expert: Expert, driver: Optional[Policy], noise: float, seed: int):
         self.expert, self.driver = expert, driver
-        self.latency = {}
+        self.latency: Dict[str, LatencyStats] = {}
         self.pre = Preprocessor(spec.IMAGE)
         self.nav = FeatureWriter(spec.NAV_FEATURES, spec.ROUTE_POINTS)
         self.ego = FeatureWriter(spec.EGO_FEATURES)
@@ -88,8 +89,11 @@ class RecordingPolicy:
             offset_m, scale = self.lateral.step(dt), 1.0 + self.speed.step(dt)
             traj = out.trajectory_ego_xy_m.copy()
             traj[:, 1] += offset_m
+            speeds = out.speed_profile_mps  # the expert always gives one
             out = replace(
-                out, trajectory_ego_xy_m=traj, speed_profile_mps=np.maximum(0.0, out.speed_profile_mps * scale)
+                out,
+                trajectory_ego_xy_m=traj,
+                speed_profile_mps=None if speeds is None else np.maximum(0.0, speeds * scale),
             )
         self._last_stamp = obs.stamp_s
         return out

@@ -162,7 +162,10 @@ def _members(tar: tarfile.TarFile, path: Path, size: int) -> Dict[str, tarfile.T
 
 def _read_member(tar: tarfile.TarFile, m: tarfile.TarInfo, path: Path) -> bytes:
     try:
-        data = tar.extractfile(m).read()
+        member = tar.extractfile(m)
+        if member is None:  # _members admits plain files only
+            raise BundleError(f"{path}: member '{m.name}' is not a plain file")
+        data = member.read()
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         raise BundleError(f"{path}: member '{m.name}' unreadable ({exc})") from None
     if len(data) != m.size:

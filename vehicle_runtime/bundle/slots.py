@@ -137,7 +137,9 @@ def install(
 
 
 def _slot_ok(root: Path, slot: Optional[str]) -> bool:
-    return bool(slot) and (root / "slots" / slot / "metadata.json").is_file()
+    if not slot:
+        return False
+    return (root / "slots" / slot / "metadata.json").is_file()
 
 
 def selected(root: Path) -> Optional[str]:

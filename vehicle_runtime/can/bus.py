@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Protocol
 
 import can
 
@@ -21,6 +21,15 @@ class BusConfig:
 
 class BusConfigError(ValueError):
     pass
+
+
+class FrameBus(Protocol):
+    """What the vehicle interface needs of a bus: a python-can bus, or a wrapper around one (fault injection,
+    recording)."""
+
+    def send(self, msg: can.Message, timeout: Optional[float] = None) -> None: ...
+
+    def recv(self, timeout: Optional[float] = None) -> Optional[can.Message]: ...
 
 
 def open_bus(config: BusConfig) -> can.BusABC:

@@ -48,6 +48,13 @@ def load_dbc(path: Optional[str | Path] = None) -> cantools.database.can.Databas
     return cast(cantools.database.can.Database, db)  # cast: a .dbc file loads as a CAN database
 
 
+def decode_signals(db: cantools.database.can.Database, frame_id: int, data: bytes) -> Dict[str, float]:
+    """Signal values by name, numbers only (no choice names), without `Codec.decode`'s length and checksum
+    checks: for observers that read every frame on a bus, faulty ones included."""
+    # cast: without choices, and for a plain (not container) message, cantools returns numbers by name
+    return cast(Dict[str, float], db.decode_message(frame_id, data, decode_choices=False))
+
+
 class Codec:
     """Stateless encode/decode for one DBC; `Packer` adds the per-address counters."""
 

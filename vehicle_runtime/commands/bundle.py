@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 from .. import __version__
 from .. import cli_types as T
@@ -103,7 +104,7 @@ def _keygen(args) -> int:
 @_guard
 def _create(args) -> int:
     extra = [(f"config/dbc/{args.dbc.name}", args.dbc)] if args.dbc else []
-    build_info = {"runtime": __version__}
+    build_info: Dict[str, Any] = {"runtime": __version__}
     if args.replay_verdict:
         build_info["replay"] = _replay_verdict(args.replay_verdict)
     files = archive.collect(args.share_dir or share_dir(), extra)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import cast
 
 
 def add_parser(sub) -> None:
@@ -23,7 +24,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..config import ConfigError, load_runtime_config
-    from ..validation import TrajectoryValidator
+    from ..validation import TrajectoryValidator, ValidatorParams
     from ..validation.score import RECORD_FILE, score_run
 
     record = args.run_dir / RECORD_FILE
@@ -32,7 +33,8 @@ def run(args) -> int:
         return 1
     try:
         cfg = load_runtime_config(args.config)
-        result = score_run(TrajectoryValidator(cfg.validator), args.run_dir)
+        params = cast(ValidatorParams, cfg.validator)  # cast: load_runtime_config always sets it
+        result = score_run(TrajectoryValidator(params), args.run_dir)
     except (ConfigError, OSError, ValueError, KeyError) as exc:
         print(f"score: {exc}", file=sys.stderr)
         return 1

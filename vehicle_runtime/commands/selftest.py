@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+from typing import Dict
 
 from .. import cli_types as T
 from .. import synthetic
@@ -83,7 +84,7 @@ def run(args) -> int:
                 req = pipeline.control(synthetic.odometry_along(route, t, speed_mps), t, 1 / CONTROL_HZ)
                 if req is None:  # the validator refused every plan so far (a test model): frames still go out
                     req = ActuatorRequest(t, 0.0, 0.0)
-                sent = {
+                sent: Dict[str, Dict[str, float]] = {
                     "STEERING_CMD": {"STEER_ANGLE_CMD": req.steer_rad, "ENABLE": 0},
                     "LONGITUDINAL_CMD": {"ACCEL_CMD": req.accel_mps2, "ENABLE": 0, "BRAKE_HOLD": 0},
                     "HEARTBEAT": {"STATE": 0, "HAZARD_REQUEST": 0},

@@ -13,7 +13,7 @@ optionally). Topics not mapped and not already ours are ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Set
 
 import yaml
 
@@ -49,6 +49,7 @@ def check(mapping: Dict[str, str], bag_topics: Dict[str, str]) -> None:
         if theirs not in bag_topics:
             raise MappingError(f"mapped topic {theirs} is not in the bag (it has {sorted(bag_topics)})")
         typename = bag_topics[theirs]
+        want: Optional[Set[str]]
         if ours.startswith("/camera/") and "image_raw" in ours:
             want = {COMPRESSED} if ours.endswith("/compressed") else {IMAGE}
             if typename in (IMAGE, COMPRESSED) and typename not in want:  # the type decides, not the name

@@ -34,7 +34,7 @@ def t_ns(t_s: float) -> int:
 class MemorySink:
     """Outputs kept in memory as CDR bytes, per topic: what replay compares."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.messages: Dict[str, List[Tuple[int, bytes]]] = {}
         self.types: Dict[str, str] = {}
 
@@ -117,6 +117,8 @@ class Recorder:
             raise RuntimeError(f"JPEG encoding of a {frame.width}x{frame.height} {frame.encoding} frame failed")
         if self._jpeg_frames % PSNR_EVERY == 0:
             back = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+            if back is None:
+                raise RuntimeError(f"JPEG decoding of a {frame.width}x{frame.height} frame just encoded failed")
             self._psnr.append(_psnr(bgr, back.reshape(bgr.shape)))
         self._jpeg_frames += 1
         self.record(topic, convert.compressed(frame.stamp_s, frame.camera, "jpeg", jpeg.tobytes()), t_s)

@@ -68,6 +68,8 @@ def _summary(path: Path) -> dict:
     with open(path, "rb") as f:
         r = make_reader(f)
         s = r.get_summary()
+        if s is None or s.statistics is None:
+            raise BagError(f"{path}: the MCAP file has no summary with statistics")
         custom = {}
         for m in r.iter_metadata():
             if m.name == IDENTITY_RECORD:

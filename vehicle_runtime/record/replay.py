@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..can import BusConfig, Codec, load_dbc, open_bus
 from ..config import load_runtime_config
@@ -54,7 +54,7 @@ class Build:
     model_path: Optional[Path]
     label: str
     bundle_version: Optional[str] = None
-    _tmp: Optional[object] = field(default=None, repr=False)
+    _tmp: Optional[tempfile.TemporaryDirectory] = field(default=None, repr=False)  # a bundle's unpacked files
 
     def config(self):
         return load_runtime_config(self.config_dir)
@@ -132,7 +132,7 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
     dt_s = meta.lockstep_dt_s or 1.0 / cfg.control_rate_hz
     has_ticks = "/vehicle_runtime/tick" in meta.topics
     wanted = {t for t, ty in meta.topics.items() if _fed(remap.target(t, ty, topic_map))}
-    state = {"drive": None, "frames": 0, "first": None, "last": None}
+    state: Dict[str, Any] = {"drive": None, "frames": 0, "first": None, "last": None}
     wall0 = time.perf_counter()
     group: List[Tuple[int, str, str, bytes]] = []
 
@@ -168,6 +168,8 @@ def replay(bag: Path, build: Build, topic_map: Optional[Dict[str, str]] = None) 
 
     for topic, typename, t, raw in raw_messages(bag, sorted(wanted)):
         ours = remap.target(topic, typename, topic_map)
+        if ours is None:  # not fed (`wanted` holds only fed topics)
+            continue
         if group and group[0][0] != t:
             if not has_ticks:
                 group.append((group[0][0], _LAST, "", b""))

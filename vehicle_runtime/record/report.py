@@ -81,7 +81,10 @@ def _frames_at(bag: Path, times_ns: Sequence[int]) -> List[tuple]:
         typename, raw = found[w]
         m = deserialize(typename, raw)
         if typename == COMPRESSED:
-            img = cv2.imdecode(np.frombuffer(m.data, np.uint8), cv2.IMREAD_COLOR)
+            decoded = cv2.imdecode(np.frombuffer(m.data, np.uint8), cv2.IMREAD_COLOR)
+            if decoded is None:  # a corrupt image in the bag: no thumbnail for it
+                continue
+            img = decoded
         else:
             ch = 1 if m.encoding == "mono8" else 3
             img = (

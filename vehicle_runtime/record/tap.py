@@ -151,6 +151,6 @@ def _validator_verdict(runtime):
 def _as_dict(verdict) -> dict:
     if isinstance(verdict, dict):
         return verdict
-    if dataclasses.is_dataclass(verdict):
+    if dataclasses.is_dataclass(verdict) and not isinstance(verdict, type):
         return dataclasses.asdict(verdict)
     return {k: v for k, v in vars(verdict).items() if not k.startswith("_")}

@@ -19,12 +19,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import yaml
 
 from ..transport.msgs import DEFINITIONS
 from .canframe import FRAME, FRAME_MSG
+
+if TYPE_CHECKING:
+    from mcap.writer import Writer
 
 METADATA = "metadata.yaml"
 IDENTITY_RECORD = "vehicle_runtime"  # name of the MCAP metadata record holding the build identity
@@ -153,7 +156,8 @@ class BagWriter:
         self.topics: Dict[str, _Topic] = {}
         self.files: List[_File] = []
         self.deleted_files = 0
-        self._mcap = self._stream = None
+        self._mcap: Optional[Writer] = None  # the open file's writer and stream (None once closed)
+        self._stream: Optional[_Unbuffered] = None
         self._schemas: Dict[str, int] = {}
         self._last_flush_ns: Optional[int] = None
         self._open_file()
@@ -179,13 +183,14 @@ class BagWriter:
         f.count += 1
         f.topic_counts[name] += 1
         topic.count += 1
-        self._mcap.add_message(channel_id=topic.channel, log_time=t_ns, data=data, publish_time=t_ns)
+        mcap, stream = self._open_writer()
+        mcap.add_message(channel_id=topic.channel, log_time=t_ns, data=data, publish_time=t_ns)
         if self._last_flush_ns is None:
             self._last_flush_ns = t_ns
         if t_ns - self._last_flush_ns >= self.o.flush_every_s * 1e9:
-            self._mcap.flush()  # closes the open chunk: at most flush_every_s lost to a power cut
+            mcap.flush()  # closes the open chunk: at most flush_every_s lost to a power cut
             self._last_flush_ns = t_ns
-        if self.o.split_size_bytes and self._stream.tell() >= self.o.split_size_bytes:
+        if self.o.split_size_bytes and stream.tell() >= self.o.split_size_bytes:
             self.split()
 
     def split(self) -> None:
@@ -207,19 +212,25 @@ class BagWriter:
         return sum(f.size for f in self.files[:-1]) + (self._stream.tell() if self._stream else self.files[-1].size)
 
     # --- inside ----------------------------------------------------------------------------------
+    def _open_writer(self) -> Tuple[Writer, _Unbuffered]:
+        if self._mcap is None or self._stream is None:
+            raise BagError(f"{self.path}: the bag is closed")
+        return self._mcap, self._stream
+
     def _open_file(self) -> None:
         from mcap.writer import CompressionType, Writer
 
         index = (int(self.files[-1].name.rsplit("_", 1)[1].split(".")[0]) + 1) if self.files else 0
         name = f"{self.path.name}_{index}.mcap"
-        self._stream = _Unbuffered(self.path / name)
+        self._stream = stream = _Unbuffered(self.path / name)
         comp = {"none": CompressionType.NONE, "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}[
             self.o.compression
         ]
-        self._mcap = Writer(self._stream, chunk_size=self.o.chunk_size_bytes, compression=comp)
-        self._mcap.start(profile="ros2", library="vehicle_runtime (mcap)")
+        # type: ignore: mcap's Writer takes any stream with write/tell/flush, its annotation says IO
+        self._mcap = mcap = Writer(stream, chunk_size=self.o.chunk_size_bytes, compression=comp)  # type: ignore[arg-type]
+        mcap.start(profile="ros2", library="vehicle_runtime (mcap)")
         if self.o.custom_data:
-            self._mcap.add_metadata(IDENTITY_RECORD, dict(self.o.custom_data))
+            mcap.add_metadata(IDENTITY_RECORD, dict(self.o.custom_data))
         self._schemas = {}
         self.files.append(_File(name))
         for topic in self.topics.values():
@@ -228,18 +239,20 @@ class BagWriter:
 
     def _register(self, topic: _Topic) -> None:
         text, type_hash = message_definition(topic.type)
+        mcap, _stream = self._open_writer()
         if topic.type not in self._schemas:
-            self._schemas[topic.type] = self._mcap.register_schema(topic.type, "ros2msg", text.encode())
+            self._schemas[topic.type] = mcap.register_schema(topic.type, "ros2msg", text.encode())
         qos = yaml.safe_dump(qos_profiles(topic.profile), default_flow_style=False).strip()
         # as rosbag2_storage_mcap writes them: `ros2 bag reindex` reads both back from a file without metadata.yaml
         metadata = {"offered_qos_profiles": qos, "topic_type_hash": type_hash}
-        topic.channel = self._mcap.register_channel(topic.name, "cdr", self._schemas[topic.type], metadata)
+        topic.channel = mcap.register_channel(topic.name, "cdr", self._schemas[topic.type], metadata)
 
     def _close_file(self) -> None:
-        self._mcap.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(self._info(), sort_keys=False)})
-        self._mcap.finish()
-        self.files[-1].size = self._stream.tell()
-        self._stream.close()
+        mcap, stream = self._open_writer()
+        mcap.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(self._info(), sort_keys=False)})
+        mcap.finish()
+        self.files[-1].size = stream.tell()
+        stream.close()
         self._mcap = self._stream = None
         self._last_flush_ns = None
 

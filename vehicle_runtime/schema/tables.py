@@ -166,7 +166,7 @@ def defaults(name: str, share: Path) -> dict:
     if not path.is_file():
         return {}
     doc = yaml.safe_load(path.read_text()) or {}
-    section = next(iter(doc.values()), {}) if isinstance(doc, dict) else {}
+    section: dict = next(iter(doc.values()), {}) if isinstance(doc, dict) else {}
     return _flatten((section or {}).get("ros__parameters", {}) or {})
 
 

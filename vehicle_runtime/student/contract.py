@@ -17,7 +17,7 @@ _ORT_TYPES = {
 
 
 def expected_inputs(m: Manifest) -> Dict[str, Tuple[str, Shape]]:
-    exp = {}
+    exp: Dict[str, Tuple[str, Shape]] = {}
     for c in m.cameras:
         exp[c.input] = (c.dtype, (1, c.history, c.image.channels, c.image.height, c.image.width))
     for f in (m.nav, m.ego):
@@ -34,7 +34,7 @@ def expected_inputs(m: Manifest) -> Dict[str, Tuple[str, Shape]]:
 
 def expected_outputs(m: Manifest, vocab_size: Optional[int]) -> Dict[str, Tuple[str, Shape]]:
     o = m.outputs
-    exp = {o.trajectory: (o.trajectory_dtype, (1, o.trajectory_points, 2))}
+    exp: Dict[str, Tuple[str, Shape]] = {o.trajectory: (o.trajectory_dtype, (1, o.trajectory_points, 2))}
     if o.speed_profile:
         exp[o.speed_profile] = (o.speed_profile_dtype, (1, o.trajectory_points))
     if o.reasoning:

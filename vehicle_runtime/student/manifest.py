@@ -160,8 +160,11 @@ def _consistency_problems(m: Manifest) -> list[str]:
 
 def sha256_of(path: Path) -> str:
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:  # hashlib.file_digest is Python 3.11+; Humble runs 3.10
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
     except FileNotFoundError:
         raise ManifestError(f"{path}: model file missing") from None
 

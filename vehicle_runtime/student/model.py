@@ -17,7 +17,7 @@ from ..types import Observation, PolicyOutput
 from .contract import check_against_graph, expected_outputs
 from .features import FeatureWriter
 from .history import FrameHistory
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest, ManifestError, load_manifest
 from .session import ModelSession, SessionConfig
 from .tokenizer import Tokenizer, phrase_complete
 
@@ -25,7 +25,8 @@ from .tokenizer import Tokenizer, phrase_complete
 class Student:
     def __init__(self, manifest: Manifest, config: SessionConfig = SessionConfig()):
         self.manifest = manifest
-        self.tokenizer = Tokenizer(manifest.tokenizer_path) if manifest.tokenizer else None
+        tokenizer_path = manifest.tokenizer_path
+        self.tokenizer = Tokenizer(tokenizer_path) if tokenizer_path else None
         vocab = self.tokenizer.vocab_size if self.tokenizer else None
         self.session = ModelSession(str(manifest.model_path), config)
         check_against_graph(manifest, self.session.inputs, self.session.outputs, vocab)
@@ -70,9 +71,9 @@ class Student:
     def feeds(self, obs: Optional[Observation]) -> Dict[str, np.ndarray]:
         m = self.manifest
         feeds = {c.input: self.histories[c.camera].window() for c in m.cameras}
-        if self._nav is not None:
+        if self._nav is not None and m.nav is not None:  # (set together)
             feeds[m.nav.input] = self._nav.write(obs) if obs is not None else self._nav.buffer
-        if self._ego is not None:
+        if self._ego is not None and m.ego is not None:
             feeds[m.ego.input] = self._ego.write(obs) if obs is not None else self._ego.buffer
         for s in m.state:
             feeds[s.input] = self._state[s.input][0]
@@ -135,13 +136,21 @@ class Student:
         return worst
 
 
-def _allocate_outputs(m: Manifest, graph_outputs, vocab) -> Dict[str, np.ndarray]:
-    """Output buffers in the graph's rank (the contract allows confidence as [1] or [1, 1])."""
+def _allocate_outputs(m: Manifest, graph_outputs, vocab: Optional[int]) -> Dict[str, np.ndarray]:
+    """Output buffers in the graph's rank (the contract allows confidence as [1] or [1, 1]). A size the
+    manifest leaves open (the vocabulary of reasoning logits without a tokenizer) is the graph's."""
     by_name = {a.name: a for a in graph_outputs}
     buffers = {}
-    for name, (dtype, shape) in expected_outputs(m, vocab).items():
-        graph_shape = by_name[name].shape
-        if len(graph_shape) != len(shape):
-            shape = tuple(d if isinstance(d, int) else 1 for d in graph_shape)
-        buffers[name] = np.zeros(shape, np.dtype(dtype))
+    for name, (dtype, want) in expected_outputs(m, vocab).items():
+        graph_shape = tuple(d if isinstance(d, int) else None for d in by_name[name].shape)
+        if len(graph_shape) != len(want):
+            want = tuple(1 if d is None else d for d in graph_shape)
+        shape = tuple(w if w is not None else g for w, g in zip(want, graph_shape))
+        sizes = [d for d in shape if d is not None]
+        if len(sizes) != len(shape):
+            raise ManifestError(
+                f"model '{m.name}': output '{name}' has a size neither the manifest nor the graph fixes "
+                f"({list(by_name[name].shape)}); reasoning logits need a tokenizer or a fixed vocabulary dimension"
+            )
+        buffers[name] = np.zeros(sizes, np.dtype(dtype))
     return buffers

@@ -8,7 +8,10 @@ token per line (id = line number; tokens joined by spaces). Plain vocabularies t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer as HFTokenizer
 
 SPECIAL_SKIPPED = ("<pad>", "<bos>", "<unk>")
 END = "<eos>"
@@ -38,14 +41,14 @@ def phrase_complete(text: str) -> bool:
 class Tokenizer:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._hf: HFTokenizer | None = None  # a Hugging Face tokenizer, or else
+        self._vocab: list[str] = []  # a plain vocabulary
         if self.path.suffix == ".json":
             from tokenizers import Tokenizer as HFTokenizer  # imported only when used
 
             self._hf = HFTokenizer.from_file(str(self.path))
             self.vocab_size = self._hf.get_vocab_size()
-            self._vocab = None
         else:
-            self._hf = None
             self._vocab = self.path.read_text().splitlines()
             self.vocab_size = len(self._vocab)
         if self.vocab_size == 0:
@@ -75,7 +78,8 @@ class Tokenizer:
         unk = index.get("<unk>")
         out = []
         for word in text.split():
-            if word not in index and unk is None:
+            token_id = index.get(word, unk)
+            if token_id is None:
                 raise ValueError(f"word '{word}' is not in the vocabulary and there is no <unk>")
-            out.append(index.get(word, unk))
+            out.append(token_id)
         return out

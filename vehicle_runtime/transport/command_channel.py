@@ -147,18 +147,19 @@ class CommandClient:
         self.sock: Optional[socket.socket] = None
         self.dropped = 0
 
-    def _connect(self) -> bool:
+    def _connect(self) -> Optional[socket.socket]:
+        """The connected socket, or None while the vehicle interface is not there."""
         if self.sock is not None:
-            return True
+            return self.sock
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             sock.connect(self.addr)
         except OSError:
             sock.close()
-            return False
+            return None
         sock.setblocking(False)
         self.sock = sock
-        return True
+        return sock
 
     def _drop_connection(self) -> None:
         if self.sock is not None:
@@ -166,11 +167,12 @@ class CommandClient:
         self.sock = None
 
     def send(self, record: Record) -> bool:
-        if not self._connect():
+        sock = self._connect()
+        if sock is None:
             self.dropped += 1
             return False
         try:
-            self.sock.send(encode(record))
+            sock.send(encode(record))
             return True
         except (BlockingIOError, InterruptedError):
             self.dropped += 1
@@ -182,11 +184,12 @@ class CommandClient:
 
     def poll(self) -> List[Record]:
         out: List[Record] = []
-        if not self._connect():
+        sock = self._connect()
+        if sock is None:
             return out
         while True:
             try:
-                data = self.sock.recv(64)
+                data = sock.recv(64)
             except (BlockingIOError, InterruptedError):
                 return out
             except OSError:

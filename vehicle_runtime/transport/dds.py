@@ -13,12 +13,15 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import shm, shm_images
 from .cdr import CdrWriter
 from .decode import STAMP, STAMP_AT, make_decoder
 from .msgs import DEFINITIONS, PRIMITIVES, TYPES, Msg, dds_type_name, parse_type, s_to_stamp, starts_with_header
+
+if TYPE_CHECKING:
+    from cyclonedds.builtin import BuiltinDataReader
 
 QOS_PROFILES = ("sensor", "default", "latched", "command")
 QOS_DEPTH = {"sensor": 5, "default": 10, "latched": 1, "command": 1}  # KeepLast history depth (ROS 2 profiles)
@@ -44,6 +47,7 @@ def idl_type(typename: str):
 
     def field_type(spec: str):
         base, kind, n = parse_type(spec)
+        one: Any  # a Python type or a cyclonedds IDL type
         if base == "string":
             one = str
         elif base in PRIMITIVES:
@@ -51,9 +55,9 @@ def idl_type(typename: str):
         else:
             one = idl_type(base)
         if kind == "array":
-            return t.array[one, n]
+            return t.array[one, n]  # type: ignore[misc]  # cyclonedds types index by __class_getitem__
         if kind == "sequence":
-            return t.sequence[one]
+            return t.sequence[one]  # type: ignore[misc]  # (as above)
         return one
 
     name = typename.split("/")[-1]
@@ -86,7 +90,7 @@ def qos(profile: str, typename: Optional[str] = None, tags: str = ""):
     from cyclonedds.util import duration
 
     reliable = Policy.Reliability.Reliable(duration(milliseconds=100))
-    policies = {
+    policies: Tuple[Any, ...] = {
         "sensor": (
             Policy.Reliability.BestEffort,
             Policy.History.KeepLast(QOS_DEPTH["sensor"]),
@@ -137,8 +141,8 @@ class DdsParticipant:
         self.participant = domain.DomainParticipant(
             self.domain_id, qos=core.Qos(core.Policy.Userdata(data=b"enclave=/;"))
         )
-        self._topics: Dict[str, object] = {}
-        self._keep = []  # readers, writers, listeners stay alive with the participant
+        self._topics: Dict[Tuple[str, str], Any] = {}  # (DDS topic name, type) → cyclonedds Topic
+        self._keep: List[object] = []  # readers, writers, listeners stay alive with the participant
         self._nodes: Dict[tuple, Dict[str, list]] = {}  # (namespace, name) → reader / writer gids
         self._discovery: Optional["RawPublisher"] = None
         if image_shm is None:
@@ -146,7 +150,7 @@ class DdsParticipant:
         self.shm_host = shm.host_id() if image_shm and shm.available() else ""  # '' = no shared memory
         self.shm_stats = shm_images.ShmStats()
         self._publications: Dict[int, str] = {}  # remote writer handle → USER_DATA
-        self._publications_reader = None
+        self._publications_reader: Optional[BuiltinDataReader] = None
         self._publications_lock = threading.Lock()
 
     def publication_userdata(self, handle: int) -> Optional[str]:
@@ -233,7 +237,7 @@ class DdsParticipant:
         self,
         typename: str,
         name: str,
-        callback: Callable[[Msg], None],
+        callback: Callable[[Msg], object],
         profile: str = "default",
         header_only: bool = False,
         node: Optional[tuple] = None,
@@ -251,7 +255,7 @@ class DdsParticipant:
         self,
         typename: str,
         name: str,
-        on_sample: Callable[[bytes, object], None],
+        on_sample: Callable[[bytes, object], object],
         profile: str = "default",
         node: Optional[tuple] = None,
         ros_topic: bool = True,
@@ -261,7 +265,7 @@ class DdsParticipant:
         core, _, _, sub, _, clayer = _dds()
         mask = core.SampleState.Any | core.ViewState.Any | core.InstanceState.Any
 
-        made = {}
+        made: Dict[str, Any] = {}
 
         def on_data(_reader=None):
             reader = made.get("reader")  # samples can arrive while the reader is being created (transient

@@ -8,7 +8,7 @@ decoded message: decoding it again held the GIL 10-60 ms in the policy process.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import Any, Callable, Dict
 
 from .cdr import deserialize, deserialize_header
 from .msgs import Msg, starts_with_header
@@ -23,7 +23,7 @@ def make_decoder(typename: str, profile: str = "default", header_only: bool = Fa
         return lambda data: Msg(_type=typename, header=deserialize_header(data))
     if not (profile == "latched" and starts_with_header(typename)):
         return lambda data: deserialize(typename, data)
-    last = {"body": None, "msg": None}
+    last: Dict[str, Any] = {"body": None, "msg": None}
 
     def restamped(data) -> Msg:
         body = bytes(data[AFTER_STAMP:])

@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Protocol
 from .dds import QOS_DEPTH
 from .msgs import Msg, stamp_to_s
 
-Callback = Callable[[Msg], None]
+Callback = Callable[[Msg], object]  # what it returns is ignored (Fusion.add_* return a rejection reason)
 
 
 class Publisher(Protocol):
@@ -45,7 +45,7 @@ class NodeHandle(Protocol):
 class Executor:
     """Runs queued callbacks and periodic timers on the calling thread until stopped."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
         self._timers: List[list] = []  # heap of [deadline, seq, period, callback]
         self._seq = 0

@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import logging
 import threading
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..realtime import GarbageCollector, quiet_garbage_collector
 from .cdr import CdrWriter
@@ -104,7 +104,7 @@ class RclpyNode:
         from rclpy.parameter import Parameter
 
         self.name = name
-        kwargs = {"namespace": namespace} if namespace else {}
+        kwargs: Dict[str, Any] = {"namespace": namespace} if namespace else {}
         if context is not None:
             kwargs["context"] = context
         self.node = Node(
@@ -146,7 +146,7 @@ class RclpyNode:
         self,
         typename: str,
         topic: str,
-        callback: Callable[[Msg], None],
+        callback: Callable[[Msg], object],
         profile: str = "default",
         header_only: bool = False,
     ) -> None:
@@ -154,7 +154,11 @@ class RclpyNode:
         if cls is None:
             return
         decode = make_decoder(typename, profile, header_only)
-        self.node.create_subscription(cls, topic, lambda data: callback(decode(data)), qos_profile(profile), raw=True)
+
+        def on_raw(data: bytes) -> None:  # raw=True: rclpy hands over the CDR bytes
+            callback(decode(data))
+
+        self.node.create_subscription(cls, topic, on_raw, qos_profile(profile), raw=True)
 
     def subscribe_raw(
         self, typename: str, topic: str, on_sample: Callable[[bytes, None], None], profile: str = "default"
@@ -164,7 +168,11 @@ class RclpyNode:
         cls = self._type(typename, topic)
         if cls is None:
             return False
-        self.node.create_subscription(cls, topic, lambda data: on_sample(data, None), qos_profile(profile), raw=True)
+
+        def on_raw(data: bytes) -> None:  # raw=True: rclpy hands over the CDR bytes
+            on_sample(data, None)
+
+        self.node.create_subscription(cls, topic, on_raw, qos_profile(profile), raw=True)
         return True
 
     def timer(self, period_s: float, callback: Callable[[], None]) -> None:
@@ -247,7 +255,7 @@ class RclpyRawReader:
 
 
 def run_rclpy(
-    names: List[str], build: Callable, use_sim_time: bool, ros_args: List[str] = (), namespace: str = ""
+    names: List[str], build: Callable, use_sim_time: bool, ros_args: Sequence[str] = (), namespace: str = ""
 ) -> int:
     """rclpy.init / spin / shutdown as the ROS 2 documentation prescribes (Humble and Jazzy);
     `ros_args` (from `--ros-args` on) carry the launch file's remappings and parameters."""

@@ -33,7 +33,7 @@ class ParamSpec:
 
 
 def _kind(prop: dict) -> str:
-    t = prop.get("type")
+    t: str = prop.get("type") or ""
     if "enum" in prop:
         t = "string" if all(isinstance(v, str) for v in prop["enum"]) else t
     if t == "array":

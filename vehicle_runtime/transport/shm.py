@@ -94,7 +94,13 @@ class ShmRing:
         self._next = 0
         self._sequence = 0
 
-    def _create(self, slot_bytes: int) -> None:
+    def _segment(self, nbytes: int) -> Tuple[mmap.mmap, np.ndarray, str]:
+        """The current segment's map, its bytes and name; a new segment when there is none or a slot is too small."""
+        if self._map is None or self._bytes is None or self.name is None or nbytes > self._slot_bytes:
+            return self._create(nbytes)
+        return self._map, self._bytes, self.name
+
+    def _create(self, slot_bytes: int) -> Tuple[mmap.mmap, np.ndarray, str]:
         self.close()
         remove_stale()
         name = f"vr-{os.getpid()}-{next(_names)}-{self.hint}"
@@ -102,28 +108,28 @@ class ShmRing:
         fd = os.open(SHM_DIR / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.ftruncate(fd, size)
-            self._map = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | _POPULATE)
+            self._map = segment = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | _POPULATE)
         finally:
             os.close(fd)
-        self._bytes = np.frombuffer(self._map, np.uint8)
-        self._map[:HEADER_BYTES] = _HEADER.pack(MAGIC, self.slots, slot_bytes).ljust(HEADER_BYTES, b"\0")
+        self._bytes = view = np.frombuffer(segment, np.uint8)
+        segment[:HEADER_BYTES] = _HEADER.pack(MAGIC, self.slots, slot_bytes).ljust(HEADER_BYTES, b"\0")
         self.name, self._slot_bytes = name, slot_bytes
+        return segment, view, name
 
     def write(self, pixels) -> Tuple[str, int, int, int]:
         """→ (segment, slot, sequence, size in bytes)."""
         data = np.frombuffer(pixels, np.uint8) if not isinstance(pixels, np.ndarray) else pixels.reshape(-1)
         if data.dtype != np.uint8:
             data = data.view(np.uint8)
-        if self._map is None or data.nbytes > self._slot_bytes:
-            self._create(data.nbytes)
+        segment, view, name = self._segment(data.nbytes)
         slot, self._next = self._next, (self._next + 1) % self.slots
         off = _slot_offset(slot, self._slot_bytes)
         self._sequence += 2
-        _SLOT.pack_into(self._map, off, self._sequence - 1, 0)  # odd: being written
+        _SLOT.pack_into(segment, off, self._sequence - 1, 0)  # odd: being written
         start = off + SLOT_HEADER_BYTES
-        np.copyto(self._bytes[start : start + data.nbytes], data)  # 4x faster than an mmap slice assignment
-        _SLOT.pack_into(self._map, off, self._sequence, data.nbytes)
-        return self.name, slot, self._sequence, data.nbytes
+        np.copyto(view[start : start + data.nbytes], data)  # 4x faster than an mmap slice assignment
+        _SLOT.pack_into(segment, off, self._sequence, data.nbytes)
+        return name, slot, self._sequence, data.nbytes
 
     def close(self) -> None:
         self._bytes = None  # the numpy view must go before the map can close

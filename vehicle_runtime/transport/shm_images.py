@@ -97,7 +97,7 @@ class ShmStats:
             setattr(self, what, getattr(self, what) + 1)
 
 
-def subscribe(participant, name: str, callback: Callable[[msgs.Msg], None], profile: str, node: Optional[tuple]):
+def subscribe(participant, name: str, callback: Callable[[msgs.Msg], object], profile: str, node: Optional[tuple]):
     host, stats = participant.shm_host, participant.shm_stats
     pixels_from = shm.ShmReader()
     ours: Dict[int, bool] = {}  # publication handle → that writer serves us through shared memory

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, cast
 
 import numpy as np
 
@@ -140,7 +140,7 @@ def replay(validator: TrajectoryValidator, outputs: List[PolicyOutput], ego_spee
     verdicts = []
     for out, v in zip(outputs, ego_speeds_mps):
         validator.accept(out, v)
-        verdicts.append(validator.last_verdict)
+        verdicts.append(cast(Verdict, validator.last_verdict))  # cast: accept sets it
     return verdicts
 
 
