@@ -127,13 +127,16 @@ def run_bridge(args) -> int:
 
 
 def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra) -> int:
+    from vehicle_runtime.config import load_runtime_config
+
     from ..embedded.cli import _print_table, summarise
     from ..embedded.report import write_report
     from .session import run_carla
 
     # refused inputs (ConfigError, ManifestError, ...) rise to cli.main: one line, status 1
     params = _params(args, **{k: v for k, v in extra.items() if v is not None})
-    cameras = _model_cameras(getattr(args, "model", None))
+    cfg = load_runtime_config(getattr(args, "config", None))  # drive --config; the bridge uses the installed one
+    cameras = _model_cameras(getattr(args, "model", None), cfg)
     out = args.out or T.output_dir(str(Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
         result = run_carla(
@@ -141,6 +144,7 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
             make_sink,
             policy,
             realtime=realtime,
+            cfg=cfg,
             cameras=cameras,
             gateway_bus=params.bus if policy == "remote" else None,
         )
@@ -166,15 +170,13 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     return 0
 
 
-def _model_cameras(model_path) -> dict:
+def _model_cameras(model_path, cfg) -> dict:
     """The rig's cameras the model reads, in the manifest's order (its first is the reference); a camera
     the rig lacks or a field of view that differs is refused here, before the server is touched."""
     from vehicle_runtime.camera_rig import load_camera_rig, rig_fov_deg
-    from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.student.contract import check_fov
     from vehicle_runtime.student.manifest import load_manifest
 
-    cfg = load_runtime_config()
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
     rig = load_camera_rig()
     check_fov(manifest, rig_fov_deg(rig), "the camera rig (config/camera_rig.yaml)")

@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
         help="expert: the privileged teacher; student: the ONNX model from policy.param.yaml",
     )
     p.add_argument("--model", type=T.model_dir, help="student model folder (default: policy.param.yaml's model_path)")
+    p.add_argument("--config", type=T.config_dir, help="config folder (default: the installed config/)")
     p.add_argument("--camera-rig", type=T.existing_file, help="camera rig file (default: config/camera_rig.yaml)")
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")
@@ -104,7 +105,7 @@ def run(args) -> int:
 
     if args.model and args.policy != "student":
         raise Refused(f"--model {args.model}: only the student policy uses a model (--policy student)", "--model")
-    cfg = load_runtime_config()  # refuse a broken config, scenario or model before the drive starts
+    cfg = load_runtime_config(args.config)  # refuse a broken config, scenario or model before the drive starts
     factory = None
     if args.policy == "student":  # loaded here, before any bus opens, and handed to the drive
         from vehicle_runtime.pipeline import Pipeline
@@ -119,7 +120,7 @@ def run(args) -> int:
         str(Path("runs") / f"{Path(args.scenario).stem}-{args.policy}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
     try:
-        recorder = _recorder(args) if args.record else None
+        recorder = _recorder(args, cfg) if args.record else None
     except RuntimeError as exc:  # record.writer.BagError: e.g. the bag folder exists
         raise Refused(f"--record {args.record}: {exc}", "--record") from None
     progress = _Progress(args.scenario) if sys.stderr.isatty() else None
@@ -255,8 +256,7 @@ class _Progress:
         self._bar.close()
 
 
-def _recorder(args):
-    from vehicle_runtime.config import load_runtime_config
+def _recorder(args, cfg):
     from vehicle_runtime.record.recorder import for_run
 
     from .drive import DT_S, camera_model
@@ -264,7 +264,7 @@ def _recorder(args):
     cam = camera_model()
     return for_run(
         args.record,
-        load_runtime_config(),
+        cfg,
         args.model,
         args.policy,
         args.record_jpeg,

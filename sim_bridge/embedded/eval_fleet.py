@@ -144,6 +144,8 @@ def rerun_command(run: dict, args, where: Path) -> str:
     cmd = ["vehicle-runtime", "drive", "--scenario", scenario, "--seed", str(run["seed"]), "--policy", policy]
     if args.model:
         cmd += ["--model", str(args.model)]
+    if args.config:
+        cmd += ["--config", str(args.config)]
     if args.duration:
         cmd += ["--duration", f"{args.duration:g}"]
     cmd += ["--out", f"runs/rerun-{Path(scenario).stem}-{run['seed']}-{policy}"]

@@ -260,3 +260,29 @@ def test_a_failing_run_stops_in_one_line_and_keeps_the_runs_before_it(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("eval: run missing|1|expert failed: ScenarioError: no scenario")
     assert [json.loads(ln)["key"] for ln in results.read_text().splitlines()] == ["cut_in|1|expert"]
+
+
+def test_a_rerun_of_a_candidate_config_names_that_config_and_drive_loads_it(tmp_path, capsys, monkeypatch):
+    """eval --config judges another config folder; the worst run's command must drive with the same folder."""
+    import shutil
+
+    from conftest import REPO
+
+    monkeypatch.chdir(tmp_path)
+    candidate = tmp_path / "candidate_config"
+    shutil.copytree(REPO / "config", candidate)
+    args = ["eval", "--scenarios", "curvy_road", "--seeds", "1000", "--policy", "student", "--workers", "1"]
+    args += ["--duration", str(DURATION_S), "--config", str(candidate), "--results", str(tmp_path / "r.jsonl")]
+    args += ["--model", str(REPO / "models" / "distilled_student")]  # the copy's model_path is relative to it
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    cmd = shlex.split(out["rerun"]["student"][0])
+    assert cmd[cmd.index("--config") + 1] == str(candidate)
+    assert main(cmd[1:] + ["--json"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["driving_score"] == out["statistics"]["worst"]["student"][0]["driving_score"]
+    # drive reads that folder, not the installed one: a broken value there is refused, naming the file
+    vi = candidate / "vehicle_interface.param.yaml"
+    vi.write_text(vi.read_text().replace("max_speed_mps: 25.0", "max_speed_mps: -25.0"))
+    assert main(cmd[1:]) == 1
+    assert "vehicle_interface.param.yaml" in capsys.readouterr().err
