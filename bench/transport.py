@@ -21,10 +21,9 @@ from typing import Any, Dict
 
 import numpy as np
 
+from vehicle_runtime.realtime import GLIBC_TUNABLES
+
 W, H = 1280, 720
-# glibc malloc tunables that keep multi-MB buffers out of mmap (no first-touch page faults per image);
-# shipped as the default of `vehicle-runtime up` and the launch files (DESIGN.md)
-GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
 
 
 def _receiver(kind: str, expected: int, ready, results) -> None:

@@ -13,8 +13,8 @@ import sys
 import time
 
 from vehicle_runtime import cli_types as T
+from vehicle_runtime.realtime import GLIBC_TUNABLES
 
-GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
 NODES = ("fusion", "policy", "vehicle_interface")
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from vehicle_runtime.can import BusConfig, load_dbc, open_bus
 from vehicle_runtime.can.codec import decode_signals
-from vehicle_runtime.realtime import set_realtime_priority
+from vehicle_runtime.realtime import GLIBC_TUNABLES, set_realtime_priority
 from vehicle_runtime.safety.state_machine import SafetyState
 
 from .embedded.dds_sim import simulate
@@ -125,7 +125,7 @@ def main() -> int:
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
+    env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     model = ["--model", args.model] if args.model else []
     node_args = ["--transport", args.transport, *NODE_ARGS[2:], *model]
     if args.kill_policy_after is None and args.transport == "dds":

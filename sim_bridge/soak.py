@@ -24,6 +24,8 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from vehicle_runtime.realtime import GLIBC_TUNABLES
+
 from .graph_run import BUS, NODE_ARGS, _observe
 
 NODES = ("fusion", "policy", "vehicle_interface")
@@ -60,7 +62,7 @@ def slope_mb_per_h(t_s: list, rss_mb: list) -> float:
 def soak(
     transport: str, runs: int, run_s: float, camera_size: str = "640x360", warm_up_runs: int = 1, log=sys.stderr
 ) -> dict:
-    env = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"}
+    env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     nodes = {
         n: subprocess.Popen(
             [sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]], env=env

@@ -16,6 +16,11 @@ from typing import Callable, List, Optional
 
 from .latency import LatencyStats
 
+# glibc malloc tunables for the node processes: multi-MB buffers (camera images) stay out of mmap, so an image
+# costs no first-touch page faults; the default environment of `vehicle-runtime up`, the launch file and the
+# graph runs (the launch file writes the same value out: it does not import this package)
+GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
+
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4  # <sys/mman.h>
 
 
