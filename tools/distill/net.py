@@ -3,7 +3,7 @@
 Heads: a speed profile (as a change from the current speed), the path as the route read at the
 distances that speed profile covers plus a learned residual (so the geometry is exact on the route and
 the network learns when to leave it), and the reasoning as a phrase (one of the templates seen in
-training, chosen with the plan's own speed change in view) with its number from a number head: a speed
+training) with its number from a number head: a speed
 (the measured speed plus a learned residual) or a gap. The graph writes the phrase's token ids itself,
 so the output is the contract's token ids and a phrase never has a hole.
 """
@@ -60,8 +60,7 @@ class StudentNet(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(256, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         self.speed_head = nn.Linear(width, spec.POINTS)
         self.path_head = nn.Linear(width, 2 * spec.POINTS)
-        # the phrase sees the plan's speed change: "slowing down" is the expert's word for a plan that brakes
-        self.template_head = nn.Linear(width + spec.POINTS, len(templates))
+        self.template_head = nn.Linear(width, len(templates))
         self.number_head = nn.Linear(width, 2)  # [speed residual (m/s), gap (10 m units around 20 m)]
         self.templates = list(templates)
         for head in (self.path_head, self.number_head):
@@ -103,7 +102,7 @@ class StudentNet(nn.Module):
         speeds = torch.relu(speed_now + 4.0 * self.speed_head(h))
         trajectory = self._along_route(nav[:, NAV_ROUTE].reshape(b, spec.ROUTE_POINTS, 2), speed_now, speeds)
         trajectory = trajectory + 0.5 * self.path_head(h).reshape(b, spec.POINTS, 2)
-        template_logits = self.template_head(torch.cat((h, (speeds - speed_now).detach()), dim=1))
+        template_logits = self.template_head(h)
         raw = self.number_head(h)
         numbers = torch.cat((speed_now + raw[:, 0:1], 20.0 + 10.0 * raw[:, 1:2]), dim=1)  # [B, 2]: speed, gap
         return trajectory, speeds, template_logits, numbers
