@@ -109,10 +109,11 @@ def test_numbers_always_filled_over_drives_on_unseen_seeds():
     assert [t for t in emitted if holes(t)] == []
     with_numbers = [t for t in emitted if re.search(r"\d+ m\b", t)]
     assert len(with_numbers) > 200  # the lead-vehicle phrases with their gaps are there
+    # the shipped student writes each phrase with its number in its graph (a phrase and a number slot):
+    # nothing it says is broken, so nothing is held back (the check for other models: the test above)
     dropped = [r for r, e in zip(raw, emitted) if r and not e]
-    assert all(holes(r) for r in dropped)  # only broken phrases were held back
-    assert dropped, "these seeds produce broken phrases: the check must have held some back"
-    assert sum(dropped_counts) == len(dropped)  # the drive summary counts them (reasoning_dropped)
+    assert [t for t in raw if holes(t)] == [] and dropped == []
+    assert sum(dropped_counts) == 0  # the drive summary counts held-back phrases (reasoning_dropped)
 
 
 def test_numbers_always_filled_on_frames_unlike_the_training_data(student):

@@ -1,7 +1,7 @@
 """Distil the embedded simulator's privileged expert into the camera student, in one command:
 
     pip install -e '.[train]'
-    python -m tools.distill --out models/distilled_student [--seed 0] [--train-seeds 1-3] [--dagger-seeds 5-6/7-8]
+    python -m tools.distill --out models/distilled_student [--seed 0] [--train-seeds 1-3] [--dagger-seeds 5-6/7-8/9-10]
 
 1. collect: the expert drives every scenario on the training seeds, clean and with DART noise; the focus
    scenarios (lead vehicles) on --focus-factor times as many seeds;
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-seeds", default="1-3")
     p.add_argument(
         "--dagger-seeds",
-        default="5-6/7-8",
+        default="5-6/7-8/9-10",
         help="seeds of each DAgger round, rounds separated by '/'; empty: no DAgger",
     )
     p.add_argument("--scenarios", default=",".join(available()))
@@ -68,11 +68,11 @@ def main(argv=None) -> int:
     p.add_argument(
         "--focus-only-from-round",
         type=int,
-        default=0,
+        default=3,
         help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)",
     )
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--dagger-epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--dagger-epochs", type=int, default=3)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
