@@ -75,7 +75,8 @@ def soak(
     observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
     samples: Dict[str, List[Tuple[float, dict]]] = {n: [] for n in NODES}  # (t, sample)
-    shm_counts, completions, mrm_in_runs, run_edges = [], [], 0, []
+    shm_counts, mrm_in_runs, run_edges = [], 0, []
+    run_log: List[Dict[str, Any]] = []  # what each simulator run did, so a bad run can be found and driven again
     t0 = time.monotonic()
     try:
         for k in range(runs):
@@ -117,22 +118,35 @@ def soak(
             end = time.monotonic()  # the simulator's inputs stop here: the MRM after it is by design
             out = sim.communicate()[0].strip().splitlines()
             summary = json.loads(out[-1]) if out else {}
-            completions.append(summary.get("route_completion", 0.0))
             # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
-            mrm_in_runs += sum(1 for t, s in states if start <= t < end - SHUTDOWN_S and s == "MRM")
+            in_run = [s for t, s in states if start <= t < end - SHUTDOWN_S]
+            mrm_in_runs += in_run.count("MRM")
+            at_start = [s for t, s in states if t < start][-1:]
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
-            print(
-                f"soak run {k + 1}/{runs} {scenario}: route {completions[-1]:.2f}, shm files {shm_counts[-1]}, "
-                + ", ".join(f"{n} {samples[n][-1][1]['rss_mb']:.1f} MB" for n in NODES if samples[n]),
-                file=log,
-            )
-            subprocess.run(
+            reset = subprocess.run(
                 [sys.executable, "-m", "vehicle_runtime.cli", "request", "reset", "--timeout", "10"],
                 env=env,
                 capture_output=True,
+                text=True,
                 timeout=60,
             )
+            run_log.append(
+                {
+                    "scenario": scenario,
+                    "seed": k + 1,
+                    "route_completion": summary.get("route_completion", 0.0),
+                    "engaged_after_s": summary.get("engaged_after_s"),
+                    "collisions": summary.get("collisions"),
+                    "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run
+                    "sim_exit": sim.returncode,
+                    "reset": reset.returncode,
+                    "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
+                }
+            )
+            print(f"soak run {k + 1}/{runs}: {json.dumps(run_log[-1])}", file=log, flush=True)
+            if reset.returncode != 0:
+                print(f"soak run {k + 1}/{runs}: reset failed: {reset.stderr.strip()[-500:]}", file=log, flush=True)
     finally:
         stop.set()
         for p in nodes.values():
@@ -169,7 +183,9 @@ def soak(
             "period_max_ms": float(np.nanmax(periods)),
             "period_p99_ms": float(np.nanpercentile(periods, 99)),
             "mrm_count": mrm_in_runs,
-            "route_completion_min": min(completions) if completions else None,
+            "route_completion_min": min((r["route_completion"] for r in run_log), default=None),
+            "route_completion": [r["route_completion"] for r in run_log],
+            "per_run": run_log,
         }
     )
     return result
