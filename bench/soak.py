@@ -5,7 +5,9 @@ seeds and scenarios), each node process sampled every 2 s: resident memory, fds,
 
 60 minutes for a release. Keys: rss_slope_mb_per_h (per process, after the first run), fd_growth,
 shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count (while a simulator ran),
-route_completion_min. Runs in a loopback-only network namespace (tools/in_loopback_netns.sh).
+route_completion_min, route_completion (a list) and per_run (scenario, seed, states, ... of each run). The soak's
+log, one JSON line per simulator run, goes to stderr. Runs in a loopback-only network namespace
+(tools/in_loopback_netns.sh).
 """
 
 from __future__ import annotations
