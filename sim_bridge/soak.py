@@ -111,7 +111,8 @@ def soak(
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            next_sample, mid_run = 0.0, {}
+            next_sample = 0.0
+            mid_run: Dict[str, str] = {}
             while sim.poll() is None:
                 now = time.monotonic() - t0
                 if not mid_run and time.monotonic() - start >= run_s / 2:
