@@ -5,7 +5,9 @@ seeds and scenarios), each node process sampled every 2 s: resident memory, fds,
 
 60 minutes for a release. Keys: rss_slope_mb_per_h (per process, after the first run), fd_growth,
 shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count (while a simulator ran),
-route_completion_min. Runs in a loopback-only network namespace (tools/in_loopback_netns.sh).
+route_completion_min, route_completion (a list) and per_run (scenario, seed, states, ... of each run). The soak's
+log, one JSON line per simulator run, goes to stderr. Runs in a loopback-only network namespace
+(tools/in_loopback_netns.sh).
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def run(transport: str, runs: int, run_s: float) -> dict:
         str(run_s),
         "--json",
     ]
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=runs * (run_s + 60) + 120)
+    # the soak's log (one JSON line per simulator run, the nodes' safety transitions) goes to our stderr as it
+    # comes: the summary keeps only figures, the log says which run was bad and how to drive it again
+    out = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, timeout=runs * (run_s + 60) + 120)
     if out.returncode != 0:
-        raise SystemExit(f"soak on {transport} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"soak on {transport} failed (exit {out.returncode}); its log is above")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -131,12 +131,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run_dds(names, args) -> int:
+    from vehicle_runtime import memory_probe
     from vehicle_runtime.transport.dds import DdsParticipant
     from vehicle_runtime.transport.node import DdsNode, Executor
 
+    probe = memory_probe.from_environment("+".join(names))  # soak diagnosis only (off by default)
     participant, executor = DdsParticipant(), Executor()
     nodes = build(names, lambda n: DdsNode(n, participant, executor, args.namespace, args.use_sim_time), args)
     executor.add_timer(1.0, GarbageCollector())
+    if probe is not None:
+        executor.add_timer(memory_probe.PROBE_EVERY_S, probe)
     quiet_garbage_collector()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: executor.stop())

@@ -8,6 +8,10 @@ seconds each node process is sampled: resident memory, open file descriptors, th
 
 Between two simulator runs the vehicle interface gets a `reset` (the stop at the end of a run is an MRM
 by design: every input went silent). An MRM while a simulator runs counts in `mrm_count`.
+`per_run` (also one JSON line per run on stderr as it ends) says what each run did: scenario, seed (so a bad
+run can be driven again with `vehicle-runtime sim --scenario S --seed N`), route completion, when the
+simulator's gateway first took commands (`engaged_after_s`, null: never), the safety states on the bus,
+the reset's exit status and each node's resident memory.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 from vehicle_runtime.realtime import GLIBC_TUNABLES
 
-from .graph_run import BUS, NODE_ARGS, _observe
+from .graph_run import BUS, NODE_ARGS, _observe, _watch_diagnostics
 
 NODES = ("fusion", "policy", "vehicle_interface")
 SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "lane_change", "cut_in")
@@ -74,8 +78,10 @@ def soak(
     beats: List[float] = []
     observer = threading.Thread(target=_observe, args=(stop, states, beats), daemon=True)
     observer.start()
+    diagnostics = _watch_diagnostics()
     samples: Dict[str, List[Tuple[float, dict]]] = {n: [] for n in NODES}  # (t, sample)
-    shm_counts, completions, mrm_in_runs, run_edges = [], [], 0, []
+    shm_counts, mrm_in_runs, run_edges = [], 0, []
+    run_log: List[Dict[str, Any]] = []  # what each simulator run did, so a bad run can be found and driven again
     t0 = time.monotonic()
     try:
         for k in range(runs):
@@ -106,8 +112,11 @@ def soak(
                 text=True,
             )
             next_sample = 0.0
+            mid_run: Dict[str, str] = {}
             while sim.poll() is None:
                 now = time.monotonic() - t0
+                if not mid_run and time.monotonic() - start >= run_s / 2:
+                    mid_run = expired_watchdogs(diagnostics)
                 if now >= next_sample:
                     next_sample = now + SAMPLE_EVERY_S
                     for n, p in nodes.items():
@@ -117,22 +126,36 @@ def soak(
             end = time.monotonic()  # the simulator's inputs stop here: the MRM after it is by design
             out = sim.communicate()[0].strip().splitlines()
             summary = json.loads(out[-1]) if out else {}
-            completions.append(summary.get("route_completion", 0.0))
             # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
-            mrm_in_runs += sum(1 for t, s in states if start <= t < end - SHUTDOWN_S and s == "MRM")
+            in_run = [s for t, s in states if start <= t < end - SHUTDOWN_S]
+            mrm_in_runs += in_run.count("MRM")
+            at_start = [s for t, s in states if t < start][-1:]
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
-            print(
-                f"soak run {k + 1}/{runs} {scenario}: route {completions[-1]:.2f}, shm files {shm_counts[-1]}, "
-                + ", ".join(f"{n} {samples[n][-1][1]['rss_mb']:.1f} MB" for n in NODES if samples[n]),
-                file=log,
-            )
-            subprocess.run(
+            reset = subprocess.run(
                 [sys.executable, "-m", "vehicle_runtime.cli", "request", "reset", "--timeout", "10"],
                 env=env,
                 capture_output=True,
+                text=True,
                 timeout=60,
             )
+            run_log.append(
+                {
+                    "scenario": scenario,
+                    "seed": k + 1,
+                    "route_completion": summary.get("route_completion", 0.0),
+                    "engaged_after_s": summary.get("engaged_after_s"),
+                    "collisions": summary.get("collisions"),
+                    "expired_mid_run": mid_run,  # the vehicle interface's expired watchdogs half-way: why not READY
+                    "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run
+                    "sim_exit": sim.returncode,
+                    "reset": reset.returncode,
+                    "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
+                }
+            )
+            print(f"soak run {k + 1}/{runs}: {json.dumps(run_log[-1])}", file=log, flush=True)
+            if reset.returncode != 0:
+                print(f"soak run {k + 1}/{runs}: reset failed: {reset.stderr.strip()[-500:]}", file=log, flush=True)
     finally:
         stop.set()
         for p in nodes.values():
@@ -144,6 +167,7 @@ def soak(
             except subprocess.TimeoutExpired:
                 p.kill()
         observer.join(2)
+        diagnostics.pop("_participant").close()
     warm = run_edges[warm_up_runs - 1] if len(run_edges) >= warm_up_runs and warm_up_runs > 0 else 0.0
     result: Dict[str, Any] = {"transport": transport, "runs": runs, "run_s": run_s, "processes": {}}
     for n, rows in samples.items():
@@ -169,10 +193,23 @@ def soak(
             "period_max_ms": float(np.nanmax(periods)),
             "period_p99_ms": float(np.nanpercentile(periods, 99)),
             "mrm_count": mrm_in_runs,
-            "route_completion_min": min(completions) if completions else None,
+            "route_completion_min": min((r["route_completion"] for r in run_log), default=None),
+            "route_completion": [r["route_completion"] for r in run_log],
+            "per_run": run_log,
         }
     )
     return result
+
+
+def expired_watchdogs(diagnostics: dict) -> Dict[str, str]:
+    """The vehicle interface's watchdogs that /diagnostics last reported expired: name → age s."""
+    prefix = "vehicle_interface: watchdog "
+    out = {}
+    for name, values in list(diagnostics.items()):
+        if name.startswith(prefix) and values.get("timeout_s"):
+            if not float(values.get("age_s", "inf")) <= float(values["timeout_s"]):
+                out[name[len(prefix) :]] = values.get("age_s", "")
+    return out
 
 
 def per_run(rows: list, key: str, runs: int) -> float:
