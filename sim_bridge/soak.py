@@ -48,7 +48,8 @@ def sample(pid: int) -> dict:
         "rss_mb": int(status["VmRSS"].split()[0]) / 1024.0,
         "fds": len(os.listdir(proc / "fd")),
         "threads": int(status["Threads"]),
-        "shm_maps": sum(" /dev/shm/" in m for m in maps),
+        "shm_maps": sum(" /dev/shm/vr-" in m for m in maps),  # our image rings (Fast DDS maps its own segments)
+        "shm_maps_other": sum(" /dev/shm/" in m and " /dev/shm/vr-" not in m for m in maps),
     }
 
 
@@ -180,6 +181,7 @@ def soak(
             "fd_growth": after[-1][1]["fds"] - after[0][1]["fds"] if after else None,
             "thread_growth": after[-1][1]["threads"] - after[0][1]["threads"] if after else None,
             "shm_maps_end": rows[-1][1]["shm_maps"] if rows else None,
+            "shm_maps_other_growth": after[-1][1]["shm_maps_other"] - after[0][1]["shm_maps_other"] if after else None,
         }
     periods = np.diff(np.array(beats)) * 1e3 if len(beats) > 2 else np.array([np.nan])
     procs = result["processes"].values()

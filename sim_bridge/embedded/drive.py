@@ -149,7 +149,10 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     # so its trip counters stay in memory
     sec = security_config(cfg.config_dir)
     gateway = ByWireGateway(
-        vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05), secoc=gateway_end(sec)
+        vehicle_bus,
+        codec,
+        GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
+        secoc=gateway_end(sec, started_with_the_box=True),
     )
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)
