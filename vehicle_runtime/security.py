@@ -70,13 +70,9 @@ def compute_end(sec: SecurityConfig, persist_trip: bool = True) -> ComputeEnd:
     return ComputeEnd(secoc_key(sec), trip)
 
 
-def gateway_end(
-    sec: SecurityConfig, trip_file: Optional[str | Path] = None, started_with_the_box: bool = False
-) -> GatewayEnd:
-    """A simulated gateway's SecOC end, keyed from the same provisioning path as the compute box.
-    `started_with_the_box`: both ends start together in one process (the embedded drive), so the first trip
-    it sees is new; otherwise a gateway without a trip file asks for a newer trip than the first it sees."""
-    return GatewayEnd(secoc_key(sec), trip_file, trust_first_trip=started_with_the_box)
+def gateway_end(sec: SecurityConfig, trip_file: Optional[str | Path] = None) -> GatewayEnd:
+    """A simulated gateway's SecOC end, keyed from the same provisioning path as the compute box."""
+    return GatewayEnd(secoc_key(sec), trip_file)
 
 
 def engage_authority(sec: SecurityConfig, auto_engage: bool = False):

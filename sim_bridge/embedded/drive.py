@@ -149,10 +149,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     # so its trip counters stay in memory
     sec = security_config(cfg.config_dir)
     gateway = ByWireGateway(
-        vehicle_bus,
-        codec,
-        GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05),
-        secoc=gateway_end(sec, started_with_the_box=True),
+        vehicle_bus, codec, GatewayParams(max_steer_rad=cfg.vehicle.max_steer_rad + 0.05), secoc=gateway_end(sec)
     )
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)

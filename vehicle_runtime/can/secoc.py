@@ -15,11 +15,7 @@ Trip counter (resynchronisation): the compute box owns it and keeps it in a file
 every start and whenever the gateway asks (GATEWAY_STATUS.SYNC_REQUEST, after the gateway restarted),
 and sends it in SECOC_SYNC (authenticated, 1 Hz and on change). A receiver adopts only a trip above
 the one it last adopted (kept in its own file), so nothing recorded in an earlier trip is accepted
-again, by either end, after a restart of either end. A receiver without a file (a simulated gateway that
-lives one run) does not adopt the first trip it sees: that trip may be one it used before it restarted,
-and following it would repeat its own freshness values (the compute box would refuse every frame until
-the counts caught up); it asks for a new trip instead, unless both ends started together in one
-process (the embedded simulator's drive), where the first trip is new by construction.
+again, by either end, after a restart of either end.
 """
 
 from __future__ import annotations
@@ -107,17 +103,10 @@ class Sender:
     """One end's outgoing authenticated messages. The compute box owns the trip (`start`, `raise_trip`);
     the gateway's sender follows the trip its receiver adopted (`follow`)."""
 
-    def __init__(
-        self,
-        auth: Authenticator,
-        names: Iterable[str],
-        store: Optional[TripStore] = None,
-        trust_first_trip: bool = False,
-    ):
+    def __init__(self, auth: Authenticator, names: Iterable[str], store: Optional[TripStore] = None):
         self.auth = auth
         self.names = frozenset(names)
         self.store = store
-        self.trust_first_trip = trust_first_trip  # both ends started together (one process): the first trip is new
         self.trip = 0
         self._counts: Dict[str, int] = {}
 
@@ -151,23 +140,13 @@ class Sender:
 class Receiver:
     """One end's incoming authenticated messages. `trip` None: no trusted freshness yet (unsynced)."""
 
-    def __init__(
-        self,
-        auth: Authenticator,
-        names: Iterable[str],
-        store: Optional[TripStore] = None,
-        trust_first_trip: bool = False,
-    ):
+    def __init__(self, auth: Authenticator, names: Iterable[str], store: Optional[TripStore] = None):
         self.auth = auth
         self.names = frozenset(names)
         self.store = store
-        self.trust_first_trip = trust_first_trip  # both ends started together (one process): the first trip is new
         self.trip: Optional[int] = None
         self._last: Dict[str, int] = {}
         self.rejected: Dict[str, int] = {}
-        # without a store, the first trip seen after start may be one this end already used before it
-        # restarted (a simulated gateway): its counts would repeat freshness values, so wait for a newer one
-        self._seen_floor: Optional[int] = None
 
     def adopt(self, trip: int) -> None:
         self.trip, self._last = trip, {}
@@ -205,11 +184,9 @@ class Receiver:
             return self._count("bad_mac")
         if self.trip is not None and trip == self.trip:
             return None  # the 1 Hz repeat
-        remembers = self.store is not None and self.store.path is not None
-        if not remembers and not self.trust_first_trip and self.trip is None and self._seen_floor is None:
-            self._seen_floor = trip  # in use before this end started: wait for the raise its SYNC_REQUEST asks for
-            return self._count("stale_freshness")
-        floor = max(self.store.load() if self.store else 0, self.trip or 0, self._seen_floor or 0)
+        floor = self.store.load() if self.store else (self.trip or 0)
+        if self.trip is not None:
+            floor = max(floor, self.trip)
         if trip <= floor:
             return self._count("stale_freshness")  # a recorded SYNC of an earlier trip
         self.adopt(trip)
@@ -237,9 +214,9 @@ class ComputeEnd:
 class GatewayEnd:
     """The by-wire gateway's side: verifies commands and SECOC_SYNC, seals GATEWAY_STATUS."""
 
-    def __init__(self, key: bytes, trip_file: Optional[str | Path] = None, trust_first_trip: bool = False):
+    def __init__(self, key: bytes, trip_file: Optional[str | Path] = None):
         auth = Authenticator(key)
-        self.receiver = Receiver(auth, COMPUTE_TO_GATEWAY, TripStore(trip_file), trust_first_trip)
+        self.receiver = Receiver(auth, COMPUTE_TO_GATEWAY, TripStore(trip_file))
         self.sender = Sender(auth, GATEWAY_TO_COMPUTE)
 
     def on_sync(self, frame_id: int, data: bytes | bytearray) -> Optional[str]:
