@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -37,6 +37,7 @@ SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "l
 SHM = Path("/dev/shm")
 SAMPLE_EVERY_S = 2.0
 SHUTDOWN_S = 1.0
+SAFETY_STATE = "vehicle_interface: safety state"  # its /diagnostics status (reason of the last transition)
 
 
 def sample(pid: int) -> dict:
@@ -113,11 +114,13 @@ def soak(
                 text=True,
             )
             next_sample = 0.0
-            mid_run: Dict[str, str] = {}
+            mid_run: Optional[Dict[str, str]] = None
+            reason_mid_run = ""
             while sim.poll() is None:
                 now = time.monotonic() - t0
-                if not mid_run and time.monotonic() - start >= run_s / 2:
+                if mid_run is None and time.monotonic() - start >= run_s / 2:  # once, half-way
                     mid_run = expired_watchdogs(diagnostics)
+                    reason_mid_run = diagnostics.get(SAFETY_STATE, {}).get("reason", "")
                 if now >= next_sample:
                     next_sample = now + SAMPLE_EVERY_S
                     for n, p in nodes.items():
@@ -147,7 +150,8 @@ def soak(
                     "route_completion": summary.get("route_completion", 0.0),
                     "engaged_after_s": summary.get("engaged_after_s"),
                     "collisions": summary.get("collisions"),
-                    "expired_mid_run": mid_run,  # the vehicle interface's expired watchdogs half-way: why not READY
+                    "expired_mid_run": mid_run or {},  # the vehicle interface's expired watchdogs half-way
+                    "reason_mid_run": reason_mid_run,  # its safety state's reason half-way: why not READY
                     "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run
                     "sim_exit": sim.returncode,
                     "reset": reset.returncode,

@@ -53,12 +53,13 @@ class Link:
             engage_authority=self.engage_authority,
         )
 
-    def start_gateway(self):
+    def start_gateway(self, persist_trip=True):
+        """persist_trip False: a simulated gateway that keeps its trip in memory (it forgets it on a restart)."""
         self.gw = ByWireGateway(
             self.vehicle_bus,
             Codec(),
             GatewayParams(max_steer_rad=CFG.vehicle.max_steer_rad + 0.05),
-            secoc=GatewayEnd(self.key, self.tmp / "gateway.trip"),
+            secoc=GatewayEnd(self.key, self.tmp / "gateway.trip" if persist_trip else None),
         )
 
     def step(self, n=1, before_gateway=None):

@@ -62,6 +62,22 @@ def test_ready_only_when_every_input_is_fresh():
     assert d.tick().state is S.READY
 
 
+def test_a_request_left_from_before_an_input_gap_does_not_make_the_gate_ready():
+    """A simulator restart: every input stops, then comes back before the controller's first new request. The
+    old request must not count, or an auto-engage is followed at once by an MRM (seen in the soak)."""
+    d = Driver()
+    assert d.tick(3).state is S.READY
+    d.skip = {"camera", "route", "odometry", "policy", "request"}
+    assert d.tick(100).state is S.DISENGAGED  # 1 s of silence
+    d.skip = {"request"}  # the inputs are back; the controller has not produced a request yet
+    assert d.tick(20).state is S.DISENGAGED
+    assert "actuator request older" in d.gate._problem(d.t, 0.01)
+    d.gate.p = replace(d.gate.p, auto_engage=True)
+    assert d.tick().state is S.DISENGAGED  # nothing to engage on
+    d.skip = set()
+    assert d.tick().state is S.ENGAGED  # the first fresh request: READY, and auto-engaged
+
+
 def test_engage_refused_unless_ready_and_then_accepted():
     d = Driver()
     d.gate.request_engage()  # nothing received yet

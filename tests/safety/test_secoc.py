@@ -11,7 +11,18 @@ from secoc_link import DEADLINE_S, DT, STEER_ID, Link
 from vehicle_runtime import keys
 from vehicle_runtime.can import Codec, Packer
 from vehicle_runtime.can.checksum import frame_checksum
-from vehicle_runtime.can.secoc import KEY_BYTES, Authenticator, Receiver, Sender, fields
+from vehicle_runtime.can.secoc import (
+    COUNT_BITS,
+    KEY_BYTES,
+    SYNC,
+    SYNC_ANNOUNCES,
+    SYNC_REPEATS,
+    Authenticator,
+    Receiver,
+    Sender,
+    TripStore,
+    fields,
+)
 
 
 @pytest.fixture
@@ -137,6 +148,52 @@ def test_gateway_restart_asks_for_a_new_trip_and_refuses_the_old_one(link):
         link.attacker.send(can.Message(arbitration_id=m.arbitration_id, data=bytes(m.data), is_extended_id=False))
     link.step(1)
     assert link.gw.rejected.get("secoc_stale_freshness", 0) + link.gw.rejected.get("secoc_bad_mac", 0) >= 1
+
+
+def test_a_gateway_that_forgets_its_trip_waits_for_a_new_one_and_its_feedback_verifies_at_once(link):
+    """A simulated gateway keeps its trip in memory. Restarted, it must not follow the 1 Hz repeat of the trip in
+    use: its counts would start again at 0 in a trip whose values it already sent, and the box would refuse
+    every feedback frame until they caught up (a simulator restarted after a 20 s run: 20 s without feedback)."""
+    link.start_gateway(persist_trip=False)
+    link.step(150)  # the box's start-up SYNC announces trip 1 to a gateway that is listening: adopted at once
+    assert link.gw.secoc.receiver.trip == link.vi.secoc.sender.trip == 1
+    assert link.gw.rejected.get("secoc_unsynced", 0) == 0
+    link.step(2000)  # 20 s: the gateway's counts run far ahead in trip 1
+    link.start_gateway(persist_trip=False)  # the simulator restarts: a gateway that remembers no trip
+    link.step(150)  # the repeat of trip 1 is not followed; SYNC_REQUEST → the box announces trip 2 → adopted
+    assert link.gw.secoc.receiver.trip == link.vi.secoc.sender.trip == 2
+    unsynced = link.gw.rejected.get("secoc_unsynced", 0)
+    assert 0 < unsynced <= 3 * 3, unsynced  # commands refused for at most the box's reaction (3 frames a step)
+    refused = sum(link.vi.secoc.receiver.rejected.values())
+    link.step(20)
+    assert sum(link.vi.secoc.receiver.rejected.values()) == refused  # every feedback frame of trip 2 verifies
+    assert link.vi.parser.status(link.t).valid
+
+
+def test_sync_announces_a_new_trip_once_then_repeats_and_only_a_remembering_receiver_follows_a_repeat(tmp_path):
+    auth = Authenticator(bytes(range(16)))
+    box = Sender(auth, ["STEERING_CMD"])
+    packer = Packer(Codec(), box)
+    sync_id = Codec().message(SYNC).frame_id
+
+    def sync():
+        return bytes(packer.pack(SYNC, {"TRIP_COUNTER": box.trip}).data)
+
+    box.start()
+    announce, repeat = sync(), sync()
+    assert [fields(announce)[0], fields(repeat)[0], fields(sync())[0]] == [SYNC_ANNOUNCES, SYNC_REPEATS, SYNC_REPEATS]
+    forgetful = Receiver(auth, ["STEERING_CMD"])
+    assert forgetful.on_sync(sync_id, repeat) is None and forgetful.trip is None  # maybe a trip it used before
+    assert forgetful.on_sync(sync_id, announce) is None and forgetful.trip == 1
+    box.start()
+    assert forgetful.on_sync(sync_id, sync()) is None and forgetful.trip == 2  # a newer trip: announce or repeat
+    assert forgetful.on_sync(sync_id, sync()) is None and forgetful.trip == 2
+    remembering = Receiver(auth, ["STEERING_CMD"], TripStore(tmp_path / "gw.trip"))
+    assert remembering.on_sync(sync_id, sync()) is None and remembering.trip == 2  # above the file's 0: new
+    assert remembering.on_sync(sync_id, repeat) == "stale_freshness"  # trip 1, recorded earlier
+    forged = bytearray(repeat)
+    auth.seal(sync_id, forged, 1 << COUNT_BITS | 2)  # a valid MAC over a count no SYNC carries
+    assert Receiver(auth, ["STEERING_CMD"]).on_sync(sync_id, bytes(forged)) == "bad_mac"
 
 
 def test_receiver_tolerates_lost_frames_and_rebuilds_the_freshness():

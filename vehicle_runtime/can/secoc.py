@@ -16,6 +16,12 @@ every start and whenever the gateway asks (GATEWAY_STATUS.SYNC_REQUEST, after th
 and sends it in SECOC_SYNC (authenticated, 1 Hz and on change). A receiver adopts only a trip above
 the one it last adopted (kept in its own file), so nothing recorded in an earlier trip is accepted
 again, by either end, after a restart of either end.
+
+A SECOC_SYNC's freshness count says which it is: 0 announces a trip raised just now, 1 repeats it. A
+receiver that keeps its trip in memory only (a simulated gateway that lives one run) does not follow a
+repeat after its start: the trip may be one it used before it restarted, and its own sender's counts,
+started again at 0, would repeat values the compute box has already seen (the box would refuse every
+frame until the counts caught up). It waits, asking with SYNC_REQUEST, for the announcement of a new trip.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ TRIP_MASK = (1 << 20) - 1  # SECOC_SYNC.TRIP_COUNTER is 20 bits
 COMPUTE_TO_GATEWAY = ("STEERING_CMD", "LONGITUDINAL_CMD", "HEARTBEAT")
 GATEWAY_TO_COMPUTE = ("GATEWAY_STATUS",)  # carries the driver's engage button and the gateway faults
 SYNC = "SECOC_SYNC"
+SYNC_ANNOUNCES, SYNC_REPEATS = 0, 1  # SECOC_SYNC's count: a trip raised just now, or the 1 Hz repeat
 
 
 class TripStore:
@@ -127,7 +134,9 @@ class Sender:
 
     def protect(self, name: str, frame_id: int, data: bytearray) -> None:
         if name == SYNC:
-            self.auth.seal(frame_id, data, self.trip << COUNT_BITS)
+            count = SYNC_REPEATS if SYNC in self._counts else SYNC_ANNOUNCES  # the first SYNC of a trip announces it
+            self._counts[SYNC] = count
+            self.auth.seal(frame_id, data, self.trip << COUNT_BITS | count)
             return
         count = self._counts.get(name, -1) + 1
         if count >> COUNT_BITS:  # 46 h of one message: a new trip (the receiver follows the SYNC)
@@ -179,11 +188,16 @@ class Receiver:
     def on_sync(self, frame_id: int, data: bytes | bytearray) -> Optional[str]:
         """A SECOC_SYNC frame: adopt its trip if it is authentic and newer than any adopted before."""
         trip = int.from_bytes(bytes(data[:8]), "little") & TRIP_MASK
-        _, tag = fields(data)
-        if tag != self.auth.mac(frame_id, data, trip << COUNT_BITS):
+        count, tag = fields(data)
+        if count not in (SYNC_ANNOUNCES, SYNC_REPEATS) or tag != self.auth.mac(
+            frame_id, data, trip << COUNT_BITS | count
+        ):
             return self._count("bad_mac")
         if self.trip is not None and trip == self.trip:
             return None  # the 1 Hz repeat
+        remembers = self.store is not None and self.store.path is not None
+        if self.trip is None and not remembers and count == SYNC_REPEATS:
+            return None  # maybe a trip this end used before it restarted: wait for a new one (SYNC_REQUEST)
         floor = self.store.load() if self.store else (self.trip or 0)
         if self.trip is not None:
             floor = max(floor, self.trip)

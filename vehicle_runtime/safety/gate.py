@@ -171,7 +171,9 @@ class SafetyGate:
                 )
         if self._request is None:
             return "no actuator request yet"
-        if self.sm.state is SafetyState.ENGAGED and now_s - self._request_arrival_s > self.p.max_request_age_s:
+        # in every state, not only ENGAGED: a request left from before an input gap (a simulator or camera
+        # restart) must not make the gate READY, or an auto-engage would be followed at once by an MRM
+        if now_s - self._request_arrival_s > self.p.max_request_age_s:
             return f"actuator request older than {self.p.max_request_age_s:.3f} s"
         return ""
 
