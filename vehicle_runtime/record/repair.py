@@ -14,7 +14,7 @@ from typing import Dict, List
 
 import yaml
 
-from .writer import IDENTITY_RECORD, METADATA, BagError, message_definition
+from .writer import IDENTITY_RECORD, METADATA, BagError, bag_info
 
 MAGIC = b"\x89MCAP0\r\n"
 
@@ -107,43 +107,11 @@ def repair(bag: Path) -> dict:
         for name, (typename, qos, n) in s["topics"].items():
             entry = topics.setdefault(name, [typename, qos, 0])
             entry[2] += n
-    with_msgs = [s for _, s in sums if s["count"]]
-    start = min((s["start"] for s in with_msgs), default=0)
-    end = max((s["end"] for s in with_msgs), default=0)
-    info = {
-        "version": 9,
-        "storage_identifier": "mcap",
-        "duration": {"nanoseconds": end - start},
-        "starting_time": {"nanoseconds_since_epoch": start},
-        "message_count": sum(s["count"] for _, s in sums),
-        "topics_with_message_count": [
-            {
-                "topic_metadata": {
-                    "name": name,
-                    "type": ty,
-                    "serialization_format": "cdr",
-                    "offered_qos_profiles": qos,
-                    "type_description_hash": message_definition(ty)[1],
-                },
-                "message_count": n,
-            }
-            for name, (ty, qos, n) in topics.items()
-        ],
-        "compression_format": "",
-        "compression_mode": "",
-        "relative_file_paths": [f.name for f, _ in sums],
-        "files": [
-            {
-                "path": f.name,
-                "starting_time": {"nanoseconds_since_epoch": s["start"]},
-                "duration": {"nanoseconds": s["end"] - s["start"]},
-                "message_count": s["count"],
-            }
-            for f, s in sums
-        ],
-        "custom_data": next((s["custom"] for _, s in sums if s["custom"]), None),
-        "ros_distro": "jazzy",
-    }
+    info = bag_info(
+        [(name, ty, qos, n) for name, (ty, qos, n) in topics.items()],
+        [(f.name, s["start"], s["end"], s["count"]) for f, s in sums],
+        next((s["custom"] for _, s in sums if s["custom"]), None),
+    )
     tmp = bag / (METADATA + ".tmp")
     tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": info}, sort_keys=False))
     os.replace(tmp, bag / METADATA)

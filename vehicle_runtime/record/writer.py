@@ -257,45 +257,60 @@ class BagWriter:
         self._last_flush_ns = None
 
     def _info(self) -> dict:
-        files = [f for f in self.files if f.count or f is self.files[-1]]
-        start = min((f.start_ns for f in files if f.count), default=0)
-        end = max((f.end_ns for f in files if f.count), default=0)
-        return {
-            "version": 9,
-            "storage_identifier": "mcap",
-            "duration": {"nanoseconds": max(0, end - start)},
-            "starting_time": {"nanoseconds_since_epoch": start},
-            "message_count": sum(f.count for f in self.files),
-            "topics_with_message_count": [
-                {
-                    "topic_metadata": {
-                        "name": t.name,
-                        "type": t.type,
-                        "serialization_format": "cdr",
-                        "offered_qos_profiles": qos_profiles(t.profile),
-                        "type_description_hash": message_definition(t.type)[1],
-                    },
-                    "message_count": sum(f.topic_counts[t.name] for f in self.files),
-                }
+        return bag_info(
+            [
+                (t.name, t.type, qos_profiles(t.profile), sum(f.topic_counts[t.name] for f in self.files))
                 for t in self.topics.values()
             ],
-            "compression_format": "",
-            "compression_mode": "",
-            "relative_file_paths": [f.name for f in self.files],
-            "files": [
-                {
-                    "path": f.name,
-                    "starting_time": {"nanoseconds_since_epoch": f.start_ns},
-                    "duration": {"nanoseconds": f.end_ns - f.start_ns},
-                    "message_count": f.count,
-                }
-                for f in self.files
-            ],
-            "custom_data": dict(self.o.custom_data) or None,
-            "ros_distro": "jazzy",
-        }
+            [(f.name, f.start_ns, f.end_ns, f.count) for f in self.files],
+            dict(self.o.custom_data) or None,
+        )
 
     def _write_metadata(self) -> None:
         tmp = self.path / (METADATA + ".tmp")
         tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": self._info()}, sort_keys=False))
         os.replace(tmp, self.path / METADATA)  # never a half-written metadata.yaml
+
+
+def bag_info(
+    topics: List[Tuple[str, str, list, int]], files: List[Tuple[str, int, int, int]], custom: Optional[dict]
+) -> dict:
+    """rosbag2's metadata.yaml body (version 9, as rosbag2 0.26 writes it) from (topic, type, QoS profiles,
+    message count) and (file name, first and last stamp ns, message count); the writer and `repair` share it."""
+    with_msgs = [f for f in files if f[3]]
+    start = min((f[1] for f in with_msgs), default=0)
+    end = max((f[2] for f in with_msgs), default=0)
+    return {
+        "version": 9,
+        "storage_identifier": "mcap",
+        "duration": {"nanoseconds": max(0, end - start)},
+        "starting_time": {"nanoseconds_since_epoch": start},
+        "message_count": sum(f[3] for f in files),
+        "topics_with_message_count": [
+            {
+                "topic_metadata": {
+                    "name": name,
+                    "type": ty,
+                    "serialization_format": "cdr",
+                    "offered_qos_profiles": qos,
+                    "type_description_hash": message_definition(ty)[1],
+                },
+                "message_count": n,
+            }
+            for name, ty, qos, n in topics
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+        "relative_file_paths": [f[0] for f in files],
+        "files": [
+            {
+                "path": name,
+                "starting_time": {"nanoseconds_since_epoch": t0},
+                "duration": {"nanoseconds": t1 - t0},
+                "message_count": n,
+            }
+            for name, t0, t1, n in files
+        ],
+        "custom_data": custom,
+        "ros_distro": "jazzy",
+    }
