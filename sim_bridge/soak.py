@@ -4,7 +4,10 @@ seconds each node process is sampled: resident memory, open file descriptors, th
 /dev/shm, and the /dev/shm files of image rings. Run it in a loopback-only network namespace
 (tools/in_loopback_netns.sh), as the graph runs.
 
-    python -m sim_bridge.soak [--transport dds|rclpy] [--runs N] [--run-s S] [--json]
+    python -m sim_bridge.soak [--transport dds|rclpy] [--runs N | --minutes M] [--run-s S] [--json]
+
+A run ends at `--run-s` or earlier, when the car has finished its route and stood still for a second;
+`--minutes` chains runs until that much wall time has passed (a soak of a given length), `--runs` a count.
 
 Between two simulator runs the vehicle interface gets a `reset` (the stop at the end of a run is an MRM
 by design: every input went silent). An MRM while a simulator runs counts in `mrm_count`.
@@ -17,6 +20,7 @@ the reset's exit status and each node's resident memory.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -66,8 +70,15 @@ def slope_mb_per_h(t_s: list, rss_mb: list) -> float:
 
 
 def soak(
-    transport: str, runs: int, run_s: float, camera_size: str = "640x360", warm_up_runs: int = 1, log=sys.stderr
+    transport: str,
+    runs: Optional[int],
+    run_s: float,
+    camera_size: str = "640x360",
+    warm_up_runs: int = 1,
+    log=sys.stderr,
+    minutes: Optional[float] = None,
 ) -> dict:
+    """`runs` simulator runs, or (runs None) as many as fit in `minutes` of wall time."""
     env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     nodes = {
         n: subprocess.Popen(
@@ -86,7 +97,9 @@ def soak(
     run_log: List[Dict[str, Any]] = []  # what each simulator run did, so a bad run can be found and driven again
     t0 = time.monotonic()
     try:
-        for k in range(runs):
+        for k in itertools.count():
+            if (runs is not None and k >= runs) or (minutes is not None and time.monotonic() - t0 >= minutes * 60):
+                break
             scenario = SCENARIOS[k % len(SCENARIOS)]
             start = time.monotonic()
             sim = subprocess.Popen(
@@ -158,9 +171,11 @@ def soak(
                     "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
                 }
             )
-            print(f"soak run {k + 1}/{runs}: {json.dumps(run_log[-1])}", file=log, flush=True)
+            print(f"soak run {k + 1}/{runs or '-'}: {json.dumps(run_log[-1])}", file=log, flush=True)
             if reset.returncode != 0:
-                print(f"soak run {k + 1}/{runs}: reset failed: {reset.stderr.strip()[-500:]}", file=log, flush=True)
+                print(
+                    f"soak run {k + 1}/{runs or '-'}: reset failed: {reset.stderr.strip()[-500:]}", file=log, flush=True
+                )
     finally:
         stop.set()
         for p in nodes.values():
@@ -174,7 +189,14 @@ def soak(
         observer.join(2)
         diagnostics.pop("_participant").close()
     warm = run_edges[warm_up_runs - 1] if len(run_edges) >= warm_up_runs and warm_up_runs > 0 else 0.0
-    result: Dict[str, Any] = {"transport": transport, "runs": runs, "run_s": run_s, "processes": {}}
+    runs = len(run_log)
+    result: Dict[str, Any] = {
+        "transport": transport,
+        "runs": runs,
+        "run_s": run_s,
+        "minutes": round((time.monotonic() - t0) / 60.0, 2),
+        "processes": {},
+    }
     for n, rows in samples.items():
         after = [(t, s) for t, s in rows if t >= warm]
         result["processes"][n] = {
@@ -228,12 +250,15 @@ def per_run(rows: list, key: str, runs: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
-    ap.add_argument("--runs", type=int, default=10)
+    length = ap.add_mutually_exclusive_group()
+    length.add_argument("--runs", type=int, help="simulator runs (default 10)")
+    length.add_argument("--minutes", type=float, help="chain runs until this much wall time has passed")
     ap.add_argument("--run-s", type=float, default=60.0)
     ap.add_argument("--camera-size", default="640x360")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    result = soak(args.transport, args.runs, args.run_s, args.camera_size)
+    runs = args.runs if args.runs is not None or args.minutes is not None else 10
+    result = soak(args.transport, runs, args.run_s, args.camera_size, minutes=args.minutes)
     print(json.dumps(result) if args.json else result)
     return 0
 
