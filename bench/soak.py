@@ -3,8 +3,9 @@ seeds and scenarios), each node process sampled every 2 s: resident memory, fds,
 
     python bench/soak.py [--transport dds|rclpy|both] [--minutes 10] [--run-s 60] [--json]     (make soak)
 
-60 minutes for a release. Keys: rss_slope_mb_per_h (per process, after the first run), fd_growth,
-shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count (while a simulator ran),
+60 minutes for a release. Keys: rss_slope_mb_per_h (per process, after the first run; rss_slope_late_mb_per_h
+over the second half), restarts_per_h, fd_growth,
+shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count and fault_count (while a simulator ran),
 route_completion_min, route_completion (a list) and per_run (scenario, seed, states, ... of each run). The soak's
 log, one JSON line per simulator run, goes to stderr. Runs in a loopback-only network namespace
 (tools/in_loopback_netns.sh).
@@ -59,12 +60,14 @@ def main() -> int:
         for name, p in r["processes"].items():
             print(
                 f"{t:5s} {name:17s} RSS {p['rss_start_mb']:.1f} → {p['rss_end_mb']:.1f} MB, "
-                f"slope {p['rss_slope_mb_per_h']:+.1f} MB/h, per restart {p['rss_per_run_mb']:+.2f} MB, "
+                f"slope {p['rss_slope_mb_per_h']:+.1f} MB/h (second half {p['rss_slope_late_mb_per_h']:+.1f}), "
+                f"per restart {p['rss_per_run_mb']:+.2f} MB, "
                 f"fds {p['fd_growth']:+d}, threads {p['thread_growth']:+d}"
             )
         print(
             f"{t:5s} shm files {r['shm_files_growth']:+d}, heartbeat max {r['period_max_ms']:.1f} ms, "
-            f"MRM in runs {r['mrm_count']}, route completion min {r['route_completion_min']:.2f} "
+            f"MRM in runs {r['mrm_count']}, FAULT in runs {r['fault_count']}, "
+            f"route completion min {r['route_completion_min']:.2f} "
             f"({r['runs']} runs in {r['minutes']:.1f} min)"
         )
     summary = {
@@ -73,6 +76,11 @@ def main() -> int:
         "shm_files_growth": max(r["shm_files_growth"] for r in results.values()),
         "period_max_ms": max(r["period_max_ms"] for r in results.values()),
         "mrm_count": sum(r["mrm_count"] for r in results.values()),
+        "fault_count": sum(r["fault_count"] for r in results.values()),
+        "rss_slope_late_mb_per_h": {
+            f"{t}/{n}": p["rss_slope_late_mb_per_h"] for t, r in results.items() for n, p in r["processes"].items()
+        },
+        "restarts_per_h": {t: r["restarts_per_h"] for t, r in results.items()},
         "route_completion_min": min(r["route_completion_min"] for r in results.values()),
         "runs": results,
     }

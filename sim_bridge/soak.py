@@ -93,7 +93,7 @@ def soak(
     observer.start()
     diagnostics = _watch_diagnostics()
     samples: Dict[str, List[Tuple[float, dict]]] = {n: [] for n in NODES}  # (t, sample)
-    shm_counts, mrm_in_runs, run_edges = [], 0, []
+    shm_counts, mrm_in_runs, fault_in_runs, run_edges = [], 0, 0, []
     run_log: List[Dict[str, Any]] = []  # what each simulator run did, so a bad run can be found and driven again
     t0 = time.monotonic()
     try:
@@ -146,6 +146,7 @@ def soak(
             # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
             in_run = [s for t, s in states if start <= t < end - SHUTDOWN_S]
             mrm_in_runs += in_run.count("MRM")
+            fault_in_runs += in_run.count("FAULT")  # a critical fault mid-run (CAN feedback lost, ...)
             at_start = [s for t, s in states if t < start][-1:]
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
@@ -203,6 +204,11 @@ def soak(
             "rss_start_mb": rows[0][1]["rss_mb"] if rows else None,
             "rss_end_mb": rows[-1][1]["rss_mb"] if rows else None,
             "rss_slope_mb_per_h": slope_mb_per_h([t for t, _ in after], [s["rss_mb"] for _, s in after]),
+            # the second half alone: growth that levels off (caches filling) and growth that goes on look alike
+            # over the whole run, not over its end
+            "rss_slope_late_mb_per_h": slope_mb_per_h(
+                [t for t, _ in after[len(after) // 2 :]], [s["rss_mb"] for _, s in after[len(after) // 2 :]]
+            ),
             "rss_per_run_mb": per_run([s for t, s in after], "rss_mb", runs - warm_up_runs),
             "fd_growth": after[-1][1]["fds"] - after[0][1]["fds"] if after else None,
             "thread_growth": after[-1][1]["threads"] - after[0][1]["threads"] if after else None,
@@ -221,6 +227,8 @@ def soak(
             "period_max_ms": float(np.nanmax(periods)),
             "period_p99_ms": float(np.nanpercentile(periods, 99)),
             "mrm_count": mrm_in_runs,
+            "fault_count": fault_in_runs,
+            "restarts_per_h": round(max(0, runs - 1) / max(time.monotonic() - t0, 1e-9) * 3600.0, 1),
             "route_completion_min": min((r["route_completion"] for r in run_log), default=None),
             "route_completion": [r["route_completion"] for r in run_log],
             "per_run": run_log,
