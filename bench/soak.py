@@ -19,6 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sim_bridge.soak import MINUTES
+from vehicle_runtime import cli_types as T
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -49,13 +52,17 @@ def run(transport: str, minutes: float, run_s: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transport", choices=("dds", "rclpy", "both"), default="both")
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--run-s", type=float, default=60.0, help="one simulator run (a restart after each)")
+    ap.add_argument("--minutes", type=MINUTES, default=10.0)
+    ap.add_argument("--run-s", type=T.seconds, default=60.0, help="one simulator run (a restart after each)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     transports = ("dds", "rclpy") if args.transport == "both" else (args.transport,)
     # runs end early when the car finishes its route: the soak chains them until its minutes have passed
-    results = {t: run(t, args.minutes / len(transports), args.run_s) for t in transports}
+    try:
+        results = {t: run(t, args.minutes / len(transports), args.run_s) for t in transports}
+    except KeyboardInterrupt:
+        print("soak: interrupted, no summary", file=sys.stderr)
+        return 130
     for t, r in results.items():
         for name, p in r["processes"].items():
             print(

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from vehicle_runtime import cli_types as T
 from vehicle_runtime.realtime import GLIBC_TUNABLES
 
 from .graph_run import BUS, NODE_ARGS, _observe, _watch_diagnostics
@@ -41,6 +42,7 @@ SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "l
 SHM = Path("/dev/shm")
 SAMPLE_EVERY_S = 2.0
 SHUTDOWN_S = 1.0
+MINUTES = T.positive(7 * 24 * 60.0, "minutes")  # a soak of up to a week
 SAFETY_STATE = "vehicle_interface: safety state"  # its /diagnostics status (reason of the last transition)
 
 
@@ -259,14 +261,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transport", choices=("dds", "rclpy"), default="dds")
     length = ap.add_mutually_exclusive_group()
-    length.add_argument("--runs", type=int, help="simulator runs (default 10)")
-    length.add_argument("--minutes", type=float, help="chain runs until this much wall time has passed")
-    ap.add_argument("--run-s", type=float, default=60.0)
+    length.add_argument("--runs", type=T.count, help="simulator runs (default 10)")
+    length.add_argument("--minutes", type=MINUTES, help="chain runs until this much wall time has passed")
+    ap.add_argument("--run-s", type=T.seconds, default=60.0)
     ap.add_argument("--camera-size", default="640x360")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     runs = args.runs if args.runs is not None or args.minutes is not None else 10
-    result = soak(args.transport, runs, args.run_s, args.camera_size, minutes=args.minutes)
+    try:
+        result = soak(args.transport, runs, args.run_s, args.camera_size, minutes=args.minutes)
+    except KeyboardInterrupt:  # the nodes were stopped on the way out (soak's finally)
+        print("soak: interrupted, no summary", file=sys.stderr)
+        return 130
     print(json.dumps(result) if args.json else result)
     return 0
 

@@ -14,7 +14,7 @@ from typing import Dict, List
 
 import yaml
 
-from .writer import IDENTITY_RECORD, METADATA, BagError, bag_info
+from .writer import IDENTITY_RECORD, BagError, bag_info, write_metadata
 
 MAGIC = b"\x89MCAP0\r\n"
 
@@ -112,9 +112,7 @@ def repair(bag: Path) -> dict:
         [(f.name, s["start"], s["end"], s["count"]) for f, s in sums],
         next((s["custom"] for _, s in sums if s["custom"]), None),
     )
-    tmp = bag / (METADATA + ".tmp")
-    tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": info}, sort_keys=False))
-    os.replace(tmp, bag / METADATA)
+    write_metadata(bag, info)
     return {
         "bag": str(bag),
         "files": [f.name for f in files],

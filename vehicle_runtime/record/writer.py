@@ -267,9 +267,14 @@ class BagWriter:
         )
 
     def _write_metadata(self) -> None:
-        tmp = self.path / (METADATA + ".tmp")
-        tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": self._info()}, sort_keys=False))
-        os.replace(tmp, self.path / METADATA)  # never a half-written metadata.yaml
+        write_metadata(self.path, self._info())
+
+
+def write_metadata(bag: Path, info: dict) -> None:
+    """metadata.yaml of `bag`, replaced atomically: never a half-written one."""
+    tmp = bag / (METADATA + ".tmp")
+    tmp.write_text(yaml.safe_dump({"rosbag2_bagfile_information": info}, sort_keys=False))
+    os.replace(tmp, bag / METADATA)
 
 
 def bag_info(
