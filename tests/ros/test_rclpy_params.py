@@ -16,13 +16,18 @@ pytest.importorskip("rclpy", reason="rclpy not installed (extra 'ros': ROS 2 Jaz
 from vehicle_runtime.transport.ros_params import NODE_SCHEMAS, specs  # noqa: E402
 
 
-def call(node, executor, srv_type, name, request, timeout_s=30.0):
+def call(node, executor, srv_type, name, request, timeout_s=30.0, attempts=3):
     client = node.create_client(srv_type, name)
     assert client.wait_for_service(timeout_sec=timeout_s), f"{name} never appeared"
-    future = client.call_async(request)
-    executor.spin_until_future_complete(future, timeout_sec=timeout_s)
-    assert future.done(), f"{name} did not answer"
-    return future.result()
+    # DDS discovery race: the server can see the request before it has matched this client's reply reader, and
+    # the reply is then lost (wait_for_service only proves the request side); ROS 2 clients re-send for this
+    for _ in range(attempts):
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=timeout_s / attempts)
+        if future.done():
+            return future.result()
+        client.remove_pending_request(future)
+    raise AssertionError(f"{name} did not answer {attempts} requests in {timeout_s:g} s")
 
 
 @pytest.fixture
