@@ -23,7 +23,7 @@ from typing import Dict, Optional, Sequence
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread
+from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread, reserve_heap
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.security import compute_end, engage_authority, security_config
@@ -48,6 +48,9 @@ class VehicleInterfaceNode:
         cameras: Sequence[str] = ("front",),
     ):
         self.node, self.cfg = node, cfg
+        # before the control thread locks the memory: the main thread's heap then grows into these pages
+        if cfg.lock_memory and not reserve_heap():
+            node.log().warning("heap not reserved (no glibc malloc): the locked heap grows with each restart")
         safety = safety or cfg.safety
         sec = security_config(cfg.config_dir)  # SecOC keys and who may engage (docs/security.md)
         authority = engage_authority(sec, auto_engage=safety.auto_engage)  # ConfigError: auto-engage on a vehicle

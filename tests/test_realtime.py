@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from vehicle_runtime import realtime
 from vehicle_runtime.memory_probe import mallinfo_kb
 from vehicle_runtime.realtime import GLIBC_TUNABLES, GarbageCollector, PeriodicLoop
 
@@ -81,3 +82,53 @@ def test_release_free_memory_returns_freed_heap_pages_to_the_os():
     env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     out = subprocess.run([sys.executable, "-c", RELEASE_CHECK], env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) > 10_000, "less than 10 MB of the 20 MB freed went back to the OS"
+
+
+RESERVE_CHECK = """
+import sys
+from vehicle_runtime.realtime import reserve_heap
+rss = lambda: int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
+start = rss()
+if sys.argv[1] == "reserve":
+    assert reserve_heap(32 << 20)
+reserved = rss()
+blocks = [bytearray(100_000) for _ in range(200)]  # 20 MB of touched heap
+grown = rss() - reserved
+heap, text = {}, open("/proc/self/smaps").read().split("[heap]")
+for field in text[1].splitlines()[1:] if len(text) > 1 else []:  # the [heap] mapping's fields
+    if not field.split(":")[0].isalpha() and "_" not in field.split(":")[0]:
+        break  # the next mapping's header
+    if field.endswith(" kB"):
+        heap[field.split(":")[0]] = int(field.split()[1])
+print(reserved - start, grown, heap.get("Size", 0), heap.get("Rss", 0), heap.get("Locked", 0))
+"""
+
+
+@pytest.mark.parametrize("reserve", [True, False])
+def test_a_reserved_heap_stays_resident_and_later_allocations_grow_into_it(reserve):
+    """reserve_heap: 32 MB touched and freed stay resident (no GLIBC_TUNABLES needed), and 20 MB allocated
+    afterwards costs (almost) no new resident memory; without the reserve the same 20 MB does."""
+    if not mallinfo_kb():
+        pytest.skip("not glibc 2.33+")
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    arg = "reserve" if reserve else "none"
+    out = subprocess.run(
+        [sys.executable, "-c", RESERVE_CHECK, arg], env=env, capture_output=True, text=True, check=True
+    )
+    reserved_kb, grown_kb, heap_kb, heap_rss_kb, heap_locked_kb = map(int, out.stdout.split())
+    if reserve:
+        assert reserved_kb > 30_000 and grown_kb < 3_000, (reserved_kb, grown_kb)
+        if heap_locked_kb:  # where the memlock limit allowed mlock: the whole heap resident, no untouched holes
+            assert heap_rss_kb >= heap_kb - 4 and heap_locked_kb >= heap_kb - 4, (heap_kb, heap_rss_kb, heap_locked_kb)
+    else:
+        assert reserved_kb < 2_000 and grown_kb > 18_000, (reserved_kb, grown_kb)
+
+
+def test_a_process_with_locked_memory_does_not_trim_its_heap(monkeypatch):
+    """Locked pages cannot be handed back, and trimming would hand back the reserve: release is skipped."""
+    trims = []
+    monkeypatch.setattr(realtime, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(realtime, "_memory_locked", threading.Event())  # this test process's own lock aside
+    assert realtime.release_free_memory() >= 0.0 and trims == [0]
+    realtime._memory_locked.set()
+    assert realtime.release_free_memory() == 0.0 and trims == [0]
