@@ -51,8 +51,13 @@ def sample(pid: int) -> dict:
     proc = Path(f"/proc/{pid}")
     status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
     maps = (proc / "maps").read_text().splitlines()
+    kb = lambda key: int(status.get(key, "0 kB").split()[0]) / 1024.0  # noqa: E731
     return {
-        "rss_mb": int(status["VmRSS"].split()[0]) / 1024.0,
+        "rss_mb": kb("VmRSS"),
+        # which kind of resident memory: anonymous (heaps, stacks), file-backed (code, mapped files), shared
+        "rss_anon_mb": kb("RssAnon"),
+        "rss_file_mb": kb("RssFile"),
+        "rss_shmem_mb": kb("RssShmem"),
         "fds": len(os.listdir(proc / "fd")),
         "threads": int(status["Threads"]),
         "shm_maps": sum(" /dev/shm/vr-" in m for m in maps),  # our image rings (Fast DDS maps its own segments)
@@ -212,6 +217,12 @@ def soak(
                 [t for t, _ in after[len(after) // 2 :]], [s["rss_mb"] for _, s in after[len(after) // 2 :]]
             ),
             "rss_per_run_mb": per_run([s for t, s in after], "rss_mb", runs - warm_up_runs),
+            # growth after warm-up by kind: where a slope comes from (anonymous: the process's own allocations)
+            "rss_growth_by_kind_mb": {
+                k: round(after[-1][1][f"rss_{k}_mb"] - after[0][1][f"rss_{k}_mb"], 3) for k in ("anon", "file", "shmem")
+            }
+            if after
+            else {},
             "fd_growth": after[-1][1]["fds"] - after[0][1]["fds"] if after else None,
             "thread_growth": after[-1][1]["threads"] - after[0][1]["threads"] if after else None,
             "shm_maps_end": rows[-1][1]["shm_maps"] if rows else None,
