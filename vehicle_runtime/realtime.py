@@ -13,10 +13,10 @@ import os
 import resource
 import threading
 import time
-from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 from .latency import LatencyStats
+from .memory_probe import mappings_rss_kb
 
 # glibc malloc tunables for the node processes: multi-MB buffers (camera images) stay out of mmap, so an image
 # costs no first-touch page faults; the default environment of `vehicle-runtime up`, the launch file and the
@@ -170,22 +170,10 @@ def reserve_heap(nbytes: int = HEAP_RESERVE_BYTES) -> bool:
     free(block)  # back to the heap's top, where nothing trims it while the memory is locked
     # the heap's free chunks that were never touched (calloc on fresh pages, say) would become resident one by
     # one as allocations reuse them: mlock faults the whole heap in now (where the memlock limit allows)
-    heap = _heap_range()
-    if heap is not None:
-        libc.mlock(ctypes.c_void_p(heap[0]), ctypes.c_size_t(heap[1] - heap[0]))
+    for start, (size_kb, _rss_kb, name) in mappings_rss_kb().items():
+        if name == "[heap]":
+            libc.mlock(ctypes.c_void_p(int(start, 16)), ctypes.c_size_t(size_kb * 1024))
     return True
-
-
-def _heap_range() -> Optional[Tuple[int, int]]:
-    """The main malloc heap ([heap] in /proc/self/maps), or None."""
-    try:
-        for line in Path("/proc/self/maps").read_text().splitlines():
-            if line.endswith("[heap]"):
-                lo, hi = line.split()[0].split("-")
-                return int(lo, 16), int(hi, 16)
-    except OSError:
-        pass
-    return None
 
 
 def quiet_garbage_collector() -> None:
