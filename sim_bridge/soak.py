@@ -14,7 +14,8 @@ by design: every input went silent). An MRM while a simulator runs counts in `mr
 `per_run` (also one JSON line per run on stderr as it ends) says what each run did: scenario, seed (so a bad
 run can be driven again with `vehicle-runtime sim --scenario S --seed N`), route completion, when the
 simulator's gateway first took commands (`engaged_after_s`, null: never), the safety states on the bus,
-the reset's exit status and each node's resident memory.
+the vehicle interface's log line of each safety transition in the run (`transitions`: an MRM's cause), the
+reset's exit status and each node's resident memory.
 """
 
 from __future__ import annotations
@@ -89,10 +90,17 @@ def soak(
     env = {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES}
     nodes = {
         n: subprocess.Popen(
-            [sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]], env=env
+            [sys.executable, "-m", "ros_nodes.main", n, "--transport", transport, *NODE_ARGS[2:]],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for n in NODES
     }
+    transitions: List[Tuple[float, str]] = []  # (time, the vehicle interface's log line of a safety transition)
+    readers = [threading.Thread(target=_relay, args=(p.stderr, log, transitions), daemon=True) for p in nodes.values()]
+    for r in readers:
+        r.start()
     stop = threading.Event()
     states: List[Tuple[float, str]] = []
     beats: List[float] = []
@@ -174,6 +182,8 @@ def soak(
                     "expired_mid_run": mid_run or {},  # the vehicle interface's expired watchdogs half-way
                     "reason_mid_run": reason_mid_run,  # its safety state's reason half-way: why not READY
                     "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run
+                    # why: the vehicle interface's own words for each transition in the run (an MRM's cause)
+                    "transitions": [line for t, line in list(transitions) if start <= t < end - SHUTDOWN_S],
                     "sim_exit": sim.returncode,
                     "reset": reset.returncode,
                     "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
@@ -195,6 +205,8 @@ def soak(
             except subprocess.TimeoutExpired:
                 p.kill()
         observer.join(2)
+        for r in readers:
+            r.join(2)
         diagnostics.pop("_participant").close()
     warm = run_edges[warm_up_runs - 1] if len(run_edges) >= warm_up_runs and warm_up_runs > 0 else 0.0
     runs = len(run_log)
@@ -248,6 +260,14 @@ def soak(
         }
     )
     return result
+
+
+def _relay(stream, log, transitions: List[Tuple[float, str]]) -> None:
+    """A node's log, passed on to ours; safety state transitions kept with the time they were seen."""
+    for line in stream:
+        log.write(line)
+        if "safety state" in line and " -> " in line:
+            transitions.append((time.monotonic(), line.split("safety state", 1)[1].strip()))
 
 
 def expired_watchdogs(diagnostics: dict) -> Dict[str, str]:

@@ -97,7 +97,9 @@ def test_a_short_soak_with_simulator_restarts_leaves_memory_fds_and_shared_memor
         assert p["rss_per_run_mb"] < 1.5, (name, p)
         assert p["fd_growth"] == 0 and p["thread_growth"] == 0 and p["shm_maps_end"] <= 1, (name, p)
         assert p["shm_maps_other_growth"] <= 0, (name, p)  # the middleware's own segments (Fast DDS) do not pile up
-    assert soak["shm_files_growth"] == 0 and soak["mrm_count"] == 0, (soak["per_run"], r.stderr[-3000:])
+    assert soak["shm_files_growth"] == 0, soak["per_run"]
+    mrm_runs = [run for run in soak["per_run"] if "MRM" in run["states"]]  # with the vehicle interface's reasons
+    assert soak["mrm_count"] == 0 and not mrm_runs, (mrm_runs, r.stderr[-3000:])
     # the vehicle interface takes control after every restart of the simulator (and its gateway): before the
     # gateway waited for a new SecOC trip, half the runs after a restart never engaged
     assert all(run["engaged_after_s"] is not None for run in soak["per_run"]), (soak["per_run"], r.stderr[-2000:])

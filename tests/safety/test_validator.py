@@ -116,6 +116,39 @@ def test_keep_last_for_at_most_hold_max_then_mrm_and_latch():
     assert v.accept(plan(stamp_s=1.3), 10.0) is not None
 
 
+def test_first_plans_get_hold_max_to_become_valid_without_an_mrm_request():
+    """Start-up (or after a reset): no valid plan to hold, nothing followed. A refused first plan must not
+    latch the validator before the car is engaged; only a model that stays invalid longer than hold_max_s
+    asks for the MRM."""
+    bad = lambda t: plan(stamp_s=t, y=np.full(10, 3.0))  # noqa: E731
+    for start_s in (0.0, 5.0):  # a fresh validator, then one that was reset after driving
+        v = TrajectoryValidator(P)
+        if start_s:
+            assert v.accept(plan(), 10.0) is not None
+            v.reset()
+        assert v.accept(bad(start_s), 10.0) is None and v.take_fault() == "" and not v.status.latched
+        assert v.accept(bad(start_s + P.hold_max_s), 10.0) is None and v.take_fault() == ""
+        good = plan(stamp_s=start_s + P.hold_max_s + 0.05)
+        assert v.accept(good, 10.0) is good and v.status.rejected == 2 and v.status.mrm_requests == 0
+        # the wait starts again from the next refused plan: a valid one in between ended it
+        assert v.accept(bad(start_s + P.hold_max_s + 0.1), 10.0) is None and v.take_fault() == ""
+
+
+def test_no_valid_first_plan_within_hold_max_asks_for_the_mrm_and_latches():
+    v = TrajectoryValidator(P)
+    bad = lambda t: plan(stamp_s=t, y=np.full(10, 3.0))  # noqa: E731
+    for t in np.arange(0.0, P.hold_max_s + 0.01, 0.05):
+        assert v.accept(bad(t), 10.0) is None and v.take_fault() == ""
+    assert v.accept(bad(P.hold_max_s + 0.05), 10.0) is None
+    fault = v.take_fault()
+    assert fault.startswith("no valid trajectory for 1.05 s > 1.00 s") and "position_deviation" in fault
+    assert v.status.latched and v.accept(plan(stamp_s=1.2), 10.0) is None
+    nan = TrajectoryValidator(P)  # a stamp that cannot be compared never extends the wait
+    nan.accept(bad(0.0), 10.0)
+    nan.accept(bad(float("nan")), 10.0)
+    assert "no valid trajectory" in nan.take_fault()
+
+
 def test_hold_never_outlasts_the_last_plan_horizon():
     v = TrajectoryValidator(replace(P, hold_max_s=10.0))
     short = plan(speed_mps=3.0)
@@ -134,6 +167,8 @@ def test_action_mrm_asks_at_once():
     v.accept(plan(), 10.0)
     assert v.accept(plan(stamp_s=0.05, y=np.full(10, 3.0)), 10.0) is None
     assert "trajectory invalid" in v.take_fault()
+    first = TrajectoryValidator(replace(P, action="mrm"))  # also on a first plan: the configured action wins
+    assert first.accept(plan(y=np.full(10, 3.0)), 10.0) is None and "trajectory invalid" in first.take_fault()
 
 
 def test_low_confidence_caps_speed_then_mrm_through_the_gate():

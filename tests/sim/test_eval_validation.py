@@ -32,7 +32,7 @@ def _eval(tmp_path, results, *extra):
             "--workers",
             "1",
             "--duration",
-            "1",
+            "2",  # past the validator's hold_max_s: a model that is never valid is asked to stop
             "--results",
             str(results),
             *extra,

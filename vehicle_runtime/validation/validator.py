@@ -3,7 +3,10 @@
 Every model output is checked against the rules of `rules.py`. A valid one becomes the trajectory
 the tracker follows. On an invalid one the configured action applies: `keep_last` keeps following
 the last valid trajectory for at most `hold_max_s` (never beyond its own horizon), then asks for
-an MRM; `mrm` asks at once. A model confidence below `min_confidence` degrades: the speed profile is
+an MRM; `mrm` asks at once. With no valid plan yet (start-up, or after a reset) there is nothing to hold:
+invalid plans are refused without an MRM request for at most `hold_max_s` from the first of them (nothing is
+followed meanwhile, so no request reaches the gate: a disengaged car does not engage, an engaged one has its
+request watchdog), then MRM. A model confidence below `min_confidence` degrades: the speed profile is
 capped at `low_confidence_speed_cap_mps`, and after `low_confidence_mrm_after_s` of it, MRM.
 Once it has asked for an MRM because of invalid plans it accepts none until `reset` (a new plan
 could no longer be compared with a recent valid one). Durations are measured on the outputs' own
@@ -66,12 +69,14 @@ class TrajectoryValidator:
         self.last_valid: Optional[PolicyOutput] = None
         self.last_verdict: Optional[Verdict] = None
         self._low_confidence_since_s: Optional[float] = None
+        self._refused_since_s: Optional[float] = None  # stamp of the first refused plan since the last valid one
 
     def reset(self) -> None:
         self.status = ValidatorStatus()
         self.last_valid = None
         self.last_verdict = None
         self._low_confidence_since_s = None
+        self._refused_since_s = None
 
     def check(self, out: PolicyOutput, ego_speed_mps: float, lead: Optional[Lead] = None) -> Verdict:
         """Rules only, no state change (also what the offline score uses)."""
@@ -94,6 +99,7 @@ class TrajectoryValidator:
                 self._invalid(out)
             return None
         s.consecutive_rejected = 0
+        self._refused_since_s = None
         followed = self._confidence(out)
         self.last_valid = out  # the reference for the next plan is what the model said, not the cap
         return followed
@@ -109,10 +115,21 @@ class TrajectoryValidator:
         return len(out.trajectory_ego_xy_m) * out.dt_s
 
     def _invalid(self, out: PolicyOutput) -> None:
+        if self._refused_since_s is None:
+            self._refused_since_s = out.stamp_s
         lv = self.last_valid
-        if self.p.action == "mrm" or lv is None:
+        if self.p.action == "mrm":
             self._fault(f"trajectory invalid ({', '.join(self.status.last_failed)})")
             self.status.latched = True
+            return
+        if lv is None:  # nothing to hold, nothing followed: a model's first plans get hold_max_s to become valid
+            waited_s = out.stamp_s - self._refused_since_s
+            if not waited_s <= self.p.hold_max_s:
+                self._fault(
+                    f"no valid trajectory for {waited_s:.2f} s > {self.p.hold_max_s:.2f} s "
+                    f"({', '.join(self.status.last_failed)})"
+                )
+                self.status.latched = True
             return
         held_s = out.stamp_s - lv.stamp_s
         limit_s = min(self.p.hold_max_s, self._horizon_s(lv))
