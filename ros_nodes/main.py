@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 
 from vehicle_runtime.config import ConfigError, load_node_params, runtime_config
 from vehicle_runtime.paths import share_dir
-from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector
+from vehicle_runtime.realtime import GarbageCollector, quiet_garbage_collector, single_malloc_arena
 
 NODES = ("fusion", "policy", "vehicle_interface")
 SWITCH_INTERVAL_S = 0.0005
@@ -112,6 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # the control thread waits at most this long for the GIL after its sleep (CPython's default: 5 ms)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     names = list(NODES) if "all" in args.nodes else list(dict.fromkeys(args.nodes))
+    if "vehicle_interface" in names:  # before any thread: all of them allocate from the heap it locks
+        single_malloc_arena()
     transport = args.transport
     if transport == "auto":
         from vehicle_runtime.transport.ros import rclpy_available

@@ -155,11 +155,13 @@ def soak(
                         if p.poll() is None:
                             samples[n].append((now, sample(p.pid)))
                 time.sleep(0.05)
-            end = time.monotonic()  # the simulator's inputs stop here: the MRM after it is by design
+            end = time.monotonic()
             out = sim.communicate()[0].strip().splitlines()
             summary = json.loads(out[-1]) if out else {}
-            # the simulator stops publishing up to a second before its process ends: the MRM that follows is by design
-            in_run = [s for t, s in states if start <= t < end - SHUTDOWN_S]
+            # the simulator's inputs stopped before its process ended (its bus and DDS closed, the interpreter exited:
+            # over a second on a loaded box); the MRM their silence causes is by design, so a run ends where they stop
+            inputs_end = summary.get("inputs_stopped_monotonic_s", end - SHUTDOWN_S)
+            in_run = [s for t, s in states if start <= t < inputs_end]
             mrm_in_runs += in_run.count("MRM")
             fault_in_runs += in_run.count("FAULT")  # a critical fault mid-run (CAN feedback lost, ...)
             at_start = [s for t, s in states if t < start][-1:]
@@ -183,7 +185,7 @@ def soak(
                     "reason_mid_run": reason_mid_run,  # its safety state's reason half-way: why not READY
                     "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run
                     # why: the vehicle interface's own words for each transition in the run (an MRM's cause)
-                    "transitions": [line for t, line in list(transitions) if start <= t < end - SHUTDOWN_S],
+                    "transitions": [line for t, line in list(transitions) if start <= t < inputs_end],
                     "sim_exit": sim.returncode,
                     "reset": reset.returncode,
                     "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},

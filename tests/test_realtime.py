@@ -124,6 +124,48 @@ def test_a_reserved_heap_stays_resident_and_later_allocations_grow_into_it(reser
         assert reserved_kb < 2_000 and grown_kb > 18_000, (reserved_kb, grown_kb)
 
 
+ARENA_CHECK = """
+import ctypes, sys, threading
+from vehicle_runtime.realtime import single_malloc_arena
+if sys.argv[1] == "single":
+    assert single_malloc_arena()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+def arenas():  # glibc's thread arenas: anonymous mappings on a 64 MB boundary, followed by their reserve
+    rows = [line.split() for line in open("/proc/self/maps")]
+    return sum(
+        len(r) == 5 and int(r[0].split("-")[0], 16) % (64 << 20) == 0 and n[1] == "---p" and len(n) == 5
+        for r, n in zip(rows, rows[1:])
+    )
+before = arenas()
+go = threading.Barrier(6)
+def work():
+    go.wait()  # all six threads allocate at once: each would get an arena of its own
+    blocks = [libc.malloc(1000) for _ in range(1000)]
+    go.wait()
+    for b in blocks:
+        libc.free(b)
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(arenas() - before)
+"""
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_with_a_single_malloc_arena_threads_allocate_from_the_locked_heap(single):
+    """single_malloc_arena: threads started afterwards get no arena of their own (whose freed pages a locked
+    process could never hand back); without it, glibc gives concurrent threads new arenas."""
+    if not mallinfo_kb():
+        pytest.skip("not glibc 2.33+")
+    arg = "single" if single else "default"
+    out = subprocess.run([sys.executable, "-c", ARENA_CHECK, arg], capture_output=True, text=True, check=True)
+    new_arenas = int(out.stdout)
+    assert new_arenas == 0 if single else new_arenas >= 1, new_arenas
+
+
 def test_a_process_with_locked_memory_does_not_trim_its_heap(monkeypatch):
     """Locked pages cannot be handed back, and trimming would hand back the reserve: release is skipped."""
     trims = []

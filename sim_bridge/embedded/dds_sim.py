@@ -238,5 +238,8 @@ def simulate(
         "gateway_events": events[:20],
         "wall_time_s": time.monotonic() - t0,
         "ran_s": ran_s,
+        # when the inputs stopped, on the host's monotonic clock (one clock for every process on the box): a
+        # caller in another process tells an MRM in the run from the one the silence after it causes
+        "inputs_stopped_monotonic_s": t0 + ran_s,
         "deadline_misses": loop.deadline_misses,
     }
