@@ -149,6 +149,63 @@ def test_no_valid_first_plan_within_hold_max_asks_for_the_mrm_and_latches():
     assert "no valid trajectory" in nan.take_fault()
 
 
+STOP_SPEEDS = np.maximum(0.0, 2.0 - T)  # 1.5, 1.0, 0.5, then standing: a plan that comes to a stop
+START_SPEEDS = 1.5 * T  # drives off at 1.5 m/s²: more than speed_shift allows right after a stop plan
+
+
+def stopping_then_start(v):
+    """The last valid plan brings the car to a stop 1.5 m ahead; the plans after it want to drive off."""
+    stop = plan(stamp_s=0.0, pose=Pose2D(0.0, 0.0, 0.0), speeds=STOP_SPEEDS)
+    assert v.accept(stop, 2.0) is stop
+    start = lambda t, y=None: plan(stamp_s=t, pose=Pose2D(1.5, 0.0, 0.0), speeds=START_SPEEDS, y=y)  # noqa: E731
+    return stop, start
+
+
+def test_refused_plans_after_a_stop_plan_hold_the_car_at_its_stop_instead_of_an_mrm():
+    """A refused plan after a last valid plan that stops: the car follows that plan to its stop (as an MRM
+    would), is held there on its path at speed 0, and the start is judged alone once the stop plan no longer
+    covers it (its horizon), as at start-up: delayed, neither let through nor turned into an MRM."""
+    v = TrajectoryValidator(P)
+    stop, start = stopping_then_start(v)
+    assert "speed_shift" in v.check(start(0.5), 1.0).failed
+    assert v.accept(start(0.5), 1.0) is None  # still rolling: keep following the stop plan
+    assert v.accept(start(P.hold_max_s + 0.5), 0.5) is None and v.take_fault() == ""  # past hold_max, stopping
+    for t in (P.hold_max_s + 1.0, 2.0, 2.5):  # standing: held on the stop plan's path, at speed 0
+        held = v.accept(start(t), 0.0)
+        assert held is not None and not held.speed_profile_mps.any(), t
+        assert np.array_equal(held.trajectory_ego_xy_m, stop.trajectory_ego_xy_m) and held.stamp_s == stop.stamp_s
+        assert v.take_fault() == "" and not v.status.latched
+    assert v.status.standstill_holds == 3 and v.status.mrm_requests == 0
+    # the stop plan covers less and less of the start (its horizon): the start is taken by then, without an MRM
+    for t in np.arange(2.55, len(T) * DT + 0.1, 0.05):
+        followed = v.accept(start(t), 0.0)
+        if followed is not None and followed.speed_profile_mps.any():
+            break
+    assert followed is not None and np.array_equal(followed.speed_profile_mps, START_SPEEDS), t
+    assert v.status.consecutive_rejected == 0 and v.take_fault() == "" and v.status.mrm_requests == 0
+
+
+def test_a_standing_car_whose_plans_stay_refused_asks_for_the_mrm_after_horizon_plus_hold_max():
+    v = TrajectoryValidator(P)
+    _, start = stopping_then_start(v)
+    off_lane = lambda t: start(t, y=np.full(10, 3.0))  # noqa: E731 - fails position_deviation on its own
+    limit_s = len(T) * DT + P.hold_max_s
+    for t in (1.0, 3.0, limit_s):
+        assert v.accept(off_lane(t), 0.0) is not None and v.take_fault() == ""
+    assert v.accept(off_lane(limit_s + 0.05), 0.0) is None
+    assert v.take_fault().startswith(f"trajectory invalid for {limit_s + 0.05:.2f} s > {limit_s:.2f} s")
+    assert v.status.latched
+
+
+def test_a_moving_car_is_never_held_standing_and_a_plan_that_does_not_stop_keeps_hold_max():
+    v = TrajectoryValidator(P)
+    assert v.accept(plan(), 10.0) is not None  # cruising at 10 m/s: no stop in it
+    bad = lambda t: plan(stamp_s=t, y=np.full(10, 3.0))  # noqa: E731
+    assert v.accept(bad(0.5), 0.0) is None  # even a (wrongly) measured standstill does not hold a moving plan
+    assert v.accept(bad(P.hold_max_s + 0.05), 0.0) is None and "trajectory invalid for" in v.take_fault()
+    assert v.status.standstill_holds == 0
+
+
 def test_hold_never_outlasts_the_last_plan_horizon():
     v = TrajectoryValidator(replace(P, hold_max_s=10.0))
     short = plan(speed_mps=3.0)

@@ -62,6 +62,7 @@ class ValidatorParams:
     shift_horizon_s: float  # compare with the previous plan this far ahead
     action: str  # "keep_last": keep the last valid trajectory (at most hold_max_s, its horizon), then MRM; "mrm"
     hold_max_s: float
+    standstill_speed_mps: float  # below: a refused plan holds the car where it stands (no MRM: it is stopped)
     min_confidence: float  # below: degrade (speed cap), then MRM
     low_confidence_speed_cap_mps: float
     low_confidence_mrm_after_s: float

@@ -6,7 +6,12 @@ the last valid trajectory for at most `hold_max_s` (never beyond its own horizon
 an MRM; `mrm` asks at once. With no valid plan yet (start-up, or after a reset) there is nothing to hold:
 invalid plans are refused without an MRM request for at most `hold_max_s` from the first of them (nothing is
 followed meanwhile, so no request reaches the gate: a disengaged car does not engage, an engaged one has its
-request watchdog), then MRM. A model confidence below `min_confidence` degrades: the speed profile is
+request watchdog), then MRM. A last valid plan that comes to a stop (below `standstill_speed_mps`) takes
+the car where an MRM would: refused plans keep it following that plan to its stop and hold it there (its
+path at speed 0) instead of asking for an MRM, until it no longer covers the new plans (its horizon: then they
+are judged alone, as at start-up) and at most `hold_max_s` beyond. A start that jumps from a stop is delayed,
+neither let through nor turned into an MRM.
+A model confidence below `min_confidence` degrades: the speed profile is
 capped at `low_confidence_speed_cap_mps`, and after `low_confidence_mrm_after_s` of it, MRM.
 Once it has asked for an MRM because of invalid plans it accepts none until `reset` (a new plan
 could no longer be compared with a recent valid one). Durations are measured on the outputs' own
@@ -35,6 +40,7 @@ class ValidatorStatus:
     consecutive_rejected: int = 0
     last_failed: Tuple[str, ...] = ()
     low_confidence: int = 0  # outputs below min_confidence (speed capped)
+    standstill_holds: int = 0  # refused plans while the car stood: it was held where it stands
     mrm_requests: int = 0
     fault: str = ""  # set while the validator asks for an MRM
     latched: bool = False  # invalid for too long: nothing is accepted until reset
@@ -47,6 +53,7 @@ class ValidatorStatus:
             "rejected_by_rule": {k: v for k, v in self.rejected_by_rule.items() if v},
             "last_failed": list(self.last_failed),
             "low_confidence": self.low_confidence,
+            "standstill_holds": self.standstill_holds,
             "mrm_requests": self.mrm_requests,
             "fault": self.fault,
             "latched": self.latched,
@@ -85,7 +92,8 @@ class TrajectoryValidator:
         return Verdict(not failed, failed, r)
 
     def accept(self, out: PolicyOutput, ego_speed_mps: float, lead: Optional[Lead] = None) -> Optional[PolicyOutput]:
-        """The trajectory to follow now (speed-capped on low confidence), or None: keep the last valid."""
+        """The trajectory to follow now (speed-capped on low confidence; the last valid path at speed 0 while a
+        standing car's plans are refused), or None: keep the last valid."""
         s = self.status
         s.checked += 1
         verdict = self.last_verdict = self.check(out, ego_speed_mps, lead)
@@ -95,9 +103,7 @@ class TrajectoryValidator:
             s.consecutive_rejected += 1
             for rule in verdict.failed:
                 s.rejected_by_rule[rule] += 1
-            if not s.latched:
-                self._invalid(out)
-            return None
+            return self._invalid(out, ego_speed_mps) if not s.latched else None
         s.consecutive_rejected = 0
         self._refused_since_s = None
         followed = self._confidence(out)
@@ -114,7 +120,8 @@ class TrajectoryValidator:
     def _horizon_s(self, out: PolicyOutput) -> float:
         return len(out.trajectory_ego_xy_m) * out.dt_s
 
-    def _invalid(self, out: PolicyOutput) -> None:
+    def _invalid(self, out: PolicyOutput, ego_speed_mps: float) -> Optional[PolicyOutput]:
+        """None: keep following the last valid plan; or the plan to follow instead (a standstill hold)."""
         if self._refused_since_s is None:
             self._refused_since_s = out.stamp_s
         lv = self.last_valid
@@ -130,14 +137,24 @@ class TrajectoryValidator:
                     f"({', '.join(self.status.last_failed)})"
                 )
                 self.status.latched = True
-            return
+            return None
         held_s = out.stamp_s - lv.stamp_s
-        limit_s = min(self.p.hold_max_s, self._horizon_s(lv))
+        standing = abs(ego_speed_mps) < self.p.standstill_speed_mps
+        # a last valid plan that stops brings the car where an MRM would (in lane, at rest): it is followed to its
+        # stop and the car held there (its path at speed 0) while it still covers the new plans; after its
+        # horizon they are judged alone, as at start-up
+        stops = bool(speeds_of(lv)[-1] < self.p.standstill_speed_mps)
+        limit_s = self._horizon_s(lv) + self.p.hold_max_s if stops else min(self.p.hold_max_s, self._horizon_s(lv))
         if not held_s <= limit_s:
             self._fault(
                 f"trajectory invalid for {held_s:.2f} s > {limit_s:.2f} s ({', '.join(self.status.last_failed)})"
             )
             self.status.latched = True
+            return None
+        if standing and stops:
+            self.status.standstill_holds += 1
+            return replace(lv, speed_profile_mps=np.zeros(len(lv.trajectory_ego_xy_m)))
+        return None
 
     def _confidence(self, out: PolicyOutput) -> PolicyOutput:
         if out.confidence >= self.p.min_confidence:
