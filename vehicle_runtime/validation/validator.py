@@ -128,7 +128,7 @@ class TrajectoryValidator:
         if self.p.action == "mrm":
             self._fault(f"trajectory invalid ({', '.join(self.status.last_failed)})")
             self.status.latched = True
-            return
+            return None
         if lv is None:  # nothing to hold, nothing followed: a model's first plans get hold_max_s to become valid
             waited_s = out.stamp_s - self._refused_since_s
             if not waited_s <= self.p.hold_max_s:
