@@ -22,7 +22,7 @@ MRM_CASES = (
     ("junction_right", (4.0, 8.0)),
     ("junction_straight", (6.0,)),
 )
-STOP_WITHIN_S = 9.0  # longest: the 3 s route timeout, then a stop from 12 m/s at 2.5 m/s²
+STOP_WITHIN_S = 10.0  # longest: the 3 s route timeout, the 1.7 s jerk ramp, then 12 m/s down at 2.5 m/s² (8.7 s)
 
 
 def mrm_row(fault: str, scenario: str, at_s: float, policy: str = "expert") -> Dict[str, object]:
