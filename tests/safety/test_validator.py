@@ -197,6 +197,15 @@ def test_a_standing_car_whose_plans_stay_refused_asks_for_the_mrm_after_horizon_
     assert v.status.latched
 
 
+def test_a_car_still_rolling_past_its_stop_plans_stop_time_plus_hold_max_asks_for_the_mrm():
+    """The stop plan rests from 2.0 s on: followed to its stop and hold_max_s beyond, no longer while moving."""
+    v = TrajectoryValidator(P)
+    _, start = stopping_then_start(v)
+    assert v.accept(start(2.0 + P.hold_max_s), 0.5) is None and v.take_fault() == ""
+    assert v.accept(start(2.0 + P.hold_max_s + 0.05), 0.5) is None
+    assert v.take_fault().startswith("trajectory invalid for 3.05 s > 3.00 s") and v.status.standstill_holds == 0
+
+
 def test_a_moving_car_is_never_held_standing_and_a_plan_that_does_not_stop_keeps_hold_max():
     v = TrajectoryValidator(P)
     assert v.accept(plan(), 10.0) is not None  # cruising at 10 m/s: no stop in it

@@ -6,10 +6,11 @@ the last valid trajectory for at most `hold_max_s` (never beyond its own horizon
 an MRM; `mrm` asks at once. With no valid plan yet (start-up, or after a reset) there is nothing to hold:
 invalid plans are refused without an MRM request for at most `hold_max_s` from the first of them (nothing is
 followed meanwhile, so no request reaches the gate: a disengaged car does not engage, an engaged one has its
-request watchdog), then MRM. A last valid plan that comes to a stop (below `standstill_speed_mps`) takes
-the car where an MRM would: refused plans keep it following that plan to its stop and hold it there (its
-path at speed 0) instead of asking for an MRM, until it no longer covers the new plans (its horizon: then they
-are judged alone, as at start-up) and at most `hold_max_s` beyond. A start that jumps from a stop is delayed,
+request watchdog), then MRM. A last valid plan that comes to rest (below `standstill_speed_mps` to its end)
+takes the car where an MRM would: refused plans keep it following that plan to its stop (`hold_max_s` beyond
+the plan's stop time, for the car to get there) and, once the car stands, hold it there (the plan's path at
+speed 0) instead of asking for an MRM, until the plan no longer covers the new ones (its horizon: then they are
+judged alone, as at start-up) and at most `hold_max_s` beyond. A start that jumps from a stop is delayed,
 neither let through nor turned into an MRM.
 A model confidence below `min_confidence` degrades: the speed profile is
 capped at `low_confidence_speed_cap_mps`, and after `low_confidence_mrm_after_s` of it, MRM.
@@ -140,21 +141,31 @@ class TrajectoryValidator:
             return None
         held_s = out.stamp_s - lv.stamp_s
         standing = abs(ego_speed_mps) < self.p.standstill_speed_mps
-        # a last valid plan that stops brings the car where an MRM would (in lane, at rest): it is followed to its
-        # stop and the car held there (its path at speed 0) while it still covers the new plans; after its
-        # horizon they are judged alone, as at start-up
-        stops = bool(speeds_of(lv)[-1] < self.p.standstill_speed_mps)
-        limit_s = self._horizon_s(lv) + self.p.hold_max_s if stops else min(self.p.hold_max_s, self._horizon_s(lv))
+        stop_s = self._stop_s(lv)
+        if stop_s is None:  # a plan that keeps driving goes stale: hold it briefly
+            limit_s = min(self.p.hold_max_s, self._horizon_s(lv))
+        elif standing:  # where an MRM would bring the car: held until the new plans are judged alone, and beyond
+            limit_s = self._horizon_s(lv) + self.p.hold_max_s
+        else:  # a plan that stops is followed to its stop (and the usual hold beyond, for the car to get there)
+            limit_s = stop_s + self.p.hold_max_s
         if not held_s <= limit_s:
             self._fault(
                 f"trajectory invalid for {held_s:.2f} s > {limit_s:.2f} s ({', '.join(self.status.last_failed)})"
             )
             self.status.latched = True
             return None
-        if standing and stops:
+        if standing and stop_s is not None:
             self.status.standstill_holds += 1
             return replace(lv, speed_profile_mps=np.zeros(len(lv.trajectory_ego_xy_m)))
         return None
+
+    def _stop_s(self, out: PolicyOutput) -> Optional[float]:
+        """When the plan has brought the car to rest (its speed below standstill_speed_mps, and staying there
+        to its end); None for a plan that keeps driving."""
+        moving = np.flatnonzero(~(speeds_of(out) < self.p.standstill_speed_mps))  # NaN counts as moving
+        if len(moving) == len(out.trajectory_ego_xy_m):
+            return None
+        return (int(moving[-1]) + 2 if len(moving) else 1) * out.dt_s
 
     def _confidence(self, out: PolicyOutput) -> PolicyOutput:
         if out.confidence >= self.p.min_confidence:
