@@ -107,10 +107,10 @@ FAULTS: Dict[str, FaultSpec] = {
         ),
         FaultSpec(
             "control_loop_stall",
-            "the control loop stalls for 60 ms",
+            "the control loop stalls for 85 ms",
             MRM_OR_LATER,
             SafetyState.STOPPED,
-            _timeout("control_loop", 0.02),
+            _timeout("control_loop", 0.01),
         ),
         # override is reported by the gateway one period after the driver acts
         FaultSpec(

@@ -60,6 +60,11 @@ def parse_injection(text: str) -> tuple[str, float]:
     return name, t
 
 
+# longer than timeout_control_loop_s (80 ms), shorter than the gateway's 100 ms command timeout less a period:
+# the box's own MRM must come first
+CONTROL_LOOP_STALL_S = 0.085
+
+
 class FaultInjector:
     def __init__(self, gateway: ByWireGateway, tx: TamperingBus, injector_bus: Optional[can.BusABC]):
         self.gateway = gateway
@@ -88,7 +93,7 @@ class FaultInjector:
         elif fault == "clock_jump":
             self.clock_offset_s += 10.0
         elif fault == "control_loop_stall":
-            self._stall_until_s = now_s + 0.06
+            self._stall_until_s = now_s + CONTROL_LOOP_STALL_S
         elif fault == "error_frames":
             for _ in range(12):  # SocketCAN controller-problem error frames
                 self._inject(can.Message(arbitration_id=0x004, is_error_frame=True, data=bytes(8)))

@@ -145,9 +145,17 @@ def test_stale_request_leads_to_mrm():
 
 def test_control_loop_stall_detected():
     d = engaged()
-    d.t += 0.08  # the loop did not run for 80 ms
+    d.t += CFG.safety.timeouts_s["control_loop"] + 0.005  # the loop did not run for longer than its timeout
     status = d.tick()
     assert status.state is S.MRM and "control loop stalled" in status.reason
+
+
+def test_a_control_loop_hiccup_shorter_than_its_timeout_is_ridden_out():
+    """The gateway keeps applying the last command up to its own timeout: a shorter stall (a busy box, 62 ms
+    seen once in a 60-minute soak) is no reason to end the drive."""
+    d = engaged()
+    d.t += CFG.safety.timeouts_s["control_loop"] - 0.015  # the tick adds its own 10 ms: 5 ms under the timeout
+    assert d.tick().state is S.ENGAGED
 
 
 def test_mrm_profile_then_stopped_then_reset():
