@@ -23,7 +23,7 @@ from typing import Dict, Optional, Sequence
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread, reserve_heap
+from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread, other_threads_at, reserve_heap
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.security import compute_end, engage_authority, security_config
@@ -35,6 +35,7 @@ from vehicle_runtime.types import ActuatorRequest, EgoState, Pose2D
 from vehicle_runtime.vehicle_interface import VehicleInterface
 
 STATUS_RATE_HZ = 50.0  # vehicle/command, vehicle/status: observability, from the executor
+STALL_REPORT_S = 0.04  # a tick-to-tick gap this long (4 periods) records where the other threads were
 
 
 class VehicleInterfaceNode:
@@ -70,6 +71,9 @@ class VehicleInterfaceNode:
         self.loop = PeriodicLoop(1.0 / cfg.control_rate_hz)
         self._stop = threading.Event()
         self._tick = 0
+        self._last_tick_s = math.inf
+        self.stall: Optional[tuple] = None  # the longest tick-to-tick gap over STALL_REPORT_S: (s, other threads)
+        self._stall_logged: Optional[tuple] = None
         self._logged_transitions = 0
         self.camera_to_can = LatencyStats()  # camera stamp → first CAN frame carrying a command from that frame
         self._new_source_stamp_s: Optional[float] = None
@@ -152,6 +156,11 @@ class VehicleInterfaceNode:
             self.pub_drive.publish(convert.ego_to_drive_status(ego))
 
     def on_diagnostics(self) -> None:
+        stall = self.stall
+        if stall is not None and stall is not self._stall_logged:  # a new longest gap: say what ran meanwhile
+            self._stall_logged = stall
+            where = "; ".join(f"{name}: {at}" for name, at in stall[1].items())
+            self.node.log().warning("control loop gap %.0f ms; the other threads were at %s", stall[0] * 1e3, where)
         with self.lock:
             status = self.vi.last_status
             extra = {
@@ -166,6 +175,7 @@ class VehicleInterfaceNode:
                 if self.loop.jitter.count
                 else "",
                 "control_deadline_misses": self.loop.deadline_misses,
+                "control_gap_max_ms": f"{stall[0] * 1e3:.1f}" if stall is not None else "",
                 **{f"security_{k}": v for k, v in self.vi.security_report().items()},
                 **{
                     f"camera_to_can_{k}": f"{v:.3f}"
@@ -199,6 +209,9 @@ class VehicleInterfaceNode:
             self.gate.model_fault("the trajectory validator refused the policy's plans beyond their horizon")
 
     def on_tick(self, now_s: float) -> None:
+        gap_s, self._last_tick_s = now_s - self._last_tick_s, now_s
+        if gap_s > STALL_REPORT_S and (self.stall is None or gap_s > self.stall[0]):
+            self.stall = (gap_s, other_threads_at())  # what held the GIL meanwhile (logged off this thread)
         with self.lock:
             for record in self.channel.poll():
                 self.apply(record, now_s)

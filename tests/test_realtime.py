@@ -174,3 +174,23 @@ def test_a_process_with_locked_memory_does_not_trim_its_heap(monkeypatch):
     assert realtime.release_free_memory() >= 0.0 and trims == [0]
     realtime._memory_locked.set()
     assert realtime.release_free_memory() == 0.0 and trims == [0]
+
+
+def test_other_threads_at_names_where_each_other_thread_is():
+    """What a late control tick records: the other threads' innermost frames, not its own."""
+    release, parked = threading.Event(), threading.Event()
+
+    def park_here():
+        parked.set()
+        release.wait()
+
+    t = threading.Thread(target=park_here, name="parker")
+    t.start()
+    try:
+        assert parked.wait(5)
+        where = realtime.other_threads_at()
+    finally:
+        release.set()
+        t.join()
+    assert "park_here" in where["parker"] and "test_realtime.py" in where["parker"]
+    assert threading.current_thread().name not in where

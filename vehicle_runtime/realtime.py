@@ -11,9 +11,11 @@ import functools
 import gc
 import os
 import resource
+import sys
 import threading
 import time
-from typing import Callable, List, Optional
+import traceback
+from typing import Callable, Dict, List, Optional
 
 from .latency import LatencyStats
 from .memory_probe import mappings_rss_kb
@@ -72,6 +74,21 @@ class PeriodicLoop:
             step(now)
             deadline += self.period_s
             k += 1
+
+
+def other_threads_at(frames: int = 3) -> Dict[str, str]:
+    """Where every other Python thread of this process is now, innermost frames last ("file:line function <
+    ..."). Called by a thread that was late: the thread that held the GIL meanwhile has just handed it over,
+    and its frames say what ran instead."""
+    me = threading.get_ident()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return {
+        names.get(ident, f"thread {ident}"): " > ".join(
+            f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame, frames)
+        )
+        for ident, frame in sys._current_frames().items()
+        if ident != me
+    }
 
 
 def set_realtime_priority(priority: int) -> str:
