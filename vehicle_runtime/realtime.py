@@ -77,7 +77,7 @@ class PeriodicLoop:
 
 
 def other_threads_at(frames: int = 3) -> Dict[str, str]:
-    """Where every other Python thread of this process is now, innermost frames last ("file:line function <
+    """Where every other Python thread of this process is now, innermost frame last ("file:line function >
     ..."). Called by a thread that was late: the thread that held the GIL meanwhile has just handed it over,
     and its frames say what ran instead."""
     me = threading.get_ident()
