@@ -181,6 +181,7 @@ def soak(
                     "route_completion": summary.get("route_completion", 0.0),
                     "engaged_after_s": summary.get("engaged_after_s"),
                     "collisions": summary.get("collisions"),
+                    "min_gap_m": summary.get("min_gap_m"),  # to the lead: a near miss shows before a collision
                     "expired_mid_run": mid_run or {},  # the vehicle interface's expired watchdogs half-way
                     "reason_mid_run": reason_mid_run,  # its safety state's reason half-way: why not READY
                     "states": at_start + in_run,  # safety state on the bus at the start, then each change in the run

@@ -230,6 +230,7 @@ def simulate(
         "driving_score": summary["driving_score"],
         "route_completion": summary["route_completion"],
         "collisions": summary["collisions"],
+        "min_gap_m": summary["min_gap_m"],  # to the lead (None: no lead): how near a miss was
         "off_road_events": summary["off_road_events"],
         "lateral_rms_m": summary["lateral_rms_m"],
         "frames": state["frames"],
