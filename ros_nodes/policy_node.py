@@ -135,11 +135,13 @@ class PolicyNode:
         for record in self.channel.poll():
             if record.kind is Kind.DRIVE:
                 self._measured = (record.c, record.b)
-        out = self.pipeline.latest
-        if self._ego is None or out is None or not out.is_finite():
+        if self._ego is None:
             return
+        # as the embedded runtime's tick: the last valid plan, else the route (braking to a stop along it) while
+        # the car is on it; with no valid plan yet (start-up, or the reset after a simulator or camera restart)
+        # the route keeps the requests flowing, so an engagement is not followed by a stale-request MRM
         req = self.pipeline.control(self._ego, self.node.now_s(), 1.0 / self.cfg.control_rate_hz)
-        if req is not None:
+        if req is not None and math.isfinite(req.steer_rad) and math.isfinite(req.accel_mps2):
             self.channel.send(Record(Kind.REQUEST, req.source_stamp_s, req.steer_rad, req.accel_mps2))
 
     def on_diagnostics(self) -> None:

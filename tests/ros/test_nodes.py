@@ -167,6 +167,52 @@ def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on
         server.close()
 
 
+def test_with_no_valid_plan_yet_the_policy_node_follows_the_route_as_the_embedded_runtime_does():
+    """After a reset (start-up, a simulator or camera restart) the pipeline has no valid plan until the
+    validator accepts one. The requests go on from the route (braking to a stop along it) while the car is on
+    it, as in the embedded runtime: with none, an engagement just before the reset ended in an MRM for an
+    actuator request older than 100 ms (the 60-minute rclpy soak, junction_left seed 50)."""
+    from ros_nodes.policy_node import PolicyNode
+    from vehicle_runtime import synthetic
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
+    participant = DdsParticipant(30)
+    server = command_channel.CommandServer(command_channel.address("t", 30))
+    try:
+        node = PolicyNode(
+            DdsNode("policy", participant, Executor(), "t"),
+            cfg,
+            Pipeline.from_config(cfg),
+            channel=command_channel.CommandClient(command_channel.address("t", 30)),
+        )
+        node.on_control()  # connects
+        server.poll()  # accepts
+        route = synthetic.curved_route()
+        node.on_route(convert.route_to_path(Route(time.time(), route.points_xy_m)))
+        on_route = synthetic.odometry_along(route, 2.0, 8.0).pose
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), on_route, 8.0)))
+        node.pipeline.reset()
+        assert node.pipeline.latest is None
+        node.on_control()
+        requests = [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+        assert len(requests) == 1 and node.pipeline.following == "route", requests
+        assert requests[0].c < 0.0  # the route is followed to a stop: braking at 8 m/s
+        # off the route's corridor nothing is left to follow: no request, the gate's request watchdog decides
+        off = Pose2D(on_route.x_m, on_route.y_m + 20.0, on_route.yaw_rad)
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), off, 8.0)))
+        node.on_control()
+        assert not [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+        assert node.pipeline.following == "none"
+    finally:
+        participant.close()
+        server.close()
+
+
 def test_gate_diagnostics_list_every_watchdog_and_the_state():
     from vehicle_runtime.config import load_runtime_config
     from vehicle_runtime.safety.gate import INPUT_WATCHDOGS, SafetyGate
