@@ -23,6 +23,8 @@ ROOMS = (
     "vehicle_runtime/student",
     "vehicle_runtime/transport",
     "vehicle_runtime/bundle",
+    "vehicle_runtime/validation",
+    "vehicle_runtime/control",
     "ros_nodes",
     "sim_bridge/gateway",
     "sim_bridge/embedded",

@@ -4,9 +4,9 @@ Every model output is checked against the rules of `rules.py`. A valid one becom
 the tracker follows. On an invalid one the configured action applies: `keep_last` keeps following
 the last valid trajectory for at most `hold_max_s` (never beyond its own horizon), then asks for
 an MRM; `mrm` asks at once. With no valid plan yet (start-up, or after a reset) there is nothing to hold:
-invalid plans are refused without an MRM request for at most `hold_max_s` from the first of them (nothing is
-followed meanwhile, so no request reaches the gate: a disengaged car does not engage, an engaged one has its
-request watchdog), then MRM. A last valid plan that comes to rest (below `standstill_speed_mps` to its end)
+invalid plans are refused without an MRM request for at most `hold_max_s` from the first of them (no plan is
+followed meanwhile: the pipeline follows the route to a stop where the car is on one, else no request reaches
+the gate), then MRM. A last valid plan that comes to rest (below `standstill_speed_mps` to its end)
 takes the car where an MRM would: refused plans keep it following that plan to its stop (`hold_max_s` beyond
 the plan's stop time, for the car to get there) and, once the car stands, hold it there (the plan's path at
 speed 0) instead of asking for an MRM, until the plan no longer covers the new ones (its horizon: then they are
