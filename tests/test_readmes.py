@@ -25,6 +25,7 @@ ROOMS = (
     "vehicle_runtime/bundle",
     "vehicle_runtime/validation",
     "vehicle_runtime/control",
+    "vehicle_runtime/record",
     "ros_nodes",
     "sim_bridge/gateway",
     "sim_bridge/embedded",
@@ -67,6 +68,15 @@ def test_parameter_tables_agree_with_the_schemas(readme):
             f"{readme.relative_to(ROOT)}: table params:{old.group('name')} differs from the schema; "
             + FIX.format(readme.relative_to(ROOT))
         )
+
+
+def test_record_readme_lists_the_replay_gates_thresholds_as_the_code_has_them():
+    """The thresholds are code defaults, not a schema: the README's table is checked against them."""
+    from vehicle_runtime.record.gate import DEFAULT_THRESHOLDS
+
+    text = _text(ROOT / "vehicle_runtime/record/README.md")
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", text, re.M))
+    assert {k: float(v) for k, v in rows.items()} == {k: float(v) for k, v in DEFAULT_THRESHOLDS.items()}
 
 
 def test_node_readme_lists_every_node_parameter():
