@@ -23,7 +23,13 @@ from typing import Dict, Optional, Sequence
 from vehicle_runtime.can import Codec, load_dbc, open_bus
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.latency import LatencyStats
-from vehicle_runtime.realtime import PeriodicLoop, isolate_control_thread, other_threads_at, reserve_heap
+from vehicle_runtime.realtime import (
+    PeriodicLoop,
+    collection_between,
+    isolate_control_thread,
+    other_threads_at,
+    reserve_heap,
+)
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.sd_notify import notify
 from vehicle_runtime.security import compute_end, engage_authority, security_config
@@ -72,7 +78,7 @@ class VehicleInterfaceNode:
         self._stop = threading.Event()
         self._tick = 0
         self._last_tick_s = math.inf
-        self.stall: Optional[tuple] = None  # the longest tick-to-tick gap over STALL_REPORT_S: (s, other threads)
+        self.stall: Optional[tuple] = None  # the longest gap over STALL_REPORT_S: (s, other threads, collection)
         self._stall_logged: Optional[tuple] = None
         self._logged_transitions = 0
         self.camera_to_can = LatencyStats()  # camera stamp → first CAN frame carrying a command from that frame
@@ -160,7 +166,15 @@ class VehicleInterfaceNode:
         if stall is not None and stall is not self._stall_logged:  # a new longest gap: say what ran meanwhile
             self._stall_logged = stall
             where = "; ".join(f"{name}: {at}" for name, at in stall[1].items())
-            self.node.log().warning("control loop gap %.0f ms; the other threads were at %s", stall[0] * 1e3, where)
+            c = stall[2]
+            collected = (
+                f"a generation-{c.generation} garbage collection of {c.duration_s * 1e3:.1f} ms ran in it ({c.thread})"
+                if c is not None
+                else "no garbage collection ran in it"
+            )
+            self.node.log().warning(
+                "control loop gap %.0f ms; %s; the other threads were at %s", stall[0] * 1e3, collected, where
+            )
         with self.lock:
             status = self.vi.last_status
             extra = {
@@ -211,7 +225,8 @@ class VehicleInterfaceNode:
     def on_tick(self, now_s: float) -> None:
         gap_s, self._last_tick_s = now_s - self._last_tick_s, now_s
         if gap_s > STALL_REPORT_S and (self.stall is None or gap_s > self.stall[0]):
-            self.stall = (gap_s, other_threads_at())  # what held the GIL meanwhile (logged off this thread)
+            # what held the GIL meanwhile, and a garbage collection in the gap (logged off this thread)
+            self.stall = (gap_s, other_threads_at(), collection_between(now_s - gap_s, now_s))
         with self.lock:
             for record in self.channel.poll():
                 self.apply(record, now_s)

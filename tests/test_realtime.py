@@ -1,9 +1,11 @@
 """The periodic loop keeps absolute deadlines (checked by counting, not by timing thresholds)."""
 
+import gc
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -194,3 +196,19 @@ def test_other_threads_at_names_where_each_other_thread_is():
         t.join()
     assert "park_here" in where["parker"] and "test_realtime.py" in where["parker"]
     assert threading.current_thread().name not in where
+
+
+def test_a_collection_is_kept_with_its_time_so_a_late_tick_can_blame_it():
+    """The vehicle interface's gap report: a collection holds the GIL, so one inside a control-loop gap
+    explains it; one outside the gap does not."""
+    realtime.watch_collections()
+    realtime.watch_collections()  # once only, however often it is called
+    assert gc.callbacks.count(realtime._on_collection) == 1
+    t0 = time.monotonic()
+    gc.collect(2)
+    t1 = time.monotonic()
+    c = realtime.collection_between(t0, t1)
+    assert c is not None and c.generation == 2 and c.thread == threading.current_thread().name
+    assert t0 <= c.start_s and c.start_s + c.duration_s <= t1
+    assert realtime.collection_between(t1 + 1e-6, t1 + 1.0) is None  # after it
+    assert realtime.collection_between(t0 - 1.0, t0 - 1e-6) is None  # before it

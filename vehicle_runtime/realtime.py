@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from .latency import LatencyStats
@@ -213,6 +214,43 @@ def quiet_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()
+    watch_collections()
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One pass of the garbage collector: it holds the GIL throughout, so no other Python thread runs."""
+
+    start_s: float  # time.monotonic()
+    duration_s: float
+    generation: int
+    thread: str
+
+
+_collections: List[Optional[Collection]] = [None]  # the last pass
+_collection_start_s = [0.0]
+
+
+def _on_collection(phase: str, info: dict) -> None:
+    now_s = time.monotonic()
+    if phase == "start":  # passes never overlap (the GIL): a start is followed by its own stop
+        _collection_start_s[0] = now_s
+    else:
+        start_s = _collection_start_s[0]
+        _collections[0] = Collection(start_s, now_s - start_s, info["generation"], threading.current_thread().name)
+
+
+def watch_collections() -> None:
+    """Keep when the collector last ran (gc.callbacks), so a late control tick can tell whether a collection
+    took its time (`collection_between`)."""
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
+
+
+def collection_between(start_s: float, end_s: float) -> Optional[Collection]:
+    """The last collection, if it overlapped [start_s, end_s] (time.monotonic())."""
+    c = _collections[0]
+    return c if c is not None and c.start_s < end_s and c.start_s + c.duration_s > start_s else None
 
 
 def release_free_memory() -> float:

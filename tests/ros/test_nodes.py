@@ -267,6 +267,45 @@ def test_software_engage_request_reaches_the_gate(tmp_path):
     assert node.gate.sm.ignored.get(key) == 1 and node.gate.sm.state is SafetyState.DISENGAGED
 
 
+def test_a_control_loop_gap_is_reported_with_the_garbage_collection_that_filled_it(caplog):
+    """The control thread is held up for 60 ms while a full collection runs (under the node's lock, as the
+    executor's callbacks take it): the gap is recorded with that collection, and the diagnostics timer logs
+    both; the soak's stderr then says whether a stall was the collector or something outside Python."""
+    import gc
+    import logging
+
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime import realtime
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
+    participant, executor = DdsParticipant(), Executor()
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, executor, "gap"), cfg, bus=open_bus(BusConfig("virtual", "gap"))
+    )
+    realtime.watch_collections()
+    try:
+        with node.lock:  # the control thread's next tick waits here
+            held_s = time.monotonic()
+            gc.collect(2)
+            time.sleep(max(0.0, held_s + 0.06 - time.monotonic()))  # the fault: a 60 ms hold, not a wait for it
+        deadline = time.monotonic() + 10
+        while node.stall is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gap_s, where, collection = node.stall
+        assert gap_s >= 0.05 and "MainThread" in where
+        assert collection is not None and collection.generation == 2 and collection.start_s >= held_s
+        with caplog.at_level(logging.WARNING):
+            node.on_diagnostics()
+        assert "generation-2 garbage collection" in caplog.text and "control loop gap" in caplog.text
+    finally:
+        node.shutdown()
+        participant.close()
+
+
 def test_vehicle_interface_pings_the_systemd_watchdog_from_its_loop(tmp_path, monkeypatch):
     import socket
 
