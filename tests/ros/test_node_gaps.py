@@ -1,0 +1,97 @@
+"""The nodes after an input gap: the policy node's requests with no valid plan yet, and the vehicle
+interface's report of a control-loop gap (what ran in it)."""
+
+import dataclasses
+import time
+
+import pytest
+
+pytest.importorskip("cyclonedds", reason="cyclonedds (extra 'dds') not installed")
+
+from vehicle_runtime.transport import convert  # noqa: E402
+from vehicle_runtime.types import EgoState, Pose2D, Route  # noqa: E402
+
+
+def test_with_no_valid_plan_yet_the_policy_node_follows_the_route_as_the_embedded_runtime_does():
+    """After a reset (start-up, a simulator or camera restart) the pipeline has no valid plan until the
+    validator accepts one. The requests go on from the route (braking to a stop along it) while the car is on
+    it, as in the embedded runtime: with none, an engagement just before the reset ended in an MRM for an
+    actuator request older than 100 ms (the 60-minute rclpy soak, junction_left seed 50)."""
+    from ros_nodes.policy_node import PolicyNode
+    from vehicle_runtime import synthetic
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.pipeline import Pipeline
+    from vehicle_runtime.transport import command_channel
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
+    participant = DdsParticipant(30)
+    server = command_channel.CommandServer(command_channel.address("t", 30))
+    try:
+        node = PolicyNode(
+            DdsNode("policy", participant, Executor(), "t"),
+            cfg,
+            Pipeline.from_config(cfg),
+            channel=command_channel.CommandClient(command_channel.address("t", 30)),
+        )
+        node.on_control()  # connects
+        server.poll()  # accepts
+        route = synthetic.curved_route()
+        node.on_route(convert.route_to_path(Route(time.time(), route.points_xy_m)))
+        on_route = synthetic.odometry_along(route, 2.0, 8.0).pose
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), on_route, 8.0)))
+        node.pipeline.reset()
+        assert node.pipeline.latest is None
+        node.on_control()
+        requests = [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+        assert len(requests) == 1 and node.pipeline.following == "route", requests
+        assert requests[0].c < 0.0  # the route is followed to a stop: braking at 8 m/s
+        # off the route's corridor nothing is left to follow: no request, the gate's request watchdog decides
+        off = Pose2D(on_route.x_m, on_route.y_m + 20.0, on_route.yaw_rad)
+        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), off, 8.0)))
+        node.on_control()
+        assert not [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+        assert node.pipeline.following == "none"
+    finally:
+        participant.close()
+        server.close()
+
+
+def test_a_control_loop_gap_is_reported_with_the_garbage_collection_that_filled_it(caplog):
+    """The control thread is held up for 60 ms while a full collection runs (under the node's lock, as the
+    executor's callbacks take it): the gap is recorded with that collection, and the diagnostics timer logs
+    both; the soak's stderr then says whether a stall was the collector or something outside Python."""
+    import gc
+    import logging
+
+    from ros_nodes.vehicle_interface_node import VehicleInterfaceNode
+    from vehicle_runtime import realtime
+    from vehicle_runtime.can import BusConfig, open_bus
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    cfg = dataclasses.replace(load_runtime_config(), realtime_priority=0, lock_memory=False)
+    participant, executor = DdsParticipant(), Executor()
+    node = VehicleInterfaceNode(
+        DdsNode("vehicle_interface", participant, executor, "gap"), cfg, bus=open_bus(BusConfig("virtual", "gap"))
+    )
+    realtime.watch_collections()
+    try:
+        with node.lock:  # the control thread's next tick waits here
+            held_s = time.monotonic()
+            gc.collect(2)
+            time.sleep(max(0.0, held_s + 0.06 - time.monotonic()))  # the fault: a 60 ms hold, not a wait for it
+        deadline = time.monotonic() + 10
+        while node.stall is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gap_s, where, collection = node.stall
+        assert gap_s >= 0.05 and "MainThread" in where
+        assert collection is not None and collection.generation == 2 and collection.start_s >= held_s
+        with caplog.at_level(logging.WARNING):
+            node.on_diagnostics()
+        assert "generation-2 garbage collection" in caplog.text and "control loop gap" in caplog.text
+    finally:
+        node.shutdown()
+        participant.close()
