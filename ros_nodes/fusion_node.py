@@ -24,7 +24,7 @@ class FusionNode:
         """`cameras`: name → the model's field of view in degrees (None: not checked), in the manifest's order."""
         cameras = cameras or {"front": None}
         self.node, self.expected_fov_deg = node, dict(cameras)
-        self.fusion = Fusion(tuple(cameras), cfg.fusion)
+        self.fusion = Fusion(tuple(cameras), cfg.fusion, cfg.route_corridor_m)
         self.fov_mismatch: Dict[str, str] = {}
         self.pub_target = node.publisher("geometry_msgs/msg/PoseStamped", "navigation/target", "default")
         self.pub_option = node.publisher("std_msgs/msg/String", "navigation/road_option", "default")

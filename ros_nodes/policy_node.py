@@ -35,7 +35,7 @@ class PolicyNode:
         if refused:
             node.log().warning(refused)
         self.channel = channel or CommandClient(command_channel.address(node.namespace))
-        self.fusion = Fusion(pipeline.cameras, cfg.fusion)
+        self.fusion = Fusion(pipeline.cameras, cfg.fusion, cfg.route_corridor_m)
         self._ego: Optional[EgoState] = None
         self._route: Optional[Route] = None
         self._last_obs_stamp_s = math.inf  # no observation yet: nothing to reset

@@ -208,3 +208,42 @@ def test_three_cameras_at_their_own_rates_and_jitter_are_matched_approximately()
     # rear at 10 Hz, 15 ms late: it matches the front frame it was taken with, not the one between
     assert len(emitted) == 20 and f.observations == 20
     assert [round(o.stamp_s, 3) for o in emitted] == [round(1.0 + 0.1 * i, 3) for i in range(20)]
+
+
+def test_a_route_that_does_not_pass_the_ego_is_not_observed_until_its_successor_arrives():
+    # a simulator restart: the new drive's odometry and frames arrive before its route, the old one still held
+    f = Fusion(("front",), PARAMS, route_corridor_m=5.0)
+    f.set_route(straight_route(), 0.0)
+    f.add_frame(frame("front", 10.0), 10.0)
+    f.add_odometry(odom(10.0, x=50.0, y=40.0, yaw=math.pi / 2), 10.0)
+    assert f.observe(10.01) is None
+    assert "passes the ego" in f.waiting_for and "40.0 m from the route" in f.waiting_for
+    assert f.observations == 0
+    new_route = Route(10.02, np.array([[50.0, float(y)] for y in range(30, 200, 5)]))  # north, through the ego
+    assert f.set_route(new_route, 10.02) is None
+    obs = f.observe(10.03)
+    assert obs is not None and obs.stamp_s == 10.0  # the frame waited, it was not dropped
+    np.testing.assert_allclose(obs.nav.route_ego_xy_m[:, 0], [2, 4, 6, 8, 10])  # straight ahead: the new route
+    np.testing.assert_allclose(obs.nav.route_ego_xy_m[:, 1], 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "x_m, y_m, observed",
+    [
+        (100.0, 4.9, True),  # inside the corridor, beside the route
+        (100.0, -5.5, False),  # outside it
+        (0.0, 0.0, True),  # at the start
+        (-6.0, 0.0, False),  # behind the start: not on the route yet
+        (230.0, 0.5, True),  # past the end (195 m) on its road: a car that stopped after its destination
+        (230.0, 6.0, False),  # past the end and beside it
+    ],
+)
+def test_the_corridor_is_sideways_distance_and_the_route_end_does_not_end_observation(x_m, y_m, observed):
+    f = Fusion(("front",), PARAMS, route_corridor_m=5.0)
+    f.set_route(straight_route(), 0.0)
+    f.add_frame(frame("front", 1.0), 1.0)
+    f.add_odometry(odom(1.0, x=x_m, y=y_m), 1.0)
+    obs = f.observe(1.01)
+    assert (obs is not None) == observed, f.waiting_for
+    if not observed:
+        assert f"{math.hypot(max(0.0, -x_m), y_m) if x_m < 195 else abs(y_m):.1f} m from the route" in f.waiting_for

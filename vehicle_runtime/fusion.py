@@ -34,11 +34,14 @@ class FusionParams:
 class Fusion:
     """Collects inputs and builds Observations. Not thread-safe: one owner calls it."""
 
-    def __init__(self, cameras: Sequence[str], params: FusionParams):
+    def __init__(self, cameras: Sequence[str], params: FusionParams, route_corridor_m: float = math.inf):
+        """`route_corridor_m`: a frame is observed only while the ego is this close to the route (sideways
+        past its end): a route that does not pass the ego is not its route yet (see `_off_route`)."""
         if not cameras:
             raise ValueError("fusion needs at least one camera")
         self.cameras = tuple(cameras)
         self.params = params
+        self.route_corridor_m = route_corridor_m
         self._frames: Dict[str, Deque[CameraFrame]] = {
             c: collections.deque(maxlen=params.buffer_size) for c in self.cameras
         }
@@ -150,6 +153,10 @@ class Fusion:
         pts, s = self._route_window(route.points_xy_m, route_s_m, ego, reach_m)
         route_ego = world_to_ego(pts, ego.pose)
         s0 = closest_arc_length(route_ego, s, np.zeros(2))
+        off = _off_route_m(route_ego, s, s0)
+        if off > self.route_corridor_m:
+            self.waiting_for = f"a route that passes the ego (it is {off:.1f} m from the route it holds)"
+            return None
         self._s_hint_m = s0
         target = point_at_distance(route_ego, s, s0 + lookahead_m)
         ahead = _points_at(route_ego, s, s0 + p.route_spacing_m * np.arange(1, p.route_points + 1))
@@ -177,6 +184,22 @@ class Fusion:
                     return _window_from(pts, s, here, reach_m)
         here = closest_arc_length(pts, s, (ego.pose.x_m, ego.pose.y_m))
         return _window_from(pts, s, here, reach_m)
+
+
+def _off_route_m(route_ego_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float) -> float:
+    """How far the ego (the origin) is from the route: the distance to its nearest point, and past the
+    route's end only the sideways offset from its last segment (a car stops after the end, on its road).
+    After a simulator or navigation restart, odometry and frames arrive before the new route: a plan made
+    on the old one would become the validator's reference for the new drive (plan_shift) - refused here."""
+    if s0_m < s_m[-1] - 1e-6 or len(route_ego_xy_m) < 2:
+        near = point_at_distance(route_ego_xy_m, s_m, s0_m)
+        return float(math.hypot(near[0], near[1]))
+    a, b = route_ego_xy_m[-2], route_ego_xy_m[-1]
+    d = b - a
+    length_m = math.hypot(d[0], d[1])
+    if length_m == 0.0:
+        return float(math.hypot(b[0], b[1]))
+    return abs(float(d[0] * b[1] - d[1] * b[0])) / length_m  # |cross(d, 0 - b)| / |d|
 
 
 def _window_from(pts: np.ndarray, s: np.ndarray, s_here_m: float, reach_m: float) -> Tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ class OnboardRuntime:
     ):
         self.cfg = cfg
         self.pipeline = pipeline
-        self.fusion = Fusion(pipeline.cameras, cfg.fusion)
+        self.fusion = Fusion(pipeline.cameras, cfg.fusion, cfg.route_corridor_m)
         self.gate = SafetyGate(safety or cfg.safety, clock_s=clock_s)
         self.vi = VehicleInterface(bus, self.gate, codec or Codec(), cfg.max_command_age_s, secoc=secoc)
         self.events = RuntimeEvents()

@@ -12,50 +12,72 @@ from vehicle_runtime.transport import convert  # noqa: E402
 from vehicle_runtime.types import EgoState, Pose2D, Route  # noqa: E402
 
 
-def test_with_no_valid_plan_yet_the_policy_node_follows_the_route_as_the_embedded_runtime_does():
+def test_with_no_valid_plan_yet_the_policy_node_follows_the_route_as_the_embedded_runtime_does(policy_on_channel):
     """After a reset (start-up, a simulator or camera restart) the pipeline has no valid plan until the
     validator accepts one. The requests go on from the route (braking to a stop along it) while the car is on
     it, as in the embedded runtime: with none, an engagement just before the reset ended in an MRM for an
     actuator request older than 100 ms (the 60-minute rclpy soak, junction_left seed 50)."""
-    from ros_nodes.policy_node import PolicyNode
     from vehicle_runtime import synthetic
-    from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.pipeline import Pipeline
     from vehicle_runtime.transport import command_channel
-    from vehicle_runtime.transport.dds import DdsParticipant
-    from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
-    participant = DdsParticipant(30)
-    server = command_channel.CommandServer(command_channel.address("t", 30))
-    try:
-        node = PolicyNode(
-            DdsNode("policy", participant, Executor(), "t"),
-            cfg,
-            Pipeline.from_config(cfg),
-            channel=command_channel.CommandClient(command_channel.address("t", 30)),
-        )
-        node.on_control()  # connects
-        server.poll()  # accepts
-        route = synthetic.curved_route()
-        node.on_route(convert.route_to_path(Route(time.time(), route.points_xy_m)))
-        on_route = synthetic.odometry_along(route, 2.0, 8.0).pose
-        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), on_route, 8.0)))
-        node.pipeline.reset()
-        assert node.pipeline.latest is None
-        node.on_control()
-        requests = [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
-        assert len(requests) == 1 and node.pipeline.following == "route", requests
-        assert requests[0].c < 0.0  # the route is followed to a stop: braking at 8 m/s
-        # off the route's corridor nothing is left to follow: no request, the gate's request watchdog decides
-        off = Pose2D(on_route.x_m, on_route.y_m + 20.0, on_route.yaw_rad)
-        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), off, 8.0)))
-        node.on_control()
-        assert not [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
-        assert node.pipeline.following == "none"
-    finally:
-        participant.close()
-        server.close()
+    policy = policy_on_channel(30)
+    node, server = policy.node, policy.server
+    node.on_control()  # connects
+    server.poll()  # accepts
+    route = synthetic.curved_route()
+    node.on_route(convert.route_to_path(Route(time.time(), route.points_xy_m)))
+    on_route = synthetic.odometry_along(route, 2.0, 8.0).pose
+    node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), on_route, 8.0)))
+    node.pipeline.reset()
+    assert node.pipeline.latest is None
+    node.on_control()
+    requests = [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+    assert len(requests) == 1 and node.pipeline.following == "route", requests
+    assert requests[0].c < 0.0  # the route is followed to a stop: braking at 8 m/s
+    # off the route's corridor nothing is left to follow: no request, the gate's request watchdog decides
+    off = Pose2D(on_route.x_m, on_route.y_m + 20.0, on_route.yaw_rad)
+    node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), off, 8.0)))
+    node.on_control()
+    assert not [r for r in server.poll() if r.kind is command_channel.Kind.REQUEST]
+    assert node.pipeline.following == "none"
+
+
+def test_after_a_simulator_restart_the_old_route_is_not_planned_on_while_the_new_one_is_on_its_way(
+    policy_on_channel,
+):
+    """A restarted simulator's odometry and frames arrive before its route (20-100 ms in the soaks): a plan
+    made on the old route, still held, became the validator's reference for the new drive and the next plans
+    were refused for leaving it (plan_shift) until the MRM (60-minute rclpy soak, lane_change seed 65).
+    Frames wait until a route passes the ego; none is lost."""
+    from vehicle_runtime import synthetic
+    from vehicle_runtime.transport import command_channel
+
+    policy = policy_on_channel(31)
+    node, server = policy.node, policy.server
+    node.on_control()  # connects
+    server.poll()  # accepts
+    frames = synthetic.frames("front", 640, 360, 200, 20.0)
+
+    def drive(stamp_s, pose):
+        node.on_odometry(convert.ego_to_odometry(EgoState(stamp_s, pose, 8.0)))
+        f = next(frames)
+        node.on_image(convert.frame_to_image(type(f)("front", stamp_s, "rgb8", f.data, 640, 360)), camera="front")
+        return [r for r in server.poll() if r.kind is command_channel.Kind.OUTPUT]
+
+    old = synthetic.curved_route()
+    node.on_route(convert.route_to_path(Route(time.time(), old.points_xy_m)))
+    t0 = time.time() - 3.0
+    assert len(drive(t0, synthetic.odometry_along(old, 1.0, 8.0).pose)) == 1
+    new = Route(0.0, old.points_xy_m + [0.0, 100.0])  # the next drive, 100 m away
+    start = synthetic.odometry_along(new, 0.5, 8.0).pose
+    assert drive(t0 + 2.0, start) == []  # its first frame: no route through the ego yet
+    assert "passes the ego" in node.fusion.waiting_for and node.errors["rejected"] == 0
+    node.on_route(convert.route_to_path(Route(time.time(), new.points_xy_m)))
+    observed = node.fusion.observations
+    outputs = drive(t0 + 2.05, synthetic.odometry_along(new, 0.55, 8.0).pose)
+    assert len(outputs) == 1 and node.fusion.observations == observed + 1
+    assert outputs[0].a == pytest.approx(t0 + 2.05)  # the newest frame, planned on the new route
+    assert node.pipeline.latest is not None and node.pipeline.validator.last_verdict.valid
 
 
 def test_a_control_loop_gap_is_reported_with_the_garbage_collection_that_filled_it(caplog):

@@ -33,26 +33,14 @@ def test_conversions_round_trip():
     assert not convert.path_is_finite(bad) and not convert.path_is_finite(msgs.new("nav_msgs/msg/Path"))
 
 
-def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_command_channel():
+def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_command_channel(policy_on_channel):
     """Real policy node + real student on Cyclone DDS, fed by a publisher in the same process; requests,
     output heartbeats and route checks reach a command-channel server (the vehicle interface's end)."""
-    from ros_nodes.policy_node import PolicyNode
     from vehicle_runtime import synthetic
-    from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.pipeline import Pipeline
     from vehicle_runtime.transport import command_channel
-    from vehicle_runtime.transport.dds import DdsParticipant
-    from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)  # not this test process
-    participant, executor = DdsParticipant(23), Executor()
-    server = command_channel.CommandServer(command_channel.address("t", 23))
-    PolicyNode(
-        DdsNode("policy", participant, executor, "t"),
-        cfg,
-        Pipeline.from_config(cfg),
-        channel=command_channel.CommandClient(command_channel.address("t", 23)),
-    )
+    policy = policy_on_channel(23)
+    participant, executor, server = policy.participant, policy.executor, policy.server
     out = queue.Queue()
     for typename, topic in (
         ("nav_msgs/msg/Path", "t/policy/trajectory"),
@@ -81,8 +69,6 @@ def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_co
             seen.setdefault(topic, m)
         for r in server.poll():
             records.setdefault(r.kind, r)
-    participant.close()
-    server.close()
     assert set(seen) == {"t/policy/trajectory", "t/policy/reasoning", "diagnostics"}, list(seen)
     values = {kv.key: kv.value for st in seen["diagnostics"].status for kv in st.values}
     assert values["provider"] == "CPUExecutionProvider" and "session_run_p99_ms" in values
@@ -93,78 +79,44 @@ def test_policy_node_publishes_trajectory_reasoning_and_sends_requests_on_the_co
     assert np.isfinite(records[kinds.REQUEST].c) and records[kinds.OUTPUT].b == 1.0
 
 
-def test_policy_node_gives_the_model_the_measured_steering_and_acceleration():
+def test_policy_node_gives_the_model_the_measured_steering_and_acceleration(policy_on_channel):
     """nav_msgs/Odometry has no steering angle or acceleration, but the student reads both: the vehicle
     interface sends them from CAN feedback on the command channel and the policy node merges them."""
-    from ros_nodes.policy_node import PolicyNode
-    from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.pipeline import Pipeline
     from vehicle_runtime.transport import command_channel
-    from vehicle_runtime.transport.dds import DdsParticipant
-    from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
-    participant = DdsParticipant(24)
-    server = command_channel.CommandServer(command_channel.address("t", 24))
-    try:
-        node = PolicyNode(
-            DdsNode("policy", participant, Executor(), "t"),
-            cfg,
-            Pipeline.from_config(cfg),
-            channel=command_channel.CommandClient(command_channel.address("t", 24)),
-        )
-        node.on_control()  # connects
-        server.poll()  # accepts
-        server.send(command_channel.Record(command_channel.Kind.DRIVE, 7.0, 0.08, -1.25))
-        node.on_control()
-        node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), Pose2D(3.0, 1.0, 0.2), 7.0, 0.1)))
-        assert node._ego.steer_rad == pytest.approx(0.08) and node._ego.accel_mps2 == pytest.approx(-1.25)
-        assert node._ego.pose.x_m == 3.0 and node._ego.speed_mps == 7.0
-    finally:
-        participant.close()
-        server.close()
+    policy = policy_on_channel(24)
+    node, server = policy.node, policy.server
+    node.on_control()  # connects
+    server.poll()  # accepts
+    server.send(command_channel.Record(command_channel.Kind.DRIVE, 7.0, 0.08, -1.25))
+    node.on_control()
+    node.on_odometry(convert.ego_to_odometry(EgoState(time.time(), Pose2D(3.0, 1.0, 0.2), 7.0, 0.1)))
+    assert node._ego.steer_rad == pytest.approx(0.08) and node._ego.accel_mps2 == pytest.approx(-1.25)
+    assert node._ego.pose.x_m == 3.0 and node._ego.speed_mps == 7.0
 
 
-def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on_it():
+def test_a_route_published_once_keeps_the_route_watchdog_fed_while_the_car_is_on_it(policy_on_channel):
     """Autoware's mission planner and Nav2 publish the route once (transient local): its age means nothing.
     The policy vouches for the route while the ego is on its corridor and before its end."""
-    from ros_nodes.policy_node import PolicyNode
     from vehicle_runtime import synthetic
-    from vehicle_runtime.config import load_runtime_config
-    from vehicle_runtime.pipeline import Pipeline
     from vehicle_runtime.transport import command_channel
-    from vehicle_runtime.transport.dds import DdsParticipant
-    from vehicle_runtime.transport.node import DdsNode, Executor
 
-    cfg = dataclasses.replace(load_runtime_config(), policy_realtime_priority=0)
-    participant = DdsParticipant(26)
-    server = command_channel.CommandServer(command_channel.address("t", 26))
-    try:
-        node = PolicyNode(
-            DdsNode("policy", participant, Executor(), "t"),
-            cfg,
-            Pipeline.from_config(cfg),
-            channel=command_channel.CommandClient(command_channel.address("t", 26)),
-        )
-        route = synthetic.curved_route()
-        node.on_route(convert.route_to_path(Route(100.0, route.points_xy_m)))  # once, stamped long ago
-        on_route = [synthetic.odometry_along(route, t, 8.0) for t in np.arange(0.0, 10.0, 0.5)]
-        stamps = [time.time() - 1.0 + 0.01 * i for i in range(len(on_route))]
-        for ego, stamp in zip(on_route, stamps):
-            node.on_odometry(convert.ego_to_odometry(EgoState(stamp, ego.pose, 8.0)))
-        fed = [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
-        # stamped with the odometry the check used, not the route's old stamp (the gate's clock-jump check
-        # would refuse a stamp whose offset to the arrival time keeps growing)
-        assert [r.a for r in fed] == pytest.approx(stamps)
-        off = on_route[-1].pose
-        node.on_odometry(
-            convert.ego_to_odometry(EgoState(stamps[-1] + 0.01, Pose2D(off.x_m, off.y_m + 20.0, 0.0), 8.0))
-        )
-        assert not [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
-        assert "from the route" in node.route_problem
-    finally:
-        participant.close()
-        server.close()
+    policy = policy_on_channel(26)
+    node, server = policy.node, policy.server
+    route = synthetic.curved_route()
+    node.on_route(convert.route_to_path(Route(100.0, route.points_xy_m)))  # once, stamped long ago
+    on_route = [synthetic.odometry_along(route, t, 8.0) for t in np.arange(0.0, 10.0, 0.5)]
+    stamps = [time.time() - 1.0 + 0.01 * i for i in range(len(on_route))]
+    for ego, stamp in zip(on_route, stamps):
+        node.on_odometry(convert.ego_to_odometry(EgoState(stamp, ego.pose, 8.0)))
+    fed = [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
+    # stamped with the odometry the check used, not the route's old stamp (the gate's clock-jump check
+    # would refuse a stamp whose offset to the arrival time keeps growing)
+    assert [r.a for r in fed] == pytest.approx(stamps)
+    off = on_route[-1].pose
+    node.on_odometry(convert.ego_to_odometry(EgoState(stamps[-1] + 0.01, Pose2D(off.x_m, off.y_m + 20.0, 0.0), 8.0)))
+    assert not [r for r in server.poll() if r.kind is command_channel.Kind.ROUTE]
+    assert "from the route" in node.route_problem
 
 
 def test_gate_diagnostics_list_every_watchdog_and_the_state():
