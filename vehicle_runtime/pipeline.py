@@ -110,6 +110,7 @@ class Pipeline:
         self.latest: Optional[PolicyOutput] = None  # the last valid output: what the tracker follows
         self.following = "none"  # trajectory | route | none: what `control` tracked last
         self._route: Optional[tuple] = None  # (points, arc lengths, arrival time)
+        self._last_route_xy_m: Optional[np.ndarray] = None
         self.record: Optional[list] = None  # a list: every output is appended as (output, ego speed, verdict)
 
     @classmethod
@@ -157,12 +158,21 @@ class Pipeline:
         return self.validator.take_fault() if self.validator is not None else ""
 
     def set_route(self, route: Route, now_s: float) -> None:
-        """A route to fall back on while the ego is on it; an empty one withdraws it."""
+        """A route to fall back on while the ego is on it; an empty one withdraws it. Another route than the
+        one held (a new mission, a reroute, a restarted simulator) starts the model afresh: its history and
+        recurrent state hold the old route's features, and the last valid plan, made for the old route, is no
+        reference for the validator (plan_shift / speed_shift would refuse the change of route itself). The
+        tracker keeps following that plan until the first one for the new route is accepted."""
         pts = np.asarray(route.points_xy_m, dtype=np.float64).reshape(-1, 2)
         if len(pts) == 0:
             self._route = None
         elif len(pts) >= 2 and np.isfinite(pts).all():
+            if self._last_route_xy_m is not None and not np.array_equal(self._last_route_xy_m, pts):
+                self.policy.reset()
+                if self.validator is not None:
+                    self.validator.forget_reference()
             self._route = (pts, cumulative_length(pts), now_s)
+            self._last_route_xy_m = pts  # kept when withdrawn: the same route restored is no new one
 
     def control(self, ego: EgoState, now_s: float, dt_s: float) -> Optional[ActuatorRequest]:
         """Track the last valid trajectory while some of it lies ahead, then the fresh route

@@ -16,6 +16,7 @@ from vehicle_runtime.pipeline import Pipeline
 from vehicle_runtime.safety.gate import SafetyGate
 from vehicle_runtime.safety.state_machine import SafetyState
 from vehicle_runtime.types import ActuatorRequest, EgoState, PolicyOutput, Pose2D, Route, VehicleFeedback
+from vehicle_runtime.validation import TrajectoryValidator
 
 CFG = load_runtime_config()
 LANE_HALF_M = 3.5 / 2 - CFG.vehicle.width_m / 2  # the goal: the car's side stays in its lane
@@ -62,12 +63,13 @@ def test_mrm_follows_fresh_requests_and_holds_without_them():
 class _Silent:
     cameras = ("front",)
     latency: Dict[str, LatencyStats] = {}
+    resets = 0
 
     def infer(self, obs):
         raise AssertionError("not used")
 
     def reset(self):
-        pass
+        self.resets += 1
 
 
 def _pipeline():
@@ -113,3 +115,24 @@ def test_mrm_stops_in_lane(fault, scenario, at_s):
     assert row["final_state"] == "STOPPED" and row["final_speed_mps"] == 0.0, row
     assert row["off_road_events"] == 0 and row["lane_invasions"] == 0 and row["collisions"] == 0, row
     assert row["mrm_lateral_max_m"] is not None and row["mrm_lateral_max_m"] <= LANE_HALF_M, row
+
+
+def test_another_route_starts_the_model_afresh_and_the_same_route_again_does_not():
+    """A latched route is published again and again: only a route with other points (a new mission, a
+    restarted simulator) resets the model's history and the validator's reference (see test_validator)."""
+    p = Pipeline(_Silent(), TrajectoryTracker(CFG.vehicle, CFG.tracker), TrajectoryValidator(CFG.validator))
+    straight = np.stack((np.arange(0, 100) * 1.0, np.zeros(100)), axis=1)
+    reference = PolicyOutput(0.0, Pose2D(0, 0, 0), straight[1:11], 0.5, np.full(10, 2.0))
+    p.set_route(Route(0.0, straight), 0.0)
+    p.validator.last_valid = p.latest = reference
+    p.set_route(Route(1.0, straight.copy()), 1.0)  # the same route, republished
+    assert p.policy.resets == 0 and p.validator.last_valid is reference
+    p.set_route(Route(2.0, straight + [0.0, 3.5]), 2.0)  # the next lane: another route
+    assert p.policy.resets == 1 and p.validator.last_valid is None
+    assert p.latest is reference  # followed until the first plan for the new route is accepted
+    p.set_route(Route(3.0, np.zeros((0, 2))), 3.0)  # withdrawn: nothing to start afresh for
+    p.set_route(Route(4.0, straight + [0.0, 3.5]), 4.0)  # and restored: the same route
+    assert p.policy.resets == 1
+    p.set_route(Route(5.0, np.zeros((0, 2))), 5.0)
+    p.set_route(Route(6.0, straight), 6.0)  # withdrawn, then another one
+    assert p.policy.resets == 2

@@ -100,6 +100,26 @@ def test_a_plan_that_jumps_from_the_last_valid_one_is_refused():
     assert failed(same, previous=prev) == set()
 
 
+def test_a_plan_for_another_route_is_no_reference_but_the_refusal_time_and_the_latch_stay():
+    """Pipeline.set_route calls forget_reference when the route changes: the next plan is judged alone, a
+    refusal streak goes on counting from its first refused plan, and a requested MRM stays latched."""
+    prev, swerve = plan(), plan(stamp_s=0.05, pose=Pose2D(0.5, 0.0, 0.0), y=-1.25 * T**2)
+    v = TrajectoryValidator(P)
+    assert v.accept(prev, 10.0) is prev
+    v.forget_reference()
+    assert v.accept(swerve, 10.0) is swerve and v.last_valid is swerve
+
+    v = TrajectoryValidator(P)
+    bad = lambda t: plan(stamp_s=t, y=np.full(10, 3.0))  # noqa: E731
+    assert v.accept(plan(), 10.0) is not None and v.accept(bad(0.05), 10.0) is None
+    v.forget_reference()
+    assert v.accept(bad(P.hold_max_s), 10.0) is None and v.take_fault() == ""
+    assert v.accept(bad(0.05 + P.hold_max_s + 0.05), 10.0) is None
+    assert "no valid trajectory for" in v.take_fault() and v.status.latched
+    v.forget_reference()
+    assert v.status.latched and v.accept(plan(stamp_s=1.5), 10.0) is None
+
+
 def test_keep_last_for_at_most_hold_max_then_mrm_and_latch():
     v = TrajectoryValidator(P)
     good = plan()

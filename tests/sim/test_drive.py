@@ -113,3 +113,39 @@ def test_a_route_that_is_no_longer_republished_keeps_the_car_driving():
     r = run_drive(DriveOptions(scenario="curvy_road", policy="expert", inject=[("route_stall", 3.0)]))
     assert "MRM" not in [t.after.name for t in r.transitions], [t.reason for t in r.transitions]
     assert r.metrics["route_completion"] >= 0.99
+
+
+def test_a_drive_that_starts_on_the_previous_drives_route_does_not_end_in_an_mrm(monkeypatch):
+    """A restarted simulator's first frames can be planned on the route of the run before, when that route
+    passes the new start (junction_right then lane_change: the 60-minute rclpy soaks, seeds 5 and 65). The
+    plans for the new route then left that first plan's path and the validator refused them for a second:
+    MRM. A new route now starts the model and the validator's reference afresh (Pipeline.set_route)."""
+    from sim_bridge.embedded.scenario import load_scenario
+    from sim_bridge.embedded.variation import vary
+    from sim_bridge.embedded.world import World
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.runtime import OnboardRuntime
+    from vehicle_runtime.types import Route
+
+    cfg = load_runtime_config()
+    previous = World(vary(load_scenario("junction_right"), 4), cfg.vehicle).route.points_xy_m
+    on_route, on_camera = OnboardRuntime.on_route, OnboardRuntime.on_camera
+    late = {}
+
+    def route_of_the_run_before(self, route, now_s):
+        if now_s < 0.1:  # the new route is 0.1 s late; the old one is held until then
+            late["route"] = route
+            route = Route(route.stamp_s, previous)
+        return on_route(self, route, now_s)
+
+    def camera(self, frame, now_s):
+        if now_s >= 0.1 and "route" in late:
+            on_route(self, late.pop("route"), now_s)
+        return on_camera(self, frame, now_s)
+
+    monkeypatch.setattr(OnboardRuntime, "on_route", route_of_the_run_before)
+    monkeypatch.setattr(OnboardRuntime, "on_camera", camera)
+    r = run_drive(DriveOptions(scenario="lane_change", seed=5, duration_s=6.0, policy="student"), cfg)
+    assert "route" not in late  # the new route was delivered
+    assert r.validator_status["mrm_requests"] == 0, r.validator_status
+    assert r.safety_state_final == "ENGAGED" and r.validator_status["rejected"] == 0

@@ -86,6 +86,11 @@ class TrajectoryValidator:
         self._low_confidence_since_s = None
         self._refused_since_s = None
 
+    def forget_reference(self) -> None:
+        """The last valid plan is no reference for the next (it was made for another route). The time since
+        the first refused plan and a requested MRM stay: a route change neither restarts nor lifts them."""
+        self.last_valid = None
+
     def check(self, out: PolicyOutput, ego_speed_mps: float, lead: Optional[Lead] = None) -> Verdict:
         """Rules only, no state change (also what the offline score uses)."""
         r = ratios(out, ego_speed_mps, self.p, self._reference(out), lead)
