@@ -243,4 +243,7 @@ def simulate(
         # caller in another process tells an MRM in the run from the one the silence after it causes
         "inputs_stopped_monotonic_s": t0 + ran_s,
         "deadline_misses": loop.deadline_misses,
+        # its longest late start: a simulator held up for 100 ms sends no CAN feedback for as long, and the box
+        # then rightly reports the feedback lost (FAULT) - the vehicle's stall, not the box's
+        "max_late_ms": round(float(loop.jitter.values_s().max(initial=0.0)) * 1e3, 1),
     }
