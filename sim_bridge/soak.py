@@ -16,7 +16,9 @@ run can be driven again with `vehicle-runtime sim --scenario S --seed N`), route
 simulator's gateway first took commands (`engaged_after_s`, null: never), the safety states on the bus,
 the vehicle interface's log line of each safety transition in the run (`transitions`: an MRM's cause), the
 simulator's longest late step (`sim_max_late_ms`; it runs at a real-time priority below the vehicle
-interface's, as in graph runs), the reset's exit status and each node's resident memory.
+interface's, as in graph runs), the most CPU time a hypervisor took from the machine in one 50 ms pass
+(`steal_max_ms`: on a VM a stall of every process at once), the reset's exit status and each node's resident
+memory.
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def sample(pid: int) -> dict:
         "shm_maps": sum(" /dev/shm/vr-" in m for m in maps),  # our image rings (Fast DDS maps its own segments)
         "shm_maps_other": sum(" /dev/shm/" in m and " /dev/shm/vr-" not in m for m in maps),
     }
+
+
+def steal_ms() -> Optional[float]:
+    """CPU time the hypervisor has taken from this VM since boot, summed over its CPUs (ms; None: no steal
+    column). A burst of it is the whole machine standing still: every node and the simulator at once."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def shm_files() -> int:
@@ -149,8 +161,13 @@ def soak(
             next_sample = 0.0
             mid_run: Optional[Dict[str, str]] = None
             reason_mid_run = ""
+            steal_max, steal_before = 0.0, steal_ms()
             while sim.poll() is None:
                 now = time.monotonic() - t0
+                steal_now = steal_ms()
+                if steal_now is not None and steal_before is not None:
+                    steal_max = max(steal_max, steal_now - steal_before)  # in one ~50 ms pass of this loop
+                steal_before = steal_now
                 if mid_run is None and time.monotonic() - start >= run_s / 2:  # once, half-way
                     mid_run = expired_watchdogs(diagnostics)
                     reason_mid_run = diagnostics.get(SAFETY_STATE, {}).get("reason", "")
@@ -198,6 +215,9 @@ def soak(
                     "sim_max_late_ms": summary.get("max_late_ms"),
                     "sim_deadline_misses": summary.get("deadline_misses"),
                     "sim_priority": sim_priority,
+                    # the most CPU time the hypervisor took in one 50 ms pass (summed over the CPUs): a stall of
+                    # every process at once (a control loop gap and the camera's age together) is the machine's
+                    "steal_max_ms": round(steal_max, 1) if steal_before is not None else None,
                     "reset": reset.returncode,
                     "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
                 }
