@@ -15,10 +15,9 @@ by design: every input went silent). An MRM while a simulator runs counts in `mr
 run can be driven again with `vehicle-runtime sim --scenario S --seed N`), route completion, when the
 simulator's gateway first took commands (`engaged_after_s`, null: never), the safety states on the bus,
 the vehicle interface's log line of each safety transition in the run (`transitions`: an MRM's cause), the
-simulator's longest late step (`sim_max_late_ms`; it runs at a real-time priority below the vehicle
-interface's, as in graph runs), the most CPU time a hypervisor took from the machine in one 50 ms pass
-(`steal_max_ms`: on a VM a stall of every process at once), the reset's exit status and each node's resident
-memory.
+simulator's longest late step (`sim_max_late_ms`), the most CPU time a hypervisor took from the machine in
+one 50 ms pass (`steal_max_ms`: on a VM a stall of every process at once), the reset's exit status and each
+node's resident memory.
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from vehicle_runtime import cli_types as T
-from vehicle_runtime.realtime import GLIBC_TUNABLES, set_realtime_priority
+from vehicle_runtime.realtime import GLIBC_TUNABLES
 
-from .graph_run import BUS, NODE_ARGS, SIM_PRIORITY, _observe, _watch_diagnostics
+from .graph_run import BUS, NODE_ARGS, _observe, _watch_diagnostics
 
 NODES = ("fusion", "policy", "vehicle_interface")
 SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "lane_change", "cut_in")
@@ -154,10 +153,6 @@ def soak(
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            # the simulator is the vehicle (another machine in a HIL rig): as in graph runs, a real-time priority
-            # below the vehicle interface's, so that the nodes under test do not starve its CAN feedback. Set on
-            # its main thread before the interpreter starts any other; its threads inherit it.
-            sim_priority = set_realtime_priority(SIM_PRIORITY, sim.pid) or f"SCHED_FIFO {SIM_PRIORITY}"
             next_sample = 0.0
             mid_run: Optional[Dict[str, str]] = None
             reason_mid_run = ""
@@ -214,7 +209,6 @@ def soak(
                     # lost in a run where it was late by 100 ms was the vehicle's stall, not the box's
                     "sim_max_late_ms": summary.get("max_late_ms"),
                     "sim_deadline_misses": summary.get("deadline_misses"),
-                    "sim_priority": sim_priority,
                     # the most CPU time the hypervisor took in one 50 ms pass (summed over the CPUs): a stall of
                     # every process at once (a control loop gap and the camera's age together) is the machine's
                     "steal_max_ms": round(steal_max, 1) if steal_before is not None else None,

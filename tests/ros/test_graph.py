@@ -109,7 +109,7 @@ def test_a_short_soak_with_simulator_restarts_leaves_memory_fds_and_shared_memor
     lead_run = next(run for run in soak["per_run"] if run["scenario"] == "lead_braking")
     assert lead_run["min_gap_m"] > 0.0, lead_run
     # the simulator's own lateness is reported per run (a FAULT for lost feedback is then told apart from the box's)
-    assert all(run["sim_max_late_ms"] >= 0.0 and run["sim_priority"] for run in soak["per_run"]), soak["per_run"]
+    assert all(run["sim_max_late_ms"] >= 0.0 for run in soak["per_run"]), soak["per_run"]
     assert all(run["steal_max_ms"] is None or run["steal_max_ms"] >= 0.0 for run in soak["per_run"]), soak["per_run"]
 
 
