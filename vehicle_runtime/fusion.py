@@ -11,6 +11,7 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .geometry import closest_arc_length, cumulative_length, point_at_distance, world_to_ego, wrap_angle
+from .route_check import off_route_m
 from .types import CameraFrame, EgoState, NavigationState, Observation, RoadOption, Route
 
 _WINDOW_BACK_M = 30.0  # route kept behind the ego in the working window
@@ -36,7 +37,7 @@ class Fusion:
 
     def __init__(self, cameras: Sequence[str], params: FusionParams, route_corridor_m: float = math.inf):
         """`route_corridor_m`: a frame is observed only while the ego is this close to the route (sideways
-        past its end): a route that does not pass the ego is not its route yet (see `_off_route`)."""
+        past its end): a route that does not pass the ego is not its route yet (route_check.off_route_m)."""
         if not cameras:
             raise ValueError("fusion needs at least one camera")
         self.cameras = tuple(cameras)
@@ -153,7 +154,9 @@ class Fusion:
         pts, s = self._route_window(route.points_xy_m, route_s_m, ego, reach_m)
         route_ego = world_to_ego(pts, ego.pose)
         s0 = closest_arc_length(route_ego, s, np.zeros(2))
-        off = _off_route_m(route_ego, s, s0)
+        # after a simulator or navigation restart, odometry and frames arrive before the new route: a plan made
+        # on the old one would be made for another drive
+        off = off_route_m(pts, ego.pose.x_m, ego.pose.y_m)
         if off > self.route_corridor_m:
             self.waiting_for = f"a route that passes the ego (it is {off:.1f} m from the route it holds)"
             return None
@@ -184,22 +187,6 @@ class Fusion:
                     return _window_from(pts, s, here, reach_m)
         here = closest_arc_length(pts, s, (ego.pose.x_m, ego.pose.y_m))
         return _window_from(pts, s, here, reach_m)
-
-
-def _off_route_m(route_ego_xy_m: np.ndarray, s_m: np.ndarray, s0_m: float) -> float:
-    """How far the ego (the origin) is from the route: the distance to its nearest point, and past the
-    route's end only the sideways offset from its last segment (a car stops after the end, on its road).
-    After a simulator or navigation restart, odometry and frames arrive before the new route: a plan made
-    on the old one would become the validator's reference for the new drive (plan_shift) - refused here."""
-    if s0_m < s_m[-1] - 1e-6 or len(route_ego_xy_m) < 2:
-        near = point_at_distance(route_ego_xy_m, s_m, s0_m)
-        return float(math.hypot(near[0], near[1]))
-    a, b = route_ego_xy_m[-2], route_ego_xy_m[-1]
-    d = b - a
-    length_m = math.hypot(d[0], d[1])
-    if length_m == 0.0:
-        return float(math.hypot(b[0], b[1]))
-    return abs(float(d[0] * b[1] - d[1] * b[0])) / length_m  # |cross(d, 0 - b)| / |d|
 
 
 def _window_from(pts: np.ndarray, s: np.ndarray, s_here_m: float, reach_m: float) -> Tuple[np.ndarray, np.ndarray]:

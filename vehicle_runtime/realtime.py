@@ -92,14 +92,14 @@ def other_threads_at(frames: int = 3) -> Dict[str, str]:
     }
 
 
-def set_realtime_priority(priority: int, tid: int = 0) -> str:
-    """SCHED_FIFO at `priority` for the calling thread (or thread `tid`: a child's pid is its main thread) and
-    the threads it starts later (0: leave it alone; Linux schedules threads, not processes). The gate and the
-    CAN writer should not wait behind camera decoding or a busy simulator. Returns '' or why it was refused."""
+def set_realtime_priority(priority: int) -> str:
+    """SCHED_FIFO at `priority` for the calling thread and the threads it starts later (0: leave it alone;
+    Linux schedules threads, not processes). The gate and the CAN writer
+    should not wait behind camera decoding or a busy simulator. Returns '' or why it was refused."""
     if priority <= 0:
         return ""
     try:
-        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return ""
     except (PermissionError, OSError, AttributeError) as exc:
         return f"real-time priority {priority} refused ({exc}); running with normal scheduling"
