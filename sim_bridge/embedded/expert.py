@@ -43,9 +43,12 @@ class Expert:
         self.p = params
         self.target_speed_mps = world.scenario.target_speed_mps
         self._v_plan = self._speed_limits()
+        # the curves' and turns' part of the plan alone: the reason names a curve only where one slows the car
+        self._v_curves = self._speed_limits(target_mps=math.inf, stop_at_end=False)
         self.last_reason = ""
+        self.last_lead: Optional[Lead] = None  # the lead of the last plan (training's auxiliary labels)
 
-    def _speed_limits(self) -> np.ndarray:
+    def _speed_limits(self, target_mps: Optional[float] = None, stop_at_end: bool = True) -> np.ndarray:
         """Planned speed per route point: target, curves, junction turns, stop at the end;
         a backward pass makes every slow-down reachable at comfortable braking."""
         r, p = self.world.route, self.p
@@ -53,17 +56,21 @@ class Expert:
         heading = np.unwrap(np.arctan2(np.gradient(pts[:, 1]), np.gradient(pts[:, 0])))
         kappa = np.abs(np.gradient(heading) / np.maximum(np.gradient(s), 1e-6))
         kappa = np.convolve(kappa, np.ones(5) / 5, mode="same")
-        v = np.minimum(self.target_speed_mps, np.sqrt(p.lat_accel_mps2 / np.maximum(kappa, 1e-4)))
+        target = self.target_speed_mps if target_mps is None else target_mps
+        v = np.minimum(target, np.sqrt(p.lat_accel_mps2 / np.maximum(kappa, 1e-4)))
         turning = np.array([self.world.scenario.network.lanes[lane].turn is not None for lane in r.lanes])
         v = np.where(turning, np.minimum(v, p.turn_speed_mps), v)
-        stop_at = s[-1] - p.stop_before_end_m
-        v = np.where(s >= stop_at, 0.0, v)
+        if stop_at_end:
+            v = np.where(s >= s[-1] - p.stop_before_end_m, 0.0, v)
         for i in range(len(v) - 2, -1, -1):
             v[i] = min(v[i], math.sqrt(v[i + 1] ** 2 + 2 * p.decel_comfort_mps2 * (s[i + 1] - s[i])))
         return v
 
     def planned_speed(self, s_m: float) -> float:
         return float(np.interp(s_m, self.world.route.s_m, self._v_plan))
+
+    def _curve_speed(self, s_m: float) -> float:
+        return float(np.interp(s_m, self.world.route.s_m, self._v_curves))
 
     # --- the policy call ---------------------------------------------------------------------
     def infer(self, obs: Observation) -> PolicyOutput:
@@ -89,7 +96,7 @@ class Expert:
         hint = w.route_s_hint_m
         s_rear, _ = w.route.locate((state.x_m, state.y_m), None if hint is None else hint - w.centre_offset_m)
         s_centre = s_rear + w.centre_offset_m
-        lead = w.lead(s_centre)
+        lead = self.last_lead = w.lead(s_centre)
         v, s = state.speed_mps, 0.0
         sub = 0.1
         speeds, dists = [], []
@@ -171,7 +178,9 @@ class Expert:
             return "changing lanes to the right"
         if remaining < 30.0:
             return "approaching the destination: stopping"
-        if self.planned_speed(s_m + 25.0) < v - 1.0:
+        # a car above its target speed on a straight slows down too, but there is no curve to name (and
+        # the target speed is not among the model's inputs)
+        if self.planned_speed(s_m + 25.0) < v - 1.0 and self._curve_speed(s_m + 25.0) < v - 1.0:
             return "slowing down for the curve ahead"
         return f"following the lane at {int(round(v))} m/s"
 

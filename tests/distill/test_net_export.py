@@ -113,20 +113,13 @@ def test_the_graph_fills_the_chosen_phrase_with_its_number_rounded_to_the_phrase
     assert set(words[words.index("<eos>") + 1 :]) <= {"<pad>"}
 
 
-def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
-    """Training feeds frames pre-cut into patches (`forward_patches`); the exported graph takes the
-    runtime's [B, HISTORY, C, H, W] image: both must compute the same function."""
+def _training_set(rng: np.random.Generator, n: int, lead_gap_m: float = np.nan):
     from tools.distill.data import TrainingSet, frame_patches
-    from tools.distill.train import batch
 
-    rng = np.random.default_rng(3)
-    n = 5
     images = rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8)
-    vocab = spec.build_vocab(["stopping"])
-    templates = spec.build_templates(["stopping"])
     ts = TrainingSet(
         image=frame_patches(images),
-        previous=np.array([0, 0, 1, 2, 3]),
+        previous=np.concatenate(([0], np.arange(n - 1))),
         nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
         ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
         trajectory=np.zeros((n, spec.POINTS, 2), np.float32),
@@ -135,9 +128,40 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
         reasons=np.array(["stopping"] * n),
         template=np.zeros(n, np.int64),
         number=np.full(n, np.nan, np.float32),
-        vocab=vocab,
-        templates=templates,
+        lead_gap_m=np.full(n, lead_gap_m, np.float32),
+        lead_speed_mps=np.full(n, 3.0 if np.isfinite(lead_gap_m) else np.nan, np.float32),
+        vocab=spec.build_vocab(["stopping"]),
+        templates=spec.build_templates(["stopping"]),
     )
+    return ts, images
+
+
+def test_the_lead_head_learns_only_where_a_lead_was_seen_and_stays_out_of_the_exported_graph(tmp_path):
+    """The auxiliary lead head (exact gap, relative speed: privileged labels) shapes the trunk in training;
+    frames without a lead give it no gradient, and the runtime's graph does not carry it."""
+    onnx = pytest.importorskip("onnx")
+    from tools.distill.train import batch, loss_terms
+
+    rng = np.random.default_rng(4)
+    torch.manual_seed(0)
+    for gap_m, learns in ((12.0, True), (np.nan, False), (80.0, False)):  # 80 m: beyond the phrases' range
+        ts, _ = _training_set(rng, 6, gap_m)
+        net = StudentNet(ts.vocab, ts.templates)
+        sum(loss_terms(net, batch(ts, np.arange(6)))).backward()
+        assert (net.lead_head.weight.grad.abs().sum() > 0) == learns, gap_m
+    export(net, ts.vocab, tmp_path, {})
+    names = {i.name for i in onnx.load(str(tmp_path / "model.onnx")).graph.initializer}
+    assert not any("lead_head" in n for n in names) and any("speed_head" in n for n in names)
+
+
+def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
+    """Training feeds frames pre-cut into patches (`forward_patches`); the exported graph takes the
+    runtime's [B, HISTORY, C, H, W] image: both must compute the same function."""
+    from tools.distill.train import batch
+
+    rng = np.random.default_rng(3)
+    ts, images = _training_set(rng, 5)
+    vocab, templates = ts.vocab, ts.templates
     idx = np.array([4, 0, 2])
     patches, nav, ego = batch(ts, idx)[:3]
     history = np.stack((images[ts.previous[idx]], images[idx]), axis=1).astype(np.float32) / 255.0  # oldest first

@@ -43,3 +43,17 @@ def test_dart_noise_perturbs_the_drive_but_labels_stay_the_experts_plan():
     assert lateral_noisy > lateral_clean + 0.1
     # labels point back to the route: their first point's lateral offset mirrors the car's own
     assert np.abs(data["trajectory"][:, 0, 1]).max() > 0.1
+
+
+def test_the_leads_exact_gap_and_speed_are_recorded_beside_the_phrase_that_rounds_them():
+    """Privileged labels for the student's auxiliary lead head: the gap the phrase names in 5 m steps,
+    exact; nan where the expert saw no lead."""
+    _, data = _drive(0.0, seconds=12.0)
+    gap, speed = data["lead_gap_m"], data["lead_speed_mps"]
+    assert gap.shape == speed.shape == (len(data["reason"]),)
+    named = [(k, int(w)) for k, r in enumerate(data["reason"]) if "lead vehicle" in r for w in r.split() if w.isdigit()]
+    assert len(named) > 20
+    for k, number in named:
+        assert 5 * round(gap[k] / 5) == number, (data["reason"][k], gap[k])
+    assert np.all(np.isfinite(speed[[k for k, _ in named]])) and np.all(speed[np.isfinite(speed)] >= 0.0)
+    assert np.isnan(gap).sum() == np.isnan(speed).sum()

@@ -10,6 +10,8 @@ import numpy as np
 
 from . import spec
 
+AUXILIARY = ("lead_gap_m", "lead_speed_mps")
+
 
 @dataclass
 class TrainingSet:
@@ -23,6 +25,8 @@ class TrainingSet:
     reasons: np.ndarray
     template: np.ndarray  # [N] int64 index into `templates` (-1: a phrase the first runs never had)
     number: np.ndarray  # [N] float32 the phrase's number (nan: none)
+    lead_gap_m: np.ndarray  # [N] float32 privileged auxiliary labels (nan: no lead, or a run recorded without)
+    lead_speed_mps: np.ndarray
     vocab: List[str]
     templates: List[str]
     paths: List[Path] = field(default_factory=list)  # the runs, in order
@@ -75,6 +79,7 @@ def load_runs(
         template=[template],
         number=[number],
         **{k: [r[k] for r in runs] for k in ("nav", "ego", "trajectory", "speed")},
+        **{k: [r.get(k, np.full(len(r["image"]), np.nan, np.float32)) for r in runs] for k in AUXILIARY},
     )
     if loaded is not None:
         for k, parts in new.items():

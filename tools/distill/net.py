@@ -62,6 +62,9 @@ class StudentNet(nn.Module):
         self.path_head = nn.Linear(width, 2 * spec.POINTS)
         self.template_head = nn.Linear(width, len(templates))
         self.number_head = nn.Linear(width, 2)  # [speed residual (m/s), gap (10 m units around 20 m)]
+        # training only (not in the exported graph): the lead's exact gap and speed relative to the ego, which
+        # the expert's following, its phrases and their gap number all depend on
+        self.lead_head = nn.Linear(width, 2)
         self.templates = list(templates)
         for head in (self.path_head, self.number_head):
             nn.init.zeros_(head.weight)
@@ -82,7 +85,14 @@ class StudentNet(nn.Module):
 
     def forward_patches(self, patches: torch.Tensor, nav: torch.Tensor, ego: torch.Tensor):
         """patches: [B, H/P, W/P, PATCH], centred on 0 (image - 0.5)."""
-        b = patches.shape[0]
+        return self.heads(self.embed(patches, nav, ego), nav, ego)
+
+    def lead(self, h: torch.Tensor) -> torch.Tensor:
+        """[B, 2]: the lead's gap (m) and its speed relative to the ego (m/s), from the trunk's features."""
+        raw = self.lead_head(h)
+        return torch.cat((20.0 + 20.0 * raw[:, 0:1], 5.0 * raw[:, 1:2]), dim=1)
+
+    def embed(self, patches: torch.Tensor, nav: torch.Tensor, ego: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.stem(patches)).permute(0, 3, 1, 2)
         speed_now = ego[:, 0:1]
         scaled = torch.cat(
@@ -98,7 +108,10 @@ class StudentNet(nn.Module):
             ),
             dim=1,
         )
-        h = self.trunk(torch.cat((self.encoder(x), self.features(scaled)), dim=1))
+        return self.trunk(torch.cat((self.encoder(x), self.features(scaled)), dim=1))
+
+    def heads(self, h: torch.Tensor, nav: torch.Tensor, ego: torch.Tensor):
+        b, speed_now = h.shape[0], ego[:, 0:1]
         speeds = torch.relu(speed_now + 4.0 * self.speed_head(h))
         trajectory = self._along_route(nav[:, NAV_ROUTE].reshape(b, spec.ROUTE_POINTS, 2), speed_now, speeds)
         trajectory = trajectory + 0.5 * self.path_head(h).reshape(b, spec.POINTS, 2)

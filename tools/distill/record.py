@@ -69,7 +69,8 @@ class RecordingPolicy:
         self.speed = _OrnsteinUhlenbeck(rng, 0.15 * noise, 3.0)
         self.noise = noise
         self._last_stamp: Optional[float] = None
-        self.rows: dict = {k: [] for k in ("image", "nav", "ego", "trajectory", "speed", "reason")}
+        keys = ("image", "nav", "ego", "trajectory", "speed", "reason", "lead_gap_m", "lead_speed_mps")
+        self.rows: dict = {k: [] for k in keys}
         self._frame = np.zeros((spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), np.float32)
 
     def infer(self, obs: Observation) -> PolicyOutput:
@@ -82,6 +83,10 @@ class RecordingPolicy:
         r["trajectory"].append(out.trajectory_ego_xy_m.astype(np.float32))
         r["speed"].append(np.asarray(out.speed_profile_mps, np.float32))
         r["reason"].append(out.reasoning_text)
+        # privileged, for an auxiliary loss only: the lead's exact gap and speed (nan: no lead)
+        lead = self.expert.last_lead
+        r["lead_gap_m"].append(np.nan if lead is None else lead.gap_m)
+        r["lead_speed_mps"].append(np.nan if lead is None else lead.actor.speed_mps)
         if self.driver is not None:
             return self.driver.infer(obs)
         if self.noise > 0.0:
@@ -111,6 +116,8 @@ class RecordingPolicy:
             "trajectory": np.stack(r["trajectory"]),
             "speed": np.stack(r["speed"]),
             "reason": np.asarray(r["reason"]),
+            "lead_gap_m": np.asarray(r["lead_gap_m"], np.float32),
+            "lead_speed_mps": np.asarray(r["lead_speed_mps"], np.float32),
         }
 
 

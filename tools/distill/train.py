@@ -16,6 +16,8 @@ from . import spec
 from .data import TrainingSet
 from .net import StudentNet
 
+LEAD_AUX_M = 60.0  # the phrases name a lead up to 45 m
+
 
 def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] = None):
     """The model inputs of frames `idx`: patches of the frame before and the frame, centred on 0."""
@@ -31,13 +33,16 @@ def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] =
         patches.clamp_(max=1.0)
     patches.sub_(0.5)
     t = lambda a: torch.from_numpy(a[idx])  # noqa: E731
-    return patches, t(ts.nav), t(ts.ego), t(ts.trajectory), t(ts.speed), t(ts.template), t(ts.number)
+    labels = (t(ts.trajectory), t(ts.speed), t(ts.template), t(ts.number), t(ts.lead_gap_m), t(ts.lead_speed_mps))
+    return (patches, t(ts.nav), t(ts.ego), *labels)
 
 
 def loss_terms(net: StudentNet, b):
-    """L1 on speeds and path; cross-entropy on the phrase; L1 on its number in units of its rounding step."""
-    patches, nav, ego, traj, speed, template, number = b
-    p_traj, p_speed, template_logits, numbers = net.forward_patches(patches, nav, ego)
+    """L1 on speeds and path; cross-entropy on the phrase; L1 on its number in units of its rounding step;
+    L1 on the lead's exact gap (in 5 m) and relative speed (in m/s) where there is a lead within LEAD_AUX_M."""
+    patches, nav, ego, traj, speed, template, number, lead_gap, lead_speed = b
+    h = net.embed(patches, nav, ego)
+    p_traj, p_speed, template_logits, numbers = net.heads(h, nav, ego)
     speed_l1 = (p_speed - speed).abs().mean()
     traj_l1 = (p_traj - traj).abs().mean()
     ce = nn.functional.cross_entropy(template_logits, template, ignore_index=-1)
@@ -47,7 +52,12 @@ def loss_terms(net: StudentNet, b):
     predicted = torch.where(step > 1.0, numbers[:, 1], numbers[:, 0])
     error = ((predicted - torch.nan_to_num(number)) / step.clamp(min=1.0)).abs()
     number_l1 = (error * has).sum() / has.sum().clamp(min=1)
-    return speed_l1, traj_l1, ce + number_l1
+    lead = net.lead(h)
+    seen = torch.isfinite(lead_gap) & (lead_gap < LEAD_AUX_M)
+    lead_error = (lead[:, 0] - torch.nan_to_num(lead_gap)).abs() / 5.0
+    lead_error = lead_error + (lead[:, 1] - (torch.nan_to_num(lead_speed) - ego[:, 0])).abs()
+    lead_l1 = (lead_error * seen).sum() / seen.sum().clamp(min=1)
+    return speed_l1, traj_l1, ce + number_l1 + 0.5 * lead_l1
 
 
 def fit(
