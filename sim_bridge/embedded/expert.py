@@ -101,9 +101,12 @@ class Expert:
         sub = 0.1
         speeds, dists = [], []
         steps_per_point = int(round(p.dt_s / sub))
+        lead_binds = False  # the lead, not the road's speed plan, sets the first acceleration
         for k in range(1, p.points * steps_per_point + 1):
             t = k * sub
-            a = self._accel(v, s_rear + s, lead, t, s)
+            cruise, behind_lead = self._accel_terms(v, s_rear + s, lead, t, s)
+            lead_binds = lead_binds or (k == 1 and behind_lead < cruise)
+            a = float(np.clip(min(cruise, behind_lead), -p.decel_max_mps2, p.accel_max_mps2))
             v = max(0.0, v + a * sub)
             s += v * sub
             if k % steps_per_point == 0:
@@ -118,11 +121,16 @@ class Expert:
             axis=1,
         )
         first_accel = (speeds[0] - state.speed_mps) / p.dt_s
-        return traj, np.asarray(speeds), self._reason(s_centre, state.speed_mps, lead, first_accel)
+        reason = self._reason(s_centre, state.speed_mps, lead, first_accel, lead_binds)
+        return traj, np.asarray(speeds), reason
 
-    def _accel(self, v: float, s_route: float, lead: Optional[Lead], t: float, travelled: float) -> float:
+    def _accel_terms(
+        self, v: float, s_route: float, lead: Optional[Lead], t: float, travelled: float
+    ) -> Tuple[float, float]:
+        """(towards the road's planned speed, behind the lead: IDM, inf without one); the car takes the lower."""
         p = self.p
-        a = p.speed_gain * (self.planned_speed(s_route) - v)
+        cruise = p.speed_gain * (self.planned_speed(s_route) - v)
+        behind_lead = math.inf
         if lead is not None:
             la = lead.actor
             v_lead_now = max(0.0, la.speed_mps + la.accel_mps2 * t) if la.kind == "vehicle" else 0.0
@@ -135,10 +143,10 @@ class Expert:
                 + v * p.time_headway_s
                 + v * (v - v_lead_now) / (2 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
             )
-            a = min(a, p.accel_max_mps2 * (1 - (max(s_star, 0.0) / gap) ** 2))
-        return float(np.clip(a, -p.decel_max_mps2, p.accel_max_mps2))
+            behind_lead = p.accel_max_mps2 * (1 - (max(s_star, 0.0) / gap) ** 2)
+        return cruise, behind_lead
 
-    def _reason(self, s_m: float, v: float, lead: Optional[Lead], accel: float) -> str:
+    def _reason(self, s_m: float, v: float, lead: Optional[Lead], accel: float, lead_binds: bool) -> str:
         r = self.world.route
         remaining = r.length_m - s_m
         if lead is not None and lead.gap_m < 45.0:
@@ -157,7 +165,8 @@ class Expert:
                 return f"lead vehicle braking {gap} m ahead: slowing down"
             if la.speed_mps < 0.5:
                 return f"lead vehicle stopped {gap} m ahead: waiting"
-            if accel < -0.5:
+            # slowing to its target speed or for a curve with a lead ahead is not slowing for the lead
+            if accel < -0.5 and lead_binds:
                 return f"slowing down for the lead vehicle {gap} m ahead"
             return f"following the lead vehicle {gap} m ahead"
         option = r.option_at(s_m)

@@ -2,6 +2,8 @@
 so a phrase that names something the student cannot see (a target speed) teaches it to guess."""
 
 import math
+from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 
@@ -14,10 +16,12 @@ from vehicle_runtime.config import load_runtime_config
 PROFILE = load_runtime_config().vehicle
 
 
-def _expert_at(scenario: str, s_m: float, speed_mps: float) -> Expert:
-    """The expert of a fresh world whose ego (centre) stands on the route at s_m, heading along it."""
-    world = World(load_scenario(scenario), PROFILE)
-    world.actors, world._actor_states = [], []  # the road alone
+def _expert_at(scenario: str, s_m: float, speed_mps: float, lead_s_m: Optional[float] = None) -> Expert:
+    """The expert of a fresh world whose ego (centre) stands on the route at s_m, heading along it; the road
+    alone, or with the scenario's first actor moved to lead_s_m on its lane."""
+    sc = load_scenario(scenario)
+    actors = [] if lead_s_m is None else [{**sc.actors[0], "s_m": lead_s_m}]
+    world = World(replace(sc, actors=actors), PROFILE)
     r = world.route
     x, y = (float(np.interp(s_m, r.s_m, r.points_xy_m[:, k])) for k in (0, 1))
     i = int(np.clip(np.searchsorted(r.s_m, s_m), 1, len(r.s_m) - 1))
@@ -50,3 +54,16 @@ def test_before_a_curve_slower_than_the_car_the_expert_names_the_curve():
     assert expert.plan()[2] == "slowing down for the curve ahead"
     # on the straight start, at the target speed, nothing to slow down for
     assert _expert_at("curvy_road", 5.0, v).plan()[2].startswith("following the lane at")
+
+
+def test_above_the_target_speed_behind_a_distant_lead_the_expert_is_following_it_not_slowing_for_it():
+    """'slowing down for the lead vehicle' only where the lead sets the deceleration; slowing to the target
+    speed with a lead far ahead is following it (the phrase named the lead for what the target speed did)."""
+    target = _expert_at("lead_braking", 10.0, 0.0).target_speed_mps
+    far = _expert_at("lead_braking", 10.0, target + 1.5, lead_s_m=58.0)
+    _, _, reason = far.plan()
+    assert _first_accel(far) < -0.5 and 40.0 < far.last_lead.gap_m < 45.0
+    assert reason == "following the lead vehicle 45 m ahead", reason
+    near = _expert_at("lead_braking", 10.0, target + 1.5, lead_s_m=35.0)
+    _, _, reason = near.plan()
+    assert _first_accel(near) < -0.5 and reason.startswith("slowing down for the lead vehicle"), reason
