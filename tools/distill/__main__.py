@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--scenarios", default=",".join(available()))
     p.add_argument(
         "--focus",
-        default="lead_braking,cut_in",
+        default="lead_braking,cut_in,lane_change",
         help="scenarios recorded on --focus-factor times as many seeds (s, s+100, ...)",
     )
     p.add_argument("--focus-factor", type=int, default=3)
