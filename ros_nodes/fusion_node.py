@@ -1,7 +1,8 @@
 """Fusion node: matches camera stamps (from camera_info, published with every frame) with odometry
 and the route, publishes the derived navigation state for observability — the target point
 (geometry_msgs/PoseStamped in base_link) and the road option (CARLA RoadOption name) — and checks
-each camera's intrinsics against the model manifest's field of view. The policy node runs the same
+each camera's intrinsics against the model manifest's field of view and its measured frame rate against
+the rate the model's history was trained at. The policy node runs the same
 fusion code in-process on the images themselves."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import functools
 from typing import Dict, Optional
 
 from vehicle_runtime.config import RuntimeConfig
+from vehicle_runtime.frame_rate import FrameRateCheck
 from vehicle_runtime.fusion import Fusion
 from vehicle_runtime.transport import convert, msgs
 from vehicle_runtime.transport.msgs import stamp_to_s
@@ -20,12 +22,21 @@ FOV_TOLERANCE_DEG = 2.0
 
 
 class FusionNode:
-    def __init__(self, node: NodeHandle, cfg: RuntimeConfig, cameras: Optional[Dict[str, Optional[float]]] = None):
-        """`cameras`: name → the model's field of view in degrees (None: not checked), in the manifest's order."""
+    def __init__(
+        self,
+        node: NodeHandle,
+        cfg: RuntimeConfig,
+        cameras: Optional[Dict[str, Optional[float]]] = None,
+        rates_hz: Optional[Dict[str, Optional[float]]] = None,
+    ):
+        """`cameras`: name → the model's field of view in degrees (None: not checked), in the manifest's order;
+        `rates_hz`: name → the frame rate the model's history was trained at (None or absent: not checked)."""
         cameras = cameras or {"front": None}
         self.node, self.expected_fov_deg = node, dict(cameras)
         self.fusion = Fusion(tuple(cameras), cfg.fusion, cfg.route_corridor_m)
         self.fov_mismatch: Dict[str, str] = {}
+        self.rate_checks = {c: FrameRateCheck(hz) for c, hz in (rates_hz or {}).items() if hz is not None}
+        self.rate_mismatch: Dict[str, str] = {}
         self.pub_target = node.publisher("geometry_msgs/msg/PoseStamped", "navigation/target", "default")
         self.pub_option = node.publisher("std_msgs/msg/String", "navigation/road_option", "default")
         self.pub_diag = node.publisher("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", "default")
@@ -63,6 +74,7 @@ class FusionNode:
                 self.fov_mismatch.pop(camera, None)
         now = self.node.now_s()
         stamp = stamp_to_s(info.header.stamp)
+        self._check_rate(camera, stamp)
         self.fusion.add_frame(CameraFrame(camera, stamp, "rgb8", b"", info.width, info.height), now)
         obs = self.fusion.observe(now)
         if obs is None:
@@ -78,6 +90,19 @@ class FusionNode:
         )
         self.pub_option.publish(convert.text(obs.nav.road_option.name))
 
+    def _check_rate(self, camera: str, stamp_s: float) -> None:
+        check = self.rate_checks.get(camera)
+        if check is None:
+            return
+        check.add(stamp_s)
+        mismatch = check.mismatch()
+        if mismatch and camera not in self.rate_mismatch:
+            self.node.log().error("camera '%s': %s (the model's frame history spans another time)", camera, mismatch)
+        if mismatch:
+            self.rate_mismatch[camera] = mismatch
+        elif check.measured_hz is not None:
+            self.rate_mismatch.pop(camera, None)
+
     def on_diagnostics(self) -> None:
         now = self.node.now_s()
         extra: Dict[str, object] = {f"age_{k}_s": f"{v:.3f}" for k, v in self.fusion.ages_s(now).items()}
@@ -85,4 +110,6 @@ class FusionNode:
         extra["waiting_for"] = self.fusion.waiting_for
         for camera, mismatch in self.fov_mismatch.items():
             extra[f"camera_info_{camera}"] = mismatch
+        for camera, mismatch in self.rate_mismatch.items():
+            extra[f"camera_rate_{camera}"] = mismatch
         self.pub_diag.publish(convert.diagnostics(now, "fusion", None, {}, extra))

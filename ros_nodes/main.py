@@ -86,7 +86,15 @@ def build(names: Sequence[str], handle_for, args) -> List[object]:
         if name == "fusion":
             from .fusion_node import FusionNode
 
-            nodes.append(FusionNode(handle, cfg, cameras={c.camera: c.fov_deg for c in _manifest(cfg).cameras}))
+            model_cameras = _manifest(cfg).cameras
+            nodes.append(
+                FusionNode(
+                    handle,
+                    cfg,
+                    cameras={c.camera: c.fov_deg for c in model_cameras},
+                    rates_hz={c.camera: c.rate_hz for c in model_cameras},
+                )
+            )
         elif name == "policy":
             from vehicle_runtime.pipeline import Pipeline  # onnxruntime only where the model runs
 

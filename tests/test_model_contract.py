@@ -18,7 +18,7 @@ from sim_bridge.embedded.evaluation import NotControlledError, refuse_uncontroll
 from vehicle_runtime.commands import model_inspect
 from vehicle_runtime.preprocess import ImageSpec, Preprocessor
 from vehicle_runtime.student import ManifestError, load_manifest
-from vehicle_runtime.student.contract import check_fov
+from vehicle_runtime.student.contract import check_fov, check_rates
 from vehicle_runtime.types import CameraFrame
 
 EXAMPLE = doc_example.load()
@@ -83,6 +83,19 @@ def test_fov_checked_for_every_camera(tmp_path):
         check_fov(m, {"front": 90.0}, "rig")
 
 
+def test_frame_rate_checked_for_every_camera_that_states_one(tmp_path):
+    """History is consecutive frames: at another rate it spans another time, and every motion the model
+    reads from it is off by the ratio."""
+    folder = EXAMPLE.build(tmp_path / "m", "token_ids", "float32")
+    check_rates(load_manifest(folder), {"front": 7.0, "front_narrow": 300.0})  # no rate stated: any rate
+    _edit(folder, _set(("cameras", 1, "rate_hz"), 20.0))
+    m = load_manifest(folder)
+    check_rates(m, {"front": 7.0, "front_narrow": 21.9})  # within 10 %
+    for have in (30.0, 17.9):
+        with pytest.raises(ManifestError, match=f"expects camera 'front_narrow' at 20 Hz .* rig gives {have:g} Hz"):
+            check_rates(m, {"front": 20.0, "front_narrow": have}, "rig")
+
+
 def _inspect(folder, capsys, rig=None):
     code = model_inspect.run(argparse.Namespace(path=str(folder), rig=rig, config=None, json=True))
     out = capsys.readouterr()
@@ -94,7 +107,7 @@ def test_inspect_is_ok_only_when_the_model_runs(tmp_path, capsys, two_camera_dir
     assert code == 0, err
     info = json.loads(out)
     assert info["contract"] == "ok" and info["run"]["reasoning"] == "lead braking slowing down"
-    assert info["cameras"][1]["rig"] == {"width": 640, "height": 480, "hfov_deg": 120.0}
+    assert info["cameras"][1]["rig"] == {"width": 640, "height": 480, "hfov_deg": 120.0, "rate_hz": 20.0}
     # a graph that matches the manifest but produces NaN: the contract holds on paper, not in the car
     folder = EXAMPLE.build(tmp_path / "nan", "logits", "float32")
     model = onnx.load(str(folder / "model.onnx"))
@@ -120,14 +133,19 @@ def test_inspect_is_ok_only_when_the_model_runs(tmp_path, capsys, two_camera_dir
     assert code == 1 and "reads camera 'roof', which the camera rig" in err
 
 
-def test_drive_refuses_a_fov_mismatch_in_one_line(tmp_path):
-    folder = _edit(EXAMPLE.build(tmp_path / "fov", "logits", "float32"), _set(("cameras", 1, "fov_deg"), 90.0))
-    with pytest.raises(
-        ManifestError,
-        match="expects camera 'front_narrow' with a 90 deg field of view; "
-        r"the camera rig \(config/camera_rig.yaml\) gives 50 deg",
-    ):
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("fov_deg", 90.0, "expects camera 'front_narrow' with a 90 deg field of view; the camera rig .* gives 50 deg"),
+        ("rate_hz", 30.0, "expects camera 'front_narrow' at 30 Hz .*; the camera rig .* gives 20 Hz"),
+    ],
+)
+def test_drive_refuses_a_camera_mismatch_in_one_line(tmp_path, capsys, field, value, message):
+    folder = _edit(EXAMPLE.build(tmp_path / "m", "logits", "float32"), _set(("cameras", 1, field), value))
+    with pytest.raises(ManifestError, match=message):
         run_drive(DriveOptions(scenario="curvy_road", policy="student", model_path=folder, duration_s=1.0))
+    code, _, err = _inspect(folder, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "cameras: " in err
 
 
 TINY_RIG = """cameras:

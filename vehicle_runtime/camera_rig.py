@@ -1,6 +1,6 @@
 """The vehicle's cameras: name, image size, horizontal field of view and mounting, from a rig file
 (config/camera_rig.yaml) validated against its schema. The simulators render these cameras and the
-model's manifest is checked against them (`student.contract.check_fov`)."""
+model's manifest is checked against them (`check_model_cameras`: names, fields of view, frame rates)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import yaml
 
 from .paths import share_dir
 from .schema import load_schema, problems
+from .student.contract import check_fov, check_rates
+from .student.manifest import Manifest
 
 RIG_FILE = "camera_rig.yaml"
 
@@ -60,3 +62,10 @@ def load_camera_rig(path: Optional[str | Path] = None) -> Dict[str, CameraSpec]:
 
 def rig_fov_deg(rig: Mapping[str, CameraSpec]) -> Dict[str, float]:
     return {name: c.hfov_deg for name, c in rig.items()}
+
+
+def check_model_cameras(manifest: Manifest, rig: Mapping[str, CameraSpec], source: str) -> None:
+    """Every camera the model reads is in the rig, with the model's field of view and frame rate;
+    ManifestError (one line naming the camera) otherwise."""
+    check_fov(manifest, rig_fov_deg(rig), source)
+    check_rates(manifest, {name: c.rate_hz for name, c in rig.items()}, source)

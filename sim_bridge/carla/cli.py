@@ -172,12 +172,11 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
 
 def _model_cameras(model_path, cfg) -> dict:
     """The rig's cameras the model reads, in the manifest's order (its first is the reference); a camera
-    the rig lacks or a field of view that differs is refused here, before the server is touched."""
-    from vehicle_runtime.camera_rig import load_camera_rig, rig_fov_deg
-    from vehicle_runtime.student.contract import check_fov
+    the rig lacks or a field of view or frame rate that differs is refused here, before the server is touched."""
+    from vehicle_runtime.camera_rig import check_model_cameras, load_camera_rig
     from vehicle_runtime.student.manifest import load_manifest
 
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
     rig = load_camera_rig()
-    check_fov(manifest, rig_fov_deg(rig), "the camera rig (config/camera_rig.yaml)")
+    check_model_cameras(manifest, rig, "the camera rig (config/camera_rig.yaml)")
     return {c.camera: rig[c.camera] for c in manifest.cameras}

@@ -9,8 +9,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vehicle_runtime.camera_rig import CameraRigError, load_camera_rig, rig_fov_deg
-from vehicle_runtime.student.contract import check_fov
+from vehicle_runtime.camera_rig import CameraRigError, check_model_cameras, load_camera_rig
 from vehicle_runtime.student.manifest import Manifest
 
 from .renderer import CameraModel, Renderer
@@ -40,7 +39,7 @@ class CameraSet:
         rig = load_camera_rig(rig_path)
         where = f"the camera rig ({rig_path or 'config/camera_rig.yaml'})"
         if manifest is not None:
-            check_fov(manifest, rig_fov_deg(rig), where)  # ManifestError: one line
+            check_model_cameras(manifest, rig, where)  # ManifestError: one line
         missing = [n for n in names if n not in rig]
         if missing:
             raise CameraRigError(f"{where} has no camera {missing} (it has {', '.join(rig)})")

@@ -1,8 +1,8 @@
 """`vehicle-runtime model inspect PATH`: print a model's contract and prove it runs.
 
 "contract ok" means the real load path went through: schema and consistency checks, the graph against
-the manifest, the route input against the fusion parameters, every camera's fov against the camera
-rig, one preprocess per camera on a synthetic frame of the rig camera's size, one fused observation,
+the manifest, the route input against the fusion parameters, every camera's fov and frame rate against the
+camera rig, one preprocess per camera on a synthetic frame of the rig camera's size, one fused observation,
 one inference and the decoding of every output. The first step that fails is named in one line.
 """
 
@@ -14,13 +14,13 @@ import sys
 
 import numpy as np
 
-from ..camera_rig import CameraRigError, load_camera_rig, rig_fov_deg
+from ..camera_rig import CameraRigError, check_model_cameras, load_camera_rig
 from ..config import ConfigError, load_runtime_config
 from ..fusion import Fusion
 from ..pipeline import check_route_input
 from ..preprocess import PreprocessError, Preprocessor
 from ..student import ManifestError, Student, load_manifest
-from ..student.contract import check_fov, expected_inputs, expected_outputs
+from ..student.contract import expected_inputs, expected_outputs
 from ..student.session import ProviderError, SessionConfig
 from ..synthetic import curved_route, odometry_along, road_image
 from ..types import CameraFrame
@@ -65,9 +65,8 @@ def run(args) -> int:
         cfg = _step("config", load_runtime_config, args.config)
         _step("route input", check_route_input, manifest, cfg.fusion)
         rig = _step("camera rig", load_camera_rig, args.rig)
-        _step(
-            "cameras", check_fov, manifest, rig_fov_deg(rig), f"the camera rig ({args.rig or 'config/camera_rig.yaml'})"
-        )
+        rig_name = f"the camera rig ({args.rig or 'config/camera_rig.yaml'})"
+        _step("cameras", check_model_cameras, manifest, rig, rig_name)
         run_info = _step("inference", run_once, student, rig, cfg.fusion)
     except InspectError as exc:
         print(f"model inspect: {exc}", file=sys.stderr)
@@ -85,11 +84,13 @@ def run(args) -> int:
                 "history": c.history,
                 "colour_order": c.image.colour_order,
                 "fov_deg": c.fov_deg,
+                "rate_hz": c.rate_hz,
                 "dtype": c.dtype,
                 "rig": {
                     "width": rig[c.camera].width,
                     "height": rig[c.camera].height,
                     "hfov_deg": rig[c.camera].hfov_deg,
+                    "rate_hz": rig[c.camera].rate_hz,
                 },
             }
             for c in manifest.cameras

@@ -111,3 +111,21 @@ def check_fov(m: Manifest, camera_fov_deg: Mapping[str, float], source: str = "t
                 f"model '{m.name}' expects camera '{c.camera}' with a {c.fov_deg:g} deg field of view; "
                 f"{source} gives {have:g} deg"
             )
+
+
+RATE_TOLERANCE = 0.10  # relative: a history of 11 frames spans 0.5 s +- 50 ms
+
+
+def check_rates(m: Manifest, camera_rate_hz: Mapping[str, float], source: str = "the camera configuration") -> None:
+    """A model that states the frame rate its history was trained at must get that rate (within
+    RATE_TOLERANCE) from every camera it reads: its history is consecutive frames, so another rate
+    changes the time the history spans and every motion the model reads from it."""
+    for c in m.cameras:
+        if c.rate_hz is None or c.camera not in camera_rate_hz:
+            continue  # an absent camera is check_fov's finding
+        have = float(camera_rate_hz[c.camera])
+        if not abs(have - c.rate_hz) <= RATE_TOLERANCE * c.rate_hz:
+            raise ManifestError(
+                f"model '{m.name}' expects camera '{c.camera}' at {c.rate_hz:g} Hz (its history of {c.history} "
+                f"frames spans {(c.history - 1) / c.rate_hz:.2f} s); {source} gives {have:g} Hz"
+            )

@@ -27,6 +27,7 @@ class CameraInput:
     history: int  # frames per camera, oldest first
     image: ImageSpec
     fov_deg: Optional[float] = None  # expected horizontal field of view, checked against every configured camera
+    rate_hz: Optional[float] = None  # the frame rate the history assumes, checked against every configured camera
     dtype: str = "float32"  # float32 | float16 in the graph
 
 
@@ -233,6 +234,7 @@ def _camera(c: dict) -> CameraInput:
         history=c["history"],
         image=spec,
         fov_deg=c.get("fov_deg"),
+        rate_hz=c.get("rate_hz"),
         dtype=c.get("dtype", "float32"),
     )
 
