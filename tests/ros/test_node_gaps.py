@@ -118,3 +118,39 @@ def test_a_control_loop_gap_is_reported_with_the_garbage_collection_that_filled_
     finally:
         node.shutdown()
         participant.close()
+
+
+def test_the_fusion_node_reports_a_camera_whose_rate_is_not_the_models(caplog):
+    """A model trained on 20 Hz frames fed by a 30 Hz camera driver (the stamps say so): one error log and
+    `camera_rate_front` in the diagnostics; a driver restarted at 20 Hz clears it."""
+    import logging
+
+    from ros_nodes.fusion_node import FusionNode
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.frame_rate import WINDOW_FRAMES
+    from vehicle_runtime.transport.dds import DdsParticipant
+    from vehicle_runtime.transport.node import DdsNode, Executor
+
+    participant, executor = DdsParticipant(), Executor()
+    try:
+        node = FusionNode(
+            DdsNode("fusion", participant, executor, "rate"), load_runtime_config(), {"front": 90.0}, {"front": 20.0}
+        )
+        with caplog.at_level(logging.ERROR):
+            for k in range(WINDOW_FRAMES + 5):
+                node.on_camera_info(convert.camera_info(100.0 + k / 30.0, 1280, 720, 640.0), camera="front")
+        assert node.rate_mismatch == {"front": "camera rate 30.0 Hz, model 20.0 Hz"}
+        assert caplog.text.count("camera rate 30.0 Hz") == 1  # once, not per frame
+        got = []
+        participant.subscribe("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics", got.append, "default")
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            node.on_diagnostics()
+            executor.spin_once(0.05)
+        values = {kv.key: kv.value for st in got[0].status for kv in st.values}
+        assert values["camera_rate_front"] == "camera rate 30.0 Hz, model 20.0 Hz"
+        for k in range(WINDOW_FRAMES):  # the driver restarted (stamps went back), now at 20 Hz
+            node.on_camera_info(convert.camera_info(50.0 + k / 20.0, 1280, 720, 640.0), camera="front")
+        assert node.rate_mismatch == {}
+    finally:
+        participant.close()
