@@ -50,10 +50,12 @@ def test_a_loaded_set_extended_with_new_runs_equals_loading_them_all(tmp_path):
     extended = load_runs(paths, loaded=first)
     assert len(whole) == len(extended) == 12 and extended.vocab == first.vocab == whole.vocab
     assert extended.templates == first.templates == whole.templates
-    for k in ("image", "previous", "nav", "ego", "trajectory", "speed", "tokens", "reasons", "template", "number"):
+    for k in ("image", "run_start", "nav", "ego", "trajectory", "speed", "tokens", "reasons", "template", "number"):
         np.testing.assert_array_equal(getattr(extended, k), getattr(whole, k))
-    # each run's first frame is its own predecessor; the others point one back, across the joins too
-    np.testing.assert_array_equal(whole.previous, [0, 0, 1, 2, 3, 5, 5, 6, 8, 8, 9, 10])
+    # each frame knows its run's first frame, across the joins too; history never reaches into the run before
+    np.testing.assert_array_equal(whole.run_start, [0] * 5 + [5] * 3 + [8] * 4)
+    np.testing.assert_array_equal(whole.back(np.arange(12), 1), [0, 0, 1, 2, 3, 5, 5, 6, 8, 8, 9, 10])
+    np.testing.assert_array_equal(whole.back(np.arange(12), 3), [0, 0, 0, 0, 1, 5, 5, 5, 8, 8, 8, 8])
     np.testing.assert_array_equal(whole.image[8], frame_patches(runs[2]["image"][:1])[0])
     with pytest.raises(ValueError, match="prefix"):
         load_runs(paths[1:], loaded=first)

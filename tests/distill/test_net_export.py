@@ -119,7 +119,7 @@ def _training_set(rng: np.random.Generator, n: int, lead_gap_m: float = np.nan):
     images = rng.integers(0, 256, (n, spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), dtype=np.uint8)
     ts = TrainingSet(
         image=frame_patches(images),
-        previous=np.concatenate(([0], np.arange(n - 1))),
+        run_start=np.zeros(n, np.int64),
         nav=rng.normal(size=(n, 9 + 2 * spec.ROUTE_POINTS)).astype(np.float32),
         ego=rng.normal(size=(n, len(spec.EGO_FEATURES))).astype(np.float32),
         trajectory=np.zeros((n, spec.POINTS, 2), np.float32),
@@ -160,11 +160,13 @@ def test_training_batches_in_patch_layout_give_the_runtime_forward_pass():
     from tools.distill.train import batch
 
     rng = np.random.default_rng(3)
-    ts, images = _training_set(rng, 5)
+    ts, images = _training_set(rng, 14)
     vocab, templates = ts.vocab, ts.templates
-    idx = np.array([4, 0, 2])
+    idx = np.array([13, 0, 7])  # a full history, the run's first frame, one reaching back before the run
     patches, nav, ego = batch(ts, idx)[:3]
-    history = np.stack((images[ts.previous[idx]], images[idx]), axis=1).astype(np.float32) / 255.0  # oldest first
+    # the runtime's window: HISTORY frames, oldest first, the run's first frame repeated before it
+    window = [images[ts.back(idx, spec.HISTORY - 1 - k)] for k in range(spec.HISTORY)]
+    history = np.stack(window, axis=1).astype(np.float32) / 255.0
     torch.manual_seed(0)
     net = StudentNet(vocab, templates).eval()
     with torch.no_grad():

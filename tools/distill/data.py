@@ -16,7 +16,7 @@ AUXILIARY = ("lead_gap_m", "lead_speed_mps")
 @dataclass
 class TrainingSet:
     image: np.ndarray  # [N, H/P, W/P, C*P*P] uint8: each frame as its patches (see `frame_patches`)
-    previous: np.ndarray  # [N] index of the frame before (itself for a run's first frame)
+    run_start: np.ndarray  # [N] index of the frame's run's first frame (the history before it repeats that frame)
     nav: np.ndarray
     ego: np.ndarray
     trajectory: np.ndarray
@@ -33,6 +33,11 @@ class TrainingSet:
 
     def __len__(self) -> int:
         return len(self.image)
+
+    def back(self, idx: np.ndarray, frames: int) -> np.ndarray:
+        """Index of the frame `frames` before each of `idx` in its run; a run's first frame stands in for the
+        frames before it, as the runtime's FrameHistory repeats its first frame."""
+        return np.maximum(idx - frames, self.run_start[idx])
 
 
 def frame_patches(images: np.ndarray) -> np.ndarray:
@@ -65,15 +70,15 @@ def load_runs(
     template = np.asarray([index.get(t, -1) for t, _ in phrases], np.int64)
     number = np.asarray([np.nan if n is None else n for _, n in phrases], np.float32)
     offset = len(loaded) if loaded is not None else 0
-    previous = []
+    run_start = []
     for r in runs:
         n = len(r["image"])
-        previous.append(offset + np.concatenate(([0], np.arange(n - 1))))
+        run_start.append(np.full(n, offset, np.int64))
         offset += n
     tokens = np.asarray([spec.encode(str(x), vocab) for x in reasons], np.int64).reshape(-1, spec.MAX_TOKENS)
     new = dict(
         image=[frame_patches(r["image"]) for r in runs],
-        previous=previous,
+        run_start=run_start,
         tokens=[tokens],
         reasons=[reasons],
         template=[template],

@@ -50,6 +50,7 @@ def export(net: StudentNet, vocab: List[str], out_dir: Path, provenance: dict, v
                 "input": "image_front",
                 "history": spec.HISTORY,
                 "fov_deg": spec.FOV_DEG,
+                "rate_hz": spec.RATE_HZ,
                 "image": {
                     "width": spec.IMAGE.width,
                     "height": spec.IMAGE.height,

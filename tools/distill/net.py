@@ -1,4 +1,4 @@
-"""The student network: a small CNN on the newest two frames + an MLP on route and ego features.
+"""The student network: a small CNN on three frames of the last 0.5 s + an MLP on route and ego features.
 
 Heads: a speed profile (as a change from the current speed), the path as the route read at the
 distances that speed profile covers plus a learned residual (so the geometry is exact on the route and
@@ -21,13 +21,14 @@ NAV_TARGET, NAV_ONEHOT, NAV_END, NAV_ROUTE = slice(0, 2), slice(2, 8), slice(8, 
 
 
 P, GRID = spec.PATCH_SIDE, spec.PATCH_GRID
-PATCH = spec.HISTORY * spec.FRAME_PATCH  # one patch of every frame: (frame, channel, dy, dx)
+USED = len(spec.FRAMES_USED)
+PATCH = USED * spec.FRAME_PATCH  # one patch of every frame read: (frame, channel, dy, dx)
 
 
 def patchify(image: torch.Tensor) -> torch.Tensor:
-    """[B, HISTORY, C, H, W] → [B, H/P, W/P, PATCH], the layout training batches are built in."""
+    """[B, HISTORY, C, H, W] → [B, H/P, W/P, PATCH] of the frames read, the layout training batches are built in."""
     b = image.shape[0]
-    x = image.reshape(b, spec.HISTORY * spec.IMAGE.channels, GRID[0], P, GRID[1], P)
+    x = image[:, list(spec.FRAMES_USED)].reshape(b, USED * spec.IMAGE.channels, GRID[0], P, GRID[1], P)
     return x.permute(0, 2, 4, 1, 3, 5).reshape(b, GRID[0], GRID[1], PATCH)
 
 

@@ -10,7 +10,12 @@ import numpy as np
 from vehicle_runtime.preprocess import ImageSpec
 
 CAMERA = "front"
-HISTORY = 2  # the newest two camera frames (20 Hz): motion of the lead vehicle
+# The contract's history: the newest 11 camera frames (20 Hz, 0.5 s), of which the student reads three. Over
+# 0.05 s a lead's gap changes by a fraction of a pixel; over 0.25 and 0.5 s its speed (stopped, driving off)
+# and braking show.
+HISTORY = 11
+RATE_HZ = 20.0  # the camera rate the history is recorded at (the manifest's rate_hz; the runtime checks the rig)
+FRAMES_USED = (0, 5, 10)  # indices into the history, oldest first: 0.5 s and 0.25 s back, and the newest
 # A band around the horizon: 5 m to beyond 50 m ahead on flat ground, the full width for cut-ins.
 IMAGE = ImageSpec(
     width=256, height=64, colour_order="rgb", crop_top=0.4, crop_bottom=0.2, scale=1.0 / 255.0, interpolation="linear"

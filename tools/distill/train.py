@@ -20,11 +20,12 @@ LEAD_AUX_M = 60.0  # the phrases name a lead up to 45 m
 
 
 def batch(ts: TrainingSet, idx: np.ndarray, rng: Optional[np.random.Generator] = None):
-    """The model inputs of frames `idx`: patches of the frame before and the frame, centred on 0."""
+    """The model inputs of frames `idx`: patches of the history's frames the student reads, centred on 0."""
     (gh, gw), b = spec.PATCH_GRID, len(idx)
-    frames = np.empty((b, gh, gw, spec.HISTORY, spec.FRAME_PATCH), np.uint8)  # oldest first, as FrameHistory
-    frames[:, :, :, 0] = ts.image[ts.previous[idx]]
-    frames[:, :, :, 1] = ts.image[idx]
+    used = spec.FRAMES_USED
+    frames = np.empty((b, gh, gw, len(used), spec.FRAME_PATCH), np.uint8)  # oldest first, as FrameHistory
+    for j, k in enumerate(used):
+        frames[:, :, :, j] = ts.image[ts.back(idx, spec.HISTORY - 1 - k)]
     patches = torch.from_numpy(frames).reshape(b, gh, gw, -1).to(torch.float32)
     # in place: scale to [0, 1] with exposure changes (shadows, dusk) the scenarios only partly cover, centre
     gain = rng.uniform(0.6, 1.25, size=b) if rng is not None else np.ones(b)
