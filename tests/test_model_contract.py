@@ -256,3 +256,14 @@ def test_history_and_recurrent_state_restart_after_a_stall(two_camera_dir, reque
     assert [o.speed_profile_mps[0] - target_x for o in outs] == pytest.approx([0.0, 1.0, 2.0, 0.0])
     np.testing.assert_allclose(outs[2].trajectory_ego_xy_m[:, 0], [10, 20, 30])  # oldest first
     np.testing.assert_allclose(outs[3].trajectory_ego_xy_m[:, 0], [40, 40, 40])  # history restarted
+
+
+def test_the_carla_bridge_refuses_a_step_that_gives_another_frame_rate_than_the_models():
+    """Every CARLA camera delivers every tick: fixed_delta_s sets the frame rate the history sees."""
+    from sim_bridge.carla.cli import _model_cameras
+    from vehicle_runtime.config import load_runtime_config
+
+    cfg = load_runtime_config()
+    assert list(_model_cameras(None, cfg, 0.05)) == ["front"]  # the shipped student: 20 Hz
+    with pytest.raises(ManifestError, match=r"at 20 Hz .*the CARLA step \(fixed_delta_s 0.1 s\) gives 10 Hz"):
+        _model_cameras(None, cfg, 0.1)

@@ -136,7 +136,7 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     # refused inputs (ConfigError, ManifestError, ...) rise to cli.main: one line, status 1
     params = _params(args, **{k: v for k, v in extra.items() if v is not None})
     cfg = load_runtime_config(getattr(args, "config", None))  # drive --config; the bridge uses the installed one
-    cameras = _model_cameras(getattr(args, "model", None), cfg)
+    cameras = _model_cameras(getattr(args, "model", None), cfg, params.fixed_delta_s)
     out = args.out or T.output_dir(str(Path("runs") / f"{default_out}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
         result = run_carla(
@@ -170,13 +170,17 @@ def _run(args, make_sink, policy: str, realtime: bool, default_out: str, **extra
     return 0
 
 
-def _model_cameras(model_path, cfg) -> dict:
+def _model_cameras(model_path, cfg, fixed_delta_s: float) -> dict:
     """The rig's cameras the model reads, in the manifest's order (its first is the reference); a camera
-    the rig lacks or a field of view or frame rate that differs is refused here, before the server is touched."""
+    the rig lacks, a field of view or frame rate that differs, or a CARLA step that gives another frame rate
+    than the model's (every camera delivers every tick) is refused here, before the server is touched."""
     from vehicle_runtime.camera_rig import check_model_cameras, load_camera_rig
+    from vehicle_runtime.student.contract import check_rates
     from vehicle_runtime.student.manifest import load_manifest
 
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
     rig = load_camera_rig()
     check_model_cameras(manifest, rig, "the camera rig (config/camera_rig.yaml)")
+    step_hz = {c.camera: 1.0 / fixed_delta_s for c in manifest.cameras}
+    check_rates(manifest, step_hz, f"the CARLA step (fixed_delta_s {fixed_delta_s:g} s)")
     return {c.camera: rig[c.camera] for c in manifest.cameras}
