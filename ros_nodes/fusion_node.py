@@ -13,12 +13,11 @@ from typing import Dict, Optional
 from vehicle_runtime.config import RuntimeConfig
 from vehicle_runtime.frame_rate import FrameRateCheck
 from vehicle_runtime.fusion import Fusion
+from vehicle_runtime.student.contract import FOV_TOLERANCE_DEG
 from vehicle_runtime.transport import convert, msgs
 from vehicle_runtime.transport.msgs import stamp_to_s
 from vehicle_runtime.transport.node import NodeHandle
 from vehicle_runtime.types import CameraFrame
-
-FOV_TOLERANCE_DEG = 2.0
 
 
 class FusionNode:
