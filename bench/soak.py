@@ -6,6 +6,8 @@ seeds and scenarios), each node process sampled every 2 s: resident memory, fds,
 60 minutes for a release. Keys: rss_slope_mb_per_h (per process, after the first run; rss_slope_late_mb_per_h
 over the second half), restarts_per_h, fd_growth,
 shm_files_growth, period_max_ms (the heartbeat on the bus), mrm_count and fault_count (while a simulator ran),
+mrm_in_machine_pause (of mrm_count, those in or just after a pause of the whole machine that a SCHED_FIFO 99 probe
+measured: sim_bridge/stall_probe.py), machine_stall_max_ms (the longest such pause, 0: none of 20 ms),
 route_completion_min, route_completion (a list) and per_run (scenario, seed, states, ... of each run). The soak's
 log, one JSON line per simulator run, goes to stderr. Runs in a loopback-only network namespace
 (tools/in_loopback_netns.sh).
@@ -73,7 +75,8 @@ def main() -> int:
             )
         print(
             f"{t:5s} shm files {r['shm_files_growth']:+d}, heartbeat max {r['period_max_ms']:.1f} ms, "
-            f"MRM in runs {r['mrm_count']}, FAULT in runs {r['fault_count']}, "
+            f"MRM in runs {r['mrm_count']} ({r['mrm_in_machine_pause']} in a pause of the machine), "
+            f"FAULT in runs {r['fault_count']}, longest machine pause {r['machine_stall_max_ms']:.0f} ms, "
             f"route completion min {r['route_completion_min']:.2f} "
             f"({r['runs']} runs in {r['minutes']:.1f} min)"
         )
@@ -84,6 +87,8 @@ def main() -> int:
         "period_max_ms": max(r["period_max_ms"] for r in results.values()),
         "mrm_count": sum(r["mrm_count"] for r in results.values()),
         "fault_count": sum(r["fault_count"] for r in results.values()),
+        "mrm_in_machine_pause": sum(r["mrm_in_machine_pause"] for r in results.values()),
+        "machine_stall_max_ms": max(r["machine_stall_max_ms"] for r in results.values()),
         "rss_slope_late_mb_per_h": {
             f"{t}/{n}": p["rss_slope_late_mb_per_h"] for t, r in results.items() for n, p in r["processes"].items()
         },

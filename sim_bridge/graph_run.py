@@ -32,6 +32,7 @@ from vehicle_runtime.realtime import GLIBC_TUNABLES, set_realtime_priority
 from vehicle_runtime.safety.state_machine import SafetyState
 
 from .embedded.dds_sim import simulate
+from .stall_probe import StallProbe, mrm_in_pause
 
 BUS = BusConfig("udp_multicast", "default")
 NODE_ARGS = ["--transport", "dds", "--can-interface", "udp_multicast", "--can-channel", "default", "--auto-engage"]
@@ -167,6 +168,7 @@ def main() -> int:
     if args.kill_policy_after is not None:
         threading.Thread(target=killer, daemon=True).start()
     started = []
+    probe = StallProbe()
     refused = set_realtime_priority(args.sim_priority)
     if refused:
         print(f"graph_run: simulator {refused}", file=sys.stderr)
@@ -191,11 +193,22 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         observer.join(2)
+        machine = probe.stop()
     # the simulator's last step: past it every input stops by design, and what the nodes do then is no result
     sim_end = started[0] + summary["ran_s"] if started else time.monotonic()
     summary["bus_states"] = [s for t, s in states if t <= sim_end]
     summary["bus_states_after_simulator"] = [s for t, s in states if t > sim_end]
     summary["heartbeat_period_ms"] = _periods_ms(beats)
+    # how long the whole machine stood still (a probe at SCHED_FIFO 99): a watchdog that fired in a pause of every
+    # process is the machine's, not the box software's
+    run_start = started[0] if started else 0.0
+    summary["machine_stalls"] = [s for s in machine["stalls"] if run_start <= s["t_s"] <= sim_end]
+    summary["machine_stall_max_ms"] = max((s["late_ms"] for s in summary["machine_stalls"]), default=0.0)
+    summary["stall_probe_priority"] = machine["priority"]
+    # an MRM or FAULT in or just after such a pause (PAUSE_MS or longer): the machine's, not the box software's
+    summary["stop_in_machine_pause"] = any(
+        mrm_in_pause(t, summary["machine_stalls"]) for t, s in states if t <= sim_end and s in ("MRM", "FAULT")
+    )
     summary["vehicle_interface"] = diagnostics.get("vehicle_interface: runtime", {})
     summary["policy"] = diagnostics.get("policy: runtime", {})
     summary["safety_reason"] = diagnostics.get("vehicle_interface: safety state", {}).get("reason", "")

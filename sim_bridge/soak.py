@@ -16,8 +16,10 @@ run can be driven again with `vehicle-runtime sim --scenario S --seed N`), route
 simulator's gateway first took commands (`engaged_after_s`, null: never), the safety states on the bus,
 the vehicle interface's log line of each safety transition in the run (`transitions`: an MRM's cause), the
 simulator's longest late step (`sim_max_late_ms`), the most CPU time a hypervisor took from the machine in
-one 50 ms pass (`steal_max_ms`: on a VM a stall of every process at once), the reset's exit status and each
-node's resident memory.
+one 50 ms pass (`steal_max_ms`), the longest pause of the whole machine that a SCHED_FIFO 99 probe measured
+(`machine_stall_max_ms`, sim_bridge/stall_probe.py: on a VM the steal counter misses some), whether an MRM came in or
+just after such a pause (`mrm_in_machine_pause`), the longest heartbeat gap (`heartbeat_gap_max_ms`), the reset's
+exit status and each node's resident memory.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from vehicle_runtime import cli_types as T
 from vehicle_runtime.realtime import GLIBC_TUNABLES
 
 from .graph_run import BUS, NODE_ARGS, _observe, _watch_diagnostics
+from .stall_probe import StallProbe, mrm_in_pause
 
 NODES = ("fusion", "policy", "vehicle_interface")
 SCENARIOS = ("curvy_road", "junction_left", "lead_braking", "junction_right", "lane_change", "cut_in")
@@ -122,6 +125,8 @@ def soak(
     samples: Dict[str, List[Tuple[float, dict]]] = {n: [] for n in NODES}  # (t, sample)
     shm_counts, mrm_in_runs, fault_in_runs, run_edges = [], 0, 0, []
     run_log: List[Dict[str, Any]] = []  # what each simulator run did, so a bad run can be found and driven again
+    probe = StallProbe()
+    wall_minus_mono_s = time.time() - time.monotonic()  # heartbeats carry the kernel's wall-clock receive time
     t0 = time.monotonic()
     try:
         for k in itertools.count():
@@ -182,6 +187,9 @@ def soak(
             mrm_in_runs += in_run.count("MRM")
             fault_in_runs += in_run.count("FAULT")  # a critical fault mid-run (CAN feedback lost, ...)
             at_start = [s for t, s in states if t < start][-1:]
+            stalls = probe.stalls_between(start, inputs_end)
+            run_beats = np.array([b - wall_minus_mono_s for b in list(beats)])
+            run_beats = run_beats[(run_beats >= start) & (run_beats < inputs_end)]
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
             reset = subprocess.run(
@@ -212,6 +220,16 @@ def soak(
                     # the most CPU time the hypervisor took in one 50 ms pass (summed over the CPUs): a stall of
                     # every process at once (a control loop gap and the camera's age together) is the machine's
                     "steal_max_ms": round(steal_max, 1) if steal_before is not None else None,
+                    # the longest pause of the whole machine (a probe at SCHED_FIFO 99 that came late; 0: none of
+                    # 20 ms or more): a watchdog that fired in it fired for the machine, which steal may not show
+                    "machine_stall_max_ms": max((st["late_ms"] for st in stalls), default=0.0),
+                    "machine_stalls": stalls[:10],
+                    "mrm_in_machine_pause": any(
+                        mrm_in_pause(t, stalls) for t, st in states if start <= t < inputs_end and st == "MRM"
+                    ),
+                    "heartbeat_gap_max_ms": round(float(np.diff(run_beats).max()) * 1e3, 1)
+                    if len(run_beats) > 2
+                    else None,
                     "reset": reset.returncode,
                     "rss_mb": {n: round(samples[n][-1][1]["rss_mb"], 2) for n in NODES if samples[n]},
                 }
@@ -223,6 +241,7 @@ def soak(
                 )
     finally:
         stop.set()
+        machine = probe.stop()
         for p in nodes.values():
             if p.poll() is None:
                 p.terminate()
@@ -268,6 +287,7 @@ def soak(
             "shm_maps_other_growth": after[-1][1]["shm_maps_other"] - after[0][1]["shm_maps_other"] if after else None,
         }
     periods = np.diff(np.array(beats)) * 1e3 if len(beats) > 2 else np.array([np.nan])
+    longest = int(np.nanargmax(periods)) if len(beats) > 2 else None
     procs = result["processes"].values()
     result.update(
         {
@@ -278,7 +298,14 @@ def soak(
             else None,
             "period_max_ms": float(np.nanmax(periods)),
             "period_p99_ms": float(np.nanpercentile(periods, 99)),
+            # where the longest heartbeat gap began (s after the soak's start): in a run, or between two
+            "period_max_at_s": round(beats[longest] - wall_minus_mono_s - t0, 2) if longest is not None else None,
+            "run_edges_s": [round(e, 2) for e in run_edges],
+            "machine_stall_max_ms": max((st["late_ms"] for st in machine["stalls"]), default=0.0),
+            "stall_probe_priority": machine["priority"],
             "mrm_count": mrm_in_runs,
+            # of those, the runs whose MRM came in or just after a pause of the whole machine (stall_probe.PAUSE_MS)
+            "mrm_in_machine_pause": sum(r["mrm_in_machine_pause"] for r in run_log),
             "fault_count": fault_in_runs,
             "restarts_per_h": round(max(0, runs - 1) / max(time.monotonic() - t0, 1e-9) * 3600.0, 1),
             "route_completion_min": min((r["route_completion"] for r in run_log), default=None),
