@@ -188,7 +188,7 @@ def soak(
             fault_in_runs += in_run.count("FAULT")  # a critical fault mid-run (CAN feedback lost, ...)
             at_start = [s for t, s in states if t < start][-1:]
             stalls = probe.stalls_between(start, inputs_end)
-            run_beats = np.array([b - wall_minus_mono_s for b in list(beats)])
+            run_beats = np.asarray(list(beats)) - wall_minus_mono_s
             run_beats = run_beats[(run_beats >= start) & (run_beats < inputs_end)]
             run_edges.append(end - t0)
             shm_counts.append(shm_files())
