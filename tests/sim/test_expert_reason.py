@@ -36,6 +36,12 @@ def _first_accel(expert: Expert) -> float:
     return (speeds[0] - expert.world.ego.state.speed_mps) / expert.p.dt_s
 
 
+def _first_second_accel(expert: Expert) -> float:
+    _, speeds, _ = expert.plan()
+    k = int(round(1.0 / expert.p.dt_s)) - 1
+    return (speeds[k] - expert.world.ego.state.speed_mps) / ((k + 1) * expert.p.dt_s)
+
+
 def test_above_the_target_speed_on_a_straight_the_expert_slows_down_but_names_no_curve():
     target = _expert_at("lane_change", 20.0, 0.0).target_speed_mps
     expert = _expert_at("lane_change", 20.0, target + 3.0)
@@ -66,4 +72,20 @@ def test_above_the_target_speed_behind_a_distant_lead_the_expert_is_following_it
     assert reason == "following the lead vehicle 45 m ahead", reason
     near = _expert_at("lead_braking", 10.0, target + 1.5, lead_s_m=35.0)
     _, _, reason = near.plan()
-    assert _first_accel(near) < -0.5 and reason.startswith("slowing down for the lead vehicle"), reason
+    assert _first_second_accel(near) < -near.p.slowing_for_lead_mps2
+    assert reason.startswith("slowing down for the lead vehicle"), reason
+
+
+def test_matching_a_slower_lead_gently_is_following_it_braking_for_it_is_slowing_down():
+    """At the target speed behind a slower lead, the IDM's mild deceleration (between 0.5 m/s² and the
+    phrase's 1 m/s² over the first second) is following; the same lead 5 m closer takes a clear brake."""
+    target = _expert_at("lead_braking", 10.0, 0.0).target_speed_mps
+    mild = _expert_at("lead_braking", 10.0, target, lead_s_m=40.0)
+    _, _, reason = mild.plan()
+    assert mild.last_lead.actor.speed_mps < target - 1.0  # the lead is slower: it sets the deceleration
+    assert -mild.p.slowing_for_lead_mps2 < _first_second_accel(mild) < -0.5
+    assert reason.startswith("following the lead vehicle"), reason
+    firm = _expert_at("lead_braking", 10.0, target, lead_s_m=35.0)
+    _, _, reason = firm.plan()
+    assert _first_second_accel(firm) < -firm.p.slowing_for_lead_mps2
+    assert reason.startswith("slowing down for the lead vehicle"), reason
