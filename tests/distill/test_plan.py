@@ -17,6 +17,12 @@ def test_held_out_seeds_are_refused(text):
         dagger_rounds(text)
 
 
+@pytest.mark.parametrize("text", ["5-x", "a", "3-1", "-2", "1-2/7-"])
+def test_malformed_seed_ranges_are_refused_in_one_line(text):
+    with pytest.raises(SystemExit, match="seed range .*: expected N or A-B"):
+        dagger_rounds(text)
+
+
 def test_focus_scenarios_get_more_seeds_and_never_held_out_ones():
     assert seeds_for("curvy_road", [1, 2], ["cut_in"], 3) == [1, 2]
     assert seeds_for("cut_in", [1, 2], ["cut_in"], 3) == [1, 2, 101, 102, 201, 202]

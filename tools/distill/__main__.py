@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from sim_bridge.embedded.scenario import available
+from vehicle_runtime.cli_types import int_range
 
 from .data import load_runs, recording_seconds
 from .export import export
@@ -64,16 +65,16 @@ def main(argv=None) -> int:
         default="lead_braking,cut_in,lane_change",
         help="scenarios recorded on --focus-factor times as many seeds (s, s+100, ...)",
     )
-    p.add_argument("--focus-factor", type=int, default=3)
+    p.add_argument("--focus-factor", type=int_range(1, 100, "focus factor"), default=3)
     p.add_argument(
         "--focus-only-from-round",
         type=int,
         default=3,
         help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)",
     )
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--dagger-epochs", type=int, default=3)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--epochs", type=int_range(1, 1000, "epochs"), default=8)
+    p.add_argument("--dagger-epochs", type=int_range(1, 1000, "DAgger epochs"), default=3)
+    p.add_argument("--workers", type=int_range(1, 256, "workers"), default=os.cpu_count() or 1)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -19,8 +19,15 @@ def seed_range(text: str) -> List[int]:
     """'1-3,7' -> [1, 2, 3, 7]; refuses held-out seeds."""
     out: List[int] = []
     for part in filter(None, text.split(",")):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
+        lo, dash, hi = part.partition("-")
+        bad = SystemExit(f"seed range '{part}': expected N or A-B, whole numbers with 0 <= A <= B")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise bad from None
+        if last < first:
+            raise bad
+        out += list(range(first, last + 1))
     _refuse_held_out(out)
     return out
 
