@@ -4,6 +4,7 @@ lacks, or states a field of view its camera does not have, is refused here in on
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
@@ -50,6 +51,22 @@ class CameraSet:
         }
         self.every = {n: max(1, int(round(1.0 / (m.rate_hz * dt_s)))) for n, m in self.models.items()}
         self.reference = names[0]
+
+    def resize_reference(self, width: int, height: int) -> None:
+        """The reference camera rendered at width x height, the others scaled alike (fov, mounting, rate,
+        exposure and noise kept)."""
+        ref = self.models[self.reference]
+        for name, m in list(self.models.items()):
+            scaled = replace(
+                m,
+                width=max(16, round(m.width * width / ref.width)),
+                height=max(16, round(m.height * height / ref.height)),
+            )
+            old = self.renderers[name]
+            self.models[name] = scaled
+            self.renderers[name] = Renderer(
+                scaled, old.network, brightness=old.brightness, noise_std=old.noise_std, seed=old.seed
+            )
 
     @property
     def policy_every(self) -> int:

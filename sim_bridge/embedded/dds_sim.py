@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
 from typing import Any, Dict, List
 
 import numpy as np
@@ -29,7 +28,6 @@ from .cameras import CameraSet, render_all
 from .cli import scenario_arg
 from .drive import DT_S
 from .metrics import DriveMetrics
-from .renderer import Renderer
 from .scenario import DEFAULT_SCENARIO, available, load_scenario
 from .sensors import brightness_at, enu_to_geodetic
 from .variation import vary
@@ -125,16 +123,19 @@ def simulate(
     from vehicle_runtime.student import load_manifest
 
     manifest = load_manifest(model or cfg.model_path)
-    cameras = CameraSet([c.camera for c in manifest.cameras], scenario.network, DT_S, manifest=manifest, seed=seed)
+    # the scenario's exposure and sensor noise (seed-varied), as the embedded drive renders them
+    cameras = CameraSet(
+        [c.camera for c in manifest.cameras],
+        scenario.network,
+        DT_S,
+        manifest=manifest,
+        brightness=scenario.camera.get("brightness", 1.0),
+        noise_std=scenario.camera.get("noise_std", 0.0),
+        seed=seed,
+    )
     if camera_size:  # (w, h), or 'WxH': the first camera at this size, the others scaled alike
         w, h = T.size_wxh(camera_size) if isinstance(camera_size, str) else camera_size
-        ref = cameras.models[cameras.reference]
-        for name, m in list(cameras.models.items()):
-            scaled = replace(
-                m, width=max(16, round(m.width * w / ref.width)), height=max(16, round(m.height * h / ref.height))
-            )
-            cameras.models[name] = scaled
-            cameras.renderers[name] = Renderer(scaled, scenario.network, seed=seed + list(cameras.models).index(name))
+        cameras.resize_reference(w, h)
     bus = open_bus(bus_config)
     from vehicle_runtime.security import gateway_end, security_config
 

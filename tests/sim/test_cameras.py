@@ -72,3 +72,21 @@ def test_rig_file_is_validated(tmp_path):
         load_camera_rig(bad)
     with pytest.raises(CameraRigError, match="no such camera rig file"):
         load_camera_rig(tmp_path / "missing.yaml")
+
+
+def test_a_resized_camera_set_keeps_each_cameras_view_exposure_and_noise():
+    """The graph's simulator renders smaller frames than the rig's: the scenario's exposure and sensor noise
+    (varied per seed) must survive the resize, or the node graph sees cleaner images than the embedded drive."""
+    cams = CameraSet(["front", "rear"], NET, 0.01, brightness=0.9, noise_std=2.0, seed=7)
+    fov = {n: m.hfov_deg for n, m in cams.models.items()}
+    cams.resize_reference(640, 360)
+    assert (cams.models["front"].width, cams.models["front"].height) == (640, 360)
+    assert (cams.models["rear"].width, cams.models["rear"].height) == (320, 240)  # 640x480 scaled alike
+    assert {n: m.hfov_deg for n, m in cams.models.items()} == fov
+    for i, name in enumerate(("front", "rear")):
+        r = cams.renderers[name]
+        assert r.camera is cams.models[name] and (r.brightness, r.noise_std, r.seed) == (0.9, 2.0, 7 + i)
+    noisy = cams.renderers["front"].render(Pose2D(0.0, 0.0, 0.0), [])
+    clean = Renderer(cams.models["front"], NET).render(Pose2D(0.0, 0.0, 0.0), [])
+    assert 0.85 < noisy.mean() / clean.mean() < 0.95  # exposure 0.9
+    assert np.std(noisy.astype(float) - 0.9 * clean) > 1.0  # and the sensor noise
