@@ -39,3 +39,22 @@ def test_expert_runs_clean_and_noisy_on_odd_seeds_noisy_on_even():
     assert len(names) == len(runs)  # no run recorded twice
     drives = student_runs(["cut_in"], [5], ["cut_in"], 2, "m")
     assert [(r.seed, r.driver, r.model) for r in drives] == [(5, "student", "m"), (105, "student", "m")]
+
+
+def test_expert_runs_at_every_camera_size_dagger_runs_take_them_in_turn():
+    sizes = ["", "640x360"]
+    runs = expert_runs(["curvy_road"], [1, 2], [], 1, sizes)
+    assert sorted((r.seed, r.noise, r.camera_size) for r in runs) == [
+        (1, 0.0, ""),
+        (1, 0.0, "640x360"),
+        (1, 1.0, ""),
+        (1, 1.0, "640x360"),
+        (2, 1.0, ""),
+        (2, 1.0, "640x360"),
+    ]
+    names = {r.name for r in runs}
+    assert len(names) == len(runs)
+    # the rig's own size keeps the names runs were cached under before sizes existed
+    assert "curvy_road-s1-expert-n0" in names and "curvy_road-s1-expert-n0-c640x360" in names
+    drives = student_runs(["cut_in"], [5, 6], ["cut_in"], 2, "m", sizes)
+    assert [(r.seed, r.camera_size) for r in drives] == [(5, "640x360"), (6, ""), (105, "640x360"), (106, "")]

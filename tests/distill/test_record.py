@@ -57,3 +57,16 @@ def test_the_leads_exact_gap_and_speed_are_recorded_beside_the_phrase_that_round
         assert 5 * round(gap[k] / 5) == number, (data["reason"][k], gap[k])
     assert np.all(np.isfinite(speed[[k for k, _ in named]])) and np.all(speed[np.isfinite(speed)] >= 0.0)
     assert np.isnan(gap).sum() == np.isnan(speed).sum()
+
+
+def test_a_run_at_another_camera_size_renders_the_front_camera_at_that_size(tmp_path):
+    from tools.distill.record import rig_with_size
+    from vehicle_runtime.camera_rig import load_camera_rig
+
+    default = load_camera_rig()
+    rig = load_camera_rig(rig_with_size("front", "640x360", tmp_path))
+    assert (rig["front"].width, rig["front"].height) == (640, 360)
+    # only the size changes: the field of view, mounting and rate are the rig's (the model's fov check still holds)
+    same = ("hfov_deg", "mount_x_m", "mount_height_m", "pitch_deg", "rate_hz")
+    assert all(getattr(rig["front"], k) == getattr(default["front"], k) for k in same)
+    assert {k: v for k, v in rig.items() if k != "front"} == {k: v for k, v in default.items() if k != "front"}

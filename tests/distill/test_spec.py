@@ -49,3 +49,46 @@ def test_template_table_holds_each_phrase_and_where_its_number_goes():
             assert t.split()[pos[k]] == spec.SLOT and step[k] == spec.slot_step(t)
         else:
             assert pos[k] == -1 and step[k] == 0
+
+
+def test_the_students_input_barely_depends_on_the_cameras_resolution():
+    """A 640x360 and a 1280x720 render of the same scenes, through the student's preprocessing: area
+    interpolation gives nearly the same input (and closer than bilinear, which aliases differently at each size)."""
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from sim_bridge.embedded.cameras import camera_model
+    from sim_bridge.embedded.renderer import Renderer
+    from sim_bridge.embedded.scenario import load_scenario
+    from sim_bridge.embedded.world import World
+    from vehicle_runtime.config import load_runtime_config
+    from vehicle_runtime.preprocess import Preprocessor
+    from vehicle_runtime.types import CameraFrame, Pose2D
+
+    scenario = load_scenario("junction_right")  # a turn: lane edges at every angle
+    world = World(scenario, load_runtime_config().vehicle)
+    route = world.route.points_xy_m
+    poses = [  # along the route, the turn included
+        Pose2D(*route[i], math.atan2(*(route[i + 1] - route[i])[::-1])) for i in range(0, len(route) - 1, 12)
+    ]
+    big = camera_model("front")
+    small = replace(big, width=big.width // 2, height=big.height // 2)
+    renderers = [Renderer(big, scenario.network), Renderer(small, scenario.network)]
+    gap = {}
+    for interpolation in (spec.IMAGE.interpolation, "linear"):
+        pre = Preprocessor(replace(spec.IMAGE, interpolation=interpolation))
+        diffs = []
+        for pose in poses:
+            inputs = []
+            for r in renderers:
+                img = r.render(pose, world.actor_states)
+                out = np.empty((spec.IMAGE.channels, spec.IMAGE.height, spec.IMAGE.width), np.float32)
+                pre.process(CameraFrame("front", 0.0, "rgb8", img, r.camera.width, r.camera.height), out)
+                inputs.append(out)
+            diffs.append(float(np.abs(inputs[0] - inputs[1]).mean()) * 255)
+        gap[interpolation] = float(np.mean(diffs))
+    assert spec.IMAGE.interpolation == "area"
+    assert gap["area"] < 0.9 * gap["linear"], gap  # 0.80 vs 0.97 grey levels when written
+    assert gap["area"] < 1.5, gap  # grey levels of 255, on average over the image

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from sim_bridge.embedded.scenario import available
-from vehicle_runtime.cli_types import int_range
+from vehicle_runtime.cli_types import int_range, size_wxh
 
 from .data import load_runs, recording_seconds
 from .export import export
@@ -36,6 +36,12 @@ from .net import StudentNet
 from .plan import dagger_rounds, expert_runs, seed_range, student_runs
 from .record import RunSpec, record
 from .train import fit, token_accuracy
+
+
+def _camera_sizes(text: str) -> List[str]:
+    """'640x360,960x540' -> ['640x360', '960x540']; '' -> none."""
+    sizes = [size_wxh(part) for part in text.split(",") if part.strip()]
+    return list(dict.fromkeys(f"{w}x{h}" for w, h in sizes))
 
 
 def collect(runs: Sequence[RunSpec], data_dir: Path, workers: int) -> List[Path]:
@@ -72,6 +78,14 @@ def main(argv=None) -> int:
         default=3,
         help="DAgger rounds from this one drive only the focus scenarios (0: every round drives all)",
     )
+    p.add_argument(
+        "--extra-camera-sizes",
+        type=_camera_sizes,
+        default="640x360",
+        help="front camera sizes (WxH) the expert's runs are also rendered at, besides the rig's own; DAgger "
+        "runs take the rig's size and these in turn by seed ('': the rig's size only). A student trained at one "
+        "resolution drives worse at another",
+    )
     p.add_argument("--epochs", type=int_range(1, 1000, "epochs"), default=8)
     p.add_argument("--dagger-epochs", type=int_range(1, 1000, "DAgger epochs"), default=3)
     p.add_argument("--workers", type=int_range(1, 256, "workers"), default=os.cpu_count() or 1)
@@ -82,7 +96,8 @@ def main(argv=None) -> int:
     scenarios = a.scenarios.split(",")
     focus = [f for f in a.focus.split(",") if f]
     train_seeds, rounds = seed_range(a.train_seeds), dagger_rounds(a.dagger_seeds)
-    paths = collect(expert_runs(scenarios, train_seeds, focus, a.focus_factor), a.data, a.workers)
+    sizes = ["", *a.extra_camera_sizes]
+    paths = collect(expert_runs(scenarios, train_seeds, focus, a.focus_factor, sizes), a.data, a.workers)
     ts = load_runs(paths)
     net = StudentNet(ts.vocab, ts.templates)
     torch.manual_seed(a.seed)
@@ -91,7 +106,7 @@ def main(argv=None) -> int:
         staging = a.data / f"student-round{k}-seed{a.seed}"
         export(net, ts.vocab, staging, {"stage": f"DAgger round {k}"})
         driven = focus if a.focus_only_from_round and k >= a.focus_only_from_round and focus else scenarios
-        runs = student_runs(driven, seeds, focus, a.focus_factor, str(staging))
+        runs = student_runs(driven, seeds, focus, a.focus_factor, str(staging), sizes)
         for r in runs:  # a new student makes cached runs it drove stale
             (a.data / f"{r.name}.npz").unlink(missing_ok=True)
         paths += collect(runs, a.data, a.workers)
@@ -109,6 +124,7 @@ def main(argv=None) -> int:
         "focus_factor": a.focus_factor,
         "focus_only_from_round": a.focus_only_from_round,
         "scenarios": scenarios,
+        "camera_sizes": ["rig", *a.extra_camera_sizes],
         "frames": len(ts),
         "runs": len(paths),
         "recording_s": round(recording_seconds(paths), 1),

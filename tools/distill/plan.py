@@ -46,22 +46,36 @@ def seeds_for(scenario: str, seeds: Sequence[int], focus: Sequence[str], focus_f
 
 
 def expert_runs(
-    scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    focus: Sequence[str],
+    focus_factor: int,
+    camera_sizes: Sequence[str] = ("",),
 ) -> List[RunSpec]:
-    """The expert drives every scenario: odd seeds clean and with DART noise, even seeds with noise."""
+    """The expert drives every scenario: odd seeds clean and with DART noise, even seeds with noise; each run
+    with the front camera at every size of `camera_sizes` ('' is the rig's own)."""
     return [
-        RunSpec(sc, s, "expert", noise)
+        RunSpec(sc, s, "expert", noise, camera_size=size)
         for sc in scenarios
         for s in seeds_for(sc, seeds, focus, focus_factor)
         for noise in ((0.0, 1.0) if s % 2 else (1.0,))
+        for size in camera_sizes
     ]
 
 
 def student_runs(
-    scenarios: Sequence[str], seeds: Sequence[int], focus: Sequence[str], focus_factor: int, model: str
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    focus: Sequence[str],
+    focus_factor: int,
+    model: str,
+    camera_sizes: Sequence[str] = ("",),
 ) -> List[RunSpec]:
+    """The student drives every scenario once per seed, the camera sizes taken in turn by seed."""
     return [
-        RunSpec(sc, s, "student", 0.0, model) for sc in scenarios for s in seeds_for(sc, seeds, focus, focus_factor)
+        RunSpec(sc, s, "student", 0.0, model, camera_sizes[s % len(camera_sizes)])
+        for sc in scenarios
+        for s in seeds_for(sc, seeds, focus, focus_factor)
     ]
 
 

@@ -4,6 +4,9 @@ A run is one `run_drive` on a (scenario, seed) with a recording policy. Who driv
 - `expert`: the expert's plan, optionally perturbed (DART-style noise on the executed lateral offset and
   speed) so that the data holds recoveries; the labels stay the expert's clean plan.
 - `student`: a trained student drives, the expert labels what it sees (DAgger).
+A run renders the front camera at the rig's own size, or at `camera_size`: a student trained on one camera
+resolution alone reads another one's downscaled frames as another road (aliasing differs), so the data holds
+several.
 Every frame is preprocessed with the runtime's own Preprocessor and FeatureWriter, so training sees
 exactly the bytes and features the runtime feeds the model.
 """
@@ -11,6 +14,7 @@ exactly the bytes and features the runtime feeds the model.
 from __future__ import annotations
 
 import math
+import os
 import time
 import zipfile
 from dataclasses import dataclass, replace
@@ -18,9 +22,12 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+import yaml
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.expert import Expert
+from vehicle_runtime.camera_rig import default_rig_path, load_camera_rig
+from vehicle_runtime.cli_types import size_wxh
 from vehicle_runtime.latency import LatencyStats
 from vehicle_runtime.pipeline import Pipeline, Policy
 from vehicle_runtime.preprocess import Preprocessor
@@ -37,10 +44,12 @@ class RunSpec:
     driver: str  # expert | student
     noise: float = 0.0  # 0: clean; 1: nominal DART noise
     model: Optional[str] = None  # the student that drives (driver == student)
+    camera_size: str = ""  # 'WxH': the front camera rendered at this size; '': the rig's own
 
     @property
     def name(self) -> str:
-        return f"{self.scenario}-s{self.seed}-{self.driver}-n{self.noise:g}"
+        size = f"-c{self.camera_size}" if self.camera_size else ""
+        return f"{self.scenario}-s{self.seed}-{self.driver}-n{self.noise:g}{size}"
 
 
 class _OrnsteinUhlenbeck:
@@ -129,6 +138,20 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
                 np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
 
 
+def rig_with_size(camera: str, size: str, folder: Path) -> Path:
+    """The default camera rig with `camera` at `size` ('WxH'; its fov, mounting and rate kept), as a file."""
+    width, height = size_wxh(size)
+    doc = yaml.safe_load(default_rig_path().read_text())
+    doc["cameras"][camera].update(width=width, height=height)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{camera}-{width}x{height}.yaml"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # workers write it side by side: each whole, then renamed
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    os.replace(tmp, path)
+    load_camera_rig(path)  # CameraRigError (one line) for a size the rig schema refuses
+    return path
+
+
 def record(run: RunSpec, out_dir: Path) -> Path:
     """Drive one run and save its frames to out_dir/<name>.npz; returns the file (reused when present)."""
     path = out_dir / f"{run.name}.npz"
@@ -144,7 +167,8 @@ def record(run: RunSpec, out_dir: Path) -> Path:
         holder.append(RecordingPolicy(expert, driver, run.noise, run.seed))
         return holder[0]
 
-    result = run_drive(DriveOptions(scenario=run.scenario, seed=run.seed, policy_factory=factory))
+    rig = rig_with_size(spec.CAMERA, run.camera_size, out_dir / "rigs") if run.camera_size else None
+    result = run_drive(DriveOptions(scenario=run.scenario, seed=run.seed, policy_factory=factory, camera_rig=rig))
     data = holder[0].arrays()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
