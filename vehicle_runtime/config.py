@@ -12,6 +12,7 @@ from typing import Optional
 
 import yaml
 
+from .camera_rig import RIG_FILE, default_rig_path
 from .can.bus import BusConfig
 from .control import TrackerParams, VehicleProfile
 from .fusion import FusionParams
@@ -85,6 +86,13 @@ class RuntimeConfig:
     lock_memory: bool = False  # mlockall in the vehicle interface process
     route_corridor_m: float = 5.0  # the route stays valid while the ego is this close to it
     validator: Optional[ValidatorParams] = None  # None: outputs reach the tracker unchecked (tests only)
+
+    @property
+    def camera_rig_path(self) -> Path:
+        """The cameras this build's config folder describes (the installed rig when the folder has none): a
+        candidate config's rig is the one its drives, evaluations and checks use."""
+        own = Path(self.config_dir) / RIG_FILE
+        return own if own.is_file() else default_rig_path()
 
 
 def load_node_params(config_dir: Optional[str | Path] = None) -> dict:

@@ -179,8 +179,8 @@ def _model_cameras(model_path, cfg, fixed_delta_s: float) -> dict:
     from vehicle_runtime.student.manifest import load_manifest
 
     manifest = load_manifest(model_path or cfg.model_path, check_sha256=False)
-    rig = load_camera_rig()
-    check_model_cameras(manifest, rig, "the camera rig (config/camera_rig.yaml)")
+    rig = load_camera_rig(cfg.camera_rig_path)
+    check_model_cameras(manifest, rig, f"the camera rig ({cfg.camera_rig_path})")
     step_hz = {c.camera: 1.0 / fixed_delta_s for c in manifest.cameras}
     check_rates(manifest, step_hz, f"the CARLA step (fixed_delta_s {fixed_delta_s:g} s)")
     return {c.camera: rig[c.camera] for c in manifest.cameras}

@@ -166,7 +166,7 @@ def run_carla(
     carla_map = world.get_map()
     bus_cfg = gateway_bus or BusConfig("virtual", f"carla-{next(_channels)}")
     vehicle_bus = open_bus(bus_cfg)
-    cameras = dict(cameras) if cameras else {"front": load_camera_rig()["front"]}
+    cameras = dict(cameras) if cameras else {"front": load_camera_rig(cfg.camera_rig_path)["front"]}
     sink = make_sink(cfg, bus_cfg, params, cameras)
     wall0 = time.monotonic()
     spawned: Optional[Spawned] = None

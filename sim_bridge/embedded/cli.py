@@ -54,7 +54,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--model", type=T.model_dir, help="student model folder (default: policy.param.yaml's model_path)")
     p.add_argument("--config", type=T.config_dir, help="config folder (default: the installed config/)")
-    p.add_argument("--camera-rig", type=T.existing_file, help="camera rig file (default: config/camera_rig.yaml)")
+    p.add_argument(
+        "--camera-rig", type=T.existing_file, help="camera rig file (default: the --config folder's camera_rig.yaml)"
+    )
     p.add_argument("--seed", type=T.seed, default=0, help=f"0..{T.MAX_SEED}")
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")
     p.add_argument("--realtime", action="store_true", help="pace to the wall clock and measure real latency")

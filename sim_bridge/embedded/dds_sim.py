@@ -128,6 +128,7 @@ def simulate(
         [c.camera for c in manifest.cameras],
         scenario.network,
         DT_S,
+        cfg.camera_rig_path,
         manifest=manifest,
         brightness=scenario.camera.get("brightness", 1.0),
         noise_std=scenario.camera.get("noise_std", 0.0),

@@ -58,7 +58,7 @@ class DriveOptions:
     inject: Sequence[Tuple[str, float]] = ()
     can_log: Optional[Path] = None
     model_path: Optional[Path] = None
-    camera_rig: Optional[Path] = None  # default: config/camera_rig.yaml
+    camera_rig: Optional[Path] = None  # default: the config folder's camera_rig.yaml
     snapshot_every_s: float = 4.0
     progress: Optional[Callable[[float, float], None]] = None  # (sim time, duration)
     stop: Optional[Callable[[], bool]] = None  # true: end the run now, cleanly (SIGINT / SIGTERM)
@@ -164,7 +164,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
         policy.cameras,
         scenario.network,
         DT_S,
-        opts.camera_rig,
+        opts.camera_rig or cfg.camera_rig_path,
         _manifest_of(policy),
         brightness=scenario.camera.get("brightness", 1.0),
         noise_std=scenario.camera.get("noise_std", 0.0),

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     msub = model.add_subparsers(dest="model_command", required=True)
     p = msub.add_parser("inspect", help="print the contract of a model folder and check that the runtime can run it")
     p.add_argument("path", help="model folder (with manifest.json) or manifest.json")
-    p.add_argument("--rig", help="camera rig file (default: config/camera_rig.yaml)")
+    p.add_argument("--rig", help="camera rig file (default: the --config folder's camera_rig.yaml)")
     p.add_argument("--config", help="parameter folder (default: the package's config/)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
@@ -64,8 +64,9 @@ def run(args) -> int:
         student = _step("graph", Student, manifest, SessionConfig(providers=("CPUExecutionProvider",), io_binding=True))
         cfg = _step("config", load_runtime_config, args.config)
         _step("route input", check_route_input, manifest, cfg.fusion)
-        rig = _step("camera rig", load_camera_rig, args.rig)
-        rig_name = f"the camera rig ({args.rig or 'config/camera_rig.yaml'})"
+        rig_path = args.rig or cfg.camera_rig_path  # the config folder's rig unless one is named
+        rig = _step("camera rig", load_camera_rig, rig_path)
+        rig_name = f"the camera rig ({rig_path})"
         _step("cameras", check_model_cameras, manifest, rig, rig_name)
         run_info = _step("inference", run_once, student, rig, cfg.fusion)
     except InspectError as exc:
