@@ -43,3 +43,21 @@ def test_token_hits_counts_the_experts_tokens_up_to_its_end():
     assert token_hits([5, 7, 1, 0], [5, 6, 1]) == (2, 3)
     assert token_hits([5, 6, 9, 1], [5, 6, 1]) == (2, 3)  # a word too many misses the end
     assert token_hits([], [5, 1]) == (0, 2)
+
+
+def test_the_shipped_student_keeps_its_lane_through_a_turn_at_another_camera_resolution(tmp_path):
+    """The node graph on a 2-core machine renders 640x360; a student that had only seen 1280x720 frames swung
+    out of junction_right's turn there until its plans were refused (student v13). The shipped one drives the
+    turn as it does at the rig's size."""
+    from sim_bridge.embedded.drive import DriveOptions, run_drive
+    from tools.distill.record import rig_with_size
+
+    lateral_max_m = {}
+    for size in ("", "640x360"):
+        rig = rig_with_size("front", size, tmp_path) if size else None
+        result = run_drive(DriveOptions(scenario="junction_right", seed=5, policy="student", camera_rig=rig))
+        assert result.metrics["route_completion"] == 1.0 and result.metrics["collisions"] == 0
+        assert result.safety_state_final == "ENGAGED"
+        lateral_max_m[size or "rig"] = result.metrics["lateral_max_m"]
+    assert lateral_max_m["640x360"] < 0.35, lateral_max_m  # v13: 0.41 on this seed (0.25 at 1280x720); v11: 0.25
+    assert abs(lateral_max_m["640x360"] - lateral_max_m["rig"]) < 0.08, lateral_max_m

@@ -1,7 +1,8 @@
 """Distil the embedded simulator's privileged expert into the camera student, in one command:
 
     pip install -e '.[train]'
-    python -m tools.distill --out models/distilled_student [--seed 0] [--train-seeds 1-3] [--dagger-seeds 5-6/7-8/9-10]
+    python -m tools.distill --out models/distilled_student [--seed 0] [--train-seeds 1-3]
+        [--dagger-seeds 5-6/7-8/9-10/11-12] [--extra-camera-sizes 640x360]
 
 1. collect: the expert drives every scenario on the training seeds, clean and with DART noise; the focus
    scenarios (lead vehicles) on --focus-factor times as many seeds;
@@ -30,11 +31,12 @@ import torch
 from sim_bridge.embedded.scenario import available
 from vehicle_runtime.cli_types import int_range, size_wxh
 
+from . import spec
 from .data import load_runs, recording_seconds
 from .export import export
 from .net import StudentNet
 from .plan import dagger_rounds, expert_runs, seed_range, student_runs
-from .record import RunSpec, record
+from .record import RunSpec, record, stale_runs
 from .train import fit, token_accuracy
 
 
@@ -45,6 +47,13 @@ def _camera_sizes(text: str) -> List[str]:
 
 
 def collect(runs: Sequence[RunSpec], data_dir: Path, workers: int) -> List[Path]:
+    stale = stale_runs(list(runs), data_dir)
+    if stale:
+        raise SystemExit(
+            f"{data_dir}: {len(stale)} cached run(s) (e.g. {stale[0].name}) were preprocessed otherwise than this "
+            f"recipe's images ({spec.IMAGE.interpolation} interpolation, {spec.IMAGE.width}x{spec.IMAGE.height}); "
+            "record into another --data folder"
+        )
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         paths = list(pool.map(record, runs, [data_dir] * len(runs)))
@@ -62,7 +71,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-seeds", default="1-3")
     p.add_argument(
         "--dagger-seeds",
-        default="5-6/7-8/9-10",
+        default="5-6/7-8/9-10/11-12",
         help="seeds of each DAgger round, rounds separated by '/'; empty: no DAgger",
     )
     p.add_argument("--scenarios", default=",".join(available()))

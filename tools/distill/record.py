@@ -13,11 +13,12 @@ exactly the bytes and features the runtime feeds the model.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -152,6 +153,29 @@ def rig_with_size(camera: str, size: str, folder: Path) -> Path:
     return path
 
 
+def preprocessing() -> str:
+    """The image preprocessing this recipe's frames go through (stored with every run)."""
+    return json.dumps(asdict(spec.IMAGE), sort_keys=True)
+
+
+# runs cached before the preprocessing was stored with them were downscaled bilinearly
+_UNSTORED = json.dumps(asdict(replace(spec.IMAGE, interpolation="linear")), sort_keys=True)
+
+
+def stale_runs(runs: List[RunSpec], out_dir: Path) -> List[Path]:
+    """Cached runs whose frames went through another preprocessing than this recipe's: training on them would
+    mix two inputs under one model."""
+    stale = []
+    for run in runs:
+        path = out_dir / f"{run.name}.npz"
+        if path.is_file():
+            with np.load(path) as archive:
+                stored = str(archive["preprocessing"]) if "preprocessing" in archive.files else _UNSTORED
+            if stored != preprocessing():
+                stale.append(path)
+    return stale
+
+
 def record(run: RunSpec, out_dir: Path) -> Path:
     """Drive one run and save its frames to out_dir/<name>.npz; returns the file (reused when present)."""
     path = out_dir / f"{run.name}.npz"
@@ -178,6 +202,7 @@ def record(run: RunSpec, out_dir: Path) -> Path:
         driving_score=np.float32(result.metrics["driving_score"]),
         collisions=np.int32(result.metrics["collisions"]),
         record_s=np.float32(time.monotonic() - t0),
+        preprocessing=np.str_(preprocessing()),
     )
     tmp.replace(path)
     return path
