@@ -22,6 +22,9 @@ def small_camera_config(tmp_path):
     rig = yaml.safe_load((dst / "camera_rig.yaml").read_text())
     rig["cameras"]["front"].update(width=640, height=360)
     (dst / "camera_rig.yaml").write_text(yaml.safe_dump(rig))
+    policy = yaml.safe_load((dst / "policy.param.yaml").read_text())
+    policy["/**"]["ros__parameters"]["model_path"] = str(load_runtime_config().model_path)  # the installed student
+    (dst / "policy.param.yaml").write_text(yaml.safe_dump(policy))
     return dst
 
 
@@ -53,3 +56,24 @@ def test_model_inspect_checks_the_model_against_the_config_folders_rig(small_cam
         argparse.Namespace(path=model, rig=str(default_rig_path()), config=str(small_camera_config), json=True)
     )
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_config_folders_broken_or_mismatched_rig_is_refused_in_one_line_before_anything_runs(
+    small_camera_config, tmp_path
+):
+    from test_cli_errors import one_line, run_cli
+
+    rig_file = small_camera_config / "camera_rig.yaml"
+    rig_file.write_text("cameras: {front: {width: -5}}\n")
+    rc, _, err = run_cli("drive", "--config", small_camera_config, "--duration", "1")
+    assert rc == 1 and str(rig_file) in one_line(err) and "minimum of 16" in err
+    rig = yaml.safe_load((share_dir() / "config" / "camera_rig.yaml").read_text())
+    rig["cameras"]["front"]["hfov_deg"] = 60.0  # the shipped student expects 90 deg
+    rig_file.write_text(yaml.safe_dump(rig))
+    results = tmp_path / "results.jsonl"
+    rc, _, err = run_cli(
+        "eval", "--config", small_camera_config, "--seeds", "1000", "--scenarios", "curvy_road", "--duration", "1",
+        "--workers", "1", "--results", results,
+    )  # fmt: skip
+    assert rc == 1 and "90 deg field of view" in one_line(err) and str(rig_file) in err
+    assert not results.exists()  # refused before a run was planned, not in a worker

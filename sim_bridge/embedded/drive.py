@@ -131,6 +131,12 @@ class _ExpertPolicy:
         pass
 
 
+def _close(*buses) -> None:
+    for bus in buses:
+        if bus is not None:
+            bus.shutdown()
+
+
 def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveResult:
     cfg = cfg or load_runtime_config()
     scenario = vary(load_scenario(opts.scenario), opts.seed)
@@ -153,23 +159,28 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     )
     injector = FaultInjector(gateway, tx, injector_bus)
     expert = Expert(world)
-    if opts.policy_factory is not None:
-        policy = opts.policy_factory(expert, cfg)
-    elif opts.policy == "expert":
-        policy = _ExpertPolicy(expert)
-    else:
-        policy = Pipeline.from_config(cfg, opts.model_path).policy
-    # every camera the policy reads, from the rig; a model whose camera or fov the rig lacks is refused here
-    cameras = CameraSet(
-        policy.cameras,
-        scenario.network,
-        DT_S,
-        opts.camera_rig or cfg.camera_rig_path,
-        _manifest_of(policy),
-        brightness=scenario.camera.get("brightness", 1.0),
-        noise_std=scenario.camera.get("noise_std", 0.0),
-        seed=opts.seed,
-    )
+    try:
+        if opts.policy_factory is not None:
+            policy = opts.policy_factory(expert, cfg)
+        elif opts.policy == "expert":
+            policy = _ExpertPolicy(expert)
+        else:
+            policy = Pipeline.from_config(cfg, opts.model_path).policy
+        # every camera the policy reads, from the rig; a model whose camera or fov the rig lacks, or a rig file
+        # that is not one, is refused here
+        cameras = CameraSet(
+            policy.cameras,
+            scenario.network,
+            DT_S,
+            opts.camera_rig or cfg.camera_rig_path,
+            _manifest_of(policy),
+            brightness=scenario.camera.get("brightness", 1.0),
+            noise_std=scenario.camera.get("noise_std", 0.0),
+            seed=opts.seed,
+        )
+    except BaseException:  # refused before the first step: the buses opened above close with it
+        _close(compute_bus, vehicle_bus, tap, injector_bus)
+        raise
     pipeline = Pipeline(
         _FaultyPolicy(policy, injector),
         TrajectoryTracker(cfg.vehicle, cfg.tracker),
@@ -289,9 +300,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
     _drain(tap, logger, state["k"] * DT_S if not opts.realtime else None)
     if logger:
         logger.stop()
-    for bus in (compute_bus, vehicle_bus, tap, injector_bus):
-        if bus is not None:
-            bus.shutdown()
+    _close(compute_bus, vehicle_bus, tap, injector_bus)
     lat = {k: v.summary() for k, v in pipeline.latency.items() if v.count}
     return DriveResult(
         scenario=scenario.name,
