@@ -36,7 +36,10 @@ class CameraSet:
         brightness: float = 1.0,
         noise_std: float = 0.0,
         seed: int = 0,
+        reference_size: Optional[Tuple[int, int]] = None,
     ):
+        """`reference_size`: (width, height) the reference camera renders at instead of the rig's, the others
+        scaled alike (fov, mounting and rate kept)."""
         rig = load_camera_rig(rig_path)
         where = f"the camera rig ({rig_path or 'config/camera_rig.yaml'})"
         if manifest is not None:
@@ -44,29 +47,37 @@ class CameraSet:
         missing = [n for n in names if n not in rig]
         if missing:
             raise CameraRigError(f"{where} has no camera {missing} (it has {', '.join(rig)})")
-        self.models: Dict[str, CameraModel] = {n: CameraModel.from_spec(rig[n]) for n in names}
-        self.renderers = {
-            n: Renderer(m, network, brightness=brightness, noise_std=noise_std, seed=seed + i)
-            for i, (n, m) in enumerate(self.models.items())
-        }
-        self.every = {n: max(1, int(round(1.0 / (m.rate_hz * dt_s)))) for n, m in self.models.items()}
         self.reference = names[0]
+        self.models: Dict[str, CameraModel] = {n: CameraModel.from_spec(rig[n]) for n in names}
+        if reference_size:
+            self.models = self._scaled(*reference_size)
+        self.renderers = self._renderers(network, brightness, noise_std, seed)
+        self.every = {n: max(1, int(round(1.0 / (m.rate_hz * dt_s)))) for n, m in self.models.items()}
 
     def resize_reference(self, width: int, height: int) -> None:
         """The reference camera rendered at width x height, the others scaled alike (fov, mounting, rate,
         exposure and noise kept)."""
+        first = self.renderers[self.reference]
+        self.models = self._scaled(width, height)
+        self.renderers = self._renderers(first.network, first.brightness, first.noise_std, first.seed)
+
+    def _scaled(self, width: int, height: int) -> Dict[str, CameraModel]:
         ref = self.models[self.reference]
-        for name, m in list(self.models.items()):
-            scaled = replace(
+        return {
+            name: replace(
                 m,
                 width=max(16, round(m.width * width / ref.width)),
                 height=max(16, round(m.height * height / ref.height)),
             )
-            old = self.renderers[name]
-            self.models[name] = scaled
-            self.renderers[name] = Renderer(
-                scaled, old.network, brightness=old.brightness, noise_std=old.noise_std, seed=old.seed
-            )
+            for name, m in self.models.items()
+        }
+
+    def _renderers(self, network, brightness: float, noise_std: float, seed: int) -> Dict[str, Renderer]:
+        # a renderer draws its noise bank when built (0.2 s at 720p): built once, at the size it renders
+        return {
+            n: Renderer(m, network, brightness=brightness, noise_std=noise_std, seed=seed + i)
+            for i, (n, m) in enumerate(self.models.items())
+        }
 
     @property
     def policy_every(self) -> int:

@@ -123,7 +123,8 @@ def simulate(
     from vehicle_runtime.student import load_manifest
 
     manifest = load_manifest(model or cfg.model_path)
-    # the scenario's exposure and sensor noise (seed-varied), as the embedded drive renders them
+    # the scenario's exposure and sensor noise (seed-varied), as the embedded drive renders them; camera_size
+    # (w, h) or 'WxH': the first camera at this size, the others scaled alike
     cameras = CameraSet(
         [c.camera for c in manifest.cameras],
         scenario.network,
@@ -133,10 +134,8 @@ def simulate(
         brightness=scenario.camera.get("brightness", 1.0),
         noise_std=scenario.camera.get("noise_std", 0.0),
         seed=seed,
+        reference_size=T.size_wxh(camera_size) if isinstance(camera_size, str) and camera_size else camera_size or None,
     )
-    if camera_size:  # (w, h), or 'WxH': the first camera at this size, the others scaled alike
-        w, h = T.size_wxh(camera_size) if isinstance(camera_size, str) else camera_size
-        cameras.resize_reference(w, h)
     bus = open_bus(bus_config)
     from vehicle_runtime.security import gateway_end, security_config
 

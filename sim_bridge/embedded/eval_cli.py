@@ -89,14 +89,13 @@ def run(args) -> int:
         raise T.Error("give --model or --bundle, not both")
     if not args.bundle:  # the cameras every run renders: the config folder's rig, with the model's cameras in it
         from vehicle_runtime.camera_rig import check_model_cameras, load_camera_rig
-
-        rig = load_camera_rig(cfg.camera_rig_path)
-    if "student" in policies and not args.bundle:  # the whole model (manifest, graph, session) once here
         from vehicle_runtime.pipeline import Pipeline
 
-        student = Pipeline.from_config(cfg, args.model).student
-        if student is not None:
-            check_model_cameras(student.manifest, rig, f"the camera rig ({cfg.camera_rig_path})")
+        rig = load_camera_rig(cfg.camera_rig_path)
+        if "student" in policies:  # the whole model (manifest, graph, session) once here
+            student = Pipeline.from_config(cfg, args.model).student
+            if student is not None:
+                check_model_cameras(student.manifest, rig, f"the camera rig ({cfg.camera_rig_path})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.results is None:  # always resumable: the finished runs are on disk whatever happens
         args.results = args.out.with_suffix(".jsonl") if args.out else Path("runs") / f"eval-{stamp}.jsonl"

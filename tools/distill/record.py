@@ -165,13 +165,13 @@ _UNSTORED = json.dumps(asdict(replace(spec.IMAGE, interpolation="linear")), sort
 def stale_runs(runs: List[RunSpec], out_dir: Path) -> List[Path]:
     """Cached runs whose frames went through another preprocessing than this recipe's: training on them would
     mix two inputs under one model."""
-    stale = []
+    stale, current = [], preprocessing()
     for run in runs:
         path = out_dir / f"{run.name}.npz"
         if path.is_file():
             with np.load(path) as archive:
                 stored = str(archive["preprocessing"]) if "preprocessing" in archive.files else _UNSTORED
-            if stored != preprocessing():
+            if stored != current:
                 stale.append(path)
     return stale
 
