@@ -1,5 +1,5 @@
 """Camera renderer: a pinhole camera, mounted anywhere on the car and looking any way (from the camera
-rig), drawing sky, ground, road surface, lane markings and other road users as boxes with OpenCV.
+rig), drawing sky, ground, road surface, lane markings and other road users as boxes (with brake lamps) with OpenCV.
 Frames go into a small ring of preallocated buffers."""
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ NEAR_M, FAR_M = 0.8, 150.0
 SKY, GROUND, ROAD, MARK = (135, 180, 235), (84, 110, 64), (92, 92, 96), (235, 235, 235)
 DASH_ON_M, DASH_OFF_M, MARK_WIDTH_M = 3.0, 6.0, 0.15
 BOX_HEIGHT_M = 1.5
+# brake lamps: lit while a vehicle decelerates harder than this (a lift-off is not braking) or stands (held on
+# the brake); an overexposed lamp reads near-white, as a real camera sees one. Two lamps at the rear corners:
+# (inset, width, bottom, top) in m.
+BRAKE_LIGHT_ACCEL_MPS2 = -1.0
+BRAKE_LIGHT_STANDING_MPS = 0.1
+BRAKE_LIGHT = (255, 215, 195)
+BRAKE_LAMP_M = (0.08, 0.42, 0.8, 1.05)
+# what the renderer draws, stored with recorded training frames: frames drawn otherwise are another input
+RENDERER_VERSION = 2  # 2: brake lamps
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,24 @@ class Renderer:
                 colour = body if k == len(sides) - 1 else shade
                 cv2.fillConvexPoly(img, np.round(px[list(face)]).astype(np.int32), colour, lineType=cv2.LINE_AA)
             cv2.fillConvexPoly(img, np.round(px[[4, 5, 6, 7]]).astype(np.int32), shade, lineType=cv2.LINE_AA)
+            if braking(a):
+                self._draw_brake_lamps(img, ego, a, e)
+
+    def _draw_brake_lamps(self, img, ego: Pose2D, a: ActorState, base_ego: np.ndarray) -> None:
+        """Both lamps on the rear face, where the rear faces the camera (it is nearer than the front)."""
+        rear, front = base_ego[[2, 3]].mean(axis=0), base_ego[[0, 1]].mean(axis=0)
+        if float(np.hypot(*rear)) >= float(np.hypot(*front)):
+            return
+        inset, width, bottom, top = BRAKE_LAMP_M
+        c, s = math.cos(a.yaw_rad), math.sin(a.yaw_rad)
+        x, hw = -a.length_m / 2 - 0.01, a.width_m / 2  # just behind the rear face: drawn over it
+        for y0, y1 in ((hw - inset - width, hw - inset), (-hw + inset, -hw + inset + width)):
+            local = ((x, y0, bottom), (x, y1, bottom), (x, y1, top), (x, y0, top))
+            world = np.array([[a.x_m + c * lx - s * ly, a.y_m + s * lx + c * ly] for lx, ly, _ in local])
+            pts = np.column_stack((world_to_ego(world, ego), [p[2] for p in local]))
+            px, ahead = self._view.project(pts)
+            if ahead.all():
+                cv2.fillConvexPoly(img, np.round(px).astype(np.int32), BRAKE_LIGHT, lineType=cv2.LINE_AA)
 
     def _noise_bank(self) -> np.ndarray:
         """A few Gaussian noise frames with a margin, drawn once: a 720p cv2.randn per frame cost 16 ms,
@@ -269,6 +296,11 @@ class Renderer:
         cv2.convertScaleAbs(img, img, alpha=brightness)
         if self._noise is not None:
             cv2.add(img, self._noise_frame(self._noise), dst=img, dtype=cv2.CV_8U)
+
+
+def braking(a: ActorState) -> bool:
+    """Whether the vehicle's brake lamps are lit."""
+    return a.kind == "vehicle" and (a.accel_mps2 < BRAKE_LIGHT_ACCEL_MPS2 or a.speed_mps < BRAKE_LIGHT_STANDING_MPS)
 
 
 def _marking_strips(edge: np.ndarray, dashed: bool) -> List[tuple]:

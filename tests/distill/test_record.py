@@ -72,20 +72,27 @@ def test_a_run_at_another_camera_size_renders_the_front_camera_at_that_size(tmp_
     assert {k: v for k, v in rig.items() if k != "front"} == {k: v for k, v in default.items() if k != "front"}
 
 
-def test_cached_runs_preprocessed_otherwise_are_found_before_they_are_trained_on(tmp_path):
-    """A cache recorded with bilinear downscaling must not feed an area-interpolation student (or the reverse):
-    the model would learn two inputs as one. Runs cached before the preprocessing was stored were bilinear."""
+def test_cached_runs_drawn_or_preprocessed_otherwise_are_found_before_they_are_trained_on(tmp_path):
+    """A cache recorded with bilinear downscaling must not feed an area-interpolation student (or the reverse),
+    nor frames drawn by an older renderer (no brake lamps) a student of today's: the model would learn two
+    inputs as one. Runs cached before the preprocessing was stored were bilinear."""
     import json
 
+    from sim_bridge.embedded.renderer import RENDERER_VERSION
     from tools.distill.record import RunSpec, preprocessing, save_npz, stale_runs
 
-    runs = [RunSpec("curvy_road", s, "expert") for s in (1, 2, 3, 4)]
+    runs = [RunSpec("curvy_road", s, "expert") for s in (1, 2, 3, 4, 5, 6)]
     frames = np.zeros((1, 3, 4, 4), np.uint8)
-    linear = json.dumps({**json.loads(preprocessing()), "interpolation": "linear"}, sort_keys=True)
+    current = json.loads(preprocessing())
+    linear = json.dumps({**current, "interpolation": "linear"}, sort_keys=True)
+    older_renderer = json.dumps({**current, "renderer": RENDERER_VERSION - 1}, sort_keys=True)
+    no_renderer = json.dumps({k: v for k, v in current.items() if k != "renderer"}, sort_keys=True)
     save_npz(tmp_path / f"{runs[0].name}.npz", image=frames, preprocessing=np.str_(preprocessing()))
     save_npz(tmp_path / f"{runs[1].name}.npz", image=frames, preprocessing=np.str_(linear))
     save_npz(tmp_path / f"{runs[2].name}.npz", image=frames)  # recorded before the key existed
-    # runs[3] not recorded yet: nothing to check
+    save_npz(tmp_path / f"{runs[3].name}.npz", image=frames, preprocessing=np.str_(older_renderer))
+    save_npz(tmp_path / f"{runs[4].name}.npz", image=frames, preprocessing=np.str_(no_renderer))  # area, no lamps
+    # runs[5] not recorded yet: nothing to check
     stale = [p.name for p in stale_runs(runs, tmp_path)]
-    assert spec.IMAGE.interpolation == "area"
-    assert stale == [f"{runs[1].name}.npz", f"{runs[2].name}.npz"]
+    assert spec.IMAGE.interpolation == "area" and current["renderer"] == RENDERER_VERSION
+    assert stale == [f"{r.name}.npz" for r in runs[1:5]]

@@ -28,6 +28,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
+from sim_bridge.embedded.renderer import RENDERER_VERSION
 from sim_bridge.embedded.scenario import available
 from vehicle_runtime.cli_types import int_range, size_wxh
 
@@ -50,9 +51,9 @@ def collect(runs: Sequence[RunSpec], data_dir: Path, workers: int) -> List[Path]
     stale = stale_runs(list(runs), data_dir)
     if stale:
         raise SystemExit(
-            f"{data_dir}: {len(stale)} cached run(s) (e.g. {stale[0].name}) were preprocessed otherwise than this "
-            f"recipe's images ({spec.IMAGE.interpolation} interpolation, {spec.IMAGE.width}x{spec.IMAGE.height}); "
-            "record into another --data folder"
+            f"{data_dir}: {len(stale)} cached run(s) (e.g. {stale[0].name}) were drawn or preprocessed otherwise "
+            f"than this recipe's images (renderer {RENDERER_VERSION}, {spec.IMAGE.interpolation} interpolation, "
+            f"{spec.IMAGE.width}x{spec.IMAGE.height}); record into another --data folder"
         )
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers) as pool:

@@ -27,6 +27,7 @@ import yaml
 
 from sim_bridge.embedded.drive import DriveOptions, run_drive
 from sim_bridge.embedded.expert import Expert
+from sim_bridge.embedded.renderer import RENDERER_VERSION
 from vehicle_runtime.camera_rig import default_rig_path, load_camera_rig
 from vehicle_runtime.cli_types import size_wxh
 from vehicle_runtime.latency import LatencyStats
@@ -154,16 +155,18 @@ def rig_with_size(camera: str, size: str, folder: Path) -> Path:
 
 
 def preprocessing() -> str:
-    """The image preprocessing this recipe's frames go through (stored with every run)."""
-    return json.dumps(asdict(spec.IMAGE), sort_keys=True)
+    """How this recipe's frames are made, stored with every run: what the simulator draws (its renderer's
+    version) and the image preprocessing they go through."""
+    return json.dumps({**asdict(spec.IMAGE), "renderer": RENDERER_VERSION}, sort_keys=True)
 
 
-# runs cached before the preprocessing was stored with them were downscaled bilinearly
+# runs cached before the preprocessing was stored with them were downscaled bilinearly (and drawn without brake
+# lamps: renderer 1, a version runs stored nothing of before it was 2)
 _UNSTORED = json.dumps(asdict(replace(spec.IMAGE, interpolation="linear")), sort_keys=True)
 
 
 def stale_runs(runs: List[RunSpec], out_dir: Path) -> List[Path]:
-    """Cached runs whose frames went through another preprocessing than this recipe's: training on them would
+    """Cached runs whose frames were drawn or preprocessed otherwise than this recipe's: training on them would
     mix two inputs under one model."""
     stale, current = [], preprocessing()
     for run in runs:
