@@ -21,7 +21,7 @@ from vehicle_runtime import cli_types as T
 from vehicle_runtime.can import SUPPORTED_INTERFACES, BusConfig, Codec, open_bus
 from vehicle_runtime.config import load_runtime_config
 from vehicle_runtime.realtime import PeriodicLoop
-from vehicle_runtime.types import CameraFrame, EgoState, Pose2D, Route
+from vehicle_runtime.types import CameraFrame, Route
 
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
 from .cameras import CameraSet, render_all
@@ -29,7 +29,7 @@ from .cli import scenario_arg
 from .drive import DT_S
 from .metrics import DriveMetrics
 from .scenario import DEFAULT_SCENARIO, available, load_scenario
-from .sensors import brightness_at, enu_to_geodetic
+from .sensors import brightness_at, enu_to_geodetic, measured_odometry
 from .variation import vary
 from .world import World
 
@@ -175,16 +175,7 @@ def simulate(
             pub_info.publish(convert.camera_info(wall, cam.width, cam.height, cam.fx, name))
             state["frames"] += name == cameras.reference
         if k % 2 == 0:
-            pub_odom.publish(
-                convert.ego_to_odometry(
-                    EgoState(
-                        wall,
-                        Pose2D(ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02), ego.yaw_rad),
-                        ego.speed_mps,
-                        ego.yaw_rate_radps,
-                    )
-                )
-            )
+            pub_odom.publish(convert.ego_to_odometry(measured_odometry(wall, ego, rng)))
         if k % 10 == 0:  # GNSS at 10 Hz, 0.5 m noise
             lat, lon, alt = enu_to_geodetic(ego.x_m + rng.normal(0, 0.5), ego.y_m + rng.normal(0, 0.5))
             pub_gnss.publish(convert.gnss(wall, lat, lon, alt, 0.25))

@@ -26,7 +26,7 @@ from vehicle_runtime.pipeline import Pipeline, Policy, validator_for
 from vehicle_runtime.realtime import PeriodicLoop
 from vehicle_runtime.runtime import OnboardRuntime
 from vehicle_runtime.security import compute_end, gateway_end, security_config
-from vehicle_runtime.types import CameraFrame, EgoState, Observation, PolicyOutput, Pose2D, Route
+from vehicle_runtime.types import CameraFrame, Observation, PolicyOutput, Route
 
 from ..faults import PLAUSIBILITY_FAULTS, corrupt
 from ..gateway import ByWireGateway, GatewayParams, VehicleMeasurement
@@ -36,7 +36,7 @@ from .expert import Expert
 from .metrics import DriveMetrics
 from .outcome import runtime_outcome
 from .scenario import load_scenario
-from .sensors import brightness_at
+from .sensors import brightness_at, measured_odometry
 from .variation import vary
 from .world import World
 
@@ -240,19 +240,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                         (t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA))
                     )
         if k % 2 == 0 and not injector.withholds("odometry"):
-            runtime.on_odometry(
-                EgoState(
-                    stamp,
-                    Pose2D(
-                        ego.x_m + rng.normal(0, 0.02), ego.y_m + rng.normal(0, 0.02), ego.yaw_rad + rng.normal(0, 0.002)
-                    ),
-                    max(0.0, ego.speed_mps + rng.normal(0, 0.05)),
-                    ego.yaw_rate_radps,
-                    ego.accel_mps2,
-                    ego.steer_rad,
-                ),
-                t,
-            )
+            runtime.on_odometry(measured_odometry(stamp, ego, rng), t)
         if k % 100 == 0 and injector.route_withdrawn:
             runtime.on_route(Route(stamp, np.zeros((0, 2))), t)
         elif k % 100 == 0 and not injector.withholds("route"):
