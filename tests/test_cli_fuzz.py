@@ -57,6 +57,7 @@ def bad_values(kind: str, p: dict) -> list:
         "seconds": ["nan", "-inf", "inf", "-1", "0", "1e300", "abc", ""],
         "int": ["-1", "nan", "abc", "1.5", "", "99999999999999999999"],
         "positive": ["nan", "-inf", "inf", "-1", "0", "1e300", "abc", ""],
+        "scale": ["nan", "-inf", "inf", "-1", "-0.001", "1e300", "abc", ""],
         "size": ["abc", "0x0", "-5x10", "99999x10", "640"],
         "csv": ["", ",", "nan,1", "-1"],
         "ros-name": ["1abc", "a b", "a//b", "bad-name"],

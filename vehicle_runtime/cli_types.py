@@ -93,6 +93,19 @@ def positive(hi: float, what: str) -> Callable[[str], float]:
     return kind("positive")(parse)
 
 
+def scale(hi: float, what: str) -> Callable[[str], float]:
+    """A finite factor >= 0 and <= hi (0 switches a thing off: noise, a gain)."""
+
+    def parse(text: str) -> float:
+        value = _number(text, what)
+        if not 0.0 <= value <= hi:
+            raise Error(f"{text} is out of range for {what}: expected >= 0 and <= {hi:g}")
+        return value
+
+    parse.__name__ = what.replace(" ", "_")
+    return kind("scale")(parse)
+
+
 count = int_range(1, 1_000_000, "a count >= 1")
 megabytes = positive(1e6, "megabytes")
 domain_id = int_range(0, 232, "a ROS domain id")

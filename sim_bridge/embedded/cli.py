@@ -61,6 +61,12 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=T.seconds, help="seconds of simulated time, > 0 (default: the scenario's)")
     p.add_argument("--realtime", action="store_true", help="pace to the wall clock and measure real latency")
     p.add_argument(
+        "--odometry-noise",
+        type=T.scale(10.0, "odometry noise"),
+        default=1.0,
+        help="scale of the odometry's position, heading and speed noise (0: ground truth; default 1)",
+    )
+    p.add_argument(
         "--inject",
         type=injection_arg,
         action="append",
@@ -132,6 +138,7 @@ def run(args) -> int:
         seed=args.seed,
         duration_s=args.duration,
         realtime=args.realtime,
+        odometry_noise=args.odometry_noise,
         inject=args.inject,
         can_log=args.can_log,
         model_path=args.model,

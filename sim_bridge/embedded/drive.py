@@ -55,6 +55,7 @@ class DriveOptions:
     seed: int = 0
     duration_s: Optional[float] = None  # default: the scenario's
     realtime: bool = False
+    odometry_noise: float = 1.0  # scale of the odometry's noise (sensors.py); 0: ground truth
     inject: Sequence[Tuple[str, float]] = ()
     can_log: Optional[Path] = None
     model_path: Optional[Path] = None
@@ -240,7 +241,7 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
                         (t, cv2.resize(img, (cam.width // 4, cam.height // 4), interpolation=cv2.INTER_AREA))
                     )
         if k % 2 == 0 and not injector.withholds("odometry"):
-            runtime.on_odometry(measured_odometry(stamp, ego, rng), t)
+            runtime.on_odometry(measured_odometry(stamp, ego, rng, opts.odometry_noise), t)
         if k % 100 == 0 and injector.route_withdrawn:
             runtime.on_route(Route(stamp, np.zeros((0, 2))), t)
         elif k % 100 == 0 and not injector.withholds("route"):

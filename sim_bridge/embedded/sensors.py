@@ -25,15 +25,16 @@ ODOM_YAW_STD_RAD = 0.002
 ODOM_SPEED_STD_MPS = 0.05
 
 
-def measured_odometry(stamp_s: float, ego: BicycleState, rng: np.random.Generator) -> EgoState:
-    """The ego's odometry as a box measures it: position, heading and speed with noise (speed never below 0);
-    yaw rate, acceleration and steering as they are (the runtime reads the last two from CAN on the graph)."""
+def measured_odometry(stamp_s: float, ego: BicycleState, rng: np.random.Generator, scale: float = 1.0) -> EgoState:
+    """The ego's odometry as a box measures it: position, heading and speed with noise (`scale` times the
+    standard deviations; 0: ground truth, the same numbers drawn either way) and speed never below 0; yaw rate,
+    acceleration and steering as they are (the runtime reads the last two from CAN on the graph)."""
     pose = Pose2D(
-        ego.x_m + rng.normal(0, ODOM_POSITION_STD_M),
-        ego.y_m + rng.normal(0, ODOM_POSITION_STD_M),
-        ego.yaw_rad + rng.normal(0, ODOM_YAW_STD_RAD),
+        ego.x_m + rng.normal(0, scale * ODOM_POSITION_STD_M),
+        ego.y_m + rng.normal(0, scale * ODOM_POSITION_STD_M),
+        ego.yaw_rad + rng.normal(0, scale * ODOM_YAW_STD_RAD),
     )
-    speed_mps = max(0.0, ego.speed_mps + rng.normal(0, ODOM_SPEED_STD_MPS))
+    speed_mps = max(0.0, ego.speed_mps + rng.normal(0, scale * ODOM_SPEED_STD_MPS))
     return EgoState(stamp_s, pose, speed_mps, ego.yaw_rate_radps, ego.accel_mps2, ego.steer_rad)
 
 

@@ -61,3 +61,19 @@ def test_the_shipped_student_keeps_its_lane_through_a_turn_at_another_camera_res
         lateral_max_m[size or "rig"] = result.metrics["lateral_max_m"]
     assert lateral_max_m["640x360"] < 0.35, lateral_max_m  # v13: 0.41 on this seed (0.25 at 1280x720); v11: 0.25
     assert abs(lateral_max_m["640x360"] - lateral_max_m["rig"]) < 0.08, lateral_max_m
+
+
+def test_the_shipped_student_brakes_for_a_braking_lead_without_changing_its_mind(tmp_path):
+    """At a lead's brake onset, with the node graph's camera size and noise-free odometry, candidate v14 planned
+    to slow down for 0.4 s, then to follow at speed again; the validator refused the faster plans (speed_shift)
+    for a second and stopped the car (lead_braking seed 9, and in a 20-minute DDS soak). The shipped student
+    keeps braking: no plan refused, no MRM."""
+    from sim_bridge.embedded.drive import DriveOptions, run_drive
+    from tools.distill.record import rig_with_size
+
+    rig = rig_with_size("front", "640x360", tmp_path)
+    opts = DriveOptions(scenario="lead_braking", seed=9, policy="student", camera_rig=rig, odometry_noise=0.0)
+    result = run_drive(opts)
+    assert result.metrics["collisions"] == 0 and result.metrics["route_completion"] == 1.0
+    assert result.safety_state_final == "ENGAGED", result.transitions
+    assert result.validator_status["rejected_by_rule"].get("speed_shift", 0) == 0, result.validator_status

@@ -57,3 +57,17 @@ def test_both_simulators_measure_odometry_with_this_model():
     for module in (drive, dds_sim):
         assert "measured_odometry(" in inspect.getsource(module)
         assert "rng.normal(0, 0.002)" not in inspect.getsource(module)
+
+
+def test_noise_scale_zero_is_ground_truth_and_draws_the_same_numbers():
+    """A drive with noise off (`drive --odometry-noise 0`) keeps every other random draw of the run (GNSS, the
+    scenario's variation) where it was: only the odometry changes."""
+    truth = BicycleState(x_m=3.0, y_m=2.0, yaw_rad=0.1, speed_mps=7.0)
+    rng_off, rng_on = np.random.default_rng(5), np.random.default_rng(5)
+    off = measured_odometry(0.0, truth, rng_off, scale=0.0)
+    on = measured_odometry(0.0, truth, rng_on, scale=1.0)
+    assert (off.pose.x_m, off.pose.y_m, off.pose.yaw_rad, off.speed_mps) == (3.0, 2.0, 0.1, 7.0)
+    assert on.speed_mps != 7.0
+    assert rng_off.normal() == rng_on.normal()
+    doubled = measured_odometry(0.0, truth, np.random.default_rng(5), scale=2.0)
+    assert abs((doubled.speed_mps - 7.0) - 2 * (on.speed_mps - 7.0)) < 1e-12
