@@ -25,9 +25,9 @@ BOX_HEIGHT_M = 1.5
 # brake lamps: lit while a vehicle decelerates harder than this (a lift-off is not braking) or stands (held on
 # the brake); an overexposed lamp reads near-white, as a real camera sees one. Two lamps at the rear corners:
 # (inset, width, bottom, top) in m.
-BRAKE_LIGHT_ACCEL_MPS2 = -1.0
-BRAKE_LIGHT_STANDING_MPS = 0.1
-BRAKE_LIGHT = (255, 215, 195)
+BRAKE_LAMP_ACCEL_MPS2 = -1.0
+BRAKE_LAMP_STANDING_MPS = 0.1
+BRAKE_LAMP_RGB = (255, 215, 195)
 BRAKE_LAMP_M = (0.08, 0.42, 0.8, 1.05)
 # what the renderer draws, stored with recorded training frames: frames drawn otherwise are another input
 RENDERER_VERSION = 2  # 2: brake lamps
@@ -256,7 +256,7 @@ class Renderer:
                 colour = body if k == len(sides) - 1 else shade
                 cv2.fillConvexPoly(img, np.round(px[list(face)]).astype(np.int32), colour, lineType=cv2.LINE_AA)
             cv2.fillConvexPoly(img, np.round(px[[4, 5, 6, 7]]).astype(np.int32), shade, lineType=cv2.LINE_AA)
-            if braking(a):
+            if brake_lamps_lit(a):
                 self._draw_brake_lamps(img, ego, a, e)
 
     def _draw_brake_lamps(self, img, ego: Pose2D, a: ActorState, base_ego: np.ndarray) -> None:
@@ -273,7 +273,7 @@ class Renderer:
             pts = np.column_stack((world_to_ego(world, ego), [p[2] for p in local]))
             px, ahead = self._view.project(pts)
             if ahead.all():
-                cv2.fillConvexPoly(img, np.round(px).astype(np.int32), BRAKE_LIGHT, lineType=cv2.LINE_AA)
+                cv2.fillConvexPoly(img, np.round(px).astype(np.int32), BRAKE_LAMP_RGB, lineType=cv2.LINE_AA)
 
     def _noise_bank(self) -> np.ndarray:
         """A few Gaussian noise frames with a margin, drawn once: a 720p cv2.randn per frame cost 16 ms,
@@ -298,9 +298,9 @@ class Renderer:
             cv2.add(img, self._noise_frame(self._noise), dst=img, dtype=cv2.CV_8U)
 
 
-def braking(a: ActorState) -> bool:
+def brake_lamps_lit(a: ActorState) -> bool:
     """Whether the vehicle's brake lamps are lit."""
-    return a.kind == "vehicle" and (a.accel_mps2 < BRAKE_LIGHT_ACCEL_MPS2 or a.speed_mps < BRAKE_LIGHT_STANDING_MPS)
+    return a.kind == "vehicle" and (a.accel_mps2 < BRAKE_LAMP_ACCEL_MPS2 or a.speed_mps < BRAKE_LAMP_STANDING_MPS)
 
 
 def _marking_strips(edge: np.ndarray, dashed: bool) -> List[tuple]:

@@ -10,11 +10,11 @@ import pytest
 
 from sim_bridge.embedded.actors import ActorState
 from sim_bridge.embedded.renderer import (
-    BRAKE_LIGHT_ACCEL_MPS2,
-    BRAKE_LIGHT_STANDING_MPS,
+    BRAKE_LAMP_ACCEL_MPS2,
+    BRAKE_LAMP_STANDING_MPS,
     CameraModel,
     Renderer,
-    braking,
+    brake_lamps_lit,
 )
 from sim_bridge.embedded.road import build_lanes
 from tools.distill import spec
@@ -48,11 +48,11 @@ def _front(width=1280, height=720):
     [
         (10.0, 0.0, False),  # cruising
         (10.0, -0.5, False),  # lifting off: not braking
-        (10.0, BRAKE_LIGHT_ACCEL_MPS2 + 1e-3, False),
-        (10.0, BRAKE_LIGHT_ACCEL_MPS2 - 1e-3, True),
+        (10.0, BRAKE_LAMP_ACCEL_MPS2 + 1e-3, False),
+        (10.0, BRAKE_LAMP_ACCEL_MPS2 - 1e-3, True),
         (10.0, -6.0, True),  # braking hard
         (0.0, 0.0, True),  # standing, held on the brake
-        (BRAKE_LIGHT_STANDING_MPS + 1e-3, 0.0, False),  # creeping
+        (BRAKE_LAMP_STANDING_MPS + 1e-3, 0.0, False),  # creeping
         (5.0, 2.0, False),  # pulling away
     ],
 )
@@ -65,9 +65,9 @@ def test_the_lamp_rule_over_a_grid_of_speeds_and_accelerations():
     speeds = [0.0, 0.05, 0.1, 0.2, 1.0, 5.0, 30.0]
     accels = [-8.0, -2.0, -1.01, -1.0, -0.99, 0.0, 3.0]
     for v, a in itertools.product(speeds, accels):
-        expected = a < BRAKE_LIGHT_ACCEL_MPS2 or v < BRAKE_LIGHT_STANDING_MPS
-        assert braking(_car(10.0, v, a)) == expected, (v, a)
-        assert not braking(_car(10.0, v, a, kind="static")), (v, a)  # an obstacle has no lamps
+        expected = a < BRAKE_LAMP_ACCEL_MPS2 or v < BRAKE_LAMP_STANDING_MPS
+        assert brake_lamps_lit(_car(10.0, v, a)) == expected, (v, a)
+        assert not brake_lamps_lit(_car(10.0, v, a, kind="static")), (v, a)  # an obstacle has no lamps
 
 
 def test_two_lamps_at_the_rear_corners_of_the_car():
