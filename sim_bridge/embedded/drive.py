@@ -56,6 +56,7 @@ class DriveOptions:
     duration_s: Optional[float] = None  # default: the scenario's
     realtime: bool = False
     odometry_noise: float = 1.0  # scale of the odometry's noise (sensors.py); 0: ground truth
+    brake_lamps: bool = True  # False: no vehicle's brake lamps light (broken lamps; training data)
     inject: Sequence[Tuple[str, float]] = ()
     can_log: Optional[Path] = None
     model_path: Optional[Path] = None
@@ -179,6 +180,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
             noise_std=scenario.camera.get("noise_std", 0.0),
             seed=opts.seed,
         )
+        for renderer in cameras.renderers.values():
+            renderer.brake_lamps = opts.brake_lamps
     except BaseException:  # refused before the first step: the buses opened above close with it
         _close(compute_bus, vehicle_bus, tap, injector_bus)
         raise

@@ -134,6 +134,7 @@ class Renderer:
         self._mark_left = np.concatenate([m[0] for m in self._markings]) if self._markings else np.zeros((0, 2))
         self._mark_right = np.concatenate([m[1] for m in self._markings]) if self._markings else np.zeros((0, 2))
         self._mark_bounds = np.cumsum([0] + [len(m[0]) for m in self._markings])
+        self.brake_lamps = True  # False: lamps that never light, as on a car whose lamps are broken
 
     def _draw_background(self) -> np.ndarray:
         cam = self.camera
@@ -256,7 +257,7 @@ class Renderer:
                 colour = body if k == len(sides) - 1 else shade
                 cv2.fillConvexPoly(img, np.round(px[list(face)]).astype(np.int32), colour, lineType=cv2.LINE_AA)
             cv2.fillConvexPoly(img, np.round(px[[4, 5, 6, 7]]).astype(np.int32), shade, lineType=cv2.LINE_AA)
-            if brake_lamps_lit(a):
+            if self.brake_lamps and brake_lamps_lit(a):
                 self._draw_brake_lamps(img, ego, a, e)
 
     def _draw_brake_lamps(self, img, ego: Pose2D, a: ActorState, base_ego: np.ndarray) -> None:

@@ -58,3 +58,29 @@ def test_expert_runs_at_every_camera_size_dagger_runs_take_them_in_turn():
     assert "curvy_road-s1-expert-n0" in names and "curvy_road-s1-expert-n0-c640x360" in names
     drives = student_runs(["cut_in"], [5, 6], ["cut_in"], 2, "m", sizes)
     assert [(r.seed, r.camera_size) for r in drives] == [(5, "640x360"), (6, ""), (105, "640x360"), (106, "")]
+
+
+def test_one_in_n_focus_seed_copies_drives_among_dark_brake_lamps():
+    """v16 learnt braking from the lamps alone (without them it hit the lead in 6 of 6 lead_braking runs):
+    `--dark-lamps-every 3` records the focus scenarios' third seed copy among cars whose lamps never light."""
+    runs = expert_runs(["lead_braking", "curvy_road"], [1, 2], ["lead_braking"], 3, [""], 3)
+    dark = sorted((r.scenario, r.seed) for r in runs if not r.brake_lamps)
+    assert dark == [("lead_braking", 201), ("lead_braking", 201), ("lead_braking", 202)]  # seed 201: clean + noisy
+    assert all(r.brake_lamps for r in runs if r.scenario == "curvy_road")  # not a focus scenario
+    assert {r.name for r in runs if not r.brake_lamps} == {
+        "lead_braking-s201-expert-n0-dark",
+        "lead_braking-s201-expert-n1-dark",
+        "lead_braking-s202-expert-n1-dark",
+    }
+    # cached runs with lamps keep their names; 0 (the default) keeps every lamp working
+    assert "lead_braking-s101-expert-n0" in {r.name for r in runs}
+    assert all(r.brake_lamps for r in expert_runs(["lead_braking"], [1, 2], ["lead_braking"], 3, [""]))
+    drives = student_runs(["lead_braking"], [5, 6], ["lead_braking"], 3, "m", ["", "640x360"], 3)
+    assert [(r.seed, r.brake_lamps) for r in drives] == [
+        (5, True),
+        (6, True),
+        (105, True),
+        (106, True),
+        (205, False),
+        (206, False),
+    ]

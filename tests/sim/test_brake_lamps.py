@@ -108,3 +108,28 @@ def test_the_lamps_survive_the_students_preprocessing_of_a_lead_25_m_ahead(size)
     blue_gain = (lit_in[2] - out[2]) * 255.0  # the lamps whiten the red body: blue (and green) rise
     assert blue_gain.max() > 60.0
     assert (blue_gain > 20.0).sum() >= 2  # both lamps
+
+
+def test_a_drive_with_dark_lamps_draws_none(tmp_path):
+    """`DriveOptions(brake_lamps=False)`: training runs among cars whose lamps are broken (tools/distill
+    `--dark-lamps-every`), so a student also learns to read braking from the lead's growth."""
+    import yaml
+
+    from sim_bridge.embedded.drive import DriveOptions, run_drive
+
+    doc = {
+        "name": "standing_lead",
+        "duration_s": 0.2,
+        "target_speed_mps": 5.0,
+        "map": {"lanes": [{"id": "main", "start": [0, 0, 0], "width_m": 3.5, "shape": [["straight", 200]]}]},
+        "route": [{"lane": "main"}],
+        "ego": {"lane": "main", "s_m": 5.0, "speed_mps": 0.0},
+        "actors": [{"id": "lead", "kind": "vehicle", "lane": "main", "s_m": 17.0, "speed_mps": 0.0}],
+    }
+    path = tmp_path / "standing_lead.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    lit = {}
+    for lamps in (True, False):
+        result = run_drive(DriveOptions(scenario=str(path), policy="expert", brake_lamps=lamps))
+        lit[lamps] = int(_lamp_mask(result.snapshots[0][1]).sum())
+    assert lit[True] >= 8 and lit[False] == 0, lit  # the standing lead's lamps, drawn only when they work

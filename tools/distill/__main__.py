@@ -2,7 +2,7 @@
 
     pip install -e '.[train]'
     python -m tools.distill --out models/distilled_student [--seed 0] [--train-seeds 1-3]
-        [--dagger-seeds 5-6/7-8/9-10/11-12] [--extra-camera-sizes 640x360]
+        [--dagger-seeds 5-6/7-8/9-10/11-12] [--extra-camera-sizes 640x360] [--dark-lamps-every 0]
 
 1. collect: the expert drives every scenario on the training seeds, clean and with DART noise; the focus
    scenarios (lead vehicles) on --focus-factor times as many seeds;
@@ -96,6 +96,13 @@ def main(argv=None) -> int:
         "runs take the rig's size and these in turn by seed ('': the rig's size only). A student trained at one "
         "resolution drives worse at another",
     )
+    p.add_argument(
+        "--dark-lamps-every",
+        type=int_range(0, 100, "dark lamps every"),
+        default=0,
+        help="one in N of a focus scenario's seed copies drives among cars whose brake lamps never light, so the "
+        "student also reads braking from the lead's growth (0: lamps always work)",
+    )
     p.add_argument("--epochs", type=int_range(1, 1000, "epochs"), default=8)
     p.add_argument("--dagger-epochs", type=int_range(1, 1000, "DAgger epochs"), default=3)
     p.add_argument("--workers", type=int_range(1, 256, "workers"), default=os.cpu_count() or 1)
@@ -107,7 +114,8 @@ def main(argv=None) -> int:
     focus = [f for f in a.focus.split(",") if f]
     train_seeds, rounds = seed_range(a.train_seeds), dagger_rounds(a.dagger_seeds)
     sizes = ["", *a.extra_camera_sizes]
-    paths = collect(expert_runs(scenarios, train_seeds, focus, a.focus_factor, sizes), a.data, a.workers)
+    dark = a.dark_lamps_every
+    paths = collect(expert_runs(scenarios, train_seeds, focus, a.focus_factor, sizes, dark), a.data, a.workers)
     ts = load_runs(paths)
     net = StudentNet(ts.vocab, ts.templates)
     torch.manual_seed(a.seed)
@@ -116,7 +124,7 @@ def main(argv=None) -> int:
         staging = a.data / f"student-round{k}-seed{a.seed}"
         export(net, ts.vocab, staging, {"stage": f"DAgger round {k}"})
         driven = focus if a.focus_only_from_round and k >= a.focus_only_from_round and focus else scenarios
-        runs = student_runs(driven, seeds, focus, a.focus_factor, str(staging), sizes)
+        runs = student_runs(driven, seeds, focus, a.focus_factor, str(staging), sizes, dark)
         for r in runs:  # a new student makes cached runs it drove stale
             (a.data / f"{r.name}.npz").unlink(missing_ok=True)
         paths += collect(runs, a.data, a.workers)
@@ -135,6 +143,7 @@ def main(argv=None) -> int:
         "focus_only_from_round": a.focus_only_from_round,
         "scenarios": scenarios,
         "camera_sizes": ["rig", *a.extra_camera_sizes],
+        "dark_lamps_every": dark,
         "frames": len(ts),
         "runs": len(paths),
         "recording_s": round(recording_seconds(paths), 1),

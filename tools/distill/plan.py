@@ -3,6 +3,9 @@
 A focus scenario (by default the two with a lead vehicle, whose gap the student must judge from the
 image alone) is recorded on `focus_factor` times as many seeds: seed s also as s + 100, s + 200, ...
 Seeds from EVAL_SEEDS_FROM up are held out for `vehicle-runtime eval` and refused here.
+With `dark_lamps_every` N > 0, one in N of a focus scenario's seed copies (s + (N-1)·100, ...) drives among cars
+whose brake lamps never light: a student that saw lamps on every braking car learnt to read braking from the
+lamps alone, and drove into a lead whose lamps stayed dark.
 """
 
 from __future__ import annotations
@@ -45,17 +48,25 @@ def seeds_for(scenario: str, seeds: Sequence[int], focus: Sequence[str], focus_f
     return out
 
 
+def lamps_for(scenario: str, seed: int, focus: Sequence[str], dark_lamps_every: int) -> bool:
+    """Whether the cars of this run light their brake lamps."""
+    if dark_lamps_every <= 0 or scenario not in focus:
+        return True
+    return (seed // FOCUS_SEED_STRIDE) % dark_lamps_every != dark_lamps_every - 1
+
+
 def expert_runs(
     scenarios: Sequence[str],
     seeds: Sequence[int],
     focus: Sequence[str],
     focus_factor: int,
     camera_sizes: Sequence[str] = ("",),
+    dark_lamps_every: int = 0,
 ) -> List[RunSpec]:
     """The expert drives every scenario: odd seeds clean and with DART noise, even seeds with noise; each run
     with the front camera at every size of `camera_sizes` ('' is the rig's own)."""
     return [
-        RunSpec(sc, s, "expert", noise, camera_size=size)
+        RunSpec(sc, s, "expert", noise, camera_size=size, brake_lamps=lamps_for(sc, s, focus, dark_lamps_every))
         for sc in scenarios
         for s in seeds_for(sc, seeds, focus, focus_factor)
         for noise in ((0.0, 1.0) if s % 2 else (1.0,))
@@ -70,10 +81,13 @@ def student_runs(
     focus_factor: int,
     model: str,
     camera_sizes: Sequence[str] = ("",),
+    dark_lamps_every: int = 0,
 ) -> List[RunSpec]:
     """The student drives every scenario once per seed, the camera sizes taken in turn by seed."""
     return [
-        RunSpec(sc, s, "student", 0.0, model, camera_sizes[s % len(camera_sizes)])
+        RunSpec(
+            sc, s, "student", 0.0, model, camera_sizes[s % len(camera_sizes)], lamps_for(sc, s, focus, dark_lamps_every)
+        )
         for sc in scenarios
         for s in seeds_for(sc, seeds, focus, focus_factor)
     ]

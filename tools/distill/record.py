@@ -47,11 +47,13 @@ class RunSpec:
     noise: float = 0.0  # 0: clean; 1: nominal DART noise
     model: Optional[str] = None  # the student that drives (driver == student)
     camera_size: str = ""  # 'WxH': the front camera rendered at this size; '': the rig's own
+    brake_lamps: bool = True  # False: among cars whose brake lamps never light
 
     @property
     def name(self) -> str:
         size = f"-c{self.camera_size}" if self.camera_size else ""
-        return f"{self.scenario}-s{self.seed}-{self.driver}-n{self.noise:g}{size}"
+        dark = "" if self.brake_lamps else "-dark"
+        return f"{self.scenario}-s{self.seed}-{self.driver}-n{self.noise:g}{size}{dark}"
 
 
 class _OrnsteinUhlenbeck:
@@ -195,7 +197,10 @@ def record(run: RunSpec, out_dir: Path) -> Path:
         return holder[0]
 
     rig = rig_with_size(spec.CAMERA, run.camera_size, out_dir / "rigs") if run.camera_size else None
-    result = run_drive(DriveOptions(scenario=run.scenario, seed=run.seed, policy_factory=factory, camera_rig=rig))
+    opts = DriveOptions(
+        scenario=run.scenario, seed=run.seed, policy_factory=factory, camera_rig=rig, brake_lamps=run.brake_lamps
+    )
+    result = run_drive(opts)
     data = holder[0].arrays()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
