@@ -37,6 +37,7 @@ class CameraSet:
         noise_std: float = 0.0,
         seed: int = 0,
         reference_size: Optional[Tuple[int, int]] = None,
+        brake_lamps: bool = True,
     ):
         """`reference_size`: (width, height) the reference camera renders at instead of the rig's, the others
         scaled alike (fov, mounting and rate kept)."""
@@ -51,6 +52,7 @@ class CameraSet:
         self.models: Dict[str, CameraModel] = {n: CameraModel.from_spec(rig[n]) for n in names}
         if reference_size:
             self.models = self._scaled(*reference_size)
+        self.brake_lamps = brake_lamps
         self.renderers = self._renderers(network, brightness, noise_std, seed)
         self.every = {n: max(1, int(round(1.0 / (m.rate_hz * dt_s)))) for n, m in self.models.items()}
 
@@ -75,7 +77,9 @@ class CameraSet:
     def _renderers(self, network, brightness: float, noise_std: float, seed: int) -> Dict[str, Renderer]:
         # a renderer draws its noise bank when built (0.2 s at 720p): built once, at the size it renders
         return {
-            n: Renderer(m, network, brightness=brightness, noise_std=noise_std, seed=seed + i)
+            n: Renderer(
+                m, network, brightness=brightness, noise_std=noise_std, seed=seed + i, brake_lamps=self.brake_lamps
+            )
             for i, (n, m) in enumerate(self.models.items())
         }
 

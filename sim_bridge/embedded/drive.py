@@ -179,9 +179,8 @@ def run_drive(opts: DriveOptions, cfg: Optional[RuntimeConfig] = None) -> DriveR
             brightness=scenario.camera.get("brightness", 1.0),
             noise_std=scenario.camera.get("noise_std", 0.0),
             seed=opts.seed,
+            brake_lamps=opts.brake_lamps,
         )
-        for renderer in cameras.renderers.values():
-            renderer.brake_lamps = opts.brake_lamps
     except BaseException:  # refused before the first step: the buses opened above close with it
         _close(compute_bus, vehicle_bus, tap, injector_bus)
         raise

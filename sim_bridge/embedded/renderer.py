@@ -112,6 +112,7 @@ class Renderer:
         brightness: float = 1.0,
         noise_std: float = 0.0,
         seed: int = 0,
+        brake_lamps: bool = True,  # False: lamps that never light, as on a car whose lamps are broken
     ):
         self.camera = camera
         # drawing happens in the camera's footprint frame (view_pose): culling "ahead" means ahead of the camera
@@ -134,7 +135,7 @@ class Renderer:
         self._mark_left = np.concatenate([m[0] for m in self._markings]) if self._markings else np.zeros((0, 2))
         self._mark_right = np.concatenate([m[1] for m in self._markings]) if self._markings else np.zeros((0, 2))
         self._mark_bounds = np.cumsum([0] + [len(m[0]) for m in self._markings])
-        self.brake_lamps = True  # False: lamps that never light, as on a car whose lamps are broken
+        self.brake_lamps = brake_lamps
 
     def _draw_background(self) -> np.ndarray:
         cam = self.camera
